@@ -1,0 +1,35 @@
+// The key layout of DESIGN.md, in one place.
+
+export const ROOT = '/capstan/';
+
+export interface KindKeys {
+  plural: string;
+  namespaced: boolean;
+}
+
+export function specPrefix(kind: KindKeys, namespace?: string): string {
+  return kind.namespaced && namespace ? `${ROOT}spec/${kind.plural}/${namespace}/` : `${ROOT}spec/${kind.plural}/`;
+}
+
+export function statusPrefix(kind: KindKeys, namespace?: string): string {
+  return kind.namespaced && namespace ? `${ROOT}status/${kind.plural}/${namespace}/` : `${ROOT}status/${kind.plural}/`;
+}
+
+export function specKey(kind: KindKeys, namespace: string | undefined, name: string): string {
+  return kind.namespaced ? `${ROOT}spec/${kind.plural}/${namespace}/${name}` : `${ROOT}spec/${kind.plural}/${name}`;
+}
+
+export function statusKey(kind: KindKeys, namespace: string | undefined, name: string): string {
+  return kind.namespaced ? `${ROOT}status/${kind.plural}/${namespace}/${name}` : `${ROOT}status/${kind.plural}/${name}`;
+}
+
+/** `namespace/name` (or `name`) from a spec or status key of this kind. */
+export function refKeyFromKey(kind: KindKeys, key: string): string {
+  const marker = `/${kind.plural}/`;
+  return key.slice(key.indexOf(marker) + marker.length);
+}
+
+export const leaderKey = (controller: string) => `${ROOT}leaders/${controller}`;
+export const nodeLeaseKey = (node: string) => `${ROOT}leases/nodes/${node}`;
+export const eventPrefix = (namespace?: string) => (namespace ? `${ROOT}events/${namespace}/` : `${ROOT}events/`);
+export const inventoryKey = (namespace: string, name: string) => `${ROOT}inventories/${namespace}/${name}`;
