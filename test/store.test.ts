@@ -1,0 +1,146 @@
+import type { Etcd3 } from 'etcd3';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { isStoreError } from '../api/errors.ts';
+import { connectEtcd } from '../api/etcd.ts';
+import { Store } from '../api/store.ts';
+import { startEtcd, type TestEtcd } from './helpers/etcd.ts';
+import { widget, widgetRegistry } from './helpers/kinds.ts';
+
+type Widget = ReturnType<typeof widget> & { metadata: { resourceVersion?: string; generation?: number } };
+
+describe('the store on a real etcd', () => {
+  let etcd: TestEtcd;
+  let client: Etcd3;
+  let store: Store;
+
+  beforeAll(async () => {
+    etcd = await startEtcd();
+    client = connectEtcd({ endpoints: etcd.url });
+    store = new Store(client, widgetRegistry());
+  });
+  afterAll(async () => {
+    client?.close();
+    await etcd?.stop();
+  });
+  beforeEach(async () => {
+    await client.delete().prefix('/capstan/');
+  });
+
+  it('creates with uid, generation 1 and creation time, under the spec key of DESIGN.md', async () => {
+    const created = await store.create(widget('a', 3, 'shop'));
+    expect(created.metadata.uid).toMatch(/^[0-9a-f-]{36}$/);
+    expect(created.metadata.generation).toBe(1);
+    expect(created.metadata.creationTimestamp).toBeTruthy();
+    const raw = JSON.parse((await client.get('/capstan/spec/widgets/shop/a').string())!);
+    expect(raw.spec).toEqual({ size: 3 });
+    expect(raw.metadata.resourceVersion).toBeUndefined();
+  });
+
+  it('reports AlreadyExists, NotFound and Invalid as typed errors carrying the key', async () => {
+    await store.create(widget('a'));
+    await expect(store.create(widget('a'))).rejects.toSatisfy((e) => isStoreError(e, 'AlreadyExists'));
+    await expect(store.create(widget('a'))).rejects.toThrow('store: already exists: /capstan/spec/widgets/default/a');
+    await expect(store.update({ ...widget('missing'), metadata: { name: 'missing', namespace: 'default', resourceVersion: '1' } }))
+      .rejects.toSatisfy((e) => isStoreError(e, 'NotFound'));
+    await expect(store.create({ ...widget('bad'), spec: { size: 'big' } as never })).rejects.toSatisfy((e) => isStoreError(e, 'Invalid'));
+  });
+
+  it('bumps generation on spec change only, and an unchanged update writes nothing', async () => {
+    const created = await store.create(widget('a', 1));
+    const same = await store.update(created);
+    expect(same.metadata.resourceVersion).toBe(created.metadata.resourceVersion);
+    const labelled = await store.update({ ...created, metadata: { ...created.metadata, labels: { x: 'y' } } });
+    expect(labelled.metadata.generation).toBe(1);
+    const resized = await store.update({ ...labelled, spec: { size: 2 } });
+    expect(resized.metadata.generation).toBe(2);
+    expect(BigInt(resized.metadata.resourceVersion!)).toBeGreaterThan(BigInt(labelled.metadata.resourceVersion!));
+  });
+
+  it('conditions spec and status writes independently: neither conflicts with the other', async () => {
+    const created = await store.create(widget('a', 1));
+    const withStatus = await store.updateStatus({ ...created, status: { ready: true } });
+    // An apply that read before the status write still lands: status is not its business.
+    const applied = await store.update({ ...created, spec: { size: 5 } });
+    expect(applied.spec).toEqual({ size: 5 });
+    // A controller that read before the apply still writes its status.
+    await store.updateStatus({ ...withStatus, status: { ready: false } });
+    const now = await store.mustGet<Widget>('Widget', { namespace: 'default', name: 'a' });
+    expect(now.spec).toEqual({ size: 5 });
+    expect(now.status).toEqual({ ready: false });
+    expect(now.metadata.generation).toBe(2);
+  });
+
+  it('rejects a stale spec write and a stale status write with Conflict', async () => {
+    const created = await store.create(widget('a', 1));
+    await store.update({ ...created, spec: { size: 2 } });
+    await expect(store.update({ ...created, spec: { size: 3 } })).rejects.toSatisfy((e) => isStoreError(e, 'Conflict'));
+    const first = await store.updateStatus({ ...created, status: { n: 1 } });
+    await store.updateStatus({ ...first, status: { n: 2 } });
+    await expect(store.updateStatus({ ...first, status: { n: 3 } })).rejects.toSatisfy((e) => isStoreError(e, 'Conflict'));
+  });
+
+  it('does not write status onto a new object of the same name', async () => {
+    const first = await store.create(widget('a'));
+    await store.delete('Widget', { namespace: 'default', name: 'a' });
+    await store.create(widget('a'));
+    await expect(store.updateStatus({ ...first, status: { stale: true } })).rejects.toSatisfy((e) => isStoreError(e, 'Conflict'));
+  });
+
+  it('loses no update among concurrent read-modify-write writers', async () => {
+    await store.create(widget('counter', 0));
+    const writers = 8;
+    const incrementsEach = 15;
+    const increment = async () => {
+      for (;;) {
+        const current = await store.mustGet<Widget>('Widget', { namespace: 'default', name: 'counter' });
+        try {
+          await store.update({ ...current, spec: { size: current.spec.size + 1 } });
+          return;
+        } catch (error) {
+          if (!isStoreError(error, 'Conflict')) throw error;
+        }
+      }
+    };
+    await Promise.all(
+      Array.from({ length: writers }, async () => {
+        for (let i = 0; i < incrementsEach; i += 1) await increment();
+      }),
+    );
+    const final = await store.mustGet<Widget>('Widget', { namespace: 'default', name: 'counter' });
+    expect(final.spec.size).toBe(writers * incrementsEach);
+    expect(final.metadata.generation).toBe(1 + writers * incrementsEach);
+  });
+
+  it('holds an object with finalizers until the last finalizer is removed', async () => {
+    const created = await store.create({ ...widget('f'), metadata: { name: 'f', namespace: 'default', finalizers: ['capstan.io/test'] } });
+    const marked = await store.delete<Widget>('Widget', { namespace: 'default', name: 'f' });
+    expect(marked?.metadata).toMatchObject({ deletionTimestamp: expect.any(String) });
+    const still = await store.mustGet('Widget', { namespace: 'default', name: 'f' });
+    expect(still.metadata.deletionTimestamp).toBeTruthy();
+    await store.update({ ...still, metadata: { ...still.metadata, finalizers: [] } });
+    expect(await store.get('Widget', { namespace: 'default', name: 'f' })).toBeUndefined();
+    expect(created.metadata.uid).toBeTruthy();
+  });
+
+  it('lists by namespace and label selector, at one revision', async () => {
+    await store.create({ ...widget('a', 1, 'one'), metadata: { name: 'a', namespace: 'one', labels: { tier: 'front' } } });
+    await store.create({ ...widget('b', 1, 'two'), metadata: { name: 'b', namespace: 'two', labels: { tier: 'back' } } });
+    await store.create(widget('c', 1, 'two'));
+    expect((await store.list('widgets')).items.map((w) => w.metadata.name).sort()).toEqual(['a', 'b', 'c']);
+    expect((await store.list('wd', { namespace: 'two' })).items).toHaveLength(2);
+    expect((await store.list('Widget', { labelSelector: 'tier in (front,back)' })).items).toHaveLength(2);
+    expect((await store.list('Widget', { labelSelector: '!tier' })).items.map((w) => w.metadata.name)).toEqual(['c']);
+  });
+
+  it('fences writes on a leader key: once the claim is gone, writes fail with Fenced', async () => {
+    const lease = client.lease(5);
+    await lease.put('/capstan/leaders/test').value('me');
+    const kv = (await client.get('/capstan/leaders/test').exec()).kvs[0]!;
+    const fencedStore = store.withFence({ key: '/capstan/leaders/test', createRevision: kv.create_revision });
+    const created = await fencedStore.create(widget('led'));
+    await lease.revoke();
+    await expect(fencedStore.update({ ...created, spec: { size: 9 } })).rejects.toSatisfy((e) => isStoreError(e, 'Fenced'));
+    await expect(fencedStore.create(widget('late'))).rejects.toThrow(/no longer leader/);
+    expect(await store.get('Widget', { name: 'late' })).toBeUndefined();
+  });
+});
