@@ -117,7 +117,11 @@ export class Informer {
     watcher.on('put', (kv: IKeyValue) => this.onPut(half, kv as unknown as Half['kv']));
     watcher.on('delete', (kv: IKeyValue) => this.onDelete(half, kv as unknown as Half['kv']));
     // etcd cancels a watch whose start revision was compacted; the client reports that as an error.
-    watcher.on('error', (error: Error) => this.relist(`watch on ${prefix} ended: ${error.message}`));
+    watcher.on('error', (error: Error) => {
+      // etcd already dropped this watch; cancelling it again would wait for an end that never comes.
+      this.watchers = this.watchers.filter((w) => w !== watcher);
+      this.relist(`watch on ${prefix} ended: ${error.message}`);
+    });
     return watcher;
   }
 
@@ -144,8 +148,15 @@ export class Informer {
   private async cancelWatchers(): Promise<void> {
     const watchers = this.watchers;
     this.watchers = [];
-    for (const watcher of watchers) watcher.removeAllListeners('put').removeAllListeners('delete');
-    await Promise.all(watchers.map((watcher) => watcher.cancel().catch(() => undefined)));
+    for (const watcher of watchers) {
+      watcher.removeAllListeners('put').removeAllListeners('delete').removeAllListeners('error');
+      watcher.on('error', () => undefined);
+    }
+    // A cancel waits for etcd to confirm; with etcd unreachable that could be forever, and the
+    // old watch is harmless once its listeners are gone.
+    const bounded = (watcher: Watcher) =>
+      Promise.race([watcher.cancel().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
+    await Promise.all(watchers.map(bounded));
   }
 
   private onPut(half: 'spec' | 'status', kv: Half['kv']): void {
