@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks, so that `npm start` and `npm test` work on a new clone with
+# nothing installed by hand: Debian's etcd, Docker Engine, HAProxy and busybox, then node_modules.
+# Cheap when everything is there already (a few `command -v` and one timestamp comparison).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+[ -x /bin/busybox ] || missing+=(busybox-static)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "capstan: installing Debian packages: ${missing[*]}" >&2
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm ci when node_modules is missing or older than the lock file.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "capstan: installing npm dependencies (npm ci)" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
