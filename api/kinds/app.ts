@@ -1,0 +1,548 @@
+// The App kind: the user's workload, a Marathon app (one container) or pod (several), in Marathon's
+// words (see DESIGN.md, "App"). The zod schema states every field and applies Marathon's defaults at
+// parse, so every controller reads a complete spec; `check` holds the rules that span fields, and
+// `checkAgainstStore` the one that spans Apps (service ports).
+import { z } from 'zod';
+import { API_VERSION, DNS_LABEL, DNS_LABEL_MAX, checkDnsLabel, getCondition } from '../object.ts';
+import type { AnyObject, CommonStatus } from '../object.ts';
+import type { FieldProblem, KindDefinition, StoreReader } from './registry.ts';
+
+// ---------------------------------------------------------------------------------------------
+// What we say when a field is wrong: one place, so the wording stays consistent.
+
+const expect = {
+  dnsLabel: 'a DNS label: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters',
+  envName: 'an environment variable name: letters, digits and "_", not starting with a digit',
+  envValue: 'a string (quote numbers and booleans in YAML: "8080", "true")',
+  absolutePath: 'an absolute path, starting with "/"',
+  commandForm: 'a command: a string, or {value: "..."} as in Marathon',
+  oneOfCmdArgs: 'exactly one of cmd or args for a process container',
+  atMostOneOfCmdArgs: 'at most one of cmd or args',
+  imageForDocker: 'an image: the docker driver runs containers from an image',
+  uniqueContainerName: 'a container name unique in this App',
+  uniquePortName: 'a port name unique in this App',
+  uniqueHostPort: 'a fixed hostPort used by one port only',
+  uniqueVolumeName: 'a volume name unique in this App',
+  declaredVolume: (names: string[]) =>
+    names.length ? `the name of a declared volume (${names.join(', ')})` : 'the name of a volume declared in spec.volumes (there are none)',
+  oneVolumeSource: 'exactly one of persistent, hostPath or ephemeral',
+  portIndex: (count: number) =>
+    count ? `a port index from 0 to ${count - 1}` : 'no port index: the App declares no ports (add spec.ports)',
+  portName: (names: string[], count: number) =>
+    names.length
+      ? `the name of a declared port (${names.join(', ')})`
+      : count
+        ? 'the name of a declared port (no port has a name: add one)'
+        : 'the name of a declared port (the App declares no ports: add spec.ports)',
+  portIndexOrName: 'portIndex or portName, not both',
+  readinessTimeout: (interval: number) => `a timeoutSeconds below intervalSeconds (${interval})`,
+  healthTimeout: (interval: number) => `a timeoutSeconds not above intervalSeconds (${interval})`,
+  expungeAfterInactive: (inactive: number) => `an expungeAfterSeconds of at least inactiveAfterSeconds (${inactive})`,
+  constraintNoValue: (op: string) => `no value: ${op} takes none`,
+  constraintValue: (op: string) => `a value: ${op} needs one`,
+  constraintPositiveInteger: (op: string) => `a positive integer for ${op}, e.g. "3"`,
+  constraintRegex: (op: string) => `a regular expression for ${op} that compiles`,
+  dependency: 'an App name, or namespace/name, each a DNS label',
+  notSelf: 'a dependency on another App, not on itself',
+  uniqueServicePort: 'a servicePort no other App uses',
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks
+
+const dnsLabel = z.string().max(DNS_LABEL_MAX, { error: expect.dnsLabel }).regex(DNS_LABEL, { error: expect.dnsLabel });
+const seconds = z.number().int().min(0);
+const positiveSeconds = z.number().int().min(1);
+const port = z.number().int().min(0).max(65535);
+
+export const CONSTRAINT_OPERATORS = ['UNIQUE', 'CLUSTER', 'GROUP_BY', 'LIKE', 'UNLIKE', 'MAX_PER', 'IS'] as const;
+export type ConstraintOperator = (typeof CONSTRAINT_OPERATORS)[number];
+
+/**
+ * `[field, OPERATOR, value?]` as in Marathon. Operators are matched exactly (upper case), as
+ * Marathon's JSON does. A numeric value (`[rack, GROUP_BY, 3]` in YAML) is kept as the string
+ * Marathon would have, so filters compare one type.
+ */
+export const constraintSchema = z.tuple([
+  z.string().min(1),
+  z.enum(CONSTRAINT_OPERATORS),
+  z.union([z.string(), z.number()]).transform(String).optional(),
+]);
+export type Constraint = z.infer<typeof constraintSchema>;
+
+export const resourcesSchema = z.strictObject({
+  // Marathon's defaults: a task that says nothing gets one cpu and 128 MiB.
+  cpus: z.number().min(0).default(1),
+  mem: z.number().min(0).default(128),
+  disk: z.number().min(0).default(0),
+  gpus: z.number().int().min(0).default(0),
+});
+export type Resources = z.infer<typeof resourcesSchema>;
+
+export const volumeMountSchema = z.strictObject({
+  name: dnsLabel,
+  mountPath: z.string().startsWith('/', { error: expect.absolutePath }),
+  readOnly: z.boolean().default(false),
+});
+export type VolumeMount = z.infer<typeof volumeMountSchema>;
+
+export const containerSchema = z.strictObject({
+  // One container needs no name; a pod's containers each need their own (checked below).
+  name: dnsLabel.default('main'),
+  image: z.string().min(1).optional(),
+  /** Run by `/bin/sh -c`. */
+  cmd: z.string().min(1).optional(),
+  /** Executed directly, no shell. */
+  args: z.array(z.string()).min(1).optional(),
+  env: z
+    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: expect.envName }), z.string({ error: expect.envValue }))
+    .default({}),
+  resources: resourcesSchema.prefault({}),
+  volumeMounts: z.array(volumeMountSchema).default([]),
+});
+export type Container = z.infer<typeof containerSchema>;
+
+/**
+ * Port names follow Marathon's rule (a DNS label), not IANA's 15-character limit, so that port names
+ * of migrated Marathon apps stay valid. They become `PORT_<NAME>` in the task's environment.
+ */
+export const portDefinitionSchema = z.strictObject({
+  name: dnsLabel.optional(),
+  /** 0 = any free port of the node's range, chosen by the scheduler. */
+  hostPort: port.default(0),
+  /** The load balancer's port for this App; unique across the cluster. 0 or absent = none. */
+  servicePort: port.optional(),
+  protocol: z.enum(['tcp', 'udp']).default('tcp'),
+  labels: z.record(z.string(), z.string()).optional(),
+});
+export type PortDefinition = z.infer<typeof portDefinitionSchema>;
+
+// Marathon's health check defaults.
+const healthCommon = {
+  gracePeriodSeconds: seconds.default(300),
+  intervalSeconds: positiveSeconds.default(60),
+  timeoutSeconds: positiveSeconds.default(20),
+  maxConsecutiveFailures: seconds.default(3),
+  delaySeconds: seconds.default(15),
+};
+const healthPort = {
+  portIndex: z.number().int().min(0).optional(),
+  portName: dnsLabel.optional(),
+};
+const httpHealthCheck = (protocol: 'HTTP' | 'HTTPS') =>
+  z.strictObject({
+    protocol: z.literal(protocol),
+    path: z.string().startsWith('/', { error: expect.absolutePath }).default('/'),
+    ignoreHttp1xx: z.boolean().default(false),
+    ...healthPort,
+    ...healthCommon,
+  });
+
+/** Marathon writes `command: {value: "..."}`; a plain string is easier to type. Both become a string. */
+const commandSchema = z
+  .union([z.string().min(1), z.strictObject({ value: z.string().min(1) })], { error: expect.commandForm })
+  .transform((command) => (typeof command === 'string' ? command : command.value));
+
+export const healthCheckSchema = z
+  .discriminatedUnion('protocol', [
+    httpHealthCheck('HTTP'),
+    httpHealthCheck('HTTPS'),
+    z.strictObject({ protocol: z.literal('TCP'), ...healthPort, ...healthCommon }),
+    z.strictObject({ protocol: z.literal('COMMAND'), command: commandSchema, ...healthCommon }),
+  ])
+  // Marathon probes the first port when a network check names none.
+  .transform((check) =>
+    check.protocol !== 'COMMAND' && check.portIndex === undefined && check.portName === undefined
+      ? { ...check, portIndex: 0 }
+      : check,
+  );
+export type HealthCheck = z.infer<typeof healthCheckSchema>;
+
+// Marathon's readiness check defaults; portName is required there too.
+export const readinessCheckSchema = z.strictObject({
+  name: z.string().min(1).default('readinessCheck'),
+  protocol: z.enum(['HTTP', 'HTTPS']).default('HTTP'),
+  path: z.string().startsWith('/', { error: expect.absolutePath }).default('/'),
+  portName: dnsLabel,
+  intervalSeconds: positiveSeconds.default(30),
+  timeoutSeconds: positiveSeconds.default(10),
+  httpStatusCodesForReady: z.array(z.number().int().min(100).max(599)).min(1).default([200]),
+  preserveLastResponse: z.boolean().default(false),
+});
+export type ReadinessCheck = z.infer<typeof readinessCheckSchema>;
+
+export const upgradeStrategySchema = z.strictObject({
+  minimumHealthCapacity: z.number().min(0).max(1).default(1),
+  maximumOverCapacity: z.number().min(0).max(1).default(1),
+});
+export type UpgradeStrategy = z.infer<typeof upgradeStrategySchema>;
+
+/**
+ * Marathon's defaults have moved between releases (300/600, later 0/0). Capstan's node lease already
+ * waits out its TTL before tasks turn Lost, so replacing a lost task 5 s after that absorbs a missed
+ * renewal without doubling the App, and keeping its record 30 s lets a node back from a short
+ * partition have its tasks adopted rather than killed. DESIGN.md's example uses the same figures.
+ */
+export const unreachableStrategySchema = z.strictObject({
+  inactiveAfterSeconds: seconds.default(5),
+  expungeAfterSeconds: seconds.default(30),
+});
+export type UnreachableStrategy = z.infer<typeof unreachableStrategySchema>;
+
+export const volumeSchema = z.strictObject({
+  name: dnsLabel,
+  /** A local persistent volume of `size` MiB: pins the instance to the node that holds it. */
+  persistent: z.strictObject({ size: z.number().int().min(1) }).optional(),
+  /** A directory of the node (Marathon's docker volumes). */
+  hostPath: z.strictObject({ path: z.string().startsWith('/', { error: expect.absolutePath }) }).optional(),
+  /** Scratch space shared by a pod's containers, removed with the task. */
+  ephemeral: z.strictObject({}).optional(),
+});
+export type Volume = z.infer<typeof volumeSchema>;
+
+/** The marathon-lb settings, spelled as fields; the HAPROXY_* labels say the same for migrated apps. */
+export const loadBalancerSchema = z.strictObject({
+  group: z.string().min(1).default('external'),
+  // marathon-lb's HAPROXY_0_VHOST is a comma-separated list: accept one string as well.
+  vhost: z
+    .union([z.string().min(1), z.array(z.string().min(1))])
+    .transform((vhost) => (typeof vhost === 'string' ? vhost.split(',').map((v) => v.trim()) : vhost))
+    .default([]),
+  path: z.string().startsWith('/', { error: expect.absolutePath }).optional(),
+  /** Absent: http when there are virtual hosts, tcp otherwise (marathon-lb's behaviour). */
+  mode: z.enum(['http', 'tcp']).optional(),
+  balance: z.enum(['roundrobin', 'leastconn', 'source', 'first']).default('roundrobin'),
+  sticky: z.boolean().default(false),
+  redirectToHttps: z.boolean().default(false),
+  portIndex: z.number().int().min(0).default(0),
+});
+export type LoadBalancer = z.infer<typeof loadBalancerSchema>;
+
+export const appSpecSchema = z.strictObject({
+  instances: z.number().int().min(0).default(1),
+  /** docker = Marathon's DOCKER container, process = its MESOS container. */
+  driver: z.enum(['docker', 'process']).default('docker'),
+  containers: z.array(containerSchema).min(1),
+  ports: z.array(portDefinitionSchema).default([]),
+  constraints: z.array(constraintSchema).default([]),
+  healthChecks: z.array(healthCheckSchema).default([]),
+  readinessChecks: z.array(readinessCheckSchema).default([]),
+  upgradeStrategy: upgradeStrategySchema.prefault({}),
+  /**
+   * Kubernetes' 600 s rather than a tighter figure: with Marathon's default health checks (300 s
+   * grace, 60 s interval) a healthy but slow-starting App would otherwise be rolled back.
+   */
+  progressDeadlineSeconds: positiveSeconds.default(600),
+  revisionHistoryLimit: z.number().int().min(1).default(10),
+  backoffSeconds: z.number().min(0).default(1),
+  backoffFactor: z.number().min(1).default(1.15),
+  maxLaunchDelaySeconds: z.number().min(0).default(300),
+  killSelection: z.enum(['YOUNGEST_FIRST', 'OLDEST_FIRST']).default('YOUNGEST_FIRST'),
+  taskKillGracePeriodSeconds: seconds.default(10),
+  unreachableStrategy: unreachableStrategySchema.prefault({}),
+  dependencies: z.array(z.string().min(1)).default([]),
+  volumes: z.array(volumeSchema).default([]),
+  loadBalancer: loadBalancerSchema.optional(),
+});
+export type AppSpec = z.infer<typeof appSpecSchema>;
+export type AppSpecInput = z.input<typeof appSpecSchema>;
+
+/**
+ * The part of an App that its tasks are made from: a change here makes a new Revision and a rollout;
+ * a change elsewhere (instances, upgradeStrategy, backoff, ...) applies to the running revision.
+ */
+export const appTemplateSchema = appSpecSchema.pick({
+  driver: true,
+  containers: true,
+  ports: true,
+  constraints: true,
+  healthChecks: true,
+  readinessChecks: true,
+  volumes: true,
+  taskKillGracePeriodSeconds: true,
+  unreachableStrategy: true,
+});
+export type AppTemplate = z.infer<typeof appTemplateSchema>;
+
+export function templateOf(spec: AppSpec): AppTemplate {
+  const { driver, containers, ports, constraints, healthChecks, readinessChecks, volumes } = spec;
+  const { taskKillGracePeriodSeconds, unreachableStrategy } = spec;
+  return { driver, containers, ports, constraints, healthChecks, readinessChecks, volumes, taskKillGracePeriodSeconds, unreachableStrategy };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status: written by controllers, never validated at apply.
+
+export type AppConditionType = 'Available' | 'Progressing' | 'Healthy' | 'Invalid' | 'DependenciesReady';
+
+export interface RevisionCounts {
+  revision: number;
+  /** What the rollout wants of this revision now. */
+  instances: number;
+  running: number;
+  healthy: number;
+  ready: number;
+}
+
+export interface AppStatus extends CommonStatus {
+  /** spec.instances as last observed. */
+  instances: number;
+  /** Tasks of any revision, by state. A task with no health checks counts as healthy once running. */
+  staged: number;
+  running: number;
+  healthy: number;
+  unhealthy: number;
+  ready: number;
+  /** The revision the rollout is moving to (the newest). */
+  currentRevision?: number;
+  /** The last revision that was fully healthy and ready: the target of an automatic rollback. */
+  stableRevision?: number;
+  revisions?: RevisionCounts[];
+  rollout?: {
+    phase: 'Progressing' | 'Complete' | 'RolledBack' | 'Waiting';
+    startedAt: string;
+    /** Advances whenever a new task becomes healthy and ready; progressDeadlineSeconds runs from here. */
+    lastProgressAt: string;
+    message?: string;
+  };
+  /** Launches are delayed after failures: backoffSeconds × backoffFactor^n, at most maxLaunchDelaySeconds. */
+  launchDelay?: { until: string; failures: number };
+  lastTaskFailure?: { task: string; revision: number; message: string; exitCode?: number; timestamp: string };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rules across fields
+
+type Path = (string | number)[];
+
+function problem(path: Path, expected: string, found: string): FieldProblem {
+  return { path, expected, found };
+}
+
+function checkContainers(spec: AppSpec): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const volumeNames = spec.volumes.map((v) => v.name);
+  const seen = new Set<string>();
+  spec.containers.forEach((container, i) => {
+    const at: Path = ['spec', 'containers', i];
+    if (seen.has(container.name)) problems.push(problem([...at, 'name'], expect.uniqueContainerName, `"${container.name}" again`));
+    seen.add(container.name);
+    problems.push(...checkCommand(spec.driver, container, at));
+    if (spec.driver === 'docker' && container.image === undefined) problems.push(problem([...at, 'image'], expect.imageForDocker, 'none'));
+    container.volumeMounts.forEach((mount, m) => {
+      if (!volumeNames.includes(mount.name)) {
+        problems.push(problem([...at, 'volumeMounts', m, 'name'], expect.declaredVolume(volumeNames), `"${mount.name}"`));
+      }
+    });
+  });
+  return problems;
+}
+
+// A process has nothing to run but its command; a docker container may fall back to its image's.
+function checkCommand(driver: AppSpec['driver'], container: Container, at: Path): FieldProblem[] {
+  const hasCmd = container.cmd !== undefined;
+  const hasArgs = container.args !== undefined;
+  if (hasCmd && hasArgs) {
+    return [problem([...at, 'cmd'], driver === 'process' ? expect.oneOfCmdArgs : expect.atMostOneOfCmdArgs, 'both')];
+  }
+  if (driver === 'process' && !hasCmd && !hasArgs) return [problem([...at, 'cmd'], expect.oneOfCmdArgs, 'neither')];
+  return [];
+}
+
+function checkPorts(spec: AppSpec): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const names = new Set<string>();
+  const hostPorts = new Set<number>();
+  spec.ports.forEach((p, i) => {
+    if (p.name !== undefined) {
+      if (names.has(p.name)) problems.push(problem(['spec', 'ports', i, 'name'], expect.uniquePortName, `"${p.name}" again`));
+      names.add(p.name);
+    }
+    if (p.hostPort !== 0) {
+      if (hostPorts.has(p.hostPort)) problems.push(problem(['spec', 'ports', i, 'hostPort'], expect.uniqueHostPort, `${p.hostPort} again`));
+      hostPorts.add(p.hostPort);
+    }
+  });
+  return problems;
+}
+
+/** A network check's port: an index into spec.ports or the name of one of them. */
+function checkPortReference(spec: AppSpec, ref: { portIndex?: number; portName?: string }, at: Path): FieldProblem[] {
+  const portNames = spec.ports.flatMap((p) => (p.name ? [p.name] : []));
+  if (ref.portIndex !== undefined && ref.portName !== undefined) return [problem([...at, 'portName'], expect.portIndexOrName, 'both')];
+  if (ref.portIndex !== undefined && ref.portIndex >= spec.ports.length) {
+    return [problem([...at, 'portIndex'], expect.portIndex(spec.ports.length), String(ref.portIndex))];
+  }
+  if (ref.portName !== undefined && !portNames.includes(ref.portName)) {
+    return [problem([...at, 'portName'], expect.portName(portNames, spec.ports.length), `"${ref.portName}"`)];
+  }
+  return [];
+}
+
+function checkHealthChecks(spec: AppSpec): FieldProblem[] {
+  return spec.healthChecks.flatMap((check, i) => {
+    const at: Path = ['spec', 'healthChecks', i];
+    const problems = check.protocol === 'COMMAND' ? [] : checkPortReference(spec, check, at);
+    if (check.timeoutSeconds > check.intervalSeconds) {
+      problems.push(problem([...at, 'timeoutSeconds'], expect.healthTimeout(check.intervalSeconds), String(check.timeoutSeconds)));
+    }
+    return problems;
+  });
+}
+
+function checkReadinessChecks(spec: AppSpec): FieldProblem[] {
+  return spec.readinessChecks.flatMap((check, i) => {
+    const at: Path = ['spec', 'readinessChecks', i];
+    const problems = checkPortReference(spec, { portName: check.portName }, at);
+    // Marathon's rule: a probe that may outlive its interval would overlap the next one.
+    if (check.timeoutSeconds >= check.intervalSeconds) {
+      problems.push(problem([...at, 'timeoutSeconds'], expect.readinessTimeout(check.intervalSeconds), String(check.timeoutSeconds)));
+    }
+    return problems;
+  });
+}
+
+const POSITIVE_INTEGER = /^[1-9][0-9]*$/;
+
+/** null when the constraint's value suits its operator, otherwise what was expected. */
+export function checkConstraintValue(operator: ConstraintOperator, value: string | undefined): string | null {
+  switch (operator) {
+    case 'UNIQUE':
+      return value === undefined ? null : expect.constraintNoValue(operator);
+    case 'CLUSTER':
+      return null;
+    case 'GROUP_BY':
+      return value === undefined || POSITIVE_INTEGER.test(value) ? null : expect.constraintPositiveInteger(operator);
+    case 'MAX_PER':
+      return value !== undefined && POSITIVE_INTEGER.test(value) ? null : expect.constraintPositiveInteger(operator);
+    case 'LIKE':
+    case 'UNLIKE':
+      return value !== undefined && compiles(value) ? null : expect.constraintRegex(operator);
+    case 'IS':
+      return value !== undefined && value !== '' ? null : expect.constraintValue(operator);
+  }
+}
+
+function compiles(pattern: string): boolean {
+  try {
+    new RegExp(`^(?:${pattern})$`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function checkConstraints(spec: AppSpec): FieldProblem[] {
+  return spec.constraints.flatMap(([, operator, value], i) => {
+    const expected = checkConstraintValue(operator, value);
+    if (expected === null) return [];
+    return [problem(['spec', 'constraints', i, value === undefined ? 1 : 2], expected, value === undefined ? 'no value' : `"${value}"`)];
+  });
+}
+
+function checkVolumes(spec: AppSpec): FieldProblem[] {
+  const problems: FieldProblem[] = [];
+  const seen = new Set<string>();
+  spec.volumes.forEach((volume, i) => {
+    if (seen.has(volume.name)) problems.push(problem(['spec', 'volumes', i, 'name'], expect.uniqueVolumeName, `"${volume.name}" again`));
+    seen.add(volume.name);
+    const sources = [volume.persistent, volume.hostPath, volume.ephemeral].filter((s) => s !== undefined).length;
+    if (sources !== 1) problems.push(problem(['spec', 'volumes', i], expect.oneVolumeSource, sources === 0 ? 'none' : `${sources}`));
+  });
+  return problems;
+}
+
+/** A dependency is `name` (same namespace) or `namespace/name`. */
+export function parseDependency(dependency: string, namespace: string): { namespace: string; name: string } | null {
+  const parts = dependency.split('/');
+  if (parts.length > 2 || parts.some((part) => checkDnsLabel(part) !== null)) return null;
+  return parts.length === 2 ? { namespace: parts[0]!, name: parts[1]! } : { namespace, name: parts[0]! };
+}
+
+function checkDependencies(object: AnyObject, spec: AppSpec): FieldProblem[] {
+  const namespace = object.metadata.namespace ?? 'default';
+  return spec.dependencies.flatMap((dependency, i) => {
+    const ref = parseDependency(dependency, namespace);
+    if (ref === null) return [problem(['spec', 'dependencies', i], expect.dependency, `"${dependency}"`)];
+    if (ref.namespace === namespace && ref.name === object.metadata.name) {
+      return [problem(['spec', 'dependencies', i], expect.notSelf, `"${dependency}"`)];
+    }
+    return [];
+  });
+}
+
+function checkUnreachable(spec: AppSpec): FieldProblem[] {
+  const { inactiveAfterSeconds, expungeAfterSeconds } = spec.unreachableStrategy;
+  if (expungeAfterSeconds >= inactiveAfterSeconds) return [];
+  return [problem(['spec', 'unreachableStrategy', 'expungeAfterSeconds'], expect.expungeAfterInactive(inactiveAfterSeconds), String(expungeAfterSeconds))];
+}
+
+function checkLoadBalancer(spec: AppSpec): FieldProblem[] {
+  const lb = spec.loadBalancer;
+  if (!lb || lb.portIndex < spec.ports.length) return [];
+  return [problem(['spec', 'loadBalancer', 'portIndex'], expect.portIndex(spec.ports.length), String(lb.portIndex))];
+}
+
+export function checkApp(object: AnyObject): FieldProblem[] {
+  const spec = object.spec as AppSpec;
+  return [
+    ...checkContainers(spec),
+    ...checkPorts(spec),
+    ...checkHealthChecks(spec),
+    ...checkReadinessChecks(spec),
+    ...checkConstraints(spec),
+    ...checkVolumes(spec),
+    ...checkDependencies(object, spec),
+    ...checkUnreachable(spec),
+    ...checkLoadBalancer(spec),
+  ];
+}
+
+/**
+ * Service ports are the load balancer's listening ports, one App each across the whole cluster:
+ * another App (any namespace) using the same one is named so the user knows whom they collide with.
+ */
+export async function checkServicePorts(object: AnyObject, store: StoreReader): Promise<FieldProblem[]> {
+  const spec = object.spec as AppSpec;
+  const wanted = spec.ports.map((p, i) => ({ servicePort: p.servicePort, i })).filter((p) => p.servicePort);
+  if (wanted.length === 0) return [];
+  const { items } = await store.list('App');
+  const others = items.filter((other) => other.metadata.name !== object.metadata.name || other.metadata.namespace !== object.metadata.namespace);
+  return wanted.flatMap(({ servicePort, i }) => {
+    const users = others.filter((other) => ((other.spec as AppSpec).ports ?? []).some((p) => p.servicePort === servicePort));
+    return users.map((user) =>
+      problem(['spec', 'ports', i, 'servicePort'], expect.uniqueServicePort, `${servicePort}, used by App ${user.metadata.namespace ?? 'default'}/${user.metadata.name}`),
+    );
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The kind
+
+const specOf = (object: AnyObject) => object.spec as Partial<AppSpec>;
+const statusOf = (object: AnyObject) => object.status as Partial<AppStatus> | undefined;
+const count = (value: number | undefined) => (value === undefined ? '-' : String(value));
+
+export const appKind: KindDefinition = {
+  apiVersion: API_VERSION,
+  kind: 'App',
+  plural: 'apps',
+  singular: 'app',
+  shortNames: [],
+  namespaced: true,
+  spec: appSpecSchema,
+  check: checkApp,
+  checkAgainstStore: checkServicePorts,
+  columns: [
+    { header: 'INSTANCES', value: (o) => count(specOf(o).instances) },
+    { header: 'RUNNING', value: (o) => count(statusOf(o)?.running) },
+    { header: 'HEALTHY', value: (o) => count(statusOf(o)?.healthy) },
+    { header: 'READY', value: (o) => count(statusOf(o)?.ready) },
+    { header: 'REVISION', value: (o) => count(statusOf(o)?.currentRevision) },
+    { header: 'AVAILABLE', value: (o) => getCondition(statusOf(o)?.conditions, 'Available')?.status ?? 'Unknown' },
+    { header: 'DRIVER', wide: true, value: (o) => specOf(o).driver ?? '' },
+    { header: 'IMAGE', wide: true, value: (o) => (specOf(o).containers ?? []).map((c) => c.image ?? '-').join(',') },
+    { header: 'CMD', wide: true, value: (o) => (specOf(o).containers ?? []).map((c) => c.cmd ?? c.args?.join(' ') ?? '-').join(',') },
+    { header: 'PORTS', wide: true, value: (o) => (specOf(o).ports ?? []).map((p) => `${p.name ?? ''}${p.name ? ':' : ''}${p.servicePort ?? p.hostPort}/${p.protocol}`).join(',') },
+  ],
+};
