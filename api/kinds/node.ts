@@ -1,0 +1,76 @@
+// Node: registered by its agent. Cluster-scoped. Liveness is the lease-bound key
+// /capstan/leases/nodes/<name>, not a field here: the nodes controller turns the key's expiry into the
+// Ready condition, so a stale timestamp can never claim a dead node is alive.
+import { z } from 'zod';
+import { API_VERSION, getCondition } from '../object.ts';
+import type { AnyObject, CommonStatus } from '../object.ts';
+import type { FieldProblem, KindDefinition } from './registry.ts';
+
+export const nodeResourcesSchema = z.strictObject({
+  cpus: z.number().min(0),
+  mem: z.number().min(0),
+  disk: z.number().min(0).default(0),
+  gpus: z.number().int().min(0).default(0),
+});
+export type NodeResources = z.infer<typeof nodeResourcesSchema>;
+
+export const nodeSpecSchema = z.strictObject({
+  /** Where tasks on this node are reached (a loopback or LAN address). */
+  address: z.string().min(1),
+  /** Matched by constraints: `hostname` always, plus any others (rack, zone, ...). */
+  attributes: z.record(z.string(), z.string()).default({}),
+  capacity: nodeResourcesSchema,
+  /** Host ports handed out for `hostPort: 0`; Mesos' default range. */
+  portRange: z
+    .strictObject({ from: z.number().int().min(1).max(65535), to: z.number().int().min(1).max(65535) })
+    .default({ from: 31000, to: 32000 }),
+  drivers: z.array(z.enum(['docker', 'process'])).min(1).default(['docker', 'process']),
+  /** Cordoned: running tasks stay, no new task is placed here. */
+  unschedulable: z.boolean().default(false),
+});
+export type NodeSpec = z.infer<typeof nodeSpecSchema>;
+
+export interface NodeStatus extends CommonStatus {
+  /** Sum over the tasks bound here that are not terminal; kept by the scheduler for display. */
+  allocated?: NodeResources & { ports: number };
+  agentVersion?: string;
+  /** Drivers that answered when the agent started (docker may be configured but down). */
+  availableDrivers?: ('docker' | 'process')[];
+}
+
+function checkNode(object: AnyObject): FieldProblem[] {
+  const { portRange } = object.spec as NodeSpec;
+  if (portRange.from <= portRange.to) return [];
+  return [{ path: ['spec', 'portRange', 'to'], expected: `a port not below portRange.from (${portRange.from})`, found: String(portRange.to) }];
+}
+
+const specOf = (object: AnyObject) => object.spec as Partial<NodeSpec>;
+const statusOf = (object: AnyObject) => object.status as Partial<NodeStatus> | undefined;
+
+function nodeState(object: AnyObject): string {
+  const ready = getCondition(statusOf(object)?.conditions, 'Ready')?.status;
+  const state = ready === 'True' ? 'Ready' : ready === 'False' ? 'NotReady' : 'Unknown';
+  return specOf(object).unschedulable ? `${state},SchedulingDisabled` : state;
+}
+
+const used = (allocated: number | undefined, capacity: number | undefined) => `${allocated ?? 0}/${capacity ?? '-'}`;
+
+export const nodeKind: KindDefinition = {
+  apiVersion: API_VERSION,
+  kind: 'Node',
+  plural: 'nodes',
+  singular: 'node',
+  shortNames: ['no'],
+  namespaced: false,
+  spec: nodeSpecSchema,
+  check: checkNode,
+  columns: [
+    { header: 'STATUS', value: nodeState },
+    { header: 'ADDRESS', value: (o) => specOf(o).address ?? '' },
+    { header: 'CPUS', value: (o) => used(statusOf(o)?.allocated?.cpus, specOf(o).capacity?.cpus) },
+    { header: 'MEM', value: (o) => used(statusOf(o)?.allocated?.mem, specOf(o).capacity?.mem) },
+    { header: 'DRIVERS', wide: true, value: (o) => (specOf(o).drivers ?? []).join(',') },
+    { header: 'PORTS', wide: true, value: (o) => (specOf(o).portRange ? `${specOf(o).portRange!.from}-${specOf(o).portRange!.to}` : '') },
+    { header: 'ATTRIBUTES', wide: true, value: (o) => Object.entries(specOf(o).attributes ?? {}).map(([k, v]) => `${k}=${v}`).join(',') },
+  ],
+};
