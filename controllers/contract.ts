@@ -1,0 +1,97 @@
+// The whole contract between a controller and the runtime (DESIGN.md "Informers and the controller
+// runtime"). A controller is a name, what it watches, and one function from a key to a Result. The
+// runtime queues keys, never events: reconcile re-reads what it needs from the caches, so a key that
+// changed five times while queued is reconciled once, against the latest state.
+import type { Logger } from 'pino';
+import type { InformerEvent } from '../api/informer.ts';
+import type { AnyObject, DeepReadonly } from '../api/object.ts';
+import { refKey } from '../api/object.ts';
+import type { Store } from '../api/store.ts';
+
+/** What a reconcile concluded. Exactly one spelling per outcome. */
+export type Result =
+  /** Converged; nothing to do until something it watches changes. */
+  | { kind: 'done' }
+  /** Converged for now; look again after `ms` (a schedule, a timeout, polling something external). */
+  | { kind: 'requeueAfter'; ms: number }
+  /** Could not converge yet; try again with per-key exponential backoff. */
+  | { kind: 'retry'; error: unknown }
+  /**
+   * The primary object's spec cannot be acted on. The runtime writes an `Invalid` condition to its
+   * status and does not reconcile the key again until its metadata.generation changes.
+   */
+  | { kind: 'invalid'; field: string; message: string };
+
+export const done = (): Result => ({ kind: 'done' });
+export const requeueAfter = (ms: number): Result => ({ kind: 'requeueAfter', ms });
+export const retry = (error: unknown): Result => ({ kind: 'retry', error });
+export const invalid = (field: string, message: string): Result => ({ kind: 'invalid', field, message });
+
+/** The condition `invalid` writes: type Invalid, status True, this reason, message `field: message`. */
+export const INVALID_CONDITION = 'Invalid';
+export const INVALID_REASON = 'InvalidSpec';
+
+/** Synchronous, read-only view of one kind's informer cache. Keys are `namespace/name` (or `name`). */
+export interface Cache {
+  get(key: string): DeepReadonly<AnyObject> | undefined;
+  list(filter?: (object: DeepReadonly<AnyObject>) => boolean): DeepReadonly<AnyObject>[];
+  keys(): string[];
+}
+
+export type Caches = (kind: string) => Cache;
+
+/**
+ * A kind to watch and which keys of the controller's queue a change to it concerns. The default map
+ * is the object's own key. `caches` lets a map look at other kinds (the gc finds dependents by uid).
+ */
+export interface Watch {
+  kind: string;
+  map?: (event: InformerEvent, caches: Caches) => string[];
+}
+
+/** Maps a dependent to the key of its controller owner of `ownerKind` (same namespace). */
+export function toOwner(ownerKind: string): (event: InformerEvent) => string[] {
+  return (event) => {
+    const owner = event.object.metadata.ownerReferences?.find((ref) => ref.controller && ref.kind === ownerKind);
+    return owner ? [refKey({ namespace: event.object.metadata.namespace, name: owner.name })] : [];
+  };
+}
+
+export interface EventRecorder {
+  /** Best effort: a failure to record is logged, never thrown. */
+  record(
+    object: DeepReadonly<AnyObject>,
+    event: { type?: 'Normal' | 'Warning'; reason: string; message: string },
+  ): Promise<void>;
+}
+
+export interface ReconcileContext {
+  /** Fenced with this controller's leadership when running under election: a deposed leader's write fails with `Fenced`. */
+  store: Store;
+  /** The shared informer cache of a kind; objects are read-only, change a copy. */
+  informer(kind: string): Cache;
+  events: EventRecorder;
+  log: Logger;
+  now(): Date;
+  /** Aborted on shutdown and the moment leadership is lost: pass it to anything slow. */
+  signal: AbortSignal;
+}
+
+export interface ControllerDefinition {
+  /** Unique per cluster: names the leader key, metrics and logs. */
+  name: string;
+  watches: Watch[];
+  /** The kind whose status gets the Invalid condition; defaults to the first watch's kind. */
+  primaryKind?: string;
+  reconcile(key: string, ctx: ReconcileContext): Promise<Result>;
+  /** Keys reconciled at once; one key is never reconciled concurrently with itself. Default 1. */
+  concurrency?: number;
+  /** Every this many ms, every cached object of every watch is mapped to keys and queued again. */
+  resyncMs?: number;
+}
+
+export function primaryKindOf(definition: ControllerDefinition): string {
+  const kind = definition.primaryKind ?? definition.watches[0]?.kind;
+  if (!kind) throw new Error(`controller ${definition.name}: watches is empty; watch at least the primary kind`);
+  return kind;
+}
