@@ -1,0 +1,15 @@
+import type { NodeView, Snapshot, TaskDemand } from '../snapshot.ts';
+
+/** A number in [0, 1], higher is better, weighted against the other scorers. */
+export interface Scorer {
+  name: string;
+  weight: number;
+  score(task: TaskDemand, node: NodeView, snapshot: Snapshot): number;
+}
+
+/** Fraction of a node's capacity in use after placing the task, averaged over cpus and mem. */
+export function utilisationAfter(task: TaskDemand, node: NodeView, snapshot: Snapshot): number {
+  const used = snapshot.usedOn(node.name);
+  const share = (used: number, wanted: number, capacity: number) => (capacity > 0 ? Math.min(1, (used + wanted) / capacity) : 1);
+  return (share(used.cpus, task.resources.cpus, node.capacity.cpus) + share(used.mem, task.resources.mem, node.capacity.mem)) / 2;
+}

@@ -1,0 +1,102 @@
+// The placement stack, after Nomad's: filters, then scorers. Filters run cheapest first and the
+// first that rejects a node names the reason; the surviving candidates are ranked by weighted
+// scores, ties broken by node name so that the same snapshot always gives the same placement.
+import { constraintsMet } from './filters/constraints.ts';
+import { driverAvailable } from './filters/driver.ts';
+import type { Filter } from './filters/filter.ts';
+import { nodeReady } from './filters/node-ready.ts';
+import { choosePorts, portsFree } from './filters/ports.ts';
+import { resourcesFit } from './filters/resources.ts';
+import { volumeAffinity } from './filters/volume.ts';
+import { mostAllocated } from './scorers/binpack.ts';
+import type { Scorer } from './scorers/scorer.ts';
+import { leastAllocated, spreadApp } from './scorers/spread.ts';
+import type { NodeView, Placement, Snapshot, TaskDemand } from './snapshot.ts';
+
+export type Strategy = 'spread' | 'binpack';
+
+export type PlaceResult =
+  | { kind: 'placed'; placement: Placement }
+  | { kind: 'unplaced'; message: string; reasons: ReadonlyMap<string, number> };
+
+export interface StackOptions {
+  strategy?: Strategy;
+  /**
+   * How many feasible nodes are scored per task. Scoring every node of a large cluster buys little
+   * over scoring a handful (Nomad's observation); the scan starts where the previous placement left
+   * off, so consecutive tasks look at different nodes and the cluster is still covered.
+   */
+  candidateLimit?: number;
+}
+
+// Cheapest first: field reads (ready, driver, volume pin), then four additions (resources), then
+// set lookups (ports), then constraints, which consult the App's placement counts.
+const FILTERS: readonly Filter[] = [nodeReady, driverAvailable, volumeAffinity, resourcesFit, portsFree, constraintsMet];
+
+const SCORERS: Record<Strategy, readonly Scorer[]> = {
+  spread: [spreadApp, leastAllocated],
+  binpack: [mostAllocated],
+};
+
+export class Stack {
+  private readonly scorers: readonly Scorer[];
+  private readonly limit: number;
+  private cursor = 0;
+
+  constructor(options: StackOptions = {}) {
+    this.scorers = SCORERS[options.strategy ?? 'spread'];
+    this.limit = options.candidateLimit ?? 16;
+  }
+
+  /** Chooses a node (and host ports) for one task, or explains why none fits. */
+  place(task: TaskDemand, snapshot: Snapshot): PlaceResult {
+    const nodes = snapshot.nodes;
+    const candidates: NodeView[] = [];
+    const start = nodes.length === 0 ? 0 : this.cursor % nodes.length;
+    for (let offset = 0; offset < nodes.length && candidates.length < this.limit; offset += 1) {
+      const node = nodes[(start + offset) % nodes.length]!;
+      if (rejection(task, node, snapshot) === null) candidates.push(node);
+    }
+    if (candidates.length === 0) return explain(task, snapshot);
+    this.cursor = start + 1;
+    // ---- filtering ends here; from here on every candidate can take the task, and we rank. ----
+    const best = this.best(task, candidates, snapshot);
+    const hostPorts = choosePorts(task, best, snapshot) as number[];
+    return { kind: 'placed', placement: { node: best.name, hostPorts } };
+  }
+
+  private best(task: TaskDemand, candidates: NodeView[], snapshot: Snapshot): NodeView {
+    let best = candidates[0]!;
+    let bestScore = -Infinity;
+    for (const node of candidates) {
+      let score = 0;
+      for (const scorer of this.scorers) score += scorer.weight * scorer.score(task, node, snapshot);
+      if (score > bestScore + 1e-12 || (Math.abs(score - bestScore) <= 1e-12 && node.name < best.name)) {
+        best = node;
+        bestScore = score;
+      }
+    }
+    return best;
+  }
+}
+
+function rejection(task: TaskDemand, node: NodeView, snapshot: Snapshot): string | null {
+  for (const filter of FILTERS) {
+    const reason = filter(task, node, snapshot);
+    if (reason !== null) return reason;
+  }
+  return null;
+}
+
+/** "0/5 nodes fit: 3 insufficient mem, 2 hostname:UNIQUE", most common reason first. */
+function explain(task: TaskDemand, snapshot: Snapshot): PlaceResult {
+  const reasons = new Map<string, number>();
+  for (const node of snapshot.nodes) {
+    const reason = rejection(task, node, snapshot) ?? 'unknown';
+    reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+  }
+  const parts = [...reasons].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([reason, count]) => `${count} ${reason}`);
+  const total = snapshot.nodes.length;
+  const message = total === 0 ? '0/0 nodes fit: no nodes registered' : `0/${total} nodes fit: ${parts.join(', ')}`;
+  return { kind: 'unplaced', message, reasons };
+}
