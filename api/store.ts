@@ -44,6 +44,9 @@ export interface ObjectName {
 }
 
 type RawTxnOp = Record<string, unknown>;
+
+/** Changes per transaction in updateMany: two compares each, within etcd's default 128 ops. */
+const UPDATE_BATCH = 64;
 interface RawKv {
   key: Buffer;
   value: Buffer;
@@ -169,6 +172,41 @@ export class Store {
     if (!response.succeeded) throw conflict(key, 'the object changed since it was read');
     const revision = String(response.header.revision);
     return { ...next, metadata: { ...next.metadata, resourceVersion: revision } };
+  }
+
+  /**
+   * Many spec updates in few transactions, for bursts (the scheduler's bindings). Each change names
+   * the object as read (`from`, e.g. from an informer cache) and as it should be (`to`); no read is
+   * made: each object is conditioned on existing and its spec being unchanged since `from` was read,
+   * which also proves `from` is what is stored. A transaction is all or nothing, so the result says
+   * which changes landed; the caller retries the rest one by one with fresh reads.
+   */
+  async updateMany(changes: readonly { from: AnyObject; to: AnyObject }[]): Promise<{ written: AnyObject[]; failed: AnyObject[] }> {
+    const written: AnyObject[] = [];
+    const failed: AnyObject[] = [];
+    // etcd's default --max-txn-ops is 128 per list, and each change carries two compares.
+    for (let start = 0; start < changes.length; start += UPDATE_BATCH) {
+      const batch = changes.slice(start, start + UPDATE_BATCH).map(({ from, to }) => {
+        const definition = this.kind(from.kind);
+        const namespace = this.namespaceOf(definition, from.metadata.namespace);
+        const key = specKey(definition, namespace, from.metadata.name);
+        const next = mergeForUpdate(from, this.prepare(definition, to));
+        return { key, next, below: String(BigInt(from.metadata.resourceVersion ?? '0') + 1n) };
+      });
+      const response = await this.txn(
+        {
+          compare: batch.flatMap(({ key, below }) => [versionAbove(key, 0), modBelow(key, below)]),
+          success: batch.map(({ key, next }) => putOp(key, withoutVersion(next))),
+        },
+        batch[0]!.key,
+      );
+      const revision = String(response.header.revision);
+      for (const { next } of batch) {
+        if (response.succeeded) written.push({ ...next, metadata: { ...next.metadata, resourceVersion: revision } });
+        else failed.push(next);
+      }
+    }
+    return { written, failed };
   }
 
   /**

@@ -144,3 +144,39 @@ describe('the store on a real etcd', () => {
     expect(await store.get('Widget', { name: 'late' })).toBeUndefined();
   });
 });
+
+describe('batched updates', () => {
+  let etcd: TestEtcd;
+  let client: Etcd3;
+  let store: Store;
+  beforeAll(async () => {
+    etcd = await startEtcd();
+    client = connectEtcd({ endpoints: etcd.url });
+    store = new Store(client, widgetRegistry());
+  });
+  afterAll(async () => {
+    client?.close();
+    await etcd?.stop();
+  });
+
+  it('writes many changes in few transactions, and a batch with one stale object lands nothing', async () => {
+    const created = await Promise.all(Array.from({ length: 100 }, (_, i) => store.create(widget(`w${i}`, 1))));
+    const { written, failed } = await store.updateMany(created.map((from) => ({ from, to: { ...from, spec: { size: 2 } } })));
+    expect(written).toHaveLength(100);
+    expect(failed).toHaveLength(0);
+    expect(written[0]!.metadata.generation).toBe(2);
+    const now = await store.list<Widget>('Widget');
+    expect(now.items.every((w) => w.spec.size === 2)).toBe(true);
+
+    // Stale copies (read before the first batch): every change fails, nothing lands.
+    const stale = await store.updateMany(created.slice(0, 3).map((from) => ({ from, to: { ...from, spec: { size: 3 } } })));
+    expect(stale.failed).toHaveLength(3);
+    expect((await store.mustGet<Widget>('Widget', { name: 'w0' })).spec.size).toBe(2);
+    // A deleted object is not resurrected.
+    const fresh = await store.mustGet('Widget', { name: 'w1' });
+    await store.delete('Widget', { name: 'w1' });
+    const gone = await store.updateMany([{ from: fresh, to: { ...fresh, spec: { size: 4 } } }]);
+    expect(gone.failed).toHaveLength(1);
+    expect(await store.get('Widget', { name: 'w1' })).toBeUndefined();
+  });
+});
