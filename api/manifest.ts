@@ -146,7 +146,7 @@ export function parseManifests(text: string, file: string): { documents: Manifes
       return;
     }
     // A document that is empty or only comments (a trailing `---`, say) is not an object to apply.
-    if (document.contents === null) return;
+    if (document.contents === null || (isScalar(document.contents) && document.contents.value === null)) return;
     let value: unknown;
     try {
       value = document.toJS({ maxAliasCount: 100 });
@@ -213,7 +213,7 @@ function expectedFor(issue: z.core.$ZodRawIssue): string {
       if (issue.format === 'starts_with') return say.startsWith(String((issue as { prefix?: string }).prefix ?? ''));
       return say.format(issue.format);
     case 'invalid_value':
-      return say.oneOf(issue.values);
+      return issue.input === undefined ? say.required(say.oneOf(issue.values)) : say.oneOf(issue.values);
     case 'invalid_union': {
       const { discriminator, options } = issue as { discriminator?: string; options?: unknown[] };
       return discriminator && options ? say.discriminator(discriminator, options) : say.anyForm;
@@ -239,7 +239,7 @@ function parseWith(schema: z.ZodType, value: unknown, prefix: Path): { data: unk
 function problemsOfIssue(issue: Issue, schema: z.ZodType, value: unknown, prefix: Path): FieldProblem[] {
   const path = issue.path.filter((segment): segment is string | number => typeof segment !== 'symbol');
   if (issue.code === 'unrecognized_keys') {
-    const known = knownFields(schema, path);
+    const known = knownFields(schema, path, value);
     return issue.keys.map((key) => ({
       path: [...prefix, ...path, key],
       expected: say.knownField(known),
@@ -259,14 +259,16 @@ function valueAt(value: unknown, path: Path): unknown {
   return current;
 }
 
-/** The field names the schema allows at `path`, for "unknown field" messages. */
-function knownFields(schema: z.ZodType, path: Path): string[] {
+/** The field names the schema allows at `path` of `value`, for "unknown field" messages. */
+function knownFields(schema: z.ZodType, path: Path, value: unknown): string[] {
   let current: z.ZodType | undefined = schema;
+  let data = value;
   for (const segment of path) {
-    current = childSchema(current, segment);
+    current = childSchema(current, segment, data);
+    data = valueAt(data, [segment]);
     if (!current) return [];
   }
-  return fieldsOf(current);
+  return fieldsOf(current, data);
 }
 
 type SchemaDef = {
@@ -278,6 +280,8 @@ type SchemaDef = {
   items?: z.ZodType[];
   valueType?: z.ZodType;
   options?: z.ZodType[];
+  discriminator?: string;
+  values?: unknown[];
 };
 
 const defOf = (schema: z.ZodType) => schema._zod.def as unknown as SchemaDef;
@@ -293,26 +297,37 @@ function unwrap(schema: z.ZodType): z.ZodType {
   }
 }
 
-function childSchema(schema: z.ZodType, segment: string | number): z.ZodType | undefined {
+/** A union's options that can describe `data`: for a discriminated union, the one its discriminator picks. */
+function optionsFor(def: SchemaDef, data: unknown): z.ZodType[] {
+  const options = def.options ?? [];
+  if (!def.discriminator) return options;
+  const tag = valueAt(data, [def.discriminator]);
+  const chosen = options.filter((option) => {
+    const field = defOf(unwrap(option)).shape?.[def.discriminator!];
+    return field !== undefined && (defOf(field).values ?? []).includes(tag);
+  });
+  return chosen.length ? chosen : options;
+}
+
+function childSchema(schema: z.ZodType, segment: string | number, data: unknown): z.ZodType | undefined {
   const def = defOf(unwrap(schema));
   if (def.type === 'object') return def.shape?.[String(segment)];
   if (def.type === 'array') return def.element;
   if (def.type === 'tuple') return typeof segment === 'number' ? def.items?.[segment] : undefined;
   if (def.type === 'record') return def.valueType;
   if (def.type === 'union') {
-    // Discriminated or not, the first option that has this child is a good enough guide for naming fields.
-    for (const option of def.options ?? []) {
-      const child = childSchema(option, segment);
+    for (const option of optionsFor(def, data)) {
+      const child = childSchema(option, segment, data);
       if (child) return child;
     }
   }
   return undefined;
 }
 
-function fieldsOf(schema: z.ZodType): string[] {
+function fieldsOf(schema: z.ZodType, data: unknown): string[] {
   const def = defOf(unwrap(schema));
   if (def.type === 'object') return Object.keys(def.shape ?? {});
-  if (def.type === 'union') return [...new Set((def.options ?? []).flatMap(fieldsOf))];
+  if (def.type === 'union') return [...new Set(optionsFor(def, data).flatMap((option) => fieldsOf(option, data)))];
   return [];
 }
 

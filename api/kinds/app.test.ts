@@ -1,0 +1,231 @@
+import { describe, expect, it } from 'vitest';
+import type { AnyObject } from '../object.ts';
+import { appKind, appSpecSchema, checkApp, checkConstraintValue, checkServicePorts, templateOf } from './app.ts';
+import type { AppSpec, ConstraintOperator } from './app.ts';
+import type { StoreReader } from './registry.ts';
+
+function app(spec: unknown, name = 'web', namespace = 'shop'): AnyObject {
+  return { apiVersion: 'capstan/v1', kind: 'App', metadata: { name, namespace }, spec: appSpecSchema.parse(spec) };
+}
+
+/** The problems `check` reports for a spec, as "path: expected | found" lines. */
+function problemsOf(spec: unknown): string[] {
+  return checkApp(app(spec)).map((p) => `${p.path.join('.')}: expected ${p.expected} | ${p.found}`);
+}
+
+const docker = { containers: [{ image: 'local/busybox:1', cmd: 'httpd -f -p $PORT0' }] };
+
+describe('App defaults', () => {
+  it('fills in every Marathon default for a one-container docker App', () => {
+    expect(appSpecSchema.parse({ containers: [{ image: 'busybox' }] })).toEqual({
+      instances: 1,
+      driver: 'docker',
+      containers: [{ name: 'main', image: 'busybox', env: {}, resources: { cpus: 1, mem: 128, disk: 0, gpus: 0 }, volumeMounts: [] }],
+      ports: [],
+      constraints: [],
+      healthChecks: [],
+      readinessChecks: [],
+      upgradeStrategy: { minimumHealthCapacity: 1, maximumOverCapacity: 1 },
+      progressDeadlineSeconds: 600,
+      revisionHistoryLimit: 10,
+      backoffSeconds: 1,
+      backoffFactor: 1.15,
+      maxLaunchDelaySeconds: 300,
+      killSelection: 'YOUNGEST_FIRST',
+      taskKillGracePeriodSeconds: 10,
+      unreachableStrategy: { inactiveAfterSeconds: 5, expungeAfterSeconds: 30 },
+      dependencies: [],
+      volumes: [],
+    });
+  });
+
+  it('keeps the defaults of a partly given nested object', () => {
+    const spec = appSpecSchema.parse({ ...docker, upgradeStrategy: { minimumHealthCapacity: 0.5 }, containers: [{ image: 'x', resources: { mem: 64 } }] });
+    expect(spec.upgradeStrategy).toEqual({ minimumHealthCapacity: 0.5, maximumOverCapacity: 1 });
+    expect(spec.containers[0]!.resources).toEqual({ cpus: 1, mem: 64, disk: 0, gpus: 0 });
+  });
+
+  it('fills ports with hostPort 0 and tcp', () => {
+    expect(appSpecSchema.parse({ ...docker, ports: [{ name: 'http' }] }).ports).toEqual([{ name: 'http', hostPort: 0, protocol: 'tcp' }]);
+  });
+
+  it.each([
+    ['HTTP', { protocol: 'HTTP' }, { protocol: 'HTTP', path: '/', ignoreHttp1xx: false, portIndex: 0 }],
+    ['HTTPS', { protocol: 'HTTPS', path: '/health' }, { protocol: 'HTTPS', path: '/health', ignoreHttp1xx: false, portIndex: 0 }],
+    ['TCP by name', { protocol: 'TCP', portName: 'http' }, { protocol: 'TCP', portName: 'http' }],
+    ['COMMAND as a string', { protocol: 'COMMAND', command: 'true' }, { protocol: 'COMMAND', command: 'true' }],
+    ['COMMAND as Marathon writes it', { protocol: 'COMMAND', command: { value: 'true' } }, { protocol: 'COMMAND', command: 'true' }],
+  ])('applies Marathon health check defaults: %s', (_, given, expected) => {
+    const spec = appSpecSchema.parse({ ...docker, ports: [{ name: 'http' }], healthChecks: [given] });
+    expect(spec.healthChecks[0]).toEqual({
+      ...expected,
+      gracePeriodSeconds: 300,
+      intervalSeconds: 60,
+      timeoutSeconds: 20,
+      maxConsecutiveFailures: 3,
+      delaySeconds: 15,
+    });
+  });
+
+  it('applies Marathon readiness check defaults', () => {
+    const spec = appSpecSchema.parse({ ...docker, ports: [{ name: 'http' }], readinessChecks: [{ portName: 'http' }] });
+    expect(spec.readinessChecks[0]).toEqual({
+      name: 'readinessCheck',
+      protocol: 'HTTP',
+      path: '/',
+      portName: 'http',
+      intervalSeconds: 30,
+      timeoutSeconds: 10,
+      httpStatusCodesForReady: [200],
+      preserveLastResponse: false,
+    });
+  });
+
+  it('keeps a numeric constraint value as the string Marathon would have', () => {
+    expect(appSpecSchema.parse({ ...docker, constraints: [['rack', 'GROUP_BY', 3]] }).constraints).toEqual([['rack', 'GROUP_BY', '3']]);
+  });
+
+  it('splits a marathon-lb style comma-separated vhost', () => {
+    expect(appSpecSchema.parse({ ...docker, loadBalancer: { vhost: 'a.local, b.local' } }).loadBalancer?.vhost).toEqual(['a.local', 'b.local']);
+  });
+
+  it('takes the template fields for a revision', () => {
+    const spec = appSpecSchema.parse(docker);
+    expect(Object.keys(templateOf(spec)).sort()).toEqual(
+      ['constraints', 'containers', 'driver', 'healthChecks', 'ports', 'readinessChecks', 'taskKillGracePeriodSeconds', 'unreachableStrategy', 'volumes'],
+    );
+  });
+});
+
+describe('App schema rejects', () => {
+  it.each([
+    ['an unknown field', { ...docker, instanses: 2 }, [], 'unrecognized_keys'],
+    ['an unknown container field', { containers: [{ image: 'x', comand: 'y' }] }, ['containers', 0], 'unrecognized_keys'],
+    ['no containers', { containers: [] }, ['containers'], 'too_small'],
+    ['negative instances', { ...docker, instances: -1 }, ['instances'], 'too_small'],
+    ['fractional instances', { ...docker, instances: 1.5 }, ['instances'], 'invalid_type'],
+    ['a number as an env value', { containers: [{ image: 'x', env: { PORT: 8080 } }] }, ['containers', 0, 'env', 'PORT'], 'invalid_type'],
+    ['a bad env name', { containers: [{ image: 'x', env: { 'A-B': 'x' } }] }, ['containers', 0, 'env', 'A-B'], 'invalid_key'],
+    ['an unknown driver', { ...docker, driver: 'mesos' }, ['driver'], 'invalid_value'],
+    ['an unknown constraint operator', { ...docker, constraints: [['hostname', 'UNIQ']] }, ['constraints', 0, 1], 'invalid_value'],
+    ['a constraint without operator', { ...docker, constraints: [['hostname']] }, ['constraints', 0], 'too_small'],
+    ['a constraint with four parts', { ...docker, constraints: [['a', 'IS', 'b', 'c']] }, ['constraints', 0], 'too_big'],
+    ['an unknown health protocol', { ...docker, healthChecks: [{ protocol: 'UDP' }] }, ['healthChecks', 0, 'protocol'], 'invalid_union'],
+    ['a path on a TCP check', { ...docker, healthChecks: [{ protocol: 'TCP', path: '/' }] }, ['healthChecks', 0], 'unrecognized_keys'],
+    ['a COMMAND check without command', { ...docker, healthChecks: [{ protocol: 'COMMAND' }] }, ['healthChecks', 0, 'command'], 'invalid_union'],
+    ['a readiness check without portName', { ...docker, readinessChecks: [{}] }, ['readinessChecks', 0, 'portName'], 'invalid_type'],
+    ['a bad port name', { ...docker, ports: [{ name: 'HTTP' }] }, ['ports', 0, 'name'], 'invalid_format'],
+    ['a port out of range', { ...docker, ports: [{ hostPort: 70000 }] }, ['ports', 0, 'hostPort'], 'too_big'],
+    ['a bad container name', { containers: [{ name: 'Main', image: 'x' }] }, ['containers', 0, 'name'], 'invalid_format'],
+    ['a relative mountPath', { containers: [{ image: 'x', volumeMounts: [{ name: 'd', mountPath: 'data' }] }] }, ['containers', 0, 'volumeMounts', 0, 'mountPath'], 'invalid_format'],
+    ['minimumHealthCapacity above 1', { ...docker, upgradeStrategy: { minimumHealthCapacity: 1.5 } }, ['upgradeStrategy', 'minimumHealthCapacity'], 'too_big'],
+    ['an unknown killSelection', { ...docker, killSelection: 'RANDOM' }, ['killSelection'], 'invalid_value'],
+  ])('%s', (_, spec, path, code) => {
+    const result = appSpecSchema.safeParse(spec);
+    expect(result.success).toBe(false);
+    expect(result.error!.issues.map((i) => [i.path, i.code])).toContainEqual([path, code]);
+  });
+});
+
+describe('App cross-field rules', () => {
+  const withPorts = { ports: [{ name: 'http' }, { name: 'admin' }] };
+  it.each([
+    ['process container with both cmd and args', { driver: 'process', containers: [{ cmd: 'a', args: ['b'] }] }, 'spec.containers.0.cmd: expected exactly one of cmd or args for a process container | both'],
+    ['process container with neither', { driver: 'process', containers: [{}] }, 'spec.containers.0.cmd: expected exactly one of cmd or args for a process container | neither'],
+    ['docker container with both', { containers: [{ image: 'x', cmd: 'a', args: ['b'] }] }, 'spec.containers.0.cmd: expected at most one of cmd or args | both'],
+    ['docker container without image', { containers: [{ cmd: 'a' }] }, 'spec.containers.0.image: expected an image: the docker driver runs containers from an image | none'],
+    ['two containers with the default name', { containers: [{ image: 'a' }, { image: 'b' }] }, 'spec.containers.1.name: expected a container name unique in this App | "main" again'],
+    ['duplicate port names', { ...docker, ports: [{ name: 'http' }, { name: 'http' }] }, 'spec.ports.1.name: expected a port name unique in this App | "http" again'],
+    ['duplicate fixed host ports', { ...docker, ports: [{ hostPort: 8080 }, { hostPort: 8080 }] }, 'spec.ports.1.hostPort: expected a fixed hostPort used by one port only | 8080 again'],
+    ['health portIndex past the ports', { ...docker, ...withPorts, healthChecks: [{ protocol: 'TCP', portIndex: 2 }] }, 'spec.healthChecks.0.portIndex: expected a port index from 0 to 1 | 2'],
+    ['health check with no ports at all', { ...docker, healthChecks: [{ protocol: 'HTTP' }] }, 'spec.healthChecks.0.portIndex: expected no port index: the App declares no ports (add spec.ports) | 0'],
+    ['health portName not declared', { ...docker, ...withPorts, healthChecks: [{ protocol: 'HTTP', portName: 'web' }] }, 'spec.healthChecks.0.portName: expected the name of a declared port (http, admin) | "web"'],
+    ['health portIndex and portName', { ...docker, ...withPorts, healthChecks: [{ protocol: 'HTTP', portIndex: 0, portName: 'http' }] }, 'spec.healthChecks.0.portName: expected portIndex or portName, not both | both'],
+    ['health timeout above interval', { ...docker, ...withPorts, healthChecks: [{ protocol: 'TCP', intervalSeconds: 2, timeoutSeconds: 3 }] }, 'spec.healthChecks.0.timeoutSeconds: expected a timeoutSeconds not above intervalSeconds (2) | 3'],
+    ['readiness timeout equal to interval', { ...docker, ...withPorts, readinessChecks: [{ portName: 'http', intervalSeconds: 1, timeoutSeconds: 1 }] }, 'spec.readinessChecks.0.timeoutSeconds: expected a timeoutSeconds below intervalSeconds (1) | 1'],
+    ['readiness timeout above interval', { ...docker, ...withPorts, readinessChecks: [{ portName: 'http', intervalSeconds: 5, timeoutSeconds: 10 }] }, 'spec.readinessChecks.0.timeoutSeconds: expected a timeoutSeconds below intervalSeconds (5) | 10'],
+    ['readiness portName not declared', { ...docker, ...withPorts, readinessChecks: [{ portName: 'web' }] }, 'spec.readinessChecks.0.portName: expected the name of a declared port (http, admin) | "web"'],
+    ['UNIQUE with a value', { ...docker, constraints: [['hostname', 'UNIQUE', 'x']] }, 'spec.constraints.0.2: expected no value: UNIQUE takes none | "x"'],
+    ['MAX_PER without value', { ...docker, constraints: [['rack', 'MAX_PER']] }, 'spec.constraints.0.1: expected a positive integer for MAX_PER, e.g. "3" | no value'],
+    ['MAX_PER with zero', { ...docker, constraints: [['rack', 'MAX_PER', 0]] }, 'spec.constraints.0.2: expected a positive integer for MAX_PER, e.g. "3" | "0"'],
+    ['GROUP_BY with a word', { ...docker, constraints: [['rack', 'GROUP_BY', 'many']] }, 'spec.constraints.0.2: expected a positive integer for GROUP_BY, e.g. "3" | "many"'],
+    ['LIKE without a pattern', { ...docker, constraints: [['zone', 'LIKE']] }, 'spec.constraints.0.1: expected a regular expression for LIKE that compiles | no value'],
+    ['UNLIKE with a broken pattern', { ...docker, constraints: [['zone', 'UNLIKE', 'eu-(']] }, 'spec.constraints.0.2: expected a regular expression for UNLIKE that compiles | "eu-("'],
+    ['IS without value', { ...docker, constraints: [['zone', 'IS']] }, 'spec.constraints.0.1: expected a value: IS needs one | no value'],
+    ['a mount of an undeclared volume', { containers: [{ image: 'x', volumeMounts: [{ name: 'data', mountPath: '/data' }] }] }, 'spec.containers.0.volumeMounts.0.name: expected the name of a volume declared in spec.volumes (there are none) | "data"'],
+    ['a volume with two sources', { ...docker, volumes: [{ name: 'd', persistent: { size: 1 }, ephemeral: {} }] }, 'spec.volumes.0: expected exactly one of persistent, hostPath or ephemeral | 2'],
+    ['a volume with no source', { ...docker, volumes: [{ name: 'd' }] }, 'spec.volumes.0: expected exactly one of persistent, hostPath or ephemeral | none'],
+    ['a malformed dependency', { ...docker, dependencies: ['a/b/c'] }, 'spec.dependencies.0: expected an App name, or namespace/name, each a DNS label | "a/b/c"'],
+    ['a dependency on itself', { ...docker, dependencies: ['shop/web'] }, 'spec.dependencies.0: expected a dependency on another App, not on itself | "shop/web"'],
+    ['expunge before inactive', { ...docker, unreachableStrategy: { inactiveAfterSeconds: 60, expungeAfterSeconds: 30 } }, 'spec.unreachableStrategy.expungeAfterSeconds: expected an expungeAfterSeconds of at least inactiveAfterSeconds (60) | 30'],
+    ['a load balancer port past the ports', { ...docker, loadBalancer: { portIndex: 1 } }, 'spec.loadBalancer.portIndex: expected no port index: the App declares no ports (add spec.ports) | 1'],
+  ])('reports %s', (_, spec, expected) => {
+    expect(problemsOf(spec)).toEqual([expected]);
+  });
+
+  it.each([
+    ['a process container with cmd', { driver: 'process', containers: [{ cmd: 'sleep 1000' }] }],
+    ['a process container with args', { driver: 'process', containers: [{ args: ['sleep', '1000'] }] }],
+    ['a docker container running its image default', { containers: [{ image: 'x' }] }],
+    ['every constraint operator used right', {
+      ...docker,
+      constraints: [['hostname', 'UNIQUE'], ['rack', 'CLUSTER'], ['rack', 'CLUSTER', 'r1'], ['rack', 'GROUP_BY'], ['rack', 'GROUP_BY', '3'], ['zone', 'LIKE', 'eu-.*'], ['zone', 'UNLIKE', 'us-.*'], ['rack', 'MAX_PER', 2], ['os', 'IS', 'linux']],
+    }],
+    ['a pod sharing a volume', { containers: [{ name: 'a', image: 'x', volumeMounts: [{ name: 'd', mountPath: '/d' }] }, { name: 'b', image: 'y', volumeMounts: [{ name: 'd', mountPath: '/d' }] }], volumes: [{ name: 'd', ephemeral: {} }] }],
+    ['a dependency in another namespace', { ...docker, dependencies: ['db', 'data/pg'] }],
+  ])('accepts %s', (_, spec) => {
+    expect(problemsOf(spec)).toEqual([]);
+  });
+
+  it.each<[ConstraintOperator, string | undefined, boolean]>([
+    ['UNIQUE', undefined, true],
+    ['CLUSTER', undefined, true],
+    ['GROUP_BY', '2', true],
+    ['GROUP_BY', '-2', false],
+    ['MAX_PER', '1', true],
+    ['MAX_PER', '1.5', false],
+    ['LIKE', '[a-z]+', true],
+    ['LIKE', '[a-z', false],
+    ['IS', '', false],
+  ])('constraint %s with value %s is valid: %s', (operator, value, valid) => {
+    expect(checkConstraintValue(operator, value) === null).toBe(valid);
+  });
+});
+
+describe('service ports across the cluster', () => {
+  const reader = (items: AnyObject[]): StoreReader => ({ list: async (kind) => ({ items: items.filter((o) => o.kind === kind) }) });
+  const withServicePort = (servicePort: number) => ({ ...docker, ports: [{ name: 'http', servicePort }] });
+
+  it('names the other App that uses the same service port', async () => {
+    const other = app(withServicePort(10004), 'api', 'billing');
+    const problems = await checkServicePorts(app(withServicePort(10004)), reader([other]));
+    expect(problems).toEqual([
+      { path: ['spec', 'ports', 0, 'servicePort'], expected: 'a servicePort no other App uses', found: '10004, used by App billing/api' },
+    ]);
+  });
+
+  it('does not count the App itself (a re-apply)', async () => {
+    expect(await checkServicePorts(app(withServicePort(10004)), reader([app(withServicePort(10004))]))).toEqual([]);
+  });
+
+  it('finds an App of the same name in another namespace', async () => {
+    expect(await checkServicePorts(app(withServicePort(10004)), reader([app(withServicePort(10004), 'web', 'other')]))).toHaveLength(1);
+  });
+});
+
+describe('App columns', () => {
+  it('shows counts from status and the driver and image when wide', () => {
+    const object = { ...app(docker), status: { running: 2, healthy: 1, ready: 1, currentRevision: 3 } };
+    const row = Object.fromEntries((appKind.columns ?? []).map((c) => [c.header, c.value(object)]));
+    expect(row).toMatchObject({ INSTANCES: '1', RUNNING: '2', HEALTHY: '1', READY: '1', REVISION: '3', DRIVER: 'docker', IMAGE: 'local/busybox:1' });
+  });
+
+  it('shows dashes before any controller wrote status', () => {
+    const row = Object.fromEntries((appKind.columns ?? []).map((c) => [c.header, c.value(app(docker))]));
+    expect(row).toMatchObject({ RUNNING: '-', HEALTHY: '-', AVAILABLE: 'Unknown' });
+  });
+});
+
+// Type-level: the exported spec type is what controllers read.
+const _typed: AppSpec['killSelection'] = 'OLDEST_FIRST';
+void _typed;
