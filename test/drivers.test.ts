@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Subscription } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findReachableDocker } from '../cli/local/dockerd.ts';
 import { taskOutcome, type ContainerLaunch, type Driver, type TaskExit, type TaskLaunch } from '../runtime/driver.ts';
 import { DockerDriver } from '../runtime/drivers/docker.ts';
 import { ProcessDriver } from '../runtime/drivers/process.ts';
@@ -241,6 +242,14 @@ describe.each(['docker', 'process'] as const)('the %s driver', (kind) => {
 });
 
 describe('the docker driver, specifically', () => {
+  it('finds the engine reachable at its socket, and says why not elsewhere', async () => {
+    expect(await findReachableDocker(docker.engine.socketPath)).toMatchObject({ reachable: true });
+    expect(await findReachableDocker(join(docker.dir, 'nothing.sock'))).toMatchObject({
+      reachable: false,
+      reason: 'no socket there',
+    });
+  });
+
   it('refuses an image that is not on the node, saying there is no registry', async () => {
     const driver = make('docker');
     const launch = task([{ ...container('main', { cmd: 'true' }), image: 'local/x:1' }]);
