@@ -150,7 +150,7 @@ export function workQueue(
         const settle = (result: Result) => {
           if (settled) return;
           settled = true;
-          running.remove(inner);
+          if (inner) running.remove(inner);
           finish(key, result, startedAt);
         };
         // A worker may settle synchronously, inside subscribe: `inner` is then still undefined when

@@ -1,0 +1,213 @@
+// Runs a set of controllers in one process. Reads like the sentence it implements: for each
+// controller, campaign for leadership; while leading, run its pipeline with a store fenced by the
+// term; when the term ends, stop the pipeline at once; on shutdown, drain, resign, close.
+//
+// All controllers share one InformerFactory, so a kind is listed and watched once per process.
+import { pino, type Logger } from 'pino';
+import { BehaviorSubject, type Observable, type Subscription } from 'rxjs';
+import { InformerFactory } from '../api/informer.ts';
+import type { Fence, Store } from '../api/store.ts';
+import type { ControllerDefinition } from './contract.ts';
+import { createEventRecorder } from './events.ts';
+import { LeaderElection, defaultIdentity, type Leadership } from './leader.ts';
+import { ControllerMetrics } from './metrics.ts';
+import { startPipeline, type InvalidMarks, type Pipeline } from './pipeline.ts';
+import type { QueueOptions } from './queue.ts';
+
+export interface ManagerOptions {
+  store: Store;
+  controllers: ControllerDefinition[];
+  /** Campaign per controller on /capstan/leaders/<name>. Default true; false for one-process setups and tests. */
+  leaderElection?: boolean;
+  /** Default 10 s: a crashed leader is replaced within about this long. */
+  leaseTtlSeconds?: number;
+  identity?: string;
+  logger?: Logger;
+  metrics?: ControllerMetrics;
+  /** The clock reconciles see as ctx.now(); injectable for schedules in tests. */
+  now?: () => Date;
+  /** Backoff and rate limit of every controller's queue (concurrency comes from each definition). */
+  queue?: Pick<QueueOptions, 'baseBackoffMs' | 'maxBackoffMs' | 'rateLimit'>;
+  /** How long stop() waits for reconciles in flight before aborting them. Default 10 s. */
+  shutdownGraceMs?: number;
+  eventTtlSeconds?: number;
+  /** Share informers with other code in the process; the manager then does not stop them. */
+  informers?: InformerFactory;
+}
+
+export const DEFAULT_LEASE_TTL_SECONDS = 10;
+
+/** What one controller in this process is doing. `fence` is absent when election is off. */
+export type ControllerState =
+  | { state: 'following'; leader?: string }
+  | { state: 'leading'; fence?: Fence }
+  | { state: 'stopped' };
+
+interface Running {
+  definition: ControllerDefinition;
+  election?: LeaderElection;
+  state: BehaviorSubject<ControllerState>;
+  pipeline?: Pipeline;
+  /** Transitions (start/stop of a pipeline) of one controller run one after the other. */
+  transition: Promise<void>;
+  subscription?: Subscription;
+  invalidMarks: InvalidMarks;
+}
+
+export class Manager {
+  readonly metrics: ControllerMetrics;
+  readonly informers: InformerFactory;
+  readonly identity: string;
+  private readonly log: Logger;
+  private readonly running = new Map<string, Running>();
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly options: ManagerOptions) {
+    const names = options.controllers.map((c) => c.name);
+    const duplicate = names.find((name, index) => names.indexOf(name) !== index);
+    if (duplicate) throw new Error(`manager: two controllers are named "${duplicate}"; names must be unique`);
+    this.metrics = options.metrics ?? new ControllerMetrics();
+    this.informers = options.informers ?? new InformerFactory(options.store);
+    this.identity = options.identity ?? defaultIdentity();
+    this.log = options.logger ?? pino({ level: 'info' });
+  }
+
+  /** Starts every controller: campaigning, or (without election) running at once. Resolves when started. */
+  async start(): Promise<void> {
+    for (const definition of this.options.controllers) {
+      const running: Running = {
+        definition,
+        state: new BehaviorSubject<ControllerState>({ state: 'following' }),
+        transition: Promise.resolve(),
+        invalidMarks: new Map(),
+      };
+      this.running.set(definition.name, running);
+      if (this.options.leaderElection === false) {
+        await this.lead(running, this.options.store, new AbortController().signal);
+        running.state.next({ state: 'leading' });
+        continue;
+      }
+      const election = new LeaderElection({
+        client: this.options.store.client,
+        name: definition.name,
+        ttlSeconds: this.options.leaseTtlSeconds ?? DEFAULT_LEASE_TTL_SECONDS,
+        identity: this.identity,
+        log: this.log.child({ controller: definition.name }),
+      });
+      running.election = election;
+      running.subscription = election.leadership$.subscribe((leadership) => this.onLeadership(running, leadership));
+      election.start();
+    }
+  }
+
+  /** One controller's state as it changes: following, leading (with its fence), stopped. */
+  state$(controller: string): Observable<ControllerState> {
+    const running = this.running.get(controller);
+    if (!running) throw new Error(`manager: no controller named "${controller}"`);
+    return running.state.asObservable();
+  }
+
+  isLeading(controller: string): boolean {
+    return this.running.get(controller)?.state.value.state === 'leading';
+  }
+
+  /** Stops taking work, waits (bounded) for reconciles in flight, resigns leadership, closes informers. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const grace = this.options.shutdownGraceMs ?? 10_000;
+      await Promise.all(
+        [...this.running.values()].map(async (running) => {
+          running.subscription?.unsubscribe();
+          running.transition = running.transition.then(() => running.pipeline?.stop(grace));
+          await running.transition;
+          running.pipeline = undefined;
+          await running.election?.stop();
+          this.metrics.leading.set({ controller: running.definition.name }, 0);
+          running.state.next({ state: 'stopped' });
+          running.state.complete();
+        }),
+      );
+      if (!this.options.informers) await this.informers.stop();
+    })();
+    return this.stopping;
+  }
+
+  private onLeadership(running: Running, leadership: Leadership): void {
+    const name = running.definition.name;
+    if (leadership.state === 'leading') {
+      const { term } = leadership;
+      running.transition = running.transition.then(() => this.lead(running, this.options.store.withFence(term.fence), term.signal));
+      this.metrics.leading.set({ controller: name }, 1);
+      running.state.next({ state: 'leading', fence: term.fence });
+      return;
+    }
+    if (leadership.state === 'following') {
+      // The term is over: its signal is already aborted. Stop at once, not after a grace period.
+      running.transition = running.transition.then(async () => {
+        await running.pipeline?.stop(0);
+        running.pipeline = undefined;
+      });
+      this.metrics.leading.set({ controller: name }, 0);
+      running.state.next(leadership);
+    }
+  }
+
+  private async lead(running: Running, store: Store, signal: AbortSignal): Promise<void> {
+    if (this.stopping || signal.aborted) return;
+    const { definition } = running;
+    const log = this.log.child({ controller: definition.name });
+    const now = this.options.now ?? (() => new Date());
+    try {
+      running.pipeline = await startPipeline({
+        definition,
+        informers: this.informers,
+        store,
+        signal,
+        log,
+        metrics: this.metrics,
+        events: createEventRecorder({
+          client: store.client,
+          registry: store.registry,
+          component: definition.name,
+          ttlSeconds: this.options.eventTtlSeconds,
+          log,
+          now,
+        }),
+        now,
+        queue: this.options.queue ?? {},
+        invalidMarks: running.invalidMarks,
+      });
+      // The term may have ended while the caches synced.
+      if (signal.aborted) await running.pipeline.stop(0);
+    } catch (error) {
+      log.error({ err: error }, 'controller could not start');
+    }
+  }
+}
+
+/**
+ * SIGTERM and SIGINT stop the manager gracefully, then exit. A second signal exits at once.
+ * Returns a function that removes the handlers.
+ */
+export function installSignalHandlers(manager: Manager, options: { log?: Logger; exit?: (code: number) => void } = {}): () => void {
+  const exit = options.exit ?? ((code: number) => process.exit(code));
+  let received = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (received) return exit(130);
+    received = true;
+    options.log?.info({ signal }, 'shutting down: draining reconciles and resigning leadership');
+    manager.stop().then(
+      () => exit(0),
+      (error: unknown) => {
+        options.log?.error({ err: error }, 'shutdown failed');
+        exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+  return () => {
+    process.off('SIGTERM', handler);
+    process.off('SIGINT', handler);
+  };
+}

@@ -1,0 +1,206 @@
+// One controller's pipeline for as long as it may work (one leadership term, or the process when
+// election is off), in the order the data flows:
+//
+//   informer events of each watch ─map─▶ keys ─▶ workQueue ─▶ reconcile(key, ctx) ─▶ Result
+//
+// On start every cached object of every watch goes through its map as if just added: the controller
+// converges from what the store says, not from events it may have missed while not leading.
+import { concat, defer, EMPTY, from, interval, merge, mergeMap, type Observable, type Subscription } from 'rxjs';
+import type { Logger } from 'pino';
+import { isStoreError } from '../api/errors.ts';
+import type { InformerEvent, InformerFactory } from '../api/informer.ts';
+import { getCondition, parseRefKey, setCondition, type CommonStatus } from '../api/object.ts';
+import type { Store } from '../api/store.ts';
+import {
+  INVALID_CONDITION,
+  INVALID_REASON,
+  primaryKindOf,
+  retry,
+  type Caches,
+  type ControllerDefinition,
+  type EventRecorder,
+  type ReconcileContext,
+  type Result,
+  type Watch,
+} from './contract.ts';
+import type { ControllerMetrics } from './metrics.ts';
+import { workQueue, type Processed, type QueueOptions } from './queue.ts';
+
+/** Keys marked invalid, by the uid and generation that were invalid. Outlives a term. */
+export type InvalidMarks = Map<string, { uid: string | undefined; generation: number | undefined }>;
+
+export interface PipelineOptions {
+  definition: ControllerDefinition;
+  informers: InformerFactory;
+  /** Fenced with the term when under election. */
+  store: Store;
+  /** Aborted when the term ends (leadership lost). */
+  signal: AbortSignal;
+  log: Logger;
+  metrics: ControllerMetrics;
+  events: EventRecorder;
+  now: () => Date;
+  queue: QueueOptions;
+  invalidMarks: InvalidMarks;
+}
+
+export interface Pipeline {
+  /**
+   * Stops taking work, waits up to `graceMs` for reconciles in flight, then aborts their signal.
+   * With 0 (leadership lost) it aborts at once: a deposed leader must not keep working.
+   */
+  stop(graceMs: number): Promise<void>;
+}
+
+const ownKey = (event: InformerEvent) => [event.key];
+
+export async function startPipeline(options: PipelineOptions): Promise<Pipeline> {
+  const { definition, informers, log, metrics } = options;
+  const controller = definition.name;
+  const primaryKind = primaryKindOf(definition);
+  const abort = new AbortController();
+  const signal = AbortSignal.any([abort.signal, options.signal]);
+  const caches: Caches = (kind) => informers.informer(kind);
+  await Promise.all([primaryKind, ...definition.watches.map((w) => w.kind)].map((kind) => informers.informer(kind).start()));
+
+  const keysOf = (watch: Watch, event: InformerEvent): string[] => {
+    try {
+      return (watch.map ?? ownKey)(event, caches);
+    } catch (error) {
+      log.error({ err: error, kind: watch.kind, key: event.key }, 'a watch map threw; the event is ignored');
+      return [];
+    }
+  };
+  const snapshot = (watch: Watch): string[] => {
+    const informer = informers.informer(watch.kind);
+    return informer.keys().flatMap((key) => {
+      const object = informer.get(key);
+      return object ? keysOf(watch, { type: 'added', key, object }) : [];
+    });
+  };
+  // concat subscribes to events$ in the same tick the snapshot is taken: nothing falls in between.
+  const watched = definition.watches.map((watch) =>
+    concat(
+      defer(() => from(snapshot(watch))),
+      informers.informer(watch.kind).events$.pipe(mergeMap((event) => keysOf(watch, event))),
+    ),
+  );
+  const resync: Observable<string> = definition.resyncMs
+    ? interval(definition.resyncMs).pipe(mergeMap(() => definition.watches.flatMap(snapshot)))
+    : EMPTY;
+
+  const inFlight = new Set<Promise<Result>>();
+  const ctxFor = (key: string): ReconcileContext => ({
+    store: options.store,
+    informer: caches,
+    events: options.events,
+    log: log.child({ key }),
+    now: options.now,
+    signal,
+  });
+  const work = (key: string) =>
+    defer(() => {
+      const running = reconcileOnce(key);
+      inFlight.add(running);
+      void running.finally(() => inFlight.delete(running));
+      return running;
+    });
+
+  const reconcileOnce = async (key: string): Promise<Result> => {
+    const primary = caches(primaryKind).get(key);
+    const mark = options.invalidMarks.get(key);
+    if (mark) {
+      if (primary && primary.metadata.uid === mark.uid && primary.metadata.generation === mark.generation) {
+        return { kind: 'done' };
+      }
+      options.invalidMarks.delete(key);
+    }
+    const stopTimer = metrics.latency.startTimer({ controller });
+    let result: Result;
+    try {
+      result = await definition.reconcile(key, ctxFor(key));
+    } catch (error) {
+      result = retry(error);
+    } finally {
+      stopTimer();
+    }
+    try {
+      if (result.kind === 'invalid') await markInvalid(key, result);
+      else if (result.kind !== 'retry' && primary && isMarkedInvalid(primary)) await clearInvalid(key);
+    } catch (error) {
+      return retry(error);
+    }
+    return result;
+  };
+
+  const markInvalid = async (key: string, result: Extract<Result, { kind: 'invalid' }>) => {
+    const object = await options.store.get(primaryKind, parseRefKey(key));
+    if (!object) return;
+    const status = (object.status ?? {}) as CommonStatus;
+    const message = `${result.field}: ${result.message}`;
+    const conditions = setCondition(status.conditions, { type: INVALID_CONDITION, status: 'True', reason: INVALID_REASON, message }, options.now());
+    await options.store.updateStatus({ ...object, status: { ...status, observedGeneration: object.metadata.generation, conditions } });
+    options.invalidMarks.set(key, { uid: object.metadata.uid, generation: object.metadata.generation });
+    await options.events.record(object, { type: 'Warning', reason: INVALID_REASON, message });
+  };
+
+  const clearInvalid = async (key: string) => {
+    const object = await options.store.get(primaryKind, parseRefKey(key));
+    if (!object || !isMarkedInvalid(object)) return;
+    const status = (object.status ?? {}) as CommonStatus;
+    const conditions = setCondition(status.conditions, { type: INVALID_CONDITION, status: 'False', reason: 'SpecAccepted', message: '' }, options.now());
+    await options.store.updateStatus({ ...object, status: { ...status, conditions } });
+  };
+
+  const report = (processed: Processed) => {
+    const { key, result } = processed;
+    metrics.reconciles.inc({ controller, result: result.kind });
+    if (result.kind === 'retry') {
+      metrics.errors.inc({ controller });
+      const error = result.error;
+      // A fenced write means the term is over; the election says so in a moment. Not worth a stack.
+      const level = isStoreError(error, 'Fenced') || isStoreError(error, 'Conflict') ? 'info' : 'warn';
+      log[level]({ key, err: error, retryInMs: processed.retryInMs }, 'reconcile will be retried');
+    } else if (result.kind === 'invalid') {
+      log.info({ key, field: result.field, message: result.message }, 'invalid spec: not retried until the spec changes');
+    } else {
+      log.debug({ key, result: result.kind }, 'reconciled');
+    }
+  };
+
+  const subscription: Subscription = merge(...watched, resync)
+    .pipe(
+      workQueue(work, {
+        ...options.queue,
+        concurrency: definition.concurrency ?? 1,
+        onDepth: (depth) => metrics.queueDepth.set({ controller }, depth),
+      }),
+    )
+    .subscribe({ next: report, error: (error: unknown) => log.error({ err: error }, 'controller pipeline failed') });
+
+  // Losing leadership stops taking work in the same tick, before the manager hears of it.
+  options.signal.addEventListener('abort', () => subscription.unsubscribe(), { once: true });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    stop(graceMs) {
+      stopping ??= (async () => {
+        subscription.unsubscribe();
+        metrics.queueDepth.set({ controller }, 0);
+        if (graceMs > 0 && inFlight.size > 0) {
+          let timer: NodeJS.Timeout | undefined;
+          const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+          await Promise.race([Promise.allSettled([...inFlight]), deadline]);
+          clearTimeout(timer);
+        }
+        abort.abort(new Error(`controller ${controller} stopped`));
+      })();
+      return stopping;
+    },
+  };
+}
+
+function isMarkedInvalid(object: { status?: unknown }): boolean {
+  const status = object.status as CommonStatus | undefined;
+  return getCondition(status?.conditions, INVALID_CONDITION)?.status === 'True';
+}
