@@ -25,6 +25,8 @@ export const FILES = {
  * - `kill -0` tells a wait interrupted by a signal (child still there, or a zombie) from a finished one.
  * - fd 3 is a pipe to the driver: the workload pid is announced on it, so `start` needs no polling.
  *   The workload does not inherit it.
+ * - Caveat: POSIX has a non-interactive shell start background commands with SIGINT and SIGQUIT
+ *   ignored, so the workload inherits those two as ignored. Stops use SIGTERM and SIGKILL, unaffected.
  * - A workload killed by a signal is recorded as 128 + the signal number, as shells report it.
  * - If the wrapper itself is SIGKILLed (only the stop escalation does that), the status is lost and
  *   the driver reports the signal it sent, or an unknown status.
