@@ -187,6 +187,11 @@ describe('validateDocuments', () => {
     ]);
   });
 
+  it('reports cross-field problems along with metadata problems', async () => {
+    const { problems } = await validate(minimal('  containers: [{cmd: sleep 9}]', '{name: Web}'));
+    expect(problems.map((p) => p.split(': ')[1])).toEqual(['metadata.name', 'spec.containers[0].image']);
+  });
+
   it('keeps the valid objects of an input that has problems elsewhere', async () => {
     const text = `${minimal('  containers: [{image: x}]')}\n---\n${minimal('  containers: []', '{name: api}')}`;
     const { objects, problems } = await validate(text);

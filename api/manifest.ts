@@ -442,18 +442,26 @@ function checkShape(value: unknown, registry: KindRegistry): Checked {
   }
   // A missing spec is an empty one, so the problems name the fields that are actually required.
   const spec = parseWith(definition.spec, valueAt(value, ['spec']) ?? {}, ['spec']);
-  if ('problems' in spec) problems.push(...spec.problems);
-  if ('problems' in envelope || 'problems' in spec || problems.length > 0) return { definition, problems };
+  if ('problems' in spec) return { definition, problems: [...problems, ...spec.problems] };
 
-  const { metadata } = envelope.data as z.infer<typeof envelopeSchema>;
+  // The cross-field rules need a well-formed spec, not a well-formed envelope: run them even when the
+  // metadata is wrong, so one pass reports both.
+  const metadata = 'data' in envelope ? (envelope.data as z.infer<typeof envelopeSchema>).metadata : rawMetadata(value);
   const object: AnyObject = {
     apiVersion: definition.apiVersion,
     kind: definition.kind,
     metadata: userMetadata(metadata, definition.namespaced ? (metadata.namespace ?? DEFAULT_NAMESPACE) : undefined),
     spec: spec.data,
   };
-  const crossField = definition.check?.(object) ?? [];
-  return crossField.length ? { definition, problems: crossField } : { object, definition, problems: [] };
+  problems.push(...(definition.check?.(object) ?? []));
+  return problems.length ? { definition, problems } : { object, definition, problems };
+}
+
+/** Name and namespace as written, for the cross-field rules of an object whose metadata is invalid. */
+function rawMetadata(value: unknown): z.infer<typeof metadataSchema> {
+  const name = valueAt(value, ['metadata', 'name']);
+  const namespace = valueAt(value, ['metadata', 'namespace']);
+  return { name: typeof name === 'string' ? name : '', namespace: typeof namespace === 'string' ? namespace : undefined };
 }
 
 function toProblems(doc: ManifestDocument, problems: FieldProblem[]): Problem[] {

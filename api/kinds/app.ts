@@ -10,7 +10,7 @@ import type { FieldProblem, KindDefinition, StoreReader } from './registry.ts';
 // ---------------------------------------------------------------------------------------------
 // What we say when a field is wrong: one place, so the wording stays consistent.
 
-const expect = {
+const EXPECTED = {
   dnsLabel: 'a DNS label: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters',
   envName: 'an environment variable name: letters, digits and "_", not starting with a digit',
   envValue: 'a string (quote numbers and booleans in YAML: "8080", "true")',
@@ -50,7 +50,7 @@ const expect = {
 // ---------------------------------------------------------------------------------------------
 // Building blocks
 
-const dnsLabel = z.string().max(DNS_LABEL_MAX, { error: expect.dnsLabel }).regex(DNS_LABEL, { error: expect.dnsLabel });
+const dnsLabel = z.string().max(DNS_LABEL_MAX, { error: EXPECTED.dnsLabel }).regex(DNS_LABEL, { error: EXPECTED.dnsLabel });
 const seconds = z.number().int().min(0);
 const positiveSeconds = z.number().int().min(1);
 const port = z.number().int().min(0).max(65535);
@@ -81,7 +81,7 @@ export type Resources = z.infer<typeof resourcesSchema>;
 
 export const volumeMountSchema = z.strictObject({
   name: dnsLabel,
-  mountPath: z.string().startsWith('/', { error: expect.absolutePath }),
+  mountPath: z.string().startsWith('/', { error: EXPECTED.absolutePath }),
   readOnly: z.boolean().default(false),
 });
 export type VolumeMount = z.infer<typeof volumeMountSchema>;
@@ -95,7 +95,7 @@ export const containerSchema = z.strictObject({
   /** Executed directly, no shell. */
   args: z.array(z.string()).min(1).optional(),
   env: z
-    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: expect.envName }), z.string({ error: expect.envValue }))
+    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: EXPECTED.envName }), z.string({ error: EXPECTED.envValue }))
     .default({}),
   resources: resourcesSchema.prefault({}),
   volumeMounts: z.array(volumeMountSchema).default([]),
@@ -132,7 +132,7 @@ const healthPort = {
 const httpHealthCheck = (protocol: 'HTTP' | 'HTTPS') =>
   z.strictObject({
     protocol: z.literal(protocol),
-    path: z.string().startsWith('/', { error: expect.absolutePath }).default('/'),
+    path: z.string().startsWith('/', { error: EXPECTED.absolutePath }).default('/'),
     ignoreHttp1xx: z.boolean().default(false),
     ...healthPort,
     ...healthCommon,
@@ -140,7 +140,7 @@ const httpHealthCheck = (protocol: 'HTTP' | 'HTTPS') =>
 
 /** Marathon writes `command: {value: "..."}`; a plain string is easier to type. Both become a string. */
 const commandSchema = z
-  .union([z.string().min(1), z.strictObject({ value: z.string().min(1) })], { error: expect.commandForm })
+  .union([z.string().min(1), z.strictObject({ value: z.string().min(1) })], { error: EXPECTED.commandForm })
   .transform((command) => (typeof command === 'string' ? command : command.value));
 
 export const healthCheckSchema = z
@@ -162,7 +162,7 @@ export type HealthCheck = z.infer<typeof healthCheckSchema>;
 export const readinessCheckSchema = z.strictObject({
   name: z.string().min(1).default('readinessCheck'),
   protocol: z.enum(['HTTP', 'HTTPS']).default('HTTP'),
-  path: z.string().startsWith('/', { error: expect.absolutePath }).default('/'),
+  path: z.string().startsWith('/', { error: EXPECTED.absolutePath }).default('/'),
   portName: dnsLabel,
   intervalSeconds: positiveSeconds.default(30),
   timeoutSeconds: positiveSeconds.default(10),
@@ -194,7 +194,7 @@ export const volumeSchema = z.strictObject({
   /** A local persistent volume of `size` MiB: pins the instance to the node that holds it. */
   persistent: z.strictObject({ size: z.number().int().min(1) }).optional(),
   /** A directory of the node (Marathon's docker volumes). */
-  hostPath: z.strictObject({ path: z.string().startsWith('/', { error: expect.absolutePath }) }).optional(),
+  hostPath: z.strictObject({ path: z.string().startsWith('/', { error: EXPECTED.absolutePath }) }).optional(),
   /** Scratch space shared by a pod's containers, removed with the task. */
   ephemeral: z.strictObject({}).optional(),
 });
@@ -208,7 +208,7 @@ export const loadBalancerSchema = z.strictObject({
     .union([z.string().min(1), z.array(z.string().min(1))])
     .transform((vhost) => (typeof vhost === 'string' ? vhost.split(',').map((v) => v.trim()) : vhost))
     .default([]),
-  path: z.string().startsWith('/', { error: expect.absolutePath }).optional(),
+  path: z.string().startsWith('/', { error: EXPECTED.absolutePath }).optional(),
   /** Absent: http when there are virtual hosts, tcp otherwise (marathon-lb's behaviour). */
   mode: z.enum(['http', 'tcp']).optional(),
   balance: z.enum(['roundrobin', 'leastconn', 'source', 'first']).default('roundrobin'),
@@ -325,13 +325,13 @@ function checkContainers(spec: AppSpec): FieldProblem[] {
   const seen = new Set<string>();
   spec.containers.forEach((container, i) => {
     const at: Path = ['spec', 'containers', i];
-    if (seen.has(container.name)) problems.push(problem([...at, 'name'], expect.uniqueContainerName, `"${container.name}" again`));
+    if (seen.has(container.name)) problems.push(problem([...at, 'name'], EXPECTED.uniqueContainerName, `"${container.name}" again`));
     seen.add(container.name);
     problems.push(...checkCommand(spec.driver, container, at));
-    if (spec.driver === 'docker' && container.image === undefined) problems.push(problem([...at, 'image'], expect.imageForDocker, 'none'));
+    if (spec.driver === 'docker' && container.image === undefined) problems.push(problem([...at, 'image'], EXPECTED.imageForDocker, 'none'));
     container.volumeMounts.forEach((mount, m) => {
       if (!volumeNames.includes(mount.name)) {
-        problems.push(problem([...at, 'volumeMounts', m, 'name'], expect.declaredVolume(volumeNames), `"${mount.name}"`));
+        problems.push(problem([...at, 'volumeMounts', m, 'name'], EXPECTED.declaredVolume(volumeNames), `"${mount.name}"`));
       }
     });
   });
@@ -343,9 +343,9 @@ function checkCommand(driver: AppSpec['driver'], container: Container, at: Path)
   const hasCmd = container.cmd !== undefined;
   const hasArgs = container.args !== undefined;
   if (hasCmd && hasArgs) {
-    return [problem([...at, 'cmd'], driver === 'process' ? expect.oneOfCmdArgs : expect.atMostOneOfCmdArgs, 'both')];
+    return [problem([...at, 'cmd'], driver === 'process' ? EXPECTED.oneOfCmdArgs : EXPECTED.atMostOneOfCmdArgs, 'both')];
   }
-  if (driver === 'process' && !hasCmd && !hasArgs) return [problem([...at, 'cmd'], expect.oneOfCmdArgs, 'neither')];
+  if (driver === 'process' && !hasCmd && !hasArgs) return [problem([...at, 'cmd'], EXPECTED.oneOfCmdArgs, 'neither')];
   return [];
 }
 
@@ -355,11 +355,11 @@ function checkPorts(spec: AppSpec): FieldProblem[] {
   const hostPorts = new Set<number>();
   spec.ports.forEach((p, i) => {
     if (p.name !== undefined) {
-      if (names.has(p.name)) problems.push(problem(['spec', 'ports', i, 'name'], expect.uniquePortName, `"${p.name}" again`));
+      if (names.has(p.name)) problems.push(problem(['spec', 'ports', i, 'name'], EXPECTED.uniquePortName, `"${p.name}" again`));
       names.add(p.name);
     }
     if (p.hostPort !== 0) {
-      if (hostPorts.has(p.hostPort)) problems.push(problem(['spec', 'ports', i, 'hostPort'], expect.uniqueHostPort, `${p.hostPort} again`));
+      if (hostPorts.has(p.hostPort)) problems.push(problem(['spec', 'ports', i, 'hostPort'], EXPECTED.uniqueHostPort, `${p.hostPort} again`));
       hostPorts.add(p.hostPort);
     }
   });
@@ -369,12 +369,12 @@ function checkPorts(spec: AppSpec): FieldProblem[] {
 /** A network check's port: an index into spec.ports or the name of one of them. */
 function checkPortReference(spec: AppSpec, ref: { portIndex?: number; portName?: string }, at: Path): FieldProblem[] {
   const portNames = spec.ports.flatMap((p) => (p.name ? [p.name] : []));
-  if (ref.portIndex !== undefined && ref.portName !== undefined) return [problem([...at, 'portName'], expect.portIndexOrName, 'both')];
+  if (ref.portIndex !== undefined && ref.portName !== undefined) return [problem([...at, 'portName'], EXPECTED.portIndexOrName, 'both')];
   if (ref.portIndex !== undefined && ref.portIndex >= spec.ports.length) {
-    return [problem([...at, 'portIndex'], expect.portIndex(spec.ports.length), String(ref.portIndex))];
+    return [problem([...at, 'portIndex'], EXPECTED.portIndex(spec.ports.length), String(ref.portIndex))];
   }
   if (ref.portName !== undefined && !portNames.includes(ref.portName)) {
-    return [problem([...at, 'portName'], expect.portName(portNames, spec.ports.length), `"${ref.portName}"`)];
+    return [problem([...at, 'portName'], EXPECTED.portName(portNames, spec.ports.length), `"${ref.portName}"`)];
   }
   return [];
 }
@@ -384,7 +384,7 @@ function checkHealthChecks(spec: AppSpec): FieldProblem[] {
     const at: Path = ['spec', 'healthChecks', i];
     const problems = check.protocol === 'COMMAND' ? [] : checkPortReference(spec, check, at);
     if (check.timeoutSeconds > check.intervalSeconds) {
-      problems.push(problem([...at, 'timeoutSeconds'], expect.healthTimeout(check.intervalSeconds), String(check.timeoutSeconds)));
+      problems.push(problem([...at, 'timeoutSeconds'], EXPECTED.healthTimeout(check.intervalSeconds), String(check.timeoutSeconds)));
     }
     return problems;
   });
@@ -396,7 +396,7 @@ function checkReadinessChecks(spec: AppSpec): FieldProblem[] {
     const problems = checkPortReference(spec, { portName: check.portName }, at);
     // Marathon's rule: a probe that may outlive its interval would overlap the next one.
     if (check.timeoutSeconds >= check.intervalSeconds) {
-      problems.push(problem([...at, 'timeoutSeconds'], expect.readinessTimeout(check.intervalSeconds), String(check.timeoutSeconds)));
+      problems.push(problem([...at, 'timeoutSeconds'], EXPECTED.readinessTimeout(check.intervalSeconds), String(check.timeoutSeconds)));
     }
     return problems;
   });
@@ -408,18 +408,18 @@ const POSITIVE_INTEGER = /^[1-9][0-9]*$/;
 export function checkConstraintValue(operator: ConstraintOperator, value: string | undefined): string | null {
   switch (operator) {
     case 'UNIQUE':
-      return value === undefined ? null : expect.constraintNoValue(operator);
+      return value === undefined ? null : EXPECTED.constraintNoValue(operator);
     case 'CLUSTER':
       return null;
     case 'GROUP_BY':
-      return value === undefined || POSITIVE_INTEGER.test(value) ? null : expect.constraintPositiveInteger(operator);
+      return value === undefined || POSITIVE_INTEGER.test(value) ? null : EXPECTED.constraintPositiveInteger(operator);
     case 'MAX_PER':
-      return value !== undefined && POSITIVE_INTEGER.test(value) ? null : expect.constraintPositiveInteger(operator);
+      return value !== undefined && POSITIVE_INTEGER.test(value) ? null : EXPECTED.constraintPositiveInteger(operator);
     case 'LIKE':
     case 'UNLIKE':
-      return value !== undefined && compiles(value) ? null : expect.constraintRegex(operator);
+      return value !== undefined && compiles(value) ? null : EXPECTED.constraintRegex(operator);
     case 'IS':
-      return value !== undefined && value !== '' ? null : expect.constraintValue(operator);
+      return value !== undefined && value !== '' ? null : EXPECTED.constraintValue(operator);
   }
 }
 
@@ -444,10 +444,10 @@ function checkVolumes(spec: AppSpec): FieldProblem[] {
   const problems: FieldProblem[] = [];
   const seen = new Set<string>();
   spec.volumes.forEach((volume, i) => {
-    if (seen.has(volume.name)) problems.push(problem(['spec', 'volumes', i, 'name'], expect.uniqueVolumeName, `"${volume.name}" again`));
+    if (seen.has(volume.name)) problems.push(problem(['spec', 'volumes', i, 'name'], EXPECTED.uniqueVolumeName, `"${volume.name}" again`));
     seen.add(volume.name);
     const sources = [volume.persistent, volume.hostPath, volume.ephemeral].filter((s) => s !== undefined).length;
-    if (sources !== 1) problems.push(problem(['spec', 'volumes', i], expect.oneVolumeSource, sources === 0 ? 'none' : `${sources}`));
+    if (sources !== 1) problems.push(problem(['spec', 'volumes', i], EXPECTED.oneVolumeSource, sources === 0 ? 'none' : `${sources}`));
   });
   return problems;
 }
@@ -463,9 +463,9 @@ function checkDependencies(object: AnyObject, spec: AppSpec): FieldProblem[] {
   const namespace = object.metadata.namespace ?? 'default';
   return spec.dependencies.flatMap((dependency, i) => {
     const ref = parseDependency(dependency, namespace);
-    if (ref === null) return [problem(['spec', 'dependencies', i], expect.dependency, `"${dependency}"`)];
+    if (ref === null) return [problem(['spec', 'dependencies', i], EXPECTED.dependency, `"${dependency}"`)];
     if (ref.namespace === namespace && ref.name === object.metadata.name) {
-      return [problem(['spec', 'dependencies', i], expect.notSelf, `"${dependency}"`)];
+      return [problem(['spec', 'dependencies', i], EXPECTED.notSelf, `"${dependency}"`)];
     }
     return [];
   });
@@ -474,13 +474,13 @@ function checkDependencies(object: AnyObject, spec: AppSpec): FieldProblem[] {
 function checkUnreachable(spec: AppSpec): FieldProblem[] {
   const { inactiveAfterSeconds, expungeAfterSeconds } = spec.unreachableStrategy;
   if (expungeAfterSeconds >= inactiveAfterSeconds) return [];
-  return [problem(['spec', 'unreachableStrategy', 'expungeAfterSeconds'], expect.expungeAfterInactive(inactiveAfterSeconds), String(expungeAfterSeconds))];
+  return [problem(['spec', 'unreachableStrategy', 'expungeAfterSeconds'], EXPECTED.expungeAfterInactive(inactiveAfterSeconds), String(expungeAfterSeconds))];
 }
 
 function checkLoadBalancer(spec: AppSpec): FieldProblem[] {
   const lb = spec.loadBalancer;
   if (!lb || lb.portIndex < spec.ports.length) return [];
-  return [problem(['spec', 'loadBalancer', 'portIndex'], expect.portIndex(spec.ports.length), String(lb.portIndex))];
+  return [problem(['spec', 'loadBalancer', 'portIndex'], EXPECTED.portIndex(spec.ports.length), String(lb.portIndex))];
 }
 
 export function checkApp(object: AnyObject): FieldProblem[] {
@@ -511,7 +511,7 @@ export async function checkServicePorts(object: AnyObject, store: StoreReader): 
   return wanted.flatMap(({ servicePort, i }) => {
     const users = others.filter((other) => ((other.spec as AppSpec).ports ?? []).some((p) => p.servicePort === servicePort));
     return users.map((user) =>
-      problem(['spec', 'ports', i, 'servicePort'], expect.uniqueServicePort, `${servicePort}, used by App ${user.metadata.namespace ?? 'default'}/${user.metadata.name}`),
+      problem(['spec', 'ports', i, 'servicePort'], EXPECTED.uniqueServicePort, `${servicePort}, used by App ${user.metadata.namespace ?? 'default'}/${user.metadata.name}`),
     );
   });
 }

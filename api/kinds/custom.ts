@@ -7,7 +7,7 @@ import { API_VERSION, DNS_LABEL, DNS_LABEL_MAX } from '../object.ts';
 import type { AnyObject } from '../object.ts';
 import type { Column, FieldProblem, KindDefinition, KindRegistry } from './registry.ts';
 
-const expect = {
+const EXPECTED = {
   dnsLabel: 'a DNS label: lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters',
   kindName: 'a kind name in PascalCase, e.g. "Database"',
   apiVersion: 'an apiVersion like "capstan/v1" or "example.com/v1"',
@@ -18,19 +18,19 @@ const expect = {
   notBuiltin: (kind: string) => `a kind name that is not built in ("${kind}" is)`,
 } as const;
 
-const dnsLabel = z.string().max(DNS_LABEL_MAX, { error: expect.dnsLabel }).regex(DNS_LABEL, { error: expect.dnsLabel });
+const dnsLabel = z.string().max(DNS_LABEL_MAX, { error: EXPECTED.dnsLabel }).regex(DNS_LABEL, { error: EXPECTED.dnsLabel });
 
 /** `.spec.size`, `{.spec.size}` (kubectl's spelling) or `.spec.ports[0].name`. */
 const JSON_PATH = /^\{?\.?[A-Za-z_$][\w$-]*(\[\d+\]|\.[A-Za-z_$][\w$-]*)*\}?$/;
 
 export const customKindSpecSchema = z.strictObject({
   names: z.strictObject({
-    kind: z.string().regex(/^[A-Z][A-Za-z0-9]*$/, { error: expect.kindName }),
+    kind: z.string().regex(/^[A-Z][A-Za-z0-9]*$/, { error: EXPECTED.kindName }),
     plural: dnsLabel,
     singular: dnsLabel.optional(),
     shortNames: z.array(dnsLabel).default([]),
   }),
-  apiVersion: z.string().regex(/^[a-z0-9.-]+\/v[0-9]+[a-z0-9]*$/, { error: expect.apiVersion }).default(API_VERSION),
+  apiVersion: z.string().regex(/^[a-z0-9.-]+\/v[0-9]+[a-z0-9]*$/, { error: EXPECTED.apiVersion }).default(API_VERSION),
   scope: z.enum(['Namespaced', 'Cluster']).default('Namespaced'),
   /** A JSON Schema (draft 2020-12 subset, as zod's fromJSONSchema reads it) for the new kind's spec. */
   schema: z.record(z.string(), z.unknown()),
@@ -38,7 +38,7 @@ export const customKindSpecSchema = z.strictObject({
     .array(
       z.strictObject({
         header: z.string().min(1),
-        jsonPath: z.string().regex(JSON_PATH, { error: expect.jsonPath }),
+        jsonPath: z.string().regex(JSON_PATH, { error: EXPECTED.jsonPath }),
         wide: z.boolean().default(false),
       }),
     )
@@ -90,11 +90,11 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /** The zod schema for a JSON Schema, or why there is none. */
 export function specSchemaFromJsonSchema(schema: Record<string, unknown>): { schema: z.ZodType } | { error: string } {
-  if (schema['type'] !== 'object') return { error: expect.objectSchema };
+  if (schema['type'] !== 'object') return { error: EXPECTED.objectSchema };
   try {
     return { schema: z.fromJSONSchema(closeObjectSchemas(schema) as Parameters<typeof z.fromJSONSchema>[0]) };
   } catch (error) {
-    return { error: expect.usableSchema((error as Error).message) };
+    return { error: EXPECTED.usableSchema((error as Error).message) };
   }
 }
 
@@ -146,7 +146,7 @@ function checkCustomKind(object: AnyObject): FieldProblem[] {
   const spec = object.spec as CustomKindSpec;
   const problems: FieldProblem[] = [];
   if (object.metadata.name !== spec.names.plural) {
-    problems.push({ path: ['metadata', 'name'], expected: expect.nameIsPlural(spec.names.plural), found: `"${object.metadata.name}"` });
+    problems.push({ path: ['metadata', 'name'], expected: EXPECTED.nameIsPlural(spec.names.plural), found: `"${object.metadata.name}"` });
   }
   const converted = specSchemaFromJsonSchema(spec.schema);
   if ('error' in converted) problems.push({ path: ['spec', 'schema'], expected: converted.error, found: describeSchemaType(spec.schema) });
@@ -174,7 +174,7 @@ export function loadCustomKinds(registry: KindRegistry, objects: readonly AnyObj
     const declared = (object.spec as Partial<CustomKindSpec>).names?.kind ?? '';
     const existing = registry.find(declared);
     if (existing && existing.kind === declared && !isCustomKindDefinition(existing)) {
-      result.refused.push({ name: object.metadata.name, reason: `expected ${expect.notBuiltin(declared)}` });
+      result.refused.push({ name: object.metadata.name, reason: `expected ${EXPECTED.notBuiltin(declared)}` });
       continue;
     }
     try {
