@@ -6,7 +6,7 @@ import { Store } from '../api/store.ts';
 import { startEtcd, type TestEtcd } from './helpers/etcd.ts';
 import { widget, widgetRegistry } from './helpers/kinds.ts';
 
-type Widget = ReturnType<typeof widget> & { metadata: { resourceVersion?: string; generation?: number } };
+type Widget = ReturnType<typeof widget>;
 
 describe('the store on a real etcd', () => {
   let etcd: TestEtcd;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { KindRegistry, type KindDefinition } from '../../api/kinds/registry.ts';
+import type { CapstanObject } from '../../api/object.ts';
 
 /** A minimal namespaced kind for store and runtime tests that do not care about App's schema. */
 export const widgetKind: KindDefinition = {
@@ -16,6 +17,6 @@ export function widgetRegistry(): KindRegistry {
   return new KindRegistry().register(widgetKind);
 }
 
-export function widget(name: string, size = 1, namespace = 'default') {
+export function widget(name: string, size = 1, namespace = 'default'): CapstanObject<{ size: number }> {
   return { apiVersion: 'capstan/v1', kind: 'Widget', metadata: { name, namespace }, spec: { size } };
 }
