@@ -1,0 +1,114 @@
+// The pure half of apply (STYLE.md habit 3): from a manifest object and what the store holds, decide
+// what apply would write. apply.ts does the reads and writes; diff.ts shows the same plan.
+//
+// Apply owns the spec, labels and annotations of what it writes. Everything else is left as stored:
+// status is never written (controllers own it, on its own key), and ownerReferences and finalizers
+// that a controller added stay unless the manifest sets them itself.
+import type { KindDefinition } from '../api/kinds/registry.ts';
+import type { AnyObject, ObjectMeta } from '../api/object.ts';
+import { mergeForUpdate } from '../api/store.ts';
+
+/** Marks every object an apply wrote with the set (inventory) it belongs to; prune checks it. */
+export const INVENTORY_LABEL = 'capstan.io/inventory';
+
+export type ApplyStep =
+  | { action: 'create'; object: AnyObject }
+  /** `object` carries the stored resourceVersion: the update is conditioned on what was read. */
+  | { action: 'configure'; object: AnyObject; current: AnyObject }
+  | { action: 'unchanged'; current: AnyObject };
+
+/** The manifest object as apply writes it: the inventory label added, status dropped. */
+export function withInventoryLabel(object: AnyObject, inventory: string): AnyObject {
+  const { status: _status, ...rest } = object;
+  return { ...rest, metadata: { ...object.metadata, labels: { ...object.metadata.labels, [INVENTORY_LABEL]: inventory } } };
+}
+
+export function planApply(definition: KindDefinition, desired: AnyObject, current: AnyObject | undefined): ApplyStep {
+  if (!current) return { action: 'create', object: desired };
+  const next = mergeManifest(definition, current, desired);
+  // The store's own merge decides "changed" so that apply and update agree on what a no-op is.
+  if (mergeForUpdate(current, next) === current) return { action: 'unchanged', current };
+  return { action: 'configure', object: next, current };
+}
+
+/** What an update of `current` with the manifest `desired` sends to the store. */
+export function mergeManifest(definition: KindDefinition, current: AnyObject, desired: AnyObject): AnyObject {
+  const metadata: ObjectMeta = {
+    ...current.metadata,
+    labels: nonEmpty(desired.metadata.labels),
+    annotations: nonEmpty(desired.metadata.annotations),
+    ownerReferences: desired.metadata.ownerReferences ?? current.metadata.ownerReferences,
+    finalizers: desired.metadata.finalizers ?? current.metadata.finalizers,
+  };
+  for (const field of ['labels', 'annotations', 'ownerReferences', 'finalizers'] as const) {
+    if (metadata[field] === undefined) delete metadata[field];
+  }
+  // Compare defaulted specs: a manifest that leaves a default out is not a change.
+  const spec = definition.spec.parse(desired.spec ?? {});
+  const { status: _status, ...rest } = current;
+  return { ...rest, apiVersion: desired.apiVersion ?? current.apiVersion, metadata, spec };
+}
+
+function nonEmpty(record: Record<string, string> | undefined): Record<string, string> | undefined {
+  return record && Object.keys(record).length > 0 ? record : undefined;
+}
+
+// ------------------------------------------------------------------------------------------------
+// Inventory: which objects the last apply of a set wrote, so that prune deletes exactly those.
+
+export interface InventoryEntry {
+  kind: string;
+  namespace?: string;
+  name: string;
+  uid: string;
+}
+
+export interface Inventory {
+  name: string;
+  namespace: string;
+  entries: InventoryEntry[];
+  updated: string;
+}
+
+export const entryKey = (entry: { kind: string; namespace?: string; name: string }) =>
+  `${entry.kind}/${entry.namespace ?? ''}/${entry.name}`;
+
+/** Entries of the previous inventory that this apply no longer contains. */
+export function pruneCandidates(previous: readonly InventoryEntry[], applied: readonly { kind: string; namespace?: string; name: string }[]): InventoryEntry[] {
+  const keep = new Set(applied.map(entryKey));
+  return previous.filter((entry) => !keep.has(entryKey(entry)));
+}
+
+/** Why a candidate must not be pruned, or null when it may: the set's label and the same incarnation. */
+export function pruneRefusal(entry: InventoryEntry, current: AnyObject | undefined, inventory: string): string | null {
+  if (!current) return 'already gone';
+  if (current.metadata.labels?.[INVENTORY_LABEL] !== inventory) return `not labelled ${INVENTORY_LABEL}=${inventory} any more`;
+  if (current.metadata.uid !== entry.uid) return 'a different object of the same name (uid differs)';
+  return null;
+}
+
+/**
+ * The default inventory name: the -f paths as given, normalised into a label value. `-f manifests/demo`
+ * and `-f manifests/demo/` name the same set; `-f -` is "stdin".
+ */
+export function defaultInventoryName(paths: readonly string[]): string {
+  const parts = [...new Set(paths.map((path) => (path === '-' ? 'stdin' : path.replace(/^\.\/+/, '').replace(/\/+$/, ''))))].sort();
+  const slug = parts
+    .join('-')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  if (slug.length === 0) return 'root';
+  if (slug.length <= 63) return slug;
+  // Label values are at most 63 characters: keep a readable head and make the rest a hash.
+  return `${slug.slice(0, 54).replace(/-+$/, '')}-${fnv1a(slug)}`;
+}
+
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i += 1) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(16).padStart(8, '0');
+}

@@ -1,0 +1,207 @@
+// `capstan apply`: validate the whole input, then create or update each object, then (with --prune)
+// delete what the same set applied last time and no longer contains.
+import { Command } from 'commander';
+import { isStoreError } from '../api/errors.ts';
+import type { KindDefinition } from '../api/kinds/registry.ts';
+import { matches, parseSelector, type Selector } from '../api/labels.ts';
+import { checkDnsLabel, type AnyObject } from '../api/object.ts';
+import type { Store } from '../api/store.ts';
+import {
+  defaultInventoryName,
+  entryKey,
+  planApply,
+  pruneCandidates,
+  pruneRefusal,
+  withInventoryLabel,
+  type InventoryEntry,
+} from './apply-plan.ts';
+import type { CommandContext, Session } from './context.ts';
+import { EXIT, usageError } from './errors.ts';
+import { entryOf, readInventory, writeInventory } from './inventory.ts';
+import { palette, visibleLength, type Paint } from './io.ts';
+import { displayName, loadManifests } from './manifests.ts';
+import type { Act } from './program.ts';
+
+export interface ApplyOptions {
+  files: string[];
+  dryRun: boolean;
+  prune: boolean;
+  /** Limits what --prune may delete to objects matching this label selector. */
+  selector?: string;
+  inventory?: string;
+}
+
+export type ApplyOutcome = 'created' | 'configured' | 'unchanged' | 'pruned' | 'failed';
+
+const MAX_ATTEMPTS = 5;
+
+const say = {
+  inventoryName: (name: string, reason: string) => `--inventory: expected ${reason}, found "${name}"`,
+  needFiles: 'apply needs at least one -f FILE|DIR|-',
+  beingDeleted: 'is being deleted; apply again once it is gone',
+  pruneSkipped: (reason: string) => `not pruned: ${reason}`,
+  inventoryFailed: (message: string) => `the inventory was not saved (${message}): the next --prune may miss objects of this apply`,
+} as const;
+
+export function applyCommand(act: Act): Command {
+  return new Command('apply')
+    .description('Create or update objects from manifests; validates everything first and writes nothing if anything is invalid')
+    .option('-f, --filename <path>', 'a manifest file, a directory (recursive: *.yaml, *.yml, *.json, sorted) or - for stdin; repeatable', collect, [])
+    .option('--dry-run', 'validate and report what would happen, write nothing', false)
+    .option('--prune', 'delete objects the previous apply of the same inventory wrote and the input no longer contains', false)
+    .option('-l, --selector <selector>', 'with --prune: only prune objects matching this label selector')
+    .option(
+      '--inventory <name>',
+      'name of the applied set (label capstan.io/inventory and the inventory kept in etcd). ' +
+        'Default: the -f paths as given, sorted, lower-cased, non-alphanumerics as "-" (-f manifests/demo → manifests-demo)',
+    )
+    .action(
+      act(async (ctx, options: { filename: string[]; dryRun: boolean; prune: boolean; selector?: string; inventory?: string }) =>
+        runApply(ctx, { files: options.filename, dryRun: options.dryRun, prune: options.prune, selector: options.selector, inventory: options.inventory }),
+      ),
+    );
+}
+
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+export async function runApply(ctx: CommandContext, options: ApplyOptions): Promise<number> {
+  if (options.files.length === 0) throw usageError(say.needFiles);
+  const inventory = options.inventory ?? defaultInventoryName(options.files);
+  const invalidName = checkDnsLabel(inventory);
+  if (invalidName) throw usageError(say.inventoryName(inventory, invalidName));
+  const pruneSelector = options.selector !== undefined ? parseSelector(options.selector) : undefined;
+
+  const session = await ctx.session();
+  const objects = await loadManifests(ctx, {
+    files: options.files,
+    store: session.store,
+    registry: session.registry,
+    storeChecks: true,
+    consequence: 'nothing was applied',
+  });
+  const report = reporter(ctx, [...objects.map(displayName)], options.dryRun);
+  const namespace = ctx.config.namespace;
+  const previous = (await readInventory(session.client, namespace, inventory))?.entries ?? [];
+
+  let failed = false;
+  const applied: InventoryEntry[] = [];
+  for (const manifest of objects) {
+    const definition = session.registry.get(manifest.kind);
+    try {
+      const { outcome, object } = await applyOne(session.store, definition, withInventoryLabel(manifest, inventory), options.dryRun);
+      report(displayName(manifest), outcome);
+      applied.push(entryOf(object));
+    } catch (error) {
+      failed = true;
+      report(displayName(manifest), 'failed', error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  const appliedRefs = objects.map((o) => ({ kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name }));
+  const leftover = pruneCandidates(previous, appliedRefs);
+  const kept = options.prune
+    ? await prune(ctx, session, { leftover, inventory, selector: pruneSelector, dryRun: options.dryRun, report, onFailure: () => (failed = true) })
+    : leftover;
+
+  if (!options.dryRun) {
+    const entries = dedupe([...applied, ...kept]);
+    try {
+      await writeInventory(session.client, { name: inventory, namespace, entries, updated: new Date().toISOString() });
+    } catch (error) {
+      failed = true;
+      ctx.io.stderr.write(`${say.inventoryFailed(error instanceof Error ? error.message : String(error))}\n`);
+    }
+  }
+  return failed ? EXIT.failed : EXIT.ok;
+}
+
+/**
+ * Creates or updates one object, re-reading and re-planning on a lost race: a conflict means someone
+ * wrote in between, and the merge must be computed again from what they wrote.
+ */
+async function applyOne(store: Store, definition: KindDefinition, desired: AnyObject, dryRun: boolean): Promise<{ outcome: ApplyOutcome; object: AnyObject }> {
+  const ref = { namespace: desired.metadata.namespace, name: desired.metadata.name };
+  for (let attempt = 1; ; attempt += 1) {
+    const current = await store.get(definition.kind, ref);
+    if (current?.metadata.deletionTimestamp) throw new Error(say.beingDeleted);
+    const step = planApply(definition, desired, current);
+    if (step.action === 'unchanged') return { outcome: 'unchanged', object: step.current };
+    if (dryRun) return { outcome: step.action === 'create' ? 'created' : 'configured', object: step.object };
+    try {
+      if (step.action === 'create') return { outcome: 'created', object: await store.create(step.object) };
+      return { outcome: 'configured', object: await store.update(step.object) };
+    } catch (error) {
+      const raced = isStoreError(error, 'Conflict') || isStoreError(error, 'AlreadyExists') || isStoreError(error, 'NotFound');
+      if (!raced || attempt >= MAX_ATTEMPTS) throw error;
+    }
+  }
+}
+
+interface PruneOptions {
+  leftover: InventoryEntry[];
+  inventory: string;
+  selector: Selector | undefined;
+  dryRun: boolean;
+  report: Report;
+  onFailure(): void;
+}
+
+/** Deletes the leftovers that are still this set's; returns the entries the inventory must keep. */
+async function prune(ctx: CommandContext, session: Session, options: PruneOptions): Promise<InventoryEntry[]> {
+  const kept: InventoryEntry[] = [];
+  for (const entry of options.leftover) {
+    const name = displayName({ kind: entry.kind, metadata: entry });
+    if (!session.registry.find(entry.kind)) {
+      kept.push(entry); // its kind is gone from the registry: keep it listed, a later prune may see it
+      continue;
+    }
+    try {
+      const current = await session.store.get(entry.kind, entry);
+      const refusal = pruneRefusal(entry, current, options.inventory);
+      if (refusal) {
+        if (current) ctx.io.stderr.write(`${name} ${say.pruneSkipped(refusal)}\n`);
+        continue;
+      }
+      if (options.selector && !matches(options.selector, current!.metadata.labels)) {
+        kept.push(entry);
+        continue;
+      }
+      if (!options.dryRun) await session.store.delete(entry.kind, entry, { resourceVersion: current!.metadata.resourceVersion });
+      options.report(name, 'pruned');
+    } catch (error) {
+      kept.push(entry);
+      options.onFailure();
+      options.report(name, 'failed', error instanceof Error ? error.message : String(error));
+    }
+  }
+  return kept;
+}
+
+function dedupe(entries: InventoryEntry[]): InventoryEntry[] {
+  const byKey = new Map<string, InventoryEntry>();
+  for (const entry of entries) if (!byKey.has(entryKey(entry))) byKey.set(entryKey(entry), entry);
+  return [...byKey.values()];
+}
+
+export type Report = (name: string, outcome: ApplyOutcome, detail?: string) => void;
+
+/** `app/web created`: aligned and coloured on a terminal, plain when piped. */
+export function reporter(ctx: CommandContext, names: string[], dryRun: boolean): Report {
+  const paint = palette(ctx.io.color);
+  const width = ctx.io.color ? Math.max(0, ...names.map(visibleLength)) : 0;
+  const colours: Record<ApplyOutcome, Paint> = {
+    created: paint.green,
+    configured: paint.yellow,
+    unchanged: paint.dim,
+    pruned: paint.cyan,
+    failed: paint.red,
+  };
+  return (name, outcome, detail) => {
+    const padded = name + ' '.repeat(Math.max(0, width - visibleLength(name)));
+    const suffix = dryRun && outcome !== 'failed' && outcome !== 'unchanged' ? ' (dry run)' : '';
+    const line = `${padded} ${colours[outcome](outcome)}${suffix}${detail ? `: ${detail}` : ''}\n`;
+    (outcome === 'failed' ? ctx.io.stderr : ctx.io.stdout).write(line);
+  };
+}

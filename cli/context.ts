@@ -1,0 +1,46 @@
+// The connection every store command needs: an etcd client that was seen answering, and a registry
+// holding the built-in kinds plus the user's CustomKinds as stored, so a kind defined with no code
+// works with every command.
+import type { Etcd3 } from 'etcd3';
+import { connectEtcd, ensureReachable } from '../api/etcd.ts';
+import { builtinRegistry } from '../api/kinds/builtin.ts';
+import { loadCustomKinds } from '../api/kinds/custom.ts';
+import type { KindRegistry } from '../api/kinds/registry.ts';
+import { Store } from '../api/store.ts';
+import type { CliConfig } from './config.ts';
+import type { CliIO } from './io.ts';
+
+export interface Session {
+  client: Etcd3;
+  store: Store;
+  registry: KindRegistry;
+  close(): void;
+}
+
+/** What every command receives: the resolved config and where to write. */
+export interface CommandContext {
+  config: CliConfig;
+  io: CliIO;
+  /** Connects on first use; commands that never reach the store (help, usage errors) never connect. */
+  session(): Promise<Session>;
+  /**
+   * Resolves when the user asks the command to stop (SIGINT/SIGTERM). Calling it takes the signals
+   * over from Node's default (exit at once): only watches and daemons do.
+   */
+  untilInterrupted(): Promise<void>;
+}
+
+export async function openSession(config: CliConfig): Promise<Session> {
+  const client = connectEtcd({ endpoints: config.etcd });
+  try {
+    await ensureReachable(client, config.etcd, 3_000);
+    const registry = builtinRegistry();
+    const bootstrap = new Store(client, registry);
+    const { items } = await bootstrap.list('CustomKind');
+    loadCustomKinds(registry, items);
+    return { client, store: new Store(client, registry), registry, close: () => client.close() };
+  } catch (error) {
+    client.close();
+    throw error;
+  }
+}

@@ -1,0 +1,72 @@
+// `capstan diff`: what apply would change, per object, as a diff of YAML between the stored object
+// and what apply would write. Exit 0 when nothing would change, 1 when something would, 2 on error.
+import { Command } from 'commander';
+import { stringify } from 'yaml';
+import type { AnyObject } from '../api/object.ts';
+import { collect } from './apply.ts';
+import { defaultInventoryName, planApply, withInventoryLabel } from './apply-plan.ts';
+import type { CommandContext } from './context.ts';
+import { usageError } from './errors.ts';
+import { palette } from './io.ts';
+import { displayName, loadManifests } from './manifests.ts';
+import type { Act } from './program.ts';
+import { diffLines, unifiedHunks } from './text-diff.ts';
+
+export interface DiffOptions {
+  files: string[];
+  inventory?: string;
+}
+
+export function diffCommand(act: Act): Command {
+  return new Command('diff')
+    .description('Show what apply would change: exit 0 no differences, 1 differences, 2 error')
+    .option('-f, --filename <path>', 'a manifest file, a directory or - for stdin; repeatable', collect, [])
+    .option('--inventory <name>', 'the inventory name apply would use (see apply --help)')
+    .action(act(async (ctx, options: { filename: string[]; inventory?: string }) => runDiff(ctx, { files: options.filename, inventory: options.inventory })));
+}
+
+export async function runDiff(ctx: CommandContext, options: DiffOptions): Promise<number> {
+  if (options.files.length === 0) throw usageError('diff needs at least one -f FILE|DIR|-');
+  const inventory = options.inventory ?? defaultInventoryName(options.files);
+  const session = await ctx.session();
+  const objects = await loadManifests(ctx, {
+    files: options.files,
+    store: session.store,
+    registry: session.registry,
+    storeChecks: true,
+    consequence: 'no diff computed',
+  });
+  const paint = palette(ctx.io.color);
+  let different = false;
+  for (const manifest of objects) {
+    const definition = session.registry.get(manifest.kind);
+    const current = await session.store.get(manifest.kind, manifest.metadata);
+    const step = planApply(definition, withInventoryLabel(manifest, inventory), current);
+    if (step.action === 'unchanged') continue;
+    different = true;
+    const before = step.action === 'create' ? [] : yamlLines(step.current);
+    const after = yamlLines(step.object);
+    const name = displayName(manifest);
+    ctx.io.stdout.write(paint.bold(`--- ${name} (${step.action === 'create' ? 'absent' : 'live'})\n+++ ${name} (applied)\n`));
+    for (const hunk of unifiedHunks(diffLines(before, after))) {
+      ctx.io.stdout.write(paint.cyan('@@\n'));
+      for (const line of hunk) {
+        const text = `${line.op}${line.text}\n`;
+        ctx.io.stdout.write(line.op === '+' ? paint.green(text) : line.op === '-' ? paint.red(text) : text);
+      }
+    }
+  }
+  return different ? 1 : 0;
+}
+
+/** The part of an object apply owns, as YAML lines: identity, labels and annotations, spec. */
+function yamlLines(object: AnyObject): string[] {
+  const { name, namespace, labels, annotations, ownerReferences, finalizers } = object.metadata;
+  const metadata = { name, namespace, labels, annotations, ownerReferences, finalizers };
+  const view = { apiVersion: object.apiVersion, kind: object.kind, metadata: dropUndefined(metadata), spec: object.spec };
+  return stringify(view).trimEnd().split('\n');
+}
+
+function dropUndefined<T extends Record<string, unknown>>(record: T): Partial<T> {
+  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,166 @@
+// `capstan get`: objects of one kind as a table (the kind's columns), YAML or JSON; -w keeps
+// printing a row per change, fed by an informer.
+import { Command, Option } from 'commander';
+import { stringify } from 'yaml';
+import { Informer } from '../api/informer.ts';
+import type { KindDefinition } from '../api/kinds/registry.ts';
+import { matches, parseSelector, type Selector } from '../api/labels.ts';
+import { API_VERSION, type AnyObject, type DeepReadonly } from '../api/object.ts';
+import type { CommandContext } from './context.ts';
+import { CliError, EXIT, usageError } from './errors.ts';
+import { columnWidths, formatAge, formatRow, formatTable, palette } from './io.ts';
+import type { Act } from './program.ts';
+
+export type OutputFormat = 'table' | 'wide' | 'yaml' | 'json';
+
+export interface GetOptions {
+  kind: string;
+  name?: string;
+  allNamespaces: boolean;
+  selector?: string;
+  output: OutputFormat;
+  watch: boolean;
+}
+
+export const say = {
+  noResources: (namespace: string | undefined) => (namespace ? `No resources found in ${namespace} namespace.` : 'No resources found.'),
+  notFound: (definition: KindDefinition, name: string, namespace: string | undefined) =>
+    `${definition.singular} "${name}" not found${namespace ? ` in namespace "${namespace}"` : ''}`,
+  watchNeedsTable: '-w prints rows: use it with -o table or -o wide',
+} as const;
+
+export function getCommand(act: Act): Command {
+  return new Command('get')
+    .description('List objects of a kind (by name, plural or short name), or show one')
+    .argument('<kind>', 'kind, plural or short name: app, apps, tasks, nodes, ... (or kind/name)')
+    .argument('[name]', 'one object')
+    .option('-A, --all-namespaces', 'all namespaces', false)
+    .option('-l, --selector <selector>', 'label selector: a=b, a!=b, a in (x,y), a, !a')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'wide', 'yaml', 'json']).default('table'))
+    .option('-w, --watch', 'after the table, print a row for every change until interrupted', false)
+    .action(
+      act(async (ctx, kindArg: string, nameArg: string | undefined, options: { allNamespaces: boolean; selector?: string; output: OutputFormat; watch: boolean }) => {
+        const [kind, name] = splitKindName(kindArg, nameArg);
+        return runGet(ctx, { kind, name, allNamespaces: options.allNamespaces, selector: options.selector, output: options.output, watch: options.watch });
+      }),
+    );
+}
+
+/** `app/web` is `app web`, as in kubectl. */
+export function splitKindName(kind: string, name: string | undefined): [string, string | undefined] {
+  const slash = kind.indexOf('/');
+  if (slash < 0) return [kind, name];
+  if (name !== undefined) throw usageError(`give either KIND/NAME or KIND NAME, not both ("${kind}" and "${name}")`);
+  return [kind.slice(0, slash), kind.slice(slash + 1)];
+}
+
+export async function runGet(ctx: CommandContext, options: GetOptions): Promise<number> {
+  if (options.watch && (options.output === 'yaml' || options.output === 'json')) throw usageError(say.watchNeedsTable);
+  const selector = options.selector !== undefined ? parseSelector(options.selector) : undefined;
+  const session = await ctx.session();
+  const definition = session.registry.get(options.kind);
+  const namespace = definition.namespaced && !options.allNamespaces ? ctx.config.namespace : undefined;
+  const wanted = (object: DeepReadonly<AnyObject>) =>
+    (namespace === undefined || object.metadata.namespace === namespace) &&
+    (options.name === undefined || object.metadata.name === options.name) &&
+    (!selector || matches(selector, object.metadata.labels));
+
+  if (options.watch) return watch(ctx, { definition, wanted, allNamespaces: options.allNamespaces, wide: options.output === 'wide', namespace });
+
+  const { items } = await session.store.list(definition.kind, { namespace, labelSelector: selector });
+  const objects = sortObjects(items.filter(wanted));
+  if (options.name !== undefined && objects.length === 0) throw new CliError(say.notFound(definition, options.name, namespace));
+  if (objects.length === 0) {
+    ctx.io.stderr.write(`${say.noResources(namespace)}\n`);
+    return EXIT.ok;
+  }
+  ctx.io.stdout.write(render(objects, { definition, output: options.output, single: options.name !== undefined, allNamespaces: options.allNamespaces, color: ctx.io.color }));
+  return EXIT.ok;
+}
+
+interface RenderOptions {
+  definition: KindDefinition;
+  output: OutputFormat;
+  /** A named object prints as itself, not as a List. */
+  single: boolean;
+  allNamespaces: boolean;
+  color: boolean;
+}
+
+export function render(objects: readonly AnyObject[], options: RenderOptions): string {
+  if (options.output === 'json' || options.output === 'yaml') {
+    const value = options.single && objects.length === 1 ? objects[0] : { apiVersion: API_VERSION, kind: 'List', items: objects };
+    return options.output === 'json' ? `${JSON.stringify(value, null, 2)}\n` : stringify(value);
+  }
+  const table = tableOf(options.definition, { wide: options.output === 'wide', allNamespaces: options.allNamespaces && options.definition.namespaced });
+  const rows = [table.header(options.color), ...objects.map((o) => table.row(o))];
+  return formatTable(rows);
+}
+
+export interface Table {
+  header(color: boolean): string[];
+  row(object: DeepReadonly<AnyObject> | AnyObject, now?: number): string[];
+}
+
+/** NAMESPACE (with -A), NAME, the kind's columns (wide ones only with -o wide), AGE. */
+export function tableOf(definition: KindDefinition, options: { wide: boolean; allNamespaces: boolean }): Table {
+  const columns = (definition.columns ?? []).filter((column) => options.wide || !column.wide);
+  return {
+    header: (color) => {
+      const headers = [...(options.allNamespaces ? ['NAMESPACE'] : []), 'NAME', ...columns.map((c) => c.header), 'AGE'];
+      return color ? headers.map(palette(true).bold) : headers;
+    },
+    row: (object, now = Date.now()) => [
+      ...(options.allNamespaces ? [object.metadata.namespace ?? ''] : []),
+      object.metadata.name,
+      ...columns.map((column) => cell(() => column.value(object as AnyObject))),
+      formatAge(object.metadata.creationTimestamp, now),
+    ],
+  };
+}
+
+// A column reading a field a controller has not written yet shows <none>, never crashes the table.
+function cell(value: () => string): string {
+  try {
+    const text = value();
+    return text === '' ? '<none>' : text;
+  } catch {
+    return '<none>';
+  }
+}
+
+export function sortObjects<T extends { metadata: { namespace?: string; name: string } }>(objects: readonly T[]): T[] {
+  const key = (o: T) => `${o.metadata.namespace ?? ''}\u0000${o.metadata.name}`;
+  return [...objects].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+interface WatchOptions {
+  definition: KindDefinition;
+  wanted(object: DeepReadonly<AnyObject>): boolean;
+  allNamespaces: boolean;
+  wide: boolean;
+  namespace: string | undefined;
+}
+
+async function watch(ctx: CommandContext, options: WatchOptions): Promise<number> {
+  const session = await ctx.session();
+  const interrupted = ctx.untilInterrupted();
+  const informer = new Informer(session.client, options.definition);
+  await informer.start();
+  const table = tableOf(options.definition, { wide: options.wide, allNamespaces: options.allNamespaces && options.definition.namespaced });
+  const header = table.header(ctx.io.color);
+  const initial = sortObjects(informer.list(options.wanted)).map((o) => table.row(o));
+  // Later rows reuse the first table's widths so the columns stay put (wider values push, as kubectl's do).
+  const widths = columnWidths([header, ...initial]);
+  if (initial.length === 0) ctx.io.stderr.write(`${say.noResources(options.namespace)}\n`);
+  ctx.io.stdout.write(formatTable([header, ...initial], widths));
+  const subscription = informer.events$.subscribe((event) => {
+    if (!options.wanted(event.object)) return;
+    const row = formatRow(table.row(event.object), widths);
+    ctx.io.stdout.write(`${row}${event.type === 'deleted' ? '   (deleted)' : ''}\n`);
+  });
+  await interrupted;
+  subscription.unsubscribe();
+  await informer.stop();
+  return EXIT.ok;
+}

@@ -1,0 +1,75 @@
+// Reading and validating the whole input of apply, diff and delete -f before anything is written:
+// every problem of every file is reported at once, with its file:line:col.
+import { loadCustomKinds } from '../api/kinds/custom.ts';
+import type { KindRegistry } from '../api/kinds/registry.ts';
+import { formatProblem, parseManifests, validateDocuments, type ManifestDocument, type Problem } from '../api/manifest.ts';
+import type { AnyObject } from '../api/object.ts';
+import type { Store } from '../api/store.ts';
+import type { CommandContext } from './context.ts';
+import { CliError } from './errors.ts';
+import { palette } from './io.ts';
+import { readSources } from './sources.ts';
+
+export interface LoadOptions {
+  files: readonly string[];
+  store: Store;
+  registry: KindRegistry;
+  /** Run the rules that need the store (unique service ports). apply and diff do; delete does not. */
+  storeChecks: boolean;
+  /** What the summary says was not done, e.g. "nothing was applied". */
+  consequence: string;
+}
+
+/**
+ * The validated objects of every file, CustomKinds first (their kinds must be known before objects
+ * of those kinds are written). The kinds that CustomKinds of the input declare are loaded into
+ * `registry`, so the store can write their objects. Any problem: all are printed and a CliError
+ * thrown, before anything is written.
+ */
+export async function loadManifests(ctx: CommandContext, options: LoadOptions): Promise<AnyObject[]> {
+  const sources = await readSources(options.files, { cwd: ctx.config.cwd, stdin: ctx.io.stdin });
+  const documents: ManifestDocument[] = [];
+  const problems: Problem[] = [];
+  for (const source of sources) {
+    const parsed = parseManifests(source.text, source.file);
+    documents.push(...parsed.documents.map((doc) => withDefaultNamespace(doc, ctx, options.registry)));
+    problems.push(...parsed.problems);
+  }
+  const validation = await validateDocuments(documents, options.registry, options.storeChecks ? { store: options.store } : {});
+  problems.push(...validation.problems);
+  if (problems.length > 0) {
+    reportProblems(ctx, problems, options.consequence);
+    throw new CliError(summary(problems, options.consequence), 1);
+  }
+  if (documents.length === 0) throw new CliError(`no objects found in ${options.files.join(', ')}: expected YAML or JSON manifests`);
+  loadCustomKinds(options.registry, validation.objects);
+  return [...validation.objects].sort((a, b) => rank(a) - rank(b));
+}
+
+const rank = (object: AnyObject) => (object.kind === 'CustomKind' ? 0 : 1);
+
+function reportProblems(ctx: CommandContext, problems: Problem[], _consequence: string): void {
+  const paint = palette(ctx.io.color);
+  for (const problem of problems) ctx.io.stderr.write(`${paint.red(formatProblem(problem))}\n`);
+}
+
+function summary(problems: Problem[], consequence: string): string {
+  const files = new Set(problems.map((p) => p.file)).size;
+  const count = `${problems.length} problem${problems.length === 1 ? '' : 's'} in ${files} file${files === 1 ? '' : 's'}`;
+  return `${count}: ${consequence}`;
+}
+
+/** `-n NS` places objects that name no namespace, as kubectl does; one that names its own keeps it. */
+function withDefaultNamespace(doc: ManifestDocument, ctx: CommandContext, registry: KindRegistry): ManifestDocument {
+  if (!ctx.config.namespaceExplicit) return doc;
+  const value = doc.value as { kind?: unknown; metadata?: { namespace?: unknown } } | null;
+  if (!value || typeof value !== 'object' || typeof value.kind !== 'string') return doc;
+  if (!registry.find(value.kind)?.namespaced) return doc;
+  if (!value.metadata || typeof value.metadata !== 'object' || value.metadata.namespace !== undefined) return doc;
+  return { ...doc, value: { ...value, metadata: { ...value.metadata, namespace: ctx.config.namespace } } };
+}
+
+/** `app/web`: how objects are named in reports. */
+export function displayName(object: { kind: string; metadata: { name: string } }): string {
+  return `${object.kind.toLowerCase()}/${object.metadata.name}`;
+}
