@@ -112,7 +112,7 @@ describe('the store on a real etcd', () => {
   });
 
   it('holds an object with finalizers until the last finalizer is removed', async () => {
-    const created = await store.create({ ...widget('f'), metadata: { name: 'f', namespace: 'default', finalizers: ['capstan.io/test'] } });
+    const created = await store.create<Widget>({ ...widget('f'), metadata: { name: 'f', namespace: 'default', finalizers: ['capstan.io/test'] } });
     const marked = await store.delete<Widget>('Widget', { namespace: 'default', name: 'f' });
     expect(marked?.metadata).toMatchObject({ deletionTimestamp: expect.any(String) });
     const still = await store.mustGet('Widget', { namespace: 'default', name: 'f' });
