@@ -2,10 +2,9 @@
 // and the recent Events about it (newest last).
 import { Command } from 'commander';
 import { stringify } from 'yaml';
-import type { Store } from '../api/store.ts';
-import type { KindRegistry } from '../api/kinds/registry.ts';
 import type { AnyObject, Condition } from '../api/object.ts';
-import type { CommandContext } from './context.ts';
+import type { CommandContext, Session } from './context.ts';
+import { listEvents } from './events.ts';
 import { CliError, EXIT } from './errors.ts';
 import { formatAge, formatTable, palette } from './io.ts';
 import { say as getSay, splitKindName } from './get.ts';
@@ -33,7 +32,7 @@ export async function runDescribe(ctx: CommandContext, options: { kind: string; 
   const namespace = definition.namespaced ? ctx.config.namespace : undefined;
   const object = await session.store.get(definition.kind, { namespace, name: options.name });
   if (!object) throw new CliError(getSay.notFound(definition, options.name, namespace));
-  const events = await eventsFor(session.store, session.registry, object);
+  const events = await eventsFor(session, object);
   ctx.io.stdout.write(describeObject(object, events, { color: ctx.io.color }));
   return EXIT.ok;
 }
@@ -91,9 +90,9 @@ interface EventSpecView {
 }
 
 /** Events whose involvedObject is this object (this incarnation, when the event names a uid). */
-async function eventsFor(store: Store, registry: KindRegistry, object: AnyObject): Promise<AnyObject[]> {
-  if (!registry.find('Event') || object.kind === 'Event') return [];
-  const { items } = await store.list('Event', object.metadata.namespace ? { namespace: object.metadata.namespace } : {});
+async function eventsFor(session: Session, object: AnyObject): Promise<AnyObject[]> {
+  if (object.kind === 'Event') return [];
+  const items = await listEvents(session.client, session.store, object.metadata.namespace);
   const about = items.filter((event) => {
     const ref = (event.spec as EventSpecView).involvedObject;
     return (

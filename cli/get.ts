@@ -7,6 +7,7 @@ import type { KindDefinition } from '../api/kinds/registry.ts';
 import { matches, parseSelector, type Selector } from '../api/labels.ts';
 import { API_VERSION, type AnyObject, type DeepReadonly } from '../api/object.ts';
 import type { CommandContext } from './context.ts';
+import { listEvents } from './events.ts';
 import { CliError, EXIT, usageError } from './errors.ts';
 import { columnWidths, formatAge, formatRow, formatTable, palette } from './io.ts';
 import type { Act } from './program.ts';
@@ -67,7 +68,10 @@ export async function runGet(ctx: CommandContext, options: GetOptions): Promise<
 
   if (options.watch) return watch(ctx, { definition, wanted, allNamespaces: options.allNamespaces, wide: options.output === 'wide', namespace });
 
-  const { items } = await session.store.list(definition.kind, { namespace, labelSelector: selector });
+  const items =
+    definition.kind === 'Event'
+      ? await listEvents(session.client, session.store, namespace)
+      : (await session.store.list(definition.kind, { namespace, labelSelector: selector })).items;
   const objects = sortObjects(items.filter(wanted));
   if (options.name !== undefined && objects.length === 0) throw new CliError(say.notFound(definition, options.name, namespace));
   if (objects.length === 0) {

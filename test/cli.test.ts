@@ -10,7 +10,10 @@ import { connectEtcd } from '../api/etcd.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import type { AnyObject } from '../api/object.ts';
 import { Store } from '../api/store.ts';
-import { capstan, spawnCapstan } from './helpers/cli.ts';
+import { createEventRecorder } from '../controllers/events.ts';
+import { pino } from 'pino';
+import { capstan, spawnCapstan, startCapstan } from './helpers/cli.ts';
+import { until } from './helpers/poll.ts';
 import { startEtcd, type TestEtcd } from './helpers/etcd.ts';
 
 function app(name: string, options: { instances?: number; servicePort?: number; namespace?: string; labels?: string } = {}): string {
@@ -303,6 +306,23 @@ describe('capstan command on a real etcd', () => {
       expect(yaml).toMatch(/^ {2}name: web$/m);
     });
 
+    it('-w prints the table, then a row per change until interrupted', async () => {
+      const watching = startCapstan(['get', 'apps', '-w'], { etcd: etcd.url, cwd: dir });
+      await until(() => watching.stdout().includes('web'), { what: 'the first table' });
+      expect(watching.stdout().trim().split('\n')).toHaveLength(3);
+      write('apps.yaml', app('web', { labels: '{tier: front}', servicePort: 10004, instances: 7 }));
+      await run('apply', '-f', 'apps.yaml');
+      await until(() => /^web\s+7\s/m.test(watching.stdout()), { what: 'the changed row' });
+      await store.delete('App', { namespace: 'default', name: 'db' });
+      await until(() => /^db\s.*\(deleted\)$/m.test(watching.stdout()), { what: 'the deleted row' });
+      // Another namespace is not this watch's business.
+      await store.create({ apiVersion: 'capstan/v1', kind: 'App', metadata: { name: 'elsewhere', namespace: 'shop' }, spec: { containers: [{ image: 'x' }] } });
+      watching.interrupt();
+      const result = await watching.done;
+      expect(result.code).toBe(0);
+      expect(result.stdout).not.toContain('elsewhere');
+    });
+
     it('says what it knows when the kind is unknown, and when nothing is found', async () => {
       const unknown = await run('get', 'widgets');
       expect(unknown.code).toBe(1);
@@ -331,7 +351,15 @@ describe('capstan command on a real etcd', () => {
       spec: { involvedObject: { kind: 'App', namespace: 'default', name: 'web' }, reason, message: `${reason} happened`, firstTimestamp: at, lastTimestamp: at, source: { component: 'rollout' } },
     });
     await store.create(event('e2', 'ScaledUp', new Date(Date.now() - 1000).toISOString()));
-    await store.create(event('e1', 'RevisionCreated', new Date(Date.now() - 5000).toISOString()));
+    // The way controllers record events: leased, under /capstan/events/<namespace>/<id>.
+    const recorder = createEventRecorder({
+      client,
+      registry: builtinRegistry(),
+      component: 'rollout',
+      log: pino({ level: 'silent' }),
+      now: () => new Date(Date.now() - 5000),
+    });
+    await recorder.record(stored, { reason: 'RevisionCreated', message: 'revision 1' });
 
     const result = await run('describe', 'app', 'web');
     expect(result.code).toBe(0);
@@ -344,6 +372,10 @@ describe('capstan command on a real etcd', () => {
     const events = result.stdout.slice(result.stdout.indexOf('Events:'));
     expect(events.indexOf('RevisionCreated')).toBeGreaterThan(0);
     expect(events.indexOf('ScaledUp')).toBeGreaterThan(events.indexOf('RevisionCreated'));
+
+    const listed = await run('get', 'events');
+    expect(listed.stdout).toMatch(/RevisionCreated\s+app\/web\s+revision 1/);
+    expect(listed.stdout).toMatch(/ScaledUp\s+app\/web\s+ScaledUp happened/);
   });
 
   it('delete removes named objects (exit 1 for a missing one) and -f reports missing ones without failing', async () => {

@@ -29,9 +29,25 @@ function buffer() {
 }
 
 export async function capstan(args: string[], options: CliRunOptions): Promise<CliResult> {
+  return startCapstan(args, options).done;
+}
+
+export interface RunningCli {
+  /** What was printed so far. */
+  stdout(): string;
+  stderr(): string;
+  /** As SIGINT would: for -w, controllers and up. */
+  interrupt(): void;
+  done: Promise<CliResult>;
+}
+
+/** Runs the command in-process without waiting: for commands that run until interrupted. */
+export function startCapstan(args: string[], options: CliRunOptions): RunningCli {
   const stdout = buffer();
   const stderr = buffer();
-  const code = await runCli({
+  let interrupt = () => {};
+  const interrupted = new Promise<void>((resolve) => (interrupt = resolve));
+  const done = runCli({
     argv: args,
     env: { CAPSTAN_ETCD: options.etcd, NO_COLOR: '1', HOME: options.home ?? '/nonexistent', ...options.env },
     stdout: stdout.output,
@@ -39,8 +55,9 @@ export async function capstan(args: string[], options: CliRunOptions): Promise<C
     stdin: Readable.from([options.stdin ?? '']),
     cwd: options.cwd ?? REPO,
     homedir: options.home ?? '/nonexistent',
-  });
-  return { code, stdout: stdout.text(), stderr: stderr.text() };
+    untilInterrupted: () => interrupted,
+  }).then((code) => ({ code, stdout: stdout.text(), stderr: stderr.text() }));
+  return { stdout: stdout.text, stderr: stderr.text, interrupt: () => interrupt(), done };
 }
 
 export interface SpawnOptions {
