@@ -1,0 +1,191 @@
+// The replicas controller: each Revision has exactly `spec.instances` live Tasks.
+//
+// It compares the Revision's wanted count with its live tasks in the informer cache, creates or
+// kills the difference, replaces finished and failed tasks after Marathon's launch backoff, and
+// forgets old finished tasks. The rollout controller decides each Revision's count; this one only
+// makes it true.
+//
+// The cache lags the store: a task created a moment ago may not be in it yet, and counting without
+// it would create another. So the controller remembers, per Revision, the names it created and
+// deleted ("expectations", as Kubernetes' ReplicaSet controller does) and waits until the cache has
+// caught up before counting again. The memory is per process and short-lived; after a restart the
+// informer's fresh list is complete, so nothing is over-created across restarts either.
+import { randomBytes } from 'node:crypto';
+import type { AnyObject, CapstanObject, DeepReadonly } from '../../api/object.ts';
+import { isStoreError } from '../../api/errors.ts';
+import type { AppSpec } from '../../api/kinds/app.ts';
+import type { RevisionSpec, RevisionStatus } from '../../api/kinds/revision.ts';
+import { isTerminal, type TaskSpec, type TaskStatus } from '../../api/kinds/task.ts';
+import { APP_LABEL, REVISION_LABEL } from '../../api/kinds/wellknown.ts';
+import { done, requeueAfter, toOwner, type ControllerDefinition, type ReconcileContext } from '../contract.ts';
+import { planReplicas, type Backoff, type TaskFacts } from './plan.ts';
+
+export const REPLICAS = 'replicas';
+const EXPECTATION_TIMEOUT_MS = 30_000;
+const CHECK_CACHE_AGAIN_MS = 50;
+
+type Revision = DeepReadonly<CapstanObject<RevisionSpec, RevisionStatus & { backoff?: Backoff }>>;
+type Task = DeepReadonly<AnyObject>;
+
+interface Expectation {
+  creates: Set<string>;
+  deletes: Set<string>;
+  until: number;
+}
+
+export function replicasController(): ControllerDefinition {
+  const expectations = new Map<string, Expectation>();
+  return {
+    name: REPLICAS,
+    primaryKind: 'Revision',
+    concurrency: 4,
+    watches: [{ kind: 'Revision' }, { kind: 'Task', map: toOwner('Revision') }, { kind: 'App', map: revisionsOfApp }],
+    reconcile: (key, ctx) => reconcileRevision(key, ctx, expectations),
+  };
+}
+
+/** The App holds the backoff settings and killSelection: its change concerns its revisions. */
+function revisionsOfApp(event: { object: DeepReadonly<AnyObject> }, caches: (kind: string) => { list(f?: (o: DeepReadonly<AnyObject>) => boolean): DeepReadonly<AnyObject>[] }): string[] {
+  const uid = event.object.metadata.uid;
+  return caches('Revision')
+    .list((r) => r.metadata.ownerReferences?.some((o) => o.uid === uid) ?? false)
+    .map((r) => `${r.metadata.namespace}/${r.metadata.name}`);
+}
+
+async function reconcileRevision(key: string, ctx: ReconcileContext, expectations: Map<string, Expectation>) {
+  const revision = ctx.informer('Revision').get(key) as Revision | undefined;
+  if (!revision || revision.metadata.deletionTimestamp) {
+    expectations.delete(key);
+    return done();
+  }
+  const namespace = revision.metadata.namespace!;
+  const app = ctx.informer('App').get(`${namespace}/${revision.spec.app}`);
+  if (!app) return done();
+  const tasks = ctx.informer('Task').list((t) => t.metadata.ownerReferences?.some((o) => o.uid === revision.metadata.uid) ?? false);
+
+  const expectation = expectations.get(key);
+  if (expectation && !satisfied(expectation, tasks, ctx.now().getTime())) return requeueAfter(CHECK_CACHE_AGAIN_MS);
+  expectations.delete(key);
+
+  const spec = app.spec as DeepReadonly<AppSpec>;
+  const plan = planReplicas({
+    wanted: revision.spec.instances,
+    tasks: tasks.map(facts),
+    backoff: revision.status?.backoff as Backoff | undefined,
+    settings: spec,
+    now: ctx.now(),
+  });
+
+  const created = new Set<string>();
+  try {
+    for (let i = 0; i < plan.create; i += 1) created.add(await createTask(revision, ctx));
+    for (const name of [...plan.kill, ...plan.forget]) await deleteTask(namespace, name, ctx);
+  } finally {
+    if (created.size || plan.kill.length) {
+      expectations.set(key, { creates: created, deletes: new Set(plan.kill), until: ctx.now().getTime() + EXPECTATION_TIMEOUT_MS });
+    }
+  }
+  await writeStatus(revision, { ...countTasks(tasks), backoff: plan.backoff }, ctx);
+  if (plan.create > 0) {
+    await ctx.events.record(revision, { reason: 'TasksCreated', message: `created ${plan.create} task(s) of ${revision.metadata.name}` });
+  }
+  return plan.recheckAfterMs !== undefined ? requeueAfter(Math.max(plan.recheckAfterMs, 10)) : done();
+}
+
+function satisfied(expectation: Expectation, tasks: readonly Task[], now: number): boolean {
+  if (now > expectation.until) return true;
+  const present = new Set(tasks.map((t) => t.metadata.name));
+  const gone = (name: string) => !present.has(name) || Boolean(tasks.find((t) => t.metadata.name === name)?.metadata.deletionTimestamp);
+  return [...expectation.creates].every((name) => present.has(name)) && [...expectation.deletes].every(gone);
+}
+
+function facts(task: Task): TaskFacts {
+  const spec = task.spec as DeepReadonly<TaskSpec>;
+  const status = task.status as DeepReadonly<TaskStatus> | undefined;
+  const healthy = status?.conditions?.find((c) => c.type === 'Healthy')?.status;
+  const result: TaskFacts = {
+    name: task.metadata.name,
+    uid: task.metadata.uid ?? '',
+    phase: status?.phase ?? 'Pending',
+    bound: spec.nodeName !== undefined,
+    healthy: healthy === undefined ? undefined : healthy === 'True',
+    deleting: Boolean(task.metadata.deletionTimestamp),
+    createdAt: task.metadata.creationTimestamp ?? '',
+  };
+  if (status?.startedAt) result.startedAt = status.startedAt;
+  if (status?.finishedAt) result.finishedAt = status.finishedAt;
+  return result;
+}
+
+/** `<revision>-<5 random chars>`, within the 63 characters of a DNS label. */
+function taskName(revision: string): string {
+  const suffix = randomBytes(4).readUInt32BE(0).toString(36).padStart(5, '0').slice(-5);
+  return `${revision.slice(0, 57).replace(/-+$/, '')}-${suffix}`;
+}
+
+async function createTask(revision: Revision, ctx: ReconcileContext): Promise<string> {
+  for (;;) {
+    const name = taskName(revision.metadata.name);
+    const task: AnyObject = {
+      apiVersion: 'capstan/v1',
+      kind: 'Task',
+      metadata: {
+        name,
+        namespace: revision.metadata.namespace,
+        labels: { [APP_LABEL]: revision.spec.app, [REVISION_LABEL]: revision.metadata.name },
+        ownerReferences: [
+          { apiVersion: 'capstan/v1', kind: 'Revision', name: revision.metadata.name, uid: revision.metadata.uid!, controller: true, blockOwnerDeletion: true },
+        ],
+      },
+      spec: { app: revision.spec.app, revision: revision.spec.number, template: revision.spec.template },
+      status: { phase: 'Pending' },
+    };
+    try {
+      await ctx.store.create(task);
+      return name;
+    } catch (error) {
+      // A name collision is a 1-in-60-million event; any other failure goes back to the runtime.
+      if (!isStoreError(error, 'AlreadyExists')) throw error;
+    }
+  }
+}
+
+async function deleteTask(namespace: string, name: string, ctx: ReconcileContext): Promise<void> {
+  try {
+    await ctx.store.delete('Task', { namespace, name });
+  } catch (error) {
+    if (!isStoreError(error, 'NotFound')) throw error;
+  }
+}
+
+/**
+ * Live tasks of the revision by state. A running task with no health checks counts as healthy, and
+ * one with no readiness checks as ready once healthy (Marathon's rule).
+ */
+export function countTasks(tasks: readonly Task[]): Pick<RevisionStatus, 'tasks' | 'running' | 'healthy' | 'ready'> {
+  const counts = { tasks: 0, running: 0, healthy: 0, ready: 0 };
+  for (const task of tasks) {
+    const status = task.status as DeepReadonly<TaskStatus> | undefined;
+    const phase = status?.phase ?? 'Pending';
+    if (task.metadata.deletionTimestamp || isTerminal(phase)) continue;
+    counts.tasks += 1;
+    if (phase !== 'Running') continue;
+    counts.running += 1;
+    const template = (task.spec as DeepReadonly<TaskSpec>).template;
+    const condition = (type: string) => status?.conditions?.find((c) => c.type === type)?.status;
+    const healthy = template.healthChecks.length === 0 || condition('Healthy') === 'True';
+    const ready = healthy && (template.readinessChecks.length === 0 || condition('Ready') === 'True');
+    if (healthy) counts.healthy += 1;
+    if (ready) counts.ready += 1;
+  }
+  return counts;
+}
+
+async function writeStatus(revision: Revision, next: Partial<RevisionStatus> & { backoff: Backoff }, ctx: ReconcileContext): Promise<void> {
+  const current = (revision.status ?? {}) as Record<string, unknown>;
+  const status = { ...current, ...next, observedGeneration: revision.metadata.generation };
+  if (JSON.stringify(status) === JSON.stringify(current)) return;
+  // A Conflict (someone wrote the status since the cache saw it) is thrown to the runtime, which
+  // retries with backoff; the next reconcile recomputes from the fresh status.
+  await ctx.store.updateStatus({ ...(revision as AnyObject), status });
+}

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { chooseVictims, launchDelaySeconds, planReplicas, STABLE_AFTER_MS, type TaskFacts } from './plan.ts';
+
+const settings = { backoffSeconds: 1, backoffFactor: 1.15, maxLaunchDelaySeconds: 300, killSelection: 'YOUNGEST_FIRST' as const };
+const now = new Date('2026-01-01T00:01:00Z');
+const at = (secondsBeforeNow: number) => new Date(now.getTime() - secondsBeforeNow * 1000).toISOString();
+
+function task(name: string, extra: Partial<TaskFacts> = {}): TaskFacts {
+  return { name, uid: `uid-${name}`, phase: 'Running', bound: true, healthy: undefined, deleting: false, createdAt: at(50), startedAt: at(40), ...extra };
+}
+
+describe('launch backoff, Marathon formula', () => {
+  it.each([
+    [0, 0],
+    [1, 1],
+    [2, 1.15],
+    [3, 1.3225],
+    [10, 1.15 ** 9],
+    [100, 300],
+  ])('after %i consecutive failures the delay is %d s', (failures, delay) => {
+    expect(launchDelaySeconds(failures, settings)).toBeCloseTo(delay, 6);
+  });
+});
+
+describe('planReplicas', () => {
+  it.each<[string, number, TaskFacts[], { create: number; kill: string[] }]>([
+    ['creates the missing tasks', 3, [task('a')], { create: 2, kill: [] }],
+    ['does nothing at the count', 1, [task('a')], { create: 0, kill: [] }],
+    ['does not count tasks being deleted', 1, [task('a', { deleting: true })], { create: 1, kill: [] }],
+    ['does not count Lost tasks and replaces them without delay', 1, [task('a', { phase: 'Lost', finishedAt: at(1) })], { create: 1, kill: [] }],
+    ['kills the youngest first', 1, [task('old', { createdAt: at(30) }), task('young', { createdAt: at(10) })], { create: 0, kill: ['young'] }],
+    ['kills unplaced before running', 1, [task('pending', { bound: false, phase: 'Pending', createdAt: at(100) }), task('young', { createdAt: at(1) })], { create: 0, kill: ['pending'] }],
+    ['kills unhealthy before healthy', 1, [task('sick', { healthy: false, createdAt: at(100) }), task('fine', { healthy: true, createdAt: at(1) })], { create: 0, kill: ['sick'] }],
+  ])('%s', (_name, wanted, tasks, expected) => {
+    const plan = planReplicas({ wanted, tasks, backoff: undefined, settings, now });
+    expect({ create: plan.create, kill: plan.kill }).toEqual(expected);
+  });
+
+  it('OLDEST_FIRST kills the oldest', () => {
+    expect(chooseVictims([task('old', { createdAt: at(30) }), task('young', { createdAt: at(10) })], 1, 'OLDEST_FIRST')).toEqual(['old']);
+  });
+
+  it('delays the replacement of a failed task by the backoff, counting each failure once', () => {
+    const failed = task('f1', { phase: 'Failed', finishedAt: at(0.5) });
+    const first = planReplicas({ wanted: 1, tasks: [failed], backoff: undefined, settings, now });
+    expect(first.backoff.failures).toBe(1);
+    expect(first.create).toBe(0);
+    expect(first.recheckAfterMs).toBeCloseTo(500, -1);
+    // Seen again: not counted again.
+    const again = planReplicas({ wanted: 1, tasks: [failed], backoff: first.backoff, settings, now });
+    expect(again.backoff.failures).toBe(1);
+    // After the delay the replacement is created.
+    const later = new Date(now.getTime() + 600);
+    expect(planReplicas({ wanted: 1, tasks: [failed], backoff: first.backoff, settings, now: later }).create).toBe(1);
+    // A second failure waits backoffSeconds × factor.
+    const second = task('f2', { phase: 'Failed', finishedAt: now.toISOString() });
+    const plan = planReplicas({ wanted: 1, tasks: [failed, second], backoff: first.backoff, settings, now });
+    expect(plan.backoff.failures).toBe(2);
+    expect(plan.recheckAfterMs).toBeCloseTo(1150, -1);
+  });
+
+  it('resets the backoff once a task has run for a while', () => {
+    const backoff = { failures: 4, nextLaunchAt: at(-10), counted: ['x'] };
+    const stable = task('s', { startedAt: new Date(now.getTime() - STABLE_AFTER_MS - 1).toISOString() });
+    expect(planReplicas({ wanted: 1, tasks: [stable], backoff, settings, now }).backoff).toEqual({ failures: 0, counted: ['x'] });
+  });
+
+  it('keeps only the newest three finished tasks', () => {
+    const finished = [5, 4, 3, 2, 1].map((s) => task(`t${s}`, { phase: 'Failed', finishedAt: at(s) }));
+    expect(planReplicas({ wanted: 0, tasks: finished, backoff: undefined, settings, now }).forget.sort()).toEqual(['t4', 't5']);
+  });
+});

@@ -1,0 +1,65 @@
+// From store objects to the scheduler's plain view of them.
+import { getCondition, type AnyObject, type DeepReadonly } from '../../api/object.ts';
+import type { NodeSpec } from '../../api/kinds/node.ts';
+import { isTerminal, type TaskSpec, type TaskStatus } from '../../api/kinds/task.ts';
+import type { BoundTask, NodeView, Resources, TaskDemand } from './snapshot.ts';
+
+type Task = DeepReadonly<AnyObject>;
+
+export function nodeView(object: DeepReadonly<AnyObject>): NodeView {
+  const spec = object.spec as DeepReadonly<NodeSpec>;
+  const ready = getCondition(object.status as never, 'Ready')?.status === 'True';
+  return {
+    name: object.metadata.name,
+    attributes: { hostname: object.metadata.name, ...spec.attributes },
+    capacity: { cpus: spec.capacity.cpus, mem: spec.capacity.mem, disk: spec.capacity.disk ?? 0, gpus: spec.capacity.gpus ?? 0 },
+    portRange: spec.portRange,
+    drivers: spec.drivers,
+    ready: ready && !object.metadata.deletionTimestamp,
+    unschedulable: spec.unschedulable,
+  };
+}
+
+/** The sum of the containers' resources: a pod's containers share one placement. */
+export function taskResources(spec: DeepReadonly<TaskSpec>): Resources {
+  const total = { cpus: 0, mem: 0, disk: 0, gpus: 0 };
+  for (const container of spec.template.containers) {
+    total.cpus += container.resources.cpus;
+    total.mem += container.resources.mem;
+    total.disk += container.resources.disk;
+    total.gpus += container.resources.gpus;
+  }
+  return total;
+}
+
+export const appKeyOf = (task: Task) => `${task.metadata.namespace}/${(task.spec as TaskSpec).app}`;
+
+/** Holds a node's resources: bound and not finished (a task being killed still runs). */
+export function isBound(task: Task): boolean {
+  const spec = task.spec as TaskSpec;
+  return spec.nodeName !== undefined && !isTerminal((task.status as TaskStatus | undefined)?.phase);
+}
+
+/** Waits for a node: not bound, not finished, not being deleted. */
+export function isPending(task: Task): boolean {
+  const spec = task.spec as TaskSpec;
+  return spec.nodeName === undefined && !task.metadata.deletionTimestamp && !isTerminal((task.status as TaskStatus | undefined)?.phase);
+}
+
+export function boundTask(task: Task): BoundTask {
+  const spec = task.spec as DeepReadonly<TaskSpec>;
+  return { app: appKeyOf(task), node: spec.nodeName!, resources: taskResources(spec), hostPorts: spec.hostPorts ?? [] };
+}
+
+export function taskDemand(task: Task): TaskDemand {
+  const spec = task.spec as DeepReadonly<TaskSpec>;
+  return {
+    key: `${task.metadata.namespace}/${task.metadata.name}`,
+    app: appKeyOf(task),
+    driver: spec.template.driver,
+    resources: taskResources(spec),
+    ports: spec.template.ports.map((port) => port.hostPort),
+    constraints: spec.template.constraints as TaskDemand['constraints'],
+    pinnedNode: task.metadata.annotations?.['capstan.io/volume-node'],
+  };
+}

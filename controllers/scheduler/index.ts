@@ -1,0 +1,99 @@
+// The scheduler controller: binds pending Tasks to Nodes.
+//
+// It reconciles one key for the whole cluster. Every change that could make a placement possible
+// (a new or unbound task, a task that finished and freed its resources, any node change) queues
+// that key, and the queue collapses a burst of such changes into one reconcile: one snapshot, every
+// pending task placed against it in creation order, and the bindings written in batched
+// transactions. Tasks that fit nowhere get the reasons in their status and an Event, and are tried
+// again on the next change.
+import { setCondition, type AnyObject, type DeepReadonly } from '../../api/object.ts';
+import { AGENT_FINALIZER } from '../../api/kinds/wellknown.ts';
+import type { TaskStatus } from '../../api/kinds/task.ts';
+import type { InformerEvent } from '../../api/informer.ts';
+import { done, retry, type ControllerDefinition, type ReconcileContext } from '../contract.ts';
+import { boundTask, isBound, isPending, nodeView, taskDemand } from './demand.ts';
+import { Snapshot } from './snapshot.ts';
+import { Stack, type StackOptions } from './stack.ts';
+
+export const SCHEDULER = 'scheduler';
+const CLUSTER_KEY = 'cluster';
+
+type Task = DeepReadonly<AnyObject>;
+
+/** Task changes that matter to placement: a task to place, or resources freed. */
+function taskEventMatters(event: InformerEvent): boolean {
+  if (event.type !== 'modified') return true;
+  const before = event.old!;
+  return isPending(event.object) || isBound(before) !== isBound(event.object);
+}
+
+export function schedulerController(options: StackOptions = {}): ControllerDefinition {
+  // The stack keeps a cursor between batches so consecutive bursts start on different nodes.
+  const stack = new Stack(options);
+  return {
+    name: SCHEDULER,
+    primaryKind: 'Task',
+    watches: [
+      { kind: 'Task', map: (event) => (taskEventMatters(event) ? [CLUSTER_KEY] : []) },
+      { kind: 'Node', map: () => [CLUSTER_KEY] },
+    ],
+    reconcile: (_key, ctx) => scheduleAll(stack, ctx),
+  };
+}
+
+async function scheduleAll(stack: Stack, ctx: ReconcileContext) {
+  const tasks = ctx.informer('Task').list();
+  const pending = tasks.filter(isPending).sort(byCreation);
+  if (pending.length === 0) return done();
+  const snapshot = new Snapshot(ctx.informer('Node').list().map(nodeView), tasks.filter(isBound).map(boundTask));
+
+  const bindings: { from: AnyObject; to: AnyObject }[] = [];
+  const unplaced: { task: Task; message: string }[] = [];
+  for (const task of pending) {
+    const demand = taskDemand(task);
+    const result = stack.place(demand, snapshot);
+    if (result.kind === 'unplaced') {
+      unplaced.push({ task, message: result.message });
+      continue;
+    }
+    const { node, hostPorts } = result.placement;
+    snapshot.assume({ app: demand.app, node, resources: demand.resources, hostPorts });
+    bindings.push({ from: task as AnyObject, to: bind(task, node, hostPorts) });
+  }
+
+  const { failed } = bindings.length ? await ctx.store.updateMany(bindings) : { failed: [] };
+  await Promise.all(unplaced.map(({ task, message }) => reportUnschedulable(task, message, ctx)));
+  ctx.log.debug({ bound: bindings.length - failed.length, unplaced: unplaced.length, stale: failed.length }, 'scheduled');
+  // A stale binding means a task changed under us; its change event queues another round anyway,
+  // but ask for one explicitly so a lost event cannot strand it.
+  return failed.length ? retry(new Error(`${failed.length} bindings raced with other writers`)) : done();
+}
+
+function bind(task: Task, node: string, hostPorts: number[]): AnyObject {
+  const object = structuredClone(task) as AnyObject;
+  object.spec = { ...(object.spec as object), nodeName: node, hostPorts };
+  const finalizers = object.metadata.finalizers ?? [];
+  if (!finalizers.includes(AGENT_FINALIZER)) object.metadata.finalizers = [...finalizers, AGENT_FINALIZER];
+  return object;
+}
+
+async function reportUnschedulable(task: Task, message: string, ctx: ReconcileContext): Promise<void> {
+  const status = (task.status ?? { phase: 'Pending' }) as TaskStatus;
+  const current = status.conditions?.find((c) => c.type === 'Scheduled');
+  if (current?.status === 'False' && current.message === message) return;
+  const conditions = setCondition(status.conditions, { type: 'Scheduled', status: 'False', reason: 'Unschedulable', message }, ctx.now());
+  try {
+    await ctx.store.updateStatus({ ...(task as AnyObject), status: { ...status, phase: 'Pending', message, conditions } });
+  } catch {
+    // The task changed meanwhile (bound, deleted): its event brings us back with fresh state.
+    return;
+  }
+  await ctx.events.record(task, { type: 'Warning', reason: 'FailedScheduling', message });
+}
+
+function byCreation(a: Task, b: Task): number {
+  const left = a.metadata.creationTimestamp ?? '';
+  const right = b.metadata.creationTimestamp ?? '';
+  if (left !== right) return left < right ? -1 : 1;
+  return a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0;
+}
