@@ -21,7 +21,7 @@ export function readableLogger(options: { out: Output; color: boolean; level?: s
       }
       const level = Number(record['level']);
       const levelName = (LEVELS[level] ?? String(level)).padEnd(5);
-      const time = new Date(Number(record['time'])).toISOString().slice(11, 19);
+      const time = new Date(Number(record['time'])).toTimeString().slice(0, 8);
       const who = [record['name'], record['component'], record['controller']].filter(Boolean).join(' ');
       const fields = Object.entries(record)
         .filter(([key]) => !HIDDEN.has(key))

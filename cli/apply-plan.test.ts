@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { KindDefinition } from '../api/kinds/registry.ts';
+import type { AnyObject } from '../api/object.ts';
+import { defaultInventoryName, INVENTORY_LABEL, planApply, pruneCandidates, pruneRefusal, withInventoryLabel } from './apply-plan.ts';
+import { diffLines, unifiedHunks } from './text-diff.ts';
+
+const kind: KindDefinition = {
+  apiVersion: 'capstan/v1',
+  kind: 'Widget',
+  plural: 'widgets',
+  singular: 'widget',
+  shortNames: [],
+  namespaced: true,
+  spec: z.strictObject({ size: z.number().default(1) }),
+};
+
+const stored = (overrides: Partial<AnyObject['metadata']> = {}, spec: unknown = { size: 1 }): AnyObject => ({
+  apiVersion: 'capstan/v1',
+  kind: 'Widget',
+  metadata: { name: 'w', namespace: 'default', uid: 'u1', generation: 1, resourceVersion: '5', labels: { [INVENTORY_LABEL]: 'set' }, ...overrides },
+  spec,
+  status: { ready: true },
+});
+const manifest = (spec: unknown = {}, labels?: Record<string, string>): AnyObject =>
+  withInventoryLabel({ apiVersion: 'capstan/v1', kind: 'Widget', metadata: { name: 'w', namespace: 'default', labels }, spec }, 'set');
+
+describe('planApply', () => {
+  it.each([
+    { name: 'absent → create', current: undefined, desired: manifest(), action: 'create' },
+    { name: 'a default left out is no change', current: stored(), desired: manifest({}), action: 'unchanged' },
+    { name: 'controller finalizers and owners are no change', current: stored({ finalizers: ['f'], ownerReferences: [{ apiVersion: 'v', kind: 'K', name: 'n', uid: 'x' }] }), desired: manifest(), action: 'unchanged' },
+    { name: 'a spec change configures', current: stored(), desired: manifest({ size: 2 }), action: 'configure' },
+    { name: 'a label change configures', current: stored(), desired: manifest({}, { tier: 'a' }), action: 'configure' },
+  ])('$name', ({ current, desired, action }) => {
+    expect(planApply(kind, desired, current).action).toBe(action);
+  });
+
+  it('keeps status out, and finalizers and the resourceVersion from the stored object', () => {
+    const step = planApply(kind, manifest({ size: 3 }), stored({ finalizers: ['f'] }));
+    expect(step.action).toBe('configure');
+    if (step.action !== 'configure') return;
+    expect(step.object.status).toBeUndefined();
+    expect(step.object.metadata).toMatchObject({ finalizers: ['f'], resourceVersion: '5', uid: 'u1' });
+    expect(step.object.spec).toEqual({ size: 3 });
+  });
+});
+
+describe('prune decisions', () => {
+  const entry = { kind: 'Widget', namespace: 'default', name: 'w', uid: 'u1' };
+  it('candidates are the previous entries the input no longer has', () => {
+    const previous = [entry, { ...entry, name: 'kept', uid: 'u2' }];
+    expect(pruneCandidates(previous, [{ kind: 'Widget', namespace: 'default', name: 'kept' }])).toEqual([entry]);
+  });
+  it.each([
+    { name: 'ours', current: stored(), refusal: null },
+    { name: 'gone', current: undefined, refusal: 'already gone' },
+    { name: 'relabelled', current: stored({ labels: { [INVENTORY_LABEL]: 'other' } }), refusal: /not labelled/ },
+    { name: 'recreated', current: stored({ uid: 'u9' }), refusal: /uid differs/ },
+  ])('$name', ({ current, refusal }) => {
+    const result = pruneRefusal(entry, current, 'set');
+    if (refusal === null || typeof refusal === 'string') expect(result).toBe(refusal);
+    else expect(result).toMatch(refusal);
+  });
+});
+
+describe('defaultInventoryName', () => {
+  it.each([
+    { paths: ['manifests/demo'], name: 'manifests-demo' },
+    { paths: ['./manifests/demo/'], name: 'manifests-demo' },
+    { paths: ['-'], name: 'stdin' },
+    { paths: ['b.yaml', 'a.yaml'], name: 'a-yaml-b-yaml' },
+    { paths: ['/'], name: 'root' },
+  ])('$paths → $name', ({ paths, name }) => {
+    expect(defaultInventoryName(paths)).toBe(name);
+  });
+  it('stays a label value (≤ 63 characters) for long paths, and differs between them', () => {
+    const a = defaultInventoryName(['x'.repeat(100) + '/a']);
+    const b = defaultInventoryName(['x'.repeat(100) + '/b']);
+    expect(a.length).toBeLessThanOrEqual(63);
+    expect(a).toMatch(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/);
+    expect(a).not.toBe(b);
+  });
+});
+
+describe('text diff', () => {
+  it('prints removals before additions, with context', () => {
+    const lines = diffLines(['a', 'b', 'c'], ['a', 'B', 'c']);
+    expect(lines.map((l) => l.op + l.text)).toEqual([' a', '-b', '+B', ' c']);
+    expect(unifiedHunks(diffLines(['a', 'b'], ['a', 'b']))).toEqual([]);
+  });
+  it('splits far-apart changes into hunks', () => {
+    const before = Array.from({ length: 20 }, (_, i) => String(i));
+    const after = before.map((line) => (line === '1' || line === '18' ? `${line}!` : line));
+    expect(unifiedHunks(diffLines(before, after), 2)).toHaveLength(2);
+  });
+});
