@@ -8,7 +8,7 @@ const dir = mkdtempSync(join(tmpdir(), 'capstan-config-'));
 const file = join(dir, 'config.yaml');
 writeFileSync(file, 'etcd: http://127.0.0.1:3000\n');
 
-const resolve = (globals: { etcd?: string; namespace?: string }, env: Record<string, string>) =>
+const resolve = (globals: { etcd?: string; namespace?: string }, env: Record<string, string | undefined>) =>
   resolveConfig({ globals, env: envSchema.parse(env), cwd: '/', homedir: '/nohome' });
 
 describe('resolveConfig', () => {

@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import type { Logger } from 'pino';
 import type { Store } from '../api/store.ts';
+import type { RunningControllers } from '../controllers/builtin.ts';
 import type { CommandContext } from './context.ts';
 import { EXIT, usageError } from './errors.ts';
 import { readableLogger } from './logger.ts';
@@ -14,30 +15,27 @@ export interface ControllersOptions {
   metricsPort?: number;
 }
 
-/** What a running set of controllers gives back: a way to stop it. */
-export interface RunningControllers {
-  stop(): Promise<void>;
-}
-
-interface RunControllersOptions {
+export interface StartControllersOptions {
   store: Store;
   only?: string[];
-  leaderElection: boolean;
+  leaderElection?: boolean;
   leaseTtlSeconds?: number;
   metricsPort?: number;
   logger: Logger;
 }
 
-type RunControllers = (options: RunControllersOptions) => Promise<RunningControllers> | RunningControllers;
-
 /**
- * Loads controllers/builtin.ts on demand: `get` and `apply` should not pay for loading every
- * controller, and cli/ stays usable while a controller fails to load.
+ * Runs controllers/builtin.ts, loaded on demand so that `get` and `apply` do not pay for loading every
+ * controller. Signals stay with the command: `up` must stop the controllers before the etcd they use.
  */
-export async function startControllers(options: Omit<RunControllersOptions, 'leaderElection'> & { leaderElection?: boolean }): Promise<RunningControllers> {
-  const modulePath = '../controllers/builtin.ts';
-  const module = (await import(modulePath)) as { runControllers: RunControllers };
-  return module.runControllers({ leaderElection: true, ...options });
+export async function startControllers(options: StartControllersOptions): Promise<RunningControllers> {
+  const { runControllers, UnknownControllerError } = await import('../controllers/builtin.ts');
+  try {
+    return await runControllers({ leaderElection: true, ...options, handleSignals: false });
+  } catch (error) {
+    if (error instanceof UnknownControllerError) throw usageError(error.message);
+    throw error;
+  }
 }
 
 export function controllersCommand(act: Act): Command {
@@ -70,7 +68,8 @@ export async function runControllersCommand(ctx: CommandContext, options: Contro
   const session = await ctx.session();
   const logger = readableLogger({ out: ctx.io.stderr, color: ctx.io.color });
   const running = await startControllers({ store: session.store, logger, ...options });
-  logger.info(`controllers running against ${ctx.config.etcd}; Ctrl-C to stop`);
+  const metrics = running.metricsUrl ? `, metrics on ${running.metricsUrl}` : '';
+  logger.info(`running ${running.controllers.join(', ')} against ${ctx.config.etcd}${metrics}; Ctrl-C to stop`);
   await interrupted;
   logger.info('stopping controllers');
   await running.stop();

@@ -113,8 +113,9 @@ function controllersComponent(session: () => Session, log: Logger): Component {
   return {
     name: 'controllers',
     async start() {
-      running = await startControllers({ store: session().store, logger: log.child({ name: 'controllers' }), leaderElection: true });
-      return 'the built-in controllers, leader-elected';
+      const started = await startControllers({ store: session().store, logger: log.child({ name: 'controllers' }), leaderElection: true });
+      running = started;
+      return `${started.controllers.join(', ')}, leader-elected`;
     },
     async stop() {
       await running?.stop();

@@ -13,7 +13,7 @@ const env = { HOME: dir, CAPSTAN_CONFIG: join(dir, 'config.yaml'), CAPSTAN_ETCD:
 
 function startUp(): { child: ChildProcess; stderr: () => string; exited: Promise<number | null> } {
   const childEnv = Object.fromEntries(Object.entries({ ...process.env, ...env }).filter((e): e is [string, string] => e[1] !== undefined));
-  const child = spawn(process.execPath, [BIN, 'up', '--state-dir', join(dir, 'state'), '--no-controllers'], { cwd: REPO, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'up', '--state-dir', join(dir, 'state')], { cwd: REPO, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += chunk));
   child.stdout!.on('data', (chunk) => (stderr += chunk));
@@ -44,6 +44,7 @@ describe('capstan up', () => {
     running = startUp();
     await until(() => running!.stderr().includes('ready.'), { timeoutMs: 20_000, what: `up to be ready: ${running!.stderr()}` });
     expect(running.stderr()).toContain('app/web created');
+    expect(running.stderr()).toMatch(/controllers started: .*gc/);
     const etcdPid = Number(/pid (\d+)/.exec(running.stderr())![1]);
     expect(readFileSync(env.CAPSTAN_CONFIG, 'utf8')).toMatch(/^etcd: http:\/\/127\.0\.0\.1:\d+\n$/);
     expect(existsSync(join(dir, 'state', 'etcd', 'data'))).toBe(true);

@@ -449,6 +449,19 @@ describe('capstan command on a real etcd', () => {
     expect((await run('get', 'db')).stderr).toBe('No resources found in default namespace.\n');
   });
 
+  it('controllers runs the built-in controllers until interrupted; an unknown --only is a usage error', async () => {
+    const running = startCapstan(['controllers', '--only', 'gc', '--lease-ttl', '2'], { etcd: etcd.url, cwd: dir });
+    await until(() => /running gc against/.test(running.stderr()), { what: `controllers to start: ${running.stderr()}` });
+    await until(async () => (await client.get('/capstan/leaders/gc').string()) !== null, { what: 'the gc leader key' });
+    running.interrupt();
+    expect((await running.done).code).toBe(0);
+    await until(async () => (await client.get('/capstan/leaders/gc').string()) === null, { what: 'leadership released' });
+
+    const unknown = await run('controllers', '--only', 'nope');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^unknown controller "nope" in --only: known controllers are /);
+  });
+
   describe('as a child process', () => {
     it('applies the demo manifests (npx capstan apply -f manifests/demo), then finds them unchanged', async () => {
       const env = { CAPSTAN_ETCD: etcd.url };
