@@ -189,7 +189,7 @@ export class Manager {
  * SIGTERM and SIGINT stop the manager gracefully, then exit. A second signal exits at once.
  * Returns a function that removes the handlers.
  */
-export function installSignalHandlers(manager: Manager, options: { log?: Logger; exit?: (code: number) => void } = {}): () => void {
+export function installSignalHandlers(manager: { stop(): Promise<void> }, options: { log?: Logger; exit?: (code: number) => void } = {}): () => void {
   const exit = options.exit ?? ((code: number) => process.exit(code));
   let received = false;
   const handler = (signal: NodeJS.Signals) => {

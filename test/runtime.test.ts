@@ -5,6 +5,7 @@ import { connectEtcd } from '../api/etcd.ts';
 import { getCondition, type CommonStatus } from '../api/object.ts';
 import { Store } from '../api/store.ts';
 import { done, invalid, retry, type ControllerDefinition, type ReconcileContext, type Result } from '../controllers/contract.ts';
+import { runControllers, UnknownControllerError } from '../controllers/builtin.ts';
 import { Manager } from '../controllers/manager.ts';
 import { startEtcd, type TestEtcd } from './helpers/etcd.ts';
 import { widget, widgetRegistry } from './helpers/kinds.ts';
@@ -123,5 +124,24 @@ describe('the controller runtime on a real etcd', () => {
     await until(async () => (await manager!.metrics.registry.metrics()).includes('capstan_controller_reconcile_errors_total{controller="widgets"} 2'), {
       what: 'two errors counted',
     });
+  });
+
+  it('runs the built-in controllers chosen with --only and serves their metrics on loopback', async () => {
+    await expect(runControllers({ store, only: ['gc', 'nope'], handleSignals: false })).rejects.toThrow(UnknownControllerError);
+    const running = await runControllers({ store, only: ['gc'], leaderElection: false, metricsPort: 0, handleSignals: false, logger: log });
+    try {
+      expect(running.controllers).toEqual(['gc']);
+      expect(running.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      const owner = await store.create(widget('owner'));
+      await store.create({ ...widget('dependent'), metadata: { name: 'dependent', namespace: 'default', ownerReferences: [
+        { apiVersion: 'capstan/v1', kind: 'Widget', name: 'owner', uid: owner.metadata.uid!, controller: true },
+      ] } });
+      await store.delete('Widget', { name: 'owner' });
+      await until(async () => (await store.get('Widget', { name: 'dependent' })) === undefined, { what: 'gc collecting the dependent' });
+      const body = await (await fetch(running.metricsUrl!)).text();
+      expect(body).toContain('capstan_controller_reconciles_total{controller="gc",result="done"}');
+    } finally {
+      await running.stop();
+    }
   });
 });
