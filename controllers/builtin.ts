@@ -4,6 +4,10 @@ import type { KindRegistry } from '../api/kinds/registry.ts';
 import type { Store } from '../api/store.ts';
 import type { ControllerDefinition } from './contract.ts';
 import { gcController } from './gc.ts';
+import { nodesController } from './nodes.ts';
+import { replicasController } from './replicas/index.ts';
+import { rolloutController } from './rollout/index.ts';
+import { schedulerController } from './scheduler/index.ts';
 import { installSignalHandlers, Manager } from './manager.ts';
 import { serveMetrics, type MetricsServer } from './metrics.ts';
 
@@ -12,7 +16,7 @@ const NOT_COLLECTED = new Set(['Event']);
 
 export function builtinControllers(registry: KindRegistry): ControllerDefinition[] {
   const kinds = registry.kinds().map((k) => k.kind).filter((kind) => !NOT_COLLECTED.has(kind));
-  return [gcController({ kinds })];
+  return [rolloutController(), replicasController(), schedulerController(), nodesController(), gcController({ kinds })];
 }
 
 export interface RunControllersOptions {
