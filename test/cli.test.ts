@@ -239,6 +239,14 @@ describe('capstan command on a real etcd', () => {
       expect(await keyCount()).toBe(0);
     });
 
+    it('colours and aligns on a terminal (FORCE_COLOR), plain otherwise and with NO_COLOR', async () => {
+      write('apps.yaml', `${app('a')}---\n${app('longer-name')}`);
+      const coloured = await capstan(['apply', '-f', 'apps.yaml'], { etcd: etcd.url, cwd: dir, env: { NO_COLOR: undefined, FORCE_COLOR: '1' } });
+      expect(coloured.stdout).toBe('app/a           \u001b[32mcreated\u001b[39m\napp/longer-name \u001b[32mcreated\u001b[39m\n');
+      const plain = await capstan(['apply', '-f', 'apps.yaml'], { etcd: etcd.url, cwd: dir, env: { FORCE_COLOR: '1', NO_COLOR: '1' } });
+      expect(plain.stdout).toBe('app/a unchanged\napp/longer-name unchanged\n');
+    });
+
     it('refuses a bad --inventory name and a missing -f as usage errors (exit 2)', async () => {
       write('web.yaml', app('web'));
       expect((await run('apply', '-f', 'web.yaml', '--inventory', 'Not OK')).code).toBe(2);
@@ -482,6 +490,12 @@ describe('capstan command on a real etcd', () => {
       expect(result.stderr.trim().split('\n')).toHaveLength(1);
       expect(result.stderr).toMatch(/^cannot reach etcd at http:\/\/127\.0\.0\.1:1 \(connection refused\)/);
       expect(result.stderr).not.toMatch(/\n\s+at /);
+    });
+
+    it('prints help with exit 0, documenting the default inventory name', async () => {
+      const help = await spawnCapstan(['apply', '--help']);
+      expect(help.code).toBe(0);
+      expect(help.stdout.replace(/\s+/g, ' ')).toContain('-f manifests/demo → manifests-demo');
     });
 
     it('exits 2 on a usage error', async () => {
