@@ -36,6 +36,13 @@ export interface NodeStatus extends CommonStatus {
   agentVersion?: string;
   /** Drivers that answered when the agent started (docker may be configured but down). */
   availableDrivers?: ('docker' | 'process')[];
+  /**
+   * TTL of the agent's lease on /capstan/leases/nodes/<name>: the key vanishes at most this long after
+   * the agent's last heartbeat, so "vanished − TTL" bounds when the node was last seen.
+   */
+  leaseTTLSeconds?: number;
+  /** Where the agent serves task logs: http://<address>:<port>. */
+  agentEndpoint?: string;
 }
 
 function checkNode(object: AnyObject): FieldProblem[] {
