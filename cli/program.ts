@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { EtcdUnreachableError } from '../api/etcd.ts';
 import { UnknownKindError } from '../api/kinds/registry.ts';
 import { SelectorError } from '../api/labels.ts';
+import { agentCommand } from './agent.ts';
 import { applyCommand } from './apply.ts';
 import { ConfigError, envSchema, resolveConfig, type CliConfig } from './config.ts';
 import { openSession, type CommandContext, type Session } from './context.ts';
@@ -15,6 +16,7 @@ import { diffCommand } from './diff.ts';
 import { CliError, EXIT } from './errors.ts';
 import { getCommand } from './get.ts';
 import type { CliIO, Output } from './io.ts';
+import { logsCommand } from './logs.ts';
 import { upCommand } from './up.ts';
 
 export interface RunOptions {
@@ -91,6 +93,8 @@ export function buildProgram(act: Act): Command {
   program.addCommand(deleteCommand(act));
   program.addCommand(controllersCommand(act));
   program.addCommand(upCommand(act));
+  program.addCommand(agentCommand(act));
+  program.addCommand(logsCommand(act));
   return program;
 }
 

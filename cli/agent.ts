@@ -1,0 +1,171 @@
+// `capstan agent --node NAME`: the node agent in the foreground until SIGINT/SIGTERM. Builds the
+// drivers (docker on a socket, when it answers; process with a state dir), then runs runtime/agent.ts.
+// On stop the workloads keep running: the next agent on this node adopts them.
+import { readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Command, Option } from 'commander';
+import { z } from 'zod';
+import type { Driver } from '../runtime/driver.ts';
+import type { CommandContext } from './context.ts';
+import { EXIT, usageError } from './errors.ts';
+import { readableLogger } from './logger.ts';
+import type { Act } from './program.ts';
+
+export interface AgentCommandOptions {
+  node: string;
+  address: string;
+  attributes: Record<string, string>;
+  cpus: number;
+  mem: number;
+  disk: number;
+  gpus: number;
+  ports: { from: number; to: number };
+  drivers: ('docker' | 'process')[];
+  stateDir: string;
+  dockerSocket: string;
+  leaseTtlSeconds: number;
+  logsPort: number;
+}
+
+const DRIVER_NAMES = ['docker', 'process'] as const;
+
+const say = {
+  attr: (value: string) => `--attr: expected KEY=VALUE, found "${value}"`,
+  number: (flag: string, value: string) => `${flag}: expected a non-negative number, found "${value}"`,
+  integer: (flag: string, value: string) => `${flag}: expected a non-negative integer, found "${value}"`,
+  ports: (value: string) => `--ports: expected a range like 31000-31999 (from ≤ to, 1-65535), found "${value}"`,
+  drivers: (value: string) => `--drivers: expected a comma-separated list of ${DRIVER_NAMES.join(', ')}, found "${value}"`,
+  node: (value: string) => `--node: expected a DNS label (lowercase letters, digits, "-"), found "${value}"`,
+};
+
+const number = (flag: string) => (value: string) => {
+  const parsed = z.coerce.number().min(0).safeParse(value);
+  if (!parsed.success || value.trim() === '') throw usageError(say.number(flag, value));
+  return parsed.data;
+};
+const integer = (flag: string) => (value: string) => {
+  const parsed = z.coerce.number().int().min(0).safeParse(value);
+  if (!parsed.success || value.trim() === '') throw usageError(say.integer(flag, value));
+  return parsed.data;
+};
+
+function attribute(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const match = /^([^=\s]+)=(.*)$/.exec(value);
+  if (!match) throw usageError(say.attr(value));
+  return { ...previous, [match[1]!]: match[2]! };
+}
+
+function portRange(value: string): { from: number; to: number } {
+  const match = /^(\d+)-(\d+)$/.exec(value.trim());
+  const [from, to] = match ? [Number(match[1]), Number(match[2])] : [0, 0];
+  if (!match || from < 1 || to > 65535 || from > to) throw usageError(say.ports(value));
+  return { from, to };
+}
+
+function driverList(value: string): ('docker' | 'process')[] {
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (names.length === 0 || names.some((n) => !(DRIVER_NAMES as readonly string[]).includes(n))) throw usageError(say.drivers(value));
+  return [...new Set(names)] as ('docker' | 'process')[];
+}
+
+export function agentCommand(act: Act): Command {
+  return new Command('agent')
+    .description('Run the node agent in the foreground: registers the Node, runs the Tasks bound to it, serves their logs (SIGINT/SIGTERM stop it; workloads keep running and are adopted on restart)')
+    .requiredOption('--node <name>', 'this node\'s name')
+    .option('--address <ip>', 'where tasks on this node are reached (HOST), and where logs are served', '127.0.0.1')
+    .option('--attr <key=value>', 'a constraint attribute, repeatable (hostname defaults to the node name)', attribute)
+    .option('--cpus <n>', 'cpus offered (default: this machine\'s)', number('--cpus'))
+    .option('--mem <mb>', 'memory offered in MiB (default: this machine\'s)', number('--mem'))
+    .option('--disk <mb>', 'disk offered in MiB', number('--disk'), 0)
+    .option('--gpus <n>', 'gpus offered', integer('--gpus'), 0)
+    .addOption(new Option('--ports <from-to>', 'host ports handed out for hostPort 0').argParser(portRange).default({ from: 31000, to: 31999 }, '31000-31999'))
+    .addOption(
+      new Option('--drivers <list>', 'drivers to offer (docker is left out when its socket does not answer)')
+        .argParser(driverList)
+        .default(['docker', 'process'], 'docker,process'),
+    )
+    .option('--state-dir <dir>', 'where the process driver keeps sandboxes (default: ~/.capstan/agent/<node>)')
+    .option('--docker-socket <path>', 'Docker Engine socket', '/var/run/docker.sock')
+    .option('--lease-ttl <seconds>', 'node lease TTL: how long a silent node still counts as alive', integer('--lease-ttl'), 2)
+    .addOption(new Option('--logs-port <port>', 'port of the log server').argParser(integer('--logs-port')).default(0, 'any free port'))
+    .action(
+      act(async (ctx, options: Record<string, unknown>) => {
+        const node = String(options['node']);
+        if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(node) || node.length > 63) throw usageError(say.node(node));
+        if ((options['leaseTtl'] as number) < 1) throw usageError(say.integer('--lease-ttl', '0'));
+        return runAgentCommand(ctx, {
+          node,
+          address: String(options['address']),
+          attributes: (options['attr'] as Record<string, string> | undefined) ?? {},
+          cpus: (options['cpus'] as number | undefined) ?? cpus().length,
+          mem: (options['mem'] as number | undefined) ?? Math.floor(totalmem() / 1024 / 1024),
+          disk: options['disk'] as number,
+          gpus: options['gpus'] as number,
+          ports: options['ports'] as { from: number; to: number },
+          drivers: options['drivers'] as ('docker' | 'process')[],
+          stateDir: resolve(ctx.config.cwd, (options['stateDir'] as string | undefined) ?? join(ctx.config.home, '.capstan', 'agent', node)),
+          dockerSocket: String(options['dockerSocket']),
+          leaseTtlSeconds: options['leaseTtl'] as number,
+          logsPort: options['logsPort'] as number,
+        });
+      }),
+    );
+}
+
+export async function runAgentCommand(ctx: CommandContext, options: AgentCommandOptions): Promise<number> {
+  const interrupted = ctx.untilInterrupted();
+  const session = await ctx.session();
+  const logger = readableLogger({ out: ctx.io.stderr, color: ctx.io.color, name: `agent ${options.node}` });
+  // Loaded here, not at the top: every other command would otherwise pay for dockerode.
+  const { Agent } = await import('../runtime/agent.ts');
+  const drivers = await buildDrivers(options, logger);
+  const agent = new Agent({
+    store: session.store,
+    nodeName: options.node,
+    address: options.address,
+    attributes: options.attributes,
+    capacity: { cpus: options.cpus, mem: options.mem, disk: options.disk, gpus: options.gpus },
+    portRange: options.ports,
+    drivers,
+    leaseTtlSeconds: options.leaseTtlSeconds,
+    logsPort: options.logsPort,
+    logger,
+    version: packageVersion(),
+  });
+  try {
+    await agent.start();
+    logger.info(`agent ${options.node} running against ${ctx.config.etcd}; logs at ${agent.endpoint}; Ctrl-C to stop`);
+    await interrupted;
+    logger.info('stopping the agent (workloads keep running)');
+    await agent.stop();
+  } finally {
+    await Promise.all(drivers.map((driver) => driver.close()));
+  }
+  return EXIT.ok;
+}
+
+async function buildDrivers(options: AgentCommandOptions, logger: { warn: (message: string) => void }): Promise<Driver[]> {
+  const drivers: Driver[] = [];
+  if (options.drivers.includes('docker')) {
+    const { findReachableDocker } = await import('./local/dockerd.ts');
+    const reachable = await findReachableDocker(options.dockerSocket);
+    if (reachable.reachable) {
+      const [{ default: Docker }, { DockerDriver }] = await Promise.all([import('dockerode'), import('../runtime/drivers/docker.ts')]);
+      drivers.push(new DockerDriver({ docker: new Docker({ socketPath: options.dockerSocket }), nodeName: options.node }));
+    } else {
+      logger.warn(`docker driver not offered: ${options.dockerSocket} does not answer (${reachable.reason}); start dockerd or pass --docker-socket`);
+    }
+  }
+  if (options.drivers.includes('process')) {
+    const { ProcessDriver } = await import('../runtime/drivers/process.ts');
+    drivers.push(new ProcessDriver({ stateDir: join(options.stateDir, 'process') }));
+  }
+  if (drivers.length === 0) throw usageError(`agent ${options.node}: no driver is available (asked for ${options.drivers.join(', ')})`);
+  return drivers;
+}
+
+function packageVersion(): string {
+  const text = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
+  return z.object({ version: z.string() }).parse(JSON.parse(text)).version;
+}
