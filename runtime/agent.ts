@@ -1,0 +1,339 @@
+// The node agent (DESIGN.md "Runtime"): registers its Node, keeps the node's lease, watches the Tasks
+// bound to it and drives them through the drivers, reports their status, serves their logs.
+//
+// Level-triggered like a controller: every change (a Task event, an exit, a finished action, a
+// periodic tick) asks for one pass, and a pass plans every task from the cache and what the drivers
+// hold (agent/plan.ts, pure) and hands each task uid's actions to one worker at a time. A uid with
+// work in flight is skipped and planned again once its work is done, so a task is never started twice
+// and a slow stop (grace period) never holds up the others.
+//
+// Which Tasks: the informer caches every Task in the cluster and the agent filters on spec.nodeName.
+// etcd has no secondary index, so "only mine" would need a per-node key written by the scheduler
+// beside each binding; until a cluster's Task count makes the full cache hurt, one prefix watch is
+// simpler and cannot miss a binding.
+//
+// Stopping (SIGTERM): workloads keep running, to be adopted by the next agent; the lease is revoked,
+// so the node turns NotReady at once instead of a TTL later. Tasks are not affected until the nodes
+// controller's unreachableStrategy.inactiveAfterSeconds passes, so a restart within it is seamless;
+// a longer absence turns them Lost, and the returning agent then stops them.
+import type { Logger } from 'pino';
+import type { Subscription } from 'rxjs';
+import { isStoreError } from '../api/errors.ts';
+import { Informer } from '../api/informer.ts';
+import { nodeLeaseKey } from '../api/keys.ts';
+import type { NodeResources } from '../api/kinds/node.ts';
+import { isTerminal } from '../api/kinds/task.ts';
+import { AGENT_FINALIZER } from '../api/kinds/wellknown.ts';
+import type { AnyObject } from '../api/object.ts';
+import type { Store } from '../api/store.ts';
+import { taskOutcome, type Driver, type DriverName } from './driver.ts';
+import { NodeLease } from './agent/lease.ts';
+import { LogsServer, type LogSource } from './agent/logs-server.ts';
+import { registerNode } from './agent/node.ts';
+import { messages, planAgent, runningChange, runtimeOf, type AgentAction, type StatusChange, type TaskObject } from './agent/plan.ts';
+import { applyChange, launchFor } from './agent/status.ts';
+import { Workloads } from './agent/workloads.ts';
+
+export interface AgentOptions {
+  store: Store;
+  nodeName: string;
+  /** Where this node's tasks are reached; also HOST in their environment and where logs are served. */
+  address: string;
+  /** Constraint attributes; `hostname` defaults to the node name. */
+  attributes?: Record<string, string>;
+  capacity: NodeResources;
+  portRange?: { from: number; to: number };
+  /** Configured drivers; those whose list() fails at start (docker down) are not offered. */
+  drivers: Driver[];
+  leaseTtlSeconds?: number;
+  logger: Logger;
+  /** Port of the log server on `address`; 0 (default) for any free port. */
+  logsPort?: number;
+  version?: string;
+  /** Safety-net pass interval; every change triggers a pass anyway. */
+  resyncIntervalMs?: number;
+}
+
+export const DEFAULT_LEASE_TTL_SECONDS = 2;
+const MAX_ATTEMPTS = 10;
+const BACKOFF_MS = { first: 100, max: 5_000 };
+
+export class Agent {
+  private readonly workloads = new Workloads();
+  private readonly drivers = new Map<DriverName, Driver>();
+  private readonly busy = new Set<string>();
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly failures = new Map<string, number>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly subscriptions: Subscription[] = [];
+  private readonly informer: Informer;
+  private readonly logs: LogsServer;
+  private lease: NodeLease | undefined;
+  private passQueued = false;
+  private ready = false;
+  private stopped = false;
+  /** http://<address>:<port> of the log server, once started. */
+  endpoint = '';
+
+  constructor(private readonly options: AgentOptions) {
+    this.informer = new Informer(options.store.client, options.store.kind('Task'));
+    this.logs = new LogsServer({ host: options.address, port: options.logsPort ?? 0, lookup: (ns, name) => this.logSource(ns, name) });
+  }
+
+  private get log(): Logger {
+    return this.options.logger;
+  }
+
+  async start(): Promise<void> {
+    const { store, nodeName, address } = this.options;
+    this.endpoint = await this.logs.listen();
+    const available = await this.openDrivers();
+    await this.informer.start();
+    const ttl = this.options.leaseTtlSeconds ?? DEFAULT_LEASE_TTL_SECONDS;
+    const attributes = { hostname: nodeName, ...this.options.attributes };
+    const spec = { address, attributes, capacity: this.options.capacity, portRange: this.options.portRange ?? { from: 31000, to: 32000 }, drivers: available };
+    const status = { agentVersion: this.options.version ?? '0.1.0', availableDrivers: available, leaseTTLSeconds: ttl, agentEndpoint: this.endpoint };
+    await registerNode(store, nodeName, spec, status);
+    this.lease = new NodeLease({ client: store.client, key: nodeLeaseKey(nodeName), ttlSeconds: ttl, value: JSON.stringify({ node: nodeName, address }), logger: this.log });
+    await this.lease.start();
+    this.subscriptions.push(
+      this.informer.events$.subscribe((event) => {
+        if (this.mine(event.object) || (event.old && this.mine(event.old))) this.requestPass();
+      }),
+    );
+    const tick = setInterval(() => this.requestPass(), this.options.resyncIntervalMs ?? 5_000);
+    this.timers.add(tick);
+    this.ready = true;
+    this.requestPass();
+    this.log.info({ node: nodeName, drivers: available, endpoint: this.endpoint, adopted: this.workloads.view.size }, 'agent started');
+  }
+
+  /** Stops watching and serving; workloads keep running for the next agent to adopt. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    for (const subscription of this.subscriptions) subscription.unsubscribe();
+    await Promise.race([Promise.allSettled([...this.inflight]), delay(5_000)]);
+    await this.informer.stop();
+    await this.lease?.stop();
+    await this.logs.close();
+    this.log.info({ node: this.options.nodeName }, 'agent stopped');
+  }
+
+  /** Subscribes to each driver's exits, then lists what it holds (in that order: no exit falls between). */
+  private async openDrivers(): Promise<DriverName[]> {
+    for (const driver of this.options.drivers) {
+      const mark = this.workloads.mark();
+      const subscription = this.watchExits(driver);
+      try {
+        this.workloads.merge(driver.name, await driver.list(), mark);
+        this.drivers.set(driver.name, driver);
+        this.subscriptions.push(subscription);
+      } catch (error) {
+        subscription.unsubscribe();
+        this.log.warn({ driver: driver.name, error: (error as Error).message }, 'driver not available; not offered by this node');
+      }
+    }
+    if (this.drivers.size === 0) throw new Error(`agent: no driver of node ${this.options.nodeName} is available`);
+    return [...this.drivers.keys()];
+  }
+
+  private watchExits(driver: Driver): Subscription {
+    return driver.watchExits().subscribe({
+      next: (exit) => {
+        this.workloads.recordExit(exit);
+        this.requestPass();
+      },
+      // The event stream broke (dockerd restarted): watch again, then list for what was missed.
+      error: (error: Error) => {
+        if (this.stopped) return;
+        this.log.warn({ driver: driver.name, error: error.message }, 'exit watch broke; watching again');
+        this.after(BACKOFF_MS.max / 5, () => void this.rewatch(driver));
+      },
+    });
+  }
+
+  private async rewatch(driver: Driver): Promise<void> {
+    const mark = this.workloads.mark();
+    const subscription = this.watchExits(driver);
+    this.subscriptions.push(subscription);
+    try {
+      this.workloads.merge(driver.name, await driver.list(), mark);
+      this.requestPass();
+    } catch (error) {
+      this.log.warn({ driver: driver.name, error: (error as Error).message }, 'driver list failed after a broken watch');
+    }
+  }
+
+  private mine(object: { spec: unknown }): boolean {
+    return (object.spec as { nodeName?: string }).nodeName === this.options.nodeName;
+  }
+
+  private requestPass(): void {
+    if (this.passQueued || this.stopped || !this.ready) return;
+    this.passQueued = true;
+    setImmediate(() => {
+      this.passQueued = false;
+      if (!this.stopped) this.pass();
+    });
+  }
+
+  private pass(): void {
+    const tasks = this.informer.list((o) => this.mine(o)) as TaskObject[];
+    for (const { uid, actions } of planAgent({ nodeName: this.options.nodeName, tasks, workloads: this.workloads.view })) {
+      if (this.busy.has(uid)) continue;
+      this.busy.add(uid);
+      const work = this.apply(uid, actions).then(
+        () => {
+          this.failures.delete(uid);
+          this.busy.delete(uid);
+          this.requestPass();
+        },
+        (error: unknown) => {
+          // Held busy through the backoff, so that a failing action is not retried in a hot loop.
+          const failures = (this.failures.get(uid) ?? 0) + 1;
+          this.failures.set(uid, failures);
+          this.log.warn({ task: uid, error: (error as Error).message, failures }, 'agent action failed; retrying');
+          this.after(Math.min(BACKOFF_MS.first * 2 ** (failures - 1), BACKOFF_MS.max), () => {
+            this.busy.delete(uid);
+            this.requestPass();
+          });
+        },
+      );
+      this.inflight.add(work);
+      void work.finally(() => this.inflight.delete(work));
+    }
+  }
+
+  private async apply(uid: string, actions: AgentAction[]): Promise<void> {
+    for (const action of actions) {
+      if (this.stopped) return;
+      switch (action.type) {
+        case 'start':
+          await this.startTask(action.task);
+          break;
+        case 'report':
+          await this.report(action.task, action.change);
+          break;
+        case 'stop':
+          this.log.info({ task: uid, reason: action.reason }, 'stopping workload');
+          await this.driver(action.driver).stop(uid, action.gracePeriodSeconds);
+          this.workloads.markStopped(uid);
+          break;
+        case 'remove':
+          this.log.info({ task: uid, reason: action.reason }, 'removing workload');
+          await this.driver(action.driver).remove(uid);
+          this.workloads.forget(uid);
+          break;
+        case 'release':
+          await this.release(action.task);
+          break;
+      }
+    }
+  }
+
+  /** Staging → driver.start → Starting → Running, each reported as it happens. */
+  private async startTask(task: TaskObject): Promise<void> {
+    const { nodeName, address } = this.options;
+    const driver = this.drivers.get(task.spec.template.driver);
+    const launch = launchFor(task, address);
+    const refusal = !driver ? messages.driverUnavailable(task.spec.template.driver, nodeName) : typeof launch === 'string' ? launch : undefined;
+    if (refusal || !driver || typeof launch === 'string') return void (await this.report(task, { phase: 'Failed', message: refusal! }));
+    const staged = await this.report(task, { phase: 'Staging' });
+    if (!staged || isTerminal(staged.status?.phase)) return;
+    let workload;
+    try {
+      workload = this.workloads.set({ driver: driver.name, running: await driver.start(launch) });
+    } catch (error) {
+      this.log.info({ task: task.metadata.uid, error: (error as Error).message }, 'start failed');
+      return void (await this.report(staged, { phase: 'Failed', message: (error as Error).message }));
+    }
+    const starting = await this.report(staged, { phase: 'Starting', runtime: runtimeOf(workload) });
+    // An exit already seen is reported by the next pass.
+    if (starting && taskOutcome(workload.running.containers) === 'running') await this.report(starting, runningChange(workload));
+  }
+
+  /**
+   * Writes a status change on the freshest object: the cache first, then a fresh read after a
+   * conflict. Returns the object as written (or as found, when there was nothing to write), or
+   * undefined when the task is gone.
+   */
+  private async report(task: TaskObject, change: StatusChange): Promise<TaskObject | undefined> {
+    let current: TaskObject | undefined = task;
+    for (let attempt = 1; current; attempt += 1) {
+      const next = applyChange(current.status, change, { nodeName: this.options.nodeName });
+      if (!next) return current;
+      try {
+        const written = (await this.options.store.updateStatus({ ...writable(current), status: next })) as TaskObject;
+        this.log.info({ task: refOf(task), phase: next.phase, message: next.message }, 'task status');
+        return written;
+      } catch (error) {
+        if (isStoreError(error, 'NotFound')) return undefined;
+        if (!isStoreError(error, 'Conflict') || attempt >= MAX_ATTEMPTS) throw error;
+        current = await this.fresh(task);
+      }
+    }
+    return undefined;
+  }
+
+  /** Removes the agent's finalizer (the last step of a deletion, or of a Lost task stopped here). */
+  private async release(task: TaskObject): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      const current = await this.fresh(task);
+      const finalizers = current?.metadata.finalizers ?? [];
+      if (!current || !finalizers.includes(AGENT_FINALIZER)) return;
+      try {
+        const object = writable(current);
+        await this.options.store.update({ ...object, metadata: { ...object.metadata, finalizers: finalizers.filter((f) => f !== AGENT_FINALIZER) } });
+        this.log.info({ task: refOf(task) }, 'finalizer removed');
+        return;
+      } catch (error) {
+        if (isStoreError(error, 'NotFound')) return;
+        if (!isStoreError(error, 'Conflict') || attempt >= MAX_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  /** The task as stored now, if it is still the same incarnation. */
+  private async fresh(task: TaskObject): Promise<TaskObject | undefined> {
+    const current = await this.options.store.get<never>('Task', { namespace: task.metadata.namespace, name: task.metadata.name });
+    const object = current as TaskObject | undefined;
+    return object?.metadata.uid === task.metadata.uid ? object : undefined;
+  }
+
+  private logSource(namespace: string, name: string): LogSource {
+    const task = this.informer.get(`${namespace}/${name}`) as TaskObject | undefined;
+    if (!task || !this.mine(task)) return { found: false, message: `task ${namespace}/${name} is not bound to node ${this.options.nodeName}` };
+    const uid = task.metadata.uid!;
+    const workload = this.workloads.get(uid);
+    if (!workload) return { found: false, message: `task ${namespace}/${name} has no workload on node ${this.options.nodeName} (phase ${task.status?.phase ?? 'Pending'})` };
+    return { found: true, open: (options) => this.driver(workload.driver).logs(uid, options) };
+  }
+
+  private driver(name: DriverName): Driver {
+    const driver = this.drivers.get(name);
+    if (!driver) throw new Error(messages.driverUnavailable(name, this.options.nodeName));
+    return driver;
+  }
+
+  private after(ms: number, run: () => void): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      if (!this.stopped) run();
+    }, ms);
+    this.timers.add(timer);
+  }
+}
+
+/** Runs an agent until `signal` aborts, then stops it (workloads keep running). */
+export async function runAgent(options: AgentOptions & { signal: AbortSignal }): Promise<void> {
+  const agent = new Agent(options);
+  await agent.start();
+  if (!options.signal.aborted) await new Promise<void>((resolve) => options.signal.addEventListener('abort', () => resolve(), { once: true }));
+  await agent.stop();
+}
+
+/** The store copies what it writes; a cached object is passed through, never changed. */
+const writable = (task: TaskObject) => task as unknown as AnyObject;
+const refOf = (task: TaskObject) => `${task.metadata.namespace}/${task.metadata.name}`;
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());

@@ -1,0 +1,155 @@
+// The agent's decisions, as a pure function: from the Tasks bound to this node (as the store says)
+// and the workloads the drivers hold (as the node says), what to do for each task uid. The agent
+// (runtime/agent.ts) applies the actions; tests hit this with plain objects (plan.test.ts).
+//
+// Keyed by task uid, not name: a Task deleted and re-created under the same name is another task,
+// and its predecessor's workload must be stopped, never adopted.
+import { isTerminal, type TaskPhase, type TaskSpec, type TaskStatus } from '../../api/kinds/task.ts';
+import { AGENT_FINALIZER } from '../../api/kinds/wellknown.ts';
+import type { CapstanObject, DeepReadonly } from '../../api/object.ts';
+import { taskOutcome, type ContainerState, type DriverName, type RunningTask } from '../driver.ts';
+
+export type TaskObject = DeepReadonly<CapstanObject<TaskSpec, TaskStatus>>;
+
+/** What a driver holds for one task uid on this node. */
+export interface Workload {
+  driver: DriverName;
+  running: RunningTask;
+}
+
+export type TaskRuntime = NonNullable<TaskStatus['runtime']>;
+
+/** A status the agent reports; `applyChange` turns it into the next TaskStatus. */
+export type StatusChange =
+  | { phase: 'Staging' }
+  | { phase: 'Starting'; runtime: TaskRuntime }
+  | { phase: 'Running'; startedAt: string; runtime: TaskRuntime }
+  | { phase: 'Killing' }
+  | { phase: 'Finished' | 'Failed' | 'Killed'; exitCode?: number; message: string; finishedAt?: string };
+
+/** Why a workload is stopped or removed: for logs. */
+export type StopReason = 'deleting' | 'stale' | 'lost' | 'pod-failed' | 'orphan';
+
+export type AgentAction =
+  /** Staging → driver.start → Starting → Running (or Failed with the driver's sentence). */
+  | { type: 'start'; task: TaskObject }
+  | { type: 'report'; task: TaskObject; change: StatusChange }
+  /** SIGTERM, SIGKILL after the grace period; the workload's remains (logs) stay. */
+  | { type: 'stop'; driver: DriverName; gracePeriodSeconds: number; reason: StopReason }
+  /** Kills whatever still runs and forgets the remains. */
+  | { type: 'remove'; driver: DriverName; reason: StopReason }
+  /** Removes AGENT_FINALIZER from the Task (with a fresh read). */
+  | { type: 'release'; task: TaskObject };
+
+export interface TaskPlan {
+  uid: string;
+  actions: AgentAction[];
+}
+
+export const messages = {
+  workloadGone: (node: string) => `the workload is no longer on node ${node} (removed while the agent was away?)`,
+  killedBeforeStart: 'killed before it started',
+  driverUnavailable: (driver: string, node: string) => `the ${driver} driver is not available on node ${node}`,
+  portsMismatch: (ports: number, hostPorts: number) =>
+    `the template has ${ports} port(s) but the binding has ${hostPorts} host port(s)`,
+  containerReason: (container: string, reason: string) => `container ${container} ${reason}`,
+};
+
+export interface PlanInput {
+  nodeName: string;
+  /** Tasks whose spec.nodeName is this node. */
+  tasks: readonly TaskObject[];
+  workloads: ReadonlyMap<string, Workload>;
+}
+
+/** One plan per task uid that either the store binds here or a driver holds here. */
+export function planAgent(input: PlanInput): TaskPlan[] {
+  const byUid = new Map<string, TaskObject>();
+  for (const task of input.tasks) if (task.metadata.uid) byUid.set(task.metadata.uid, task);
+  const uids = new Set([...byUid.keys(), ...input.workloads.keys()]);
+  const plans: TaskPlan[] = [];
+  for (const uid of uids) {
+    const actions = planTask(byUid.get(uid), input.workloads.get(uid), input.nodeName);
+    if (actions.length > 0) plans.push({ uid, actions });
+  }
+  return plans;
+}
+
+export function planTask(task: TaskObject | undefined, workload: Workload | undefined, nodeName: string): AgentAction[] {
+  const live = workload?.running.containers.some((c) => c.state === 'running') ?? false;
+  // Gone from the store, or bound elsewhere: nothing here should run or remain.
+  if (!task) return workload ? [{ type: 'remove', driver: workload.driver, reason: 'orphan' }] : [];
+
+  const phase: TaskPhase = task.status?.phase ?? 'Pending';
+  const grace = task.spec.template.taskKillGracePeriodSeconds;
+  const release: AgentAction[] = (task.metadata.finalizers ?? []).includes(AGENT_FINALIZER) ? [{ type: 'release', task }] : [];
+  const stop = (reason: StopReason): AgentAction[] =>
+    workload ? [{ type: 'stop', driver: workload.driver, gracePeriodSeconds: grace, reason }] : [];
+
+  if (task.metadata.deletionTimestamp) {
+    if (live) {
+      const killing: AgentAction[] = isTerminal(phase) || phase === 'Killing' ? [] : [{ type: 'report', task, change: { phase: 'Killing' } }];
+      return [...killing, ...stop('deleting')];
+    }
+    // Stopped (or never started): say how it ended, drop the remains, then let the object go.
+    const final: AgentAction[] = isTerminal(phase) ? [] : [{ type: 'report', task, change: endOf(workload, true) }];
+    const remove: AgentAction[] = workload ? [{ type: 'remove', driver: workload.driver, reason: 'deleting' }] : [];
+    return [...final, ...remove, ...release];
+  }
+
+  if (isTerminal(phase)) {
+    // Final in the store: never changed here. A workload still running is stale (a node back from a
+    // partition whose tasks were declared Lost, or a pod's remaining containers after one failed).
+    if (phase === 'Lost') return [...(live ? stop('lost') : []), ...release];
+    return live ? stop('stale') : [];
+  }
+
+  if (!workload || workload.running.containers.length === 0) {
+    // Running means it was started here; if it is not here now, it is gone and must be replaced.
+    if (phase === 'Running' || phase === 'Killing') {
+      return [{ type: 'report', task, change: { phase: 'Failed', message: messages.workloadGone(nodeName) } }];
+    }
+    // Pending, or Staging/Starting of a start the agent did not finish: starts are idempotent per uid.
+    return [{ type: 'start', task }];
+  }
+
+  const outcome = taskOutcome(workload.running.containers);
+  if (outcome === 'running') {
+    const change = runningChange(workload);
+    const upToDate = phase === 'Running' && sameRuntime(task.status?.runtime, change.runtime);
+    return upToDate || phase === 'Killing' ? [] : [{ type: 'report', task, change }];
+  }
+  // One failed container fails a pod: report it, then stop the others.
+  return [{ type: 'report', task, change: endOf(workload, false) }, ...(live ? stop('pod-failed') : [])];
+}
+
+/** How a task ended, from its containers' exits. */
+export function endOf(workload: Workload | undefined, deleting: boolean): StatusChange {
+  if (!workload || workload.running.containers.length === 0) return { phase: 'Killed', message: messages.killedBeforeStart };
+  const containers = workload.running.containers;
+  const exited = containers.filter((c): c is Extract<ContainerState, { state: 'exited' }> => c.state === 'exited');
+  const finishedAt = exited.map((c) => c.exit.finishedAt).sort().at(-1);
+  const many = containers.length > 1;
+  const describe = (c: (typeof exited)[number]) => (many ? messages.containerReason(c.name, c.exit.reason) : c.exit.reason);
+  const failed = exited.find((c) => c.exit.outcome === 'failed');
+  // A task being deleted that exits on our SIGTERM with a non-zero code was killed, not failed.
+  if (failed && !deleting) return { phase: 'Failed', exitCode: failed.exit.exitCode ?? undefined, message: describe(failed), finishedAt };
+  const stopped = exited.find((c) => c.exit.outcome === 'stopped') ?? (deleting ? (failed ?? exited[0]) : undefined);
+  if (stopped) return { phase: 'Killed', exitCode: stopped.exit.exitCode ?? undefined, message: describe(stopped), finishedAt };
+  return { phase: 'Finished', exitCode: 0, message: exited[0] ? describe(exited[0]) : 'exited', finishedAt };
+}
+
+export function runtimeOf(workload: Workload): TaskRuntime {
+  const pid = workload.running.containers[0]?.pid;
+  return pid === undefined ? { driver: workload.driver } : { driver: workload.driver, pid };
+}
+
+/** Running since its first container started; the runtime record lets a restarted agent be checked against it. */
+export function runningChange(workload: Workload): Extract<StatusChange, { phase: 'Running' }> {
+  const startedAt = workload.running.containers.map((c) => c.startedAt).sort()[0] ?? new Date().toISOString();
+  return { phase: 'Running', startedAt, runtime: runtimeOf(workload) };
+}
+
+function sameRuntime(a: DeepReadonly<TaskRuntime> | undefined, b: TaskRuntime): boolean {
+  return a?.driver === b.driver && a.pid === b.pid;
+}

@@ -1,0 +1,75 @@
+// Pure translations between a Task and what the agent and the drivers speak: the next TaskStatus for
+// a reported change, and the TaskLaunch a driver starts.
+import { isTerminal, type TaskStatus } from '../../api/kinds/task.ts';
+import { setCondition, type DeepReadonly } from '../../api/object.ts';
+import { deepEqual } from '../../api/store.ts';
+import type { TaskLaunch } from '../driver.ts';
+import { messages, type StatusChange, type TaskObject } from './plan.ts';
+
+/**
+ * The status after `change`, or undefined when nothing is to be written: a terminal phase in the
+ * store is final, and a change that is already there is not written again.
+ */
+export function applyChange(
+  current: DeepReadonly<TaskStatus> | undefined,
+  change: StatusChange,
+  options: { nodeName: string; now?: Date },
+): TaskStatus | undefined {
+  if (isTerminal(current?.phase)) return undefined;
+  const now = options.now ?? new Date();
+  const base = structuredClone((current ?? { phase: 'Pending' }) as TaskStatus);
+  let next: TaskStatus;
+  switch (change.phase) {
+    case 'Staging':
+      next = {
+        ...base,
+        phase: 'Staging',
+        conditions: setCondition(
+          base.conditions,
+          { type: 'Scheduled', status: 'True', reason: 'Bound', message: `bound to node ${options.nodeName}` },
+          now,
+        ),
+      };
+      break;
+    case 'Starting':
+      next = { ...base, phase: 'Starting', runtime: change.runtime };
+      break;
+    case 'Running':
+      next = { ...base, phase: 'Running', startedAt: change.startedAt, runtime: change.runtime };
+      break;
+    case 'Killing':
+      next = { ...base, phase: 'Killing' };
+      break;
+    default: {
+      next = { ...base, phase: change.phase, message: change.message, finishedAt: change.finishedAt ?? now.toISOString() };
+      if (change.exitCode !== undefined) next.exitCode = change.exitCode;
+      else delete next.exitCode;
+    }
+  }
+  return deepEqual(next, base) ? undefined : next;
+}
+
+/** What the driver starts for a task bound here, or the sentence why it cannot be started. */
+export function launchFor(task: TaskObject, host: string): TaskLaunch | string {
+  const { template, hostPorts = [] } = task.spec;
+  if (template.ports.length !== hostPorts.length) return messages.portsMismatch(template.ports.length, hostPorts.length);
+  return {
+    taskUid: task.metadata.uid!,
+    taskName: task.metadata.name,
+    namespace: task.metadata.namespace ?? 'default',
+    app: task.spec.app,
+    containers: template.containers.map((c) => ({
+      name: c.name,
+      ...(c.image !== undefined ? { image: c.image } : {}),
+      ...(c.cmd !== undefined ? { cmd: c.cmd } : {}),
+      ...(c.args !== undefined ? { args: [...c.args] } : {}),
+      env: { ...c.env },
+      resources: { ...c.resources },
+    })),
+    ports: template.ports.map((port, index) => ({ ...(port.name ? { name: port.name } : {}), hostPort: hostPorts[index]! })),
+    host,
+    // Apps carry env per container; the task-wide env is Capstan's own (taskEnvironment adds it).
+    env: {},
+    killGracePeriodSeconds: template.taskKillGracePeriodSeconds,
+  };
+}
