@@ -107,11 +107,17 @@ export class LeaderElection {
       lease.release();
       throw error;
     }
-    const result = await client
-      .if(this.key, 'Create', '==', 0)
-      .then(client.put(this.key).value(this.identity).lease(leaseId))
-      .else(client.get(this.key))
-      .commit();
+    let result;
+    try {
+      result = await client
+        .if(this.key, 'Create', '==', 0)
+        .then(client.put(this.key).value(this.identity).lease(leaseId))
+        .else(client.get(this.key))
+        .commit();
+    } catch (error) {
+      lease.release(); // it expires on its own; etcd is not answering anyway
+      throw error;
+    }
     if (!result.succeeded || this.stopped) {
       await lease.revoke().catch(() => undefined);
       if (!result.succeeded) {

@@ -84,6 +84,7 @@ export class Manager {
       this.running.set(definition.name, running);
       if (this.options.leaderElection === false) {
         await this.lead(running, this.options.store, new AbortController().signal);
+        this.metrics.leading.set({ controller: definition.name }, 1);
         running.state.next({ state: 'leading' });
         continue;
       }
@@ -152,37 +153,51 @@ export class Manager {
     }
   }
 
+  /** Starts the pipeline for a term; if the caches cannot sync (etcd down), tries again until the term ends. */
   private async lead(running: Running, store: Store, signal: AbortSignal): Promise<void> {
-    if (this.stopping || signal.aborted) return;
     const { definition } = running;
     const log = this.log.child({ controller: definition.name });
     const now = this.options.now ?? (() => new Date());
-    try {
-      running.pipeline = await startPipeline({
-        definition,
-        informers: this.informers,
-        store,
-        signal,
-        log,
-        metrics: this.metrics,
-        events: createEventRecorder({
-          client: store.client,
-          registry: store.registry,
-          component: definition.name,
-          ttlSeconds: this.options.eventTtlSeconds,
+    const events = createEventRecorder({
+      client: store.client,
+      registry: store.registry,
+      component: definition.name,
+      ttlSeconds: this.options.eventTtlSeconds,
+      log,
+      now,
+    });
+    for (let attempt = 1; !this.stopping && !signal.aborted; attempt += 1) {
+      try {
+        const pipeline = await startPipeline({
+          definition,
+          informers: this.informers,
+          store,
+          signal,
           log,
+          metrics: this.metrics,
+          events,
           now,
-        }),
-        now,
-        queue: this.options.queue ?? {},
-        invalidMarks: running.invalidMarks,
-      });
-      // The term may have ended while the caches synced.
-      if (signal.aborted) await running.pipeline.stop(0);
-    } catch (error) {
-      log.error({ err: error }, 'controller could not start');
+          queue: this.options.queue ?? {},
+          invalidMarks: running.invalidMarks,
+        });
+        running.pipeline = pipeline;
+        // The term may have ended, or stop() begun, while the caches synced.
+        if (signal.aborted || this.stopping) await pipeline.stop(0);
+        return;
+      } catch (error) {
+        const retryInMs = Math.min(100 * 2 ** attempt, 5_000);
+        log.warn({ err: error, retryInMs }, 'controller could not start; trying again');
+        await sleep(retryInMs, signal);
+      }
     }
   }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  });
 }
 
 /**
