@@ -6,7 +6,7 @@ import { connectEtcd } from '../api/etcd.ts';
 import { Store } from '../api/store.ts';
 import { firstValueFrom, filter } from 'rxjs';
 import { LeaderElection } from '../controllers/leader.ts';
-import { spawnScript, type Child } from './helpers/child.ts';
+import { spawnScript, type Child, type Line } from './helpers/child.ts';
 import { startProxy } from './helpers/tcp-proxy.ts';
 import { startEtcd, type TestEtcd } from './helpers/etcd.ts';
 import { widget, widgetRegistry } from './helpers/kinds.ts';
@@ -24,8 +24,8 @@ describe('leader election between processes', () => {
     children.push(child);
     return child;
   };
-  const leads = (line: { event?: unknown }) => line.event === 'leading';
-  const follows = (leader: string) => (line: { event?: unknown; leader?: unknown }) => line.event === 'following' && line.leader === leader;
+  const leads = (line: Line) => line.event === 'leading';
+  const follows = (leader: string) => (line: Line) => line.event === 'following' && line.leader === leader;
 
   beforeAll(async () => {
     etcd = await startEtcd();
