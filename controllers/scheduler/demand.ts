@@ -1,6 +1,6 @@
 // From store objects to the scheduler's plain view of them.
 import { getCondition, type AnyObject, type DeepReadonly } from '../../api/object.ts';
-import type { NodeSpec } from '../../api/kinds/node.ts';
+import type { NodeSpec, NodeStatus } from '../../api/kinds/node.ts';
 import { isTerminal, type TaskSpec, type TaskStatus } from '../../api/kinds/task.ts';
 import type { BoundTask, NodeView, Resources, TaskDemand } from './snapshot.ts';
 
@@ -8,7 +8,7 @@ type Task = DeepReadonly<AnyObject>;
 
 export function nodeView(object: DeepReadonly<AnyObject>): NodeView {
   const spec = object.spec as DeepReadonly<NodeSpec>;
-  const ready = getCondition(object.status as never, 'Ready')?.status === 'True';
+  const ready = getCondition((object.status as DeepReadonly<NodeStatus> | undefined)?.conditions, 'Ready')?.status === 'True';
   return {
     name: object.metadata.name,
     attributes: { hostname: object.metadata.name, ...spec.attributes },
