@@ -230,8 +230,8 @@ describe('capstan command on a real etcd', () => {
       expect((await store.list('App')).revision).toBe(revision);
     });
 
-    it('lists every problem of manifests/invalid', async () => {
-      const result = await capstan(['apply', '-f', 'manifests/invalid'], { etcd: etcd.url });
+    it('lists every problem of test/fixtures/invalid', async () => {
+      const result = await capstan(['apply', '-f', 'test/fixtures/invalid'], { etcd: etcd.url });
       expect(result.code).toBe(1);
       const lines = result.stderr.trim().split('\n');
       expect(lines.length).toBeGreaterThanOrEqual(5);
