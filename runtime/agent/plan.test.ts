@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import type { TaskPhase } from '../../api/kinds/task.ts';
+import { AGENT_FINALIZER } from '../../api/kinds/wellknown.ts';
+import type { ContainerState } from '../driver.ts';
+import { planAgent, planTask, type TaskObject, type Workload } from './plan.ts';
+import { applyChange, launchFor } from './status.ts';
+
+const NODE = 'n1';
+const T0 = '2025-01-01T00:00:00.000Z';
+
+function task(phase: TaskPhase, options: { deleting?: boolean; finalizer?: boolean; pid?: number } = {}): TaskObject {
+  return {
+    apiVersion: 'capstan/v1',
+    kind: 'Task',
+    metadata: {
+      name: 'web-1',
+      namespace: 'shop',
+      uid: 'u1',
+      finalizers: options.finalizer === false ? [] : [AGENT_FINALIZER],
+      ...(options.deleting ? { deletionTimestamp: T0 } : {}),
+    },
+    spec: {
+      app: 'web',
+      revision: 1,
+      nodeName: NODE,
+      hostPorts: [31001],
+      template: {
+        driver: 'process',
+        containers: [{ name: 'main', cmd: 'httpd', env: {}, resources: { cpus: 0.1, mem: 32, disk: 0, gpus: 0 }, volumeMounts: [] }],
+        ports: [{ name: 'http', hostPort: 0, protocol: 'tcp' }],
+        constraints: [],
+        healthChecks: [],
+        readinessChecks: [],
+        volumes: [],
+        taskKillGracePeriodSeconds: 3,
+        unreachableStrategy: { inactiveAfterSeconds: 5, expungeAfterSeconds: 30 },
+      },
+    },
+    status: { phase, ...(options.pid ? { runtime: { driver: 'process', pid: options.pid } } : {}) },
+  };
+}
+
+const running = (name = 'main', pid = 42): ContainerState => ({ name, state: 'running', pid, startedAt: T0 });
+const exited = (outcome: 'succeeded' | 'failed' | 'stopped', code: number, name = 'main'): ContainerState => ({
+  name,
+  state: 'exited',
+  pid: 42,
+  startedAt: T0,
+  exit: { exitCode: code, signal: null, outcome, reason: `exited with code ${code}`, finishedAt: T0 },
+});
+const workload = (...containers: ContainerState[]): Workload => ({
+  driver: 'process',
+  running: { taskUid: 'u1', taskName: 'web-1', namespace: 'shop', app: 'web', containers },
+});
+
+const kinds = (actions: ReturnType<typeof planTask>) =>
+  actions.map((a) => (a.type === 'report' ? `report ${a.change.phase}` : a.type === 'stop' || a.type === 'remove' ? `${a.type} (${a.reason})` : a.type));
+
+describe('planTask', () => {
+  it.each([
+    { scenario: 'a pending task with nothing running is started', t: task('Pending'), w: undefined, want: ['start'] },
+    { scenario: 'a start the agent did not finish is started again (idempotent per uid)', t: task('Staging'), w: undefined, want: ['start'] },
+    { scenario: 'a started workload is reported Running', t: task('Starting'), w: workload(running()), want: ['report Running'] },
+    { scenario: 'an adopted workload already reported is left alone', t: task('Running', { pid: 42 }), w: workload(running()), want: [] },
+    { scenario: 'a Running task whose workload vanished fails', t: task('Running', { pid: 42 }), w: undefined, want: ['report Failed'] },
+    { scenario: 'exit 0 finishes', t: task('Running', { pid: 42 }), w: workload(exited('succeeded', 0)), want: ['report Finished'] },
+    { scenario: 'a non-zero exit fails', t: task('Running', { pid: 42 }), w: workload(exited('failed', 1)), want: ['report Failed'] },
+    {
+      scenario: 'a pod with one failed container fails and stops the rest',
+      t: task('Running', { pid: 42 }),
+      w: workload(running('a'), exited('failed', 1, 'b')),
+      want: ['report Failed', 'stop (pod-failed)'],
+    },
+    { scenario: 'a deleted running task is Killing and stopped', t: task('Running', { deleting: true }), w: workload(running()), want: ['report Killing', 'stop (deleting)'] },
+    {
+      scenario: 'a deleted task whose workload stopped is Killed, cleaned and released',
+      t: task('Killing', { deleting: true }),
+      w: workload(exited('stopped', 143)),
+      want: ['report Killed', 'remove (deleting)', 'release'],
+    },
+    { scenario: 'a deleted terminal task keeps its phase, is cleaned and released', t: task('Failed', { deleting: true }), w: workload(exited('failed', 1)), want: ['remove (deleting)', 'release'] },
+    { scenario: 'a deleted pending task is Killed and released', t: task('Pending', { deleting: true }), w: undefined, want: ['report Killed', 'release'] },
+    { scenario: 'another finalizer keeps the object: nothing to release', t: task('Failed', { deleting: true, finalizer: false }), w: undefined, want: [] },
+    { scenario: 'a terminal task keeps its remains (logs) until deleted', t: task('Failed'), w: workload(exited('failed', 1)), want: [] },
+    { scenario: 'a stale workload of a terminal task is stopped', t: task('Finished'), w: workload(running()), want: ['stop (stale)'] },
+    { scenario: 'a Lost task still running here is stopped and released', t: task('Lost'), w: workload(running()), want: ['stop (lost)', 'release'] },
+    { scenario: 'a workload of a task gone from the store is removed', t: undefined, w: workload(running()), want: ['remove (orphan)'] },
+  ])('$scenario', ({ t, w, want }) => {
+    expect(kinds(planTask(t, w, NODE))).toEqual(want);
+  });
+});
+
+describe('planAgent', () => {
+  it('plans tasks bound here and workloads held here, by uid', () => {
+    const other = { ...workload(running()), running: { ...workload(running()).running, taskUid: 'u2' } };
+    const plans = planAgent({ nodeName: NODE, tasks: [task('Pending')], workloads: new Map([['u2', other]]) });
+    expect(plans.map((p) => [p.uid, kinds(p.actions)])).toEqual([
+      ['u1', ['start']],
+      ['u2', ['remove (orphan)']],
+    ]);
+  });
+});
+
+describe('applyChange', () => {
+  it.each(['Finished', 'Failed', 'Killed', 'Lost'] as const)('never changes a terminal phase (%s)', (phase) => {
+    expect(applyChange({ phase }, { phase: 'Running', startedAt: T0, runtime: { driver: 'process' } }, { nodeName: NODE })).toBeUndefined();
+  });
+
+  it('stages with the Scheduled condition, once', () => {
+    const staged = applyChange({ phase: 'Pending' }, { phase: 'Staging' }, { nodeName: NODE, now: new Date(T0) });
+    expect(staged?.conditions).toEqual([{ type: 'Scheduled', status: 'True', reason: 'Bound', message: 'bound to node n1', lastTransitionTime: T0 }]);
+    expect(applyChange(staged, { phase: 'Staging' }, { nodeName: NODE })).toBeUndefined();
+  });
+
+  it('records an exit with its code and message', () => {
+    expect(applyChange({ phase: 'Running' }, { phase: 'Failed', exitCode: 3, message: 'exited with code 3', finishedAt: T0 }, { nodeName: NODE })).toEqual({
+      phase: 'Failed',
+      exitCode: 3,
+      message: 'exited with code 3',
+      finishedAt: T0,
+    });
+  });
+});
+
+describe('launchFor', () => {
+  it('gives each template port its bound host port, in order', () => {
+    const launch = launchFor(task('Pending'), '127.0.0.1');
+    expect(launch).toMatchObject({ taskUid: 'u1', host: '127.0.0.1', ports: [{ name: 'http', hostPort: 31001 }], killGracePeriodSeconds: 3 });
+  });
+
+  it('refuses a binding with the wrong number of host ports', () => {
+    const unbound = { ...task('Pending'), spec: { ...task('Pending').spec, hostPorts: [] } };
+    expect(launchFor(unbound, '127.0.0.1')).toBe('the template has 1 port(s) but the binding has 0 host port(s)');
+  });
+});
