@@ -544,9 +544,19 @@ function addDuplicates(docs: readonly ManifestDocument[], results: Map<ManifestD
 
 /** The store as it will be after this apply: stored objects, replaced or joined by the input's. */
 function overlayReader(store: StoreReader | undefined, input: AnyObject[]): StoreReader {
+  // One read of the store per kind and namespace for the whole input: checking 2,000 Apps must not
+  // list the Apps 2,000 times. The store cannot change in a way this apply has to honour between
+  // two documents of one validation anyway; the writes that follow are conditional.
+  const lists = new Map<string, Promise<AnyObject[]>>();
+  const storedList = (kind: string, options?: { namespace?: string }) => {
+    const key = `${kind}/${options?.namespace ?? '*'}`;
+    let list = lists.get(key);
+    if (!list) lists.set(key, (list = store ? store.list(kind, options).then((r) => r.items) : Promise.resolve([])));
+    return list;
+  };
   return {
     async list(kind, options) {
-      const stored = store ? (await store.list(kind, options)).items : [];
+      const stored = await storedList(kind, options);
       const incoming = input.filter((o) => o.kind === kind && (!options?.namespace || o.metadata.namespace === options.namespace));
       const replaced = new Set(incoming.map(identity));
       return { items: [...stored.filter((o) => !replaced.has(identity({ ...o, kind }))), ...incoming] };

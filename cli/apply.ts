@@ -34,6 +34,26 @@ export interface ApplyOptions {
 export type ApplyOutcome = 'created' | 'configured' | 'unchanged' | 'pruned' | 'failed';
 
 const MAX_ATTEMPTS = 5;
+/** Writes in flight at once. */
+const APPLY_WINDOW = 32;
+
+const identityOf = (o: { kind: string; metadata: { namespace?: string; name: string } }) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+
+/**
+ * What the store holds for every object of the input, read with one list per kind and namespace
+ * instead of one get per object. Objects absent from the list are recorded as absent.
+ */
+async function prefetch(store: Store, objects: readonly AnyObject[]): Promise<Map<string, { object: AnyObject | undefined }>> {
+  const known = new Map<string, { object: AnyObject | undefined }>();
+  const groups = new Map<string, { kind: string; namespace?: string }>();
+  for (const o of objects) groups.set(`${o.kind}/${o.metadata.namespace ?? ''}`, { kind: o.kind, namespace: o.metadata.namespace });
+  for (const { kind, namespace } of groups.values()) {
+    const { items } = await store.list(kind, namespace ? { namespace } : {});
+    for (const item of items) known.set(identityOf({ ...item, kind }), { object: item });
+  }
+  for (const o of objects) if (!known.has(identityOf(o))) known.set(identityOf(o), { object: undefined });
+  return known;
+}
 
 const say = {
   inventoryName: (name: string, reason: string) => `--inventory: expected ${reason}, found "${name}"`,
@@ -87,16 +107,30 @@ export async function runApply(ctx: CommandContext, options: ApplyOptions): Prom
 
   let failed = false;
   const applied: InventoryEntry[] = [];
-  for (const manifest of objects) {
-    const definition = session.registry.get(manifest.kind);
-    try {
-      const { outcome, object } = await applyOne(session.store, definition, withInventoryLabel(manifest, inventory), options.dryRun);
-      report(displayName(manifest), outcome);
-      applied.push(entryOf(object));
-    } catch (error) {
-      failed = true;
-      report(displayName(manifest), 'failed', error instanceof Error ? error.message : String(error));
-    }
+  const current = await prefetch(session.store, objects);
+  // Kinds first (a CustomKind before its objects), then everything else a window at a time: the
+  // writes are independent conditional transactions, so overlapping their round trips is safe, and
+  // reports still come out in input order.
+  const ordered = [...objects.filter((o) => o.kind === 'CustomKind'), ...objects.filter((o) => o.kind !== 'CustomKind')];
+  for (let start = 0; start < ordered.length; start += APPLY_WINDOW) {
+    const window = ordered.slice(start, start + APPLY_WINDOW);
+    const results = await Promise.allSettled(
+      window.map((manifest) => {
+        const definition = session.registry.get(manifest.kind);
+        const known = current.get(identityOf(manifest));
+        return applyOne(session.store, definition, withInventoryLabel(manifest, inventory), options.dryRun, known);
+      }),
+    );
+    results.forEach((result, index) => {
+      const manifest = window[index]!;
+      if (result.status === 'fulfilled') {
+        report(displayName(manifest), result.value.outcome);
+        applied.push(entryOf(result.value.object));
+      } else {
+        failed = true;
+        report(displayName(manifest), 'failed', result.reason instanceof Error ? result.reason.message : String(result.reason));
+      }
+    });
   }
 
   const appliedRefs = objects.map((o) => ({ kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name }));
@@ -121,10 +155,17 @@ export async function runApply(ctx: CommandContext, options: ApplyOptions): Prom
  * Creates or updates one object, re-reading and re-planning on a lost race: a conflict means someone
  * wrote in between, and the merge must be computed again from what they wrote.
  */
-async function applyOne(store: Store, definition: KindDefinition, desired: AnyObject, dryRun: boolean): Promise<{ outcome: ApplyOutcome; object: AnyObject }> {
+async function applyOne(
+  store: Store,
+  definition: KindDefinition,
+  desired: AnyObject,
+  dryRun: boolean,
+  prefetched: { object: AnyObject | undefined } | undefined,
+): Promise<{ outcome: ApplyOutcome; object: AnyObject }> {
   const ref = { namespace: desired.metadata.namespace, name: desired.metadata.name };
   for (let attempt = 1; ; attempt += 1) {
-    const current = await store.get(definition.kind, ref);
+    // The first attempt plans from the prefetched list; a lost race re-reads.
+    const current = attempt === 1 && prefetched ? prefetched.object : await store.get(definition.kind, ref);
     if (current?.metadata.deletionTimestamp) throw new Error(say.beingDeleted);
     const step = planApply(definition, desired, current);
     if (step.action === 'unchanged') return { outcome: 'unchanged', object: step.current };

@@ -235,7 +235,7 @@ describe('capstan command on a real etcd', () => {
       expect(result.code).toBe(1);
       const lines = result.stderr.trim().split('\n');
       expect(lines.length).toBeGreaterThanOrEqual(5);
-      for (const line of lines.slice(0, -1)) expect(line).toMatch(/^manifests\/invalid\/apps\.yaml:\d+:\d+: .*expected .*, found /);
+      for (const line of lines.slice(0, -1)) expect(line).toMatch(/^test\/fixtures\/invalid\/apps\.yaml:\d+:\d+: .*expected .*, found /);
       expect(await keyCount()).toBe(0);
     });
 
