@@ -37,6 +37,9 @@ export function connectEtcd(options: EtcdConnectOptions): Etcd3 {
   return new Etcd3({
     hosts: normaliseEndpoints(options.endpoints),
     dialTimeout: 2_000,
+    // gRPC's default 4 MB receive limit would fail an informer's list of ~6,000 Apps; etcd itself
+    // sends responses of any size. Lists are one response today; paging them is the next step.
+    grpcOptions: { 'grpc.max_receive_message_length': 512 * 2 ** 20 },
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
     faultHandling: {
       host: () => noop,

@@ -11,7 +11,7 @@ import { Subject, type Observable } from 'rxjs';
 import { refKeyFromKey, specPrefix, statusPrefix } from './keys.ts';
 import type { KindDefinition } from './kinds/registry.ts';
 import type { AnyObject, DeepReadonly } from './object.ts';
-import { decode, type Store } from './store.ts';
+import type { Store } from './store.ts';
 
 export type InformerEventType = 'added' | 'modified' | 'deleted';
 
@@ -28,14 +28,32 @@ interface Half {
   kv: { key: Buffer; value: Buffer; mod_revision: string; create_revision: string; version: string };
 }
 
+/**
+ * One key's value as the cache keeps it: parsed once, with its mod revision. The raw bytes are not
+ * kept; holding both would double the cache's memory.
+ */
+interface Parsed {
+  value: unknown;
+  revision: bigint;
+}
+
+function parse(kv: Half['kv']): Parsed | undefined {
+  try {
+    return { value: JSON.parse(kv.value.toString()), revision: BigInt(kv.mod_revision) };
+  } catch {
+    // A value that is not JSON was not written by Capstan; leave it out of the cache.
+    return undefined;
+  }
+}
+
 export interface InformerOptions {
   /** Called when a watch breaks and the informer re-lists; for logs and tests. */
   onRelist?: (reason: string) => void;
 }
 
 export class Informer {
-  private readonly specs = new Map<string, Half['kv']>();
-  private readonly statuses = new Map<string, Half['kv']>();
+  private readonly specs = new Map<string, Parsed>();
+  private readonly statuses = new Map<string, Parsed>();
   private readonly objects = new Map<string, DeepReadonly<AnyObject>>();
   private readonly subject = new Subject<InformerEvent>();
   private watchers: Watcher[] = [];
@@ -103,8 +121,8 @@ export class Informer {
     this.specs.clear();
     this.statuses.clear();
     this.objects.clear();
-    for (const kv of response.responses[0]!.response_range.kvs) this.specs.set(this.keyOf(kv.key), kv);
-    for (const kv of response.responses[1]!.response_range.kvs) this.statuses.set(this.keyOf(kv.key), kv);
+    for (const kv of response.responses[0]!.response_range.kvs) this.remember(this.specs, kv);
+    for (const kv of response.responses[1]!.response_range.kvs) this.remember(this.statuses, kv);
     for (const key of this.specs.keys()) this.rebuild(key);
     if (emit) this.emitDifference(before);
     const next = String(BigInt(response.header.revision) + 1n);
@@ -160,8 +178,7 @@ export class Informer {
   }
 
   private onPut(half: 'spec' | 'status', kv: Half['kv']): void {
-    const key = this.keyOf(kv.key);
-    (half === 'spec' ? this.specs : this.statuses).set(key, kv);
+    const key = this.remember(half === 'spec' ? this.specs : this.statuses, kv);
     if (half === 'status' && !this.specs.has(key)) return;
     const old = this.objects.get(key);
     const object = this.rebuild(key);
@@ -182,17 +199,26 @@ export class Informer {
     if (old) this.subject.next({ type: 'deleted', key, object: old, old });
   }
 
+  private remember(map: Map<string, Parsed>, kv: Half['kv']): string {
+    const key = this.keyOf(kv.key);
+    const parsed = parse(kv);
+    if (parsed) map.set(key, parsed);
+    else map.delete(key);
+    return key;
+  }
+
   private rebuild(key: string): DeepReadonly<AnyObject> | undefined {
     const spec = this.specs.get(key);
     if (!spec) return undefined;
-    try {
-      const object = decode(spec as never, this.statuses.get(key) as never) as DeepReadonly<AnyObject>;
-      this.objects.set(key, object);
-      return object;
-    } catch {
-      // A value that is not JSON was not written by Capstan; leave it out of the cache.
-      return undefined;
-    }
+    const stored = spec.value as AnyObject;
+    const status = this.statuses.get(key);
+    const revision = status && status.revision > spec.revision ? status.revision : spec.revision;
+    // Shallow copies: the spec and status values are shared with the halves above, never mutated.
+    const object = { ...stored, metadata: { ...stored.metadata, resourceVersion: String(revision) } } as AnyObject;
+    if (status) object.status = status.value;
+    else delete object.status;
+    this.objects.set(key, object as DeepReadonly<AnyObject>);
+    return object as DeepReadonly<AnyObject>;
   }
 
   private emitDifference(before: Map<string, DeepReadonly<AnyObject>>): void {

@@ -544,22 +544,22 @@ function addDuplicates(docs: readonly ManifestDocument[], results: Map<ManifestD
 
 /** The store as it will be after this apply: stored objects, replaced or joined by the input's. */
 function overlayReader(store: StoreReader | undefined, input: AnyObject[]): StoreReader {
-  // One read of the store per kind and namespace for the whole input: checking 2,000 Apps must not
-  // list the Apps 2,000 times. The store cannot change in a way this apply has to honour between
-  // two documents of one validation anyway; the writes that follow are conditional.
-  const lists = new Map<string, Promise<AnyObject[]>>();
-  const storedList = (kind: string, options?: { namespace?: string }) => {
-    const key = `${kind}/${options?.namespace ?? '*'}`;
-    let list = lists.get(key);
-    if (!list) lists.set(key, (list = store ? store.list(kind, options).then((r) => r.items) : Promise.resolve([])));
-    return list;
+  // One read of the store, and one overlay, per kind and namespace for the whole input: checking
+  // 2,000 Apps must not list (or merge) the Apps 2,000 times. The input is fixed for the duration of
+  // one validation, and the writes that follow are conditional anyway.
+  const overlays = new Map<string, Promise<{ items: AnyObject[] }>>();
+  const overlay = async (kind: string, options?: { namespace?: string }) => {
+    const stored = store ? (await store.list(kind, options)).items : [];
+    const incoming = input.filter((o) => o.kind === kind && (!options?.namespace || o.metadata.namespace === options.namespace));
+    const replaced = new Set(incoming.map(identity));
+    return { items: [...stored.filter((o) => !replaced.has(identity({ ...o, kind }))), ...incoming] };
   };
   return {
-    async list(kind, options) {
-      const stored = await storedList(kind, options);
-      const incoming = input.filter((o) => o.kind === kind && (!options?.namespace || o.metadata.namespace === options.namespace));
-      const replaced = new Set(incoming.map(identity));
-      return { items: [...stored.filter((o) => !replaced.has(identity({ ...o, kind }))), ...incoming] };
+    list(kind, options) {
+      const key = `${kind}/${options?.namespace ?? '*'}`;
+      let result = overlays.get(key);
+      if (!result) overlays.set(key, (result = overlay(kind, options)));
+      return result;
     },
   };
 }
