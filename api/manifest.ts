@@ -1,6 +1,7 @@
 // Manifests: YAML (or JSON) text → validated, defaulted objects, or every problem with its
 // file:line:column, the field path, what was expected and what was found. The kinds say what is
 // valid (zod schema, check, checkAgainstStore); this module says where and in which words.
+import { CORE_SCHEMA, loadAll } from 'js-yaml';
 import { LineCounter, isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
 import type { Node as YamlNode } from 'yaml';
 import { z } from 'zod';
@@ -132,6 +133,37 @@ export function formatProblem(problem: Problem): string {
 
 /** Splits the text into documents; YAML syntax errors become problems and their documents are dropped. */
 export function parseManifests(text: string, file: string): { documents: ManifestDocument[]; problems: Problem[] } {
+  return parseFast(text, file) ?? parseLocated(text, file);
+}
+
+/**
+ * The common case, valid YAML, parsed by js-yaml (several times faster than building the `yaml`
+ * package's syntax tree). Positions are needed only to report a problem, so the tree with positions
+ * is built the first time a document is asked where a field is, once per file. Any YAML error sends
+ * the whole file through the located parser instead, which reports it with its line.
+ */
+function parseFast(text: string, file: string): { documents: ManifestDocument[]; problems: Problem[] } | undefined {
+  let values: unknown[];
+  try {
+    values = loadAll(text, undefined, { schema: CORE_SCHEMA, filename: file });
+  } catch {
+    return undefined;
+  }
+  let located: ManifestDocument[] | undefined;
+  const locatedDocument = (ordinal: number) => {
+    located ??= parseLocated(text, file).documents;
+    return located[ordinal];
+  };
+  const documents: ManifestDocument[] = [];
+  values.forEach((value, index) => {
+    if (value === null || value === undefined) return;
+    const ordinal = documents.length;
+    documents.push({ file, index, value, locate: (path) => locatedDocument(ordinal)?.locate(path) ?? { line: 1, column: 1 } });
+  });
+  return { documents, problems: [] };
+}
+
+function parseLocated(text: string, file: string): { documents: ManifestDocument[]; problems: Problem[] } {
   const lineCounter = new LineCounter();
   const parsed = parseAllDocuments(text, { lineCounter, prettyErrors: false });
   const documents: ManifestDocument[] = [];

@@ -39,6 +39,23 @@ const APPLY_WINDOW = 32;
 
 const identityOf = (o: { kind: string; metadata: { namespace?: string; name: string } }) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 
+/** Like Promise.allSettled over `items.map(work)`, with at most `limit` calls running at once. */
+async function settleAll<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+  const results: PromiseSettledResult<R>[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (let index = next++; index < items.length; index = next++) {
+      try {
+        results[index] = { status: 'fulfilled', value: await work(items[index]!) };
+      } catch (reason) {
+        results[index] = { status: 'rejected', reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
 /**
  * What the store holds for every object of the input, read with one list per kind and namespace
  * instead of one get per object. Objects absent from the list are recorded as absent.
@@ -108,30 +125,24 @@ export async function runApply(ctx: CommandContext, options: ApplyOptions): Prom
   let failed = false;
   const applied: InventoryEntry[] = [];
   const current = await prefetch(session.store, objects);
-  // Kinds first (a CustomKind before its objects), then everything else a window at a time: the
-  // writes are independent conditional transactions, so overlapping their round trips is safe, and
-  // reports still come out in input order.
-  const ordered = [...objects.filter((o) => o.kind === 'CustomKind'), ...objects.filter((o) => o.kind !== 'CustomKind')];
-  for (let start = 0; start < ordered.length; start += APPLY_WINDOW) {
-    const window = ordered.slice(start, start + APPLY_WINDOW);
-    const results = await Promise.allSettled(
-      window.map((manifest) => {
-        const definition = session.registry.get(manifest.kind);
-        const known = current.get(identityOf(manifest));
-        return applyOne(session.store, definition, withInventoryLabel(manifest, inventory), options.dryRun, known);
-      }),
-    );
-    results.forEach((result, index) => {
-      const manifest = window[index]!;
-      if (result.status === 'fulfilled') {
-        report(displayName(manifest), result.value.outcome);
-        applied.push(entryOf(result.value.object));
-      } else {
-        failed = true;
-        report(displayName(manifest), 'failed', result.reason instanceof Error ? result.reason.message : String(result.reason));
-      }
-    });
-  }
+  // Kinds first (a CustomKind before its objects), then everything else with up to APPLY_WINDOW
+  // writes in flight: they are independent conditional transactions, so overlapping their round
+  // trips is safe. Reports still come out in input order.
+  const kinds = objects.filter((o) => o.kind === 'CustomKind');
+  const rest = objects.filter((o) => o.kind !== 'CustomKind');
+  const applyEach = (manifest: AnyObject) =>
+    applyOne(session.store, session.registry.get(manifest.kind), withInventoryLabel(manifest, inventory), options.dryRun, current.get(identityOf(manifest)));
+  const results = [...(await settleAll(kinds, 1, applyEach)), ...(await settleAll(rest, APPLY_WINDOW, applyEach))];
+  [...kinds, ...rest].forEach((manifest, index) => {
+    const result = results[index]!;
+    if (result.status === 'fulfilled') {
+      report(displayName(manifest), result.value.outcome);
+      applied.push(entryOf(result.value.object));
+    } else {
+      failed = true;
+      report(displayName(manifest), 'failed', result.reason instanceof Error ? result.reason.message : String(result.reason));
+    }
+  });
 
   const appliedRefs = objects.map((o) => ({ kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name }));
   const leftover = pruneCandidates(previous, appliedRefs);
