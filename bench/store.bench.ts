@@ -19,6 +19,7 @@ import { runCli } from '../cli/program.ts';
 import { EtcdServer } from '../cli/local/etcd-server.ts';
 import { done, type ControllerDefinition } from '../controllers/contract.ts';
 import { Manager } from '../controllers/manager.ts';
+import { bundled } from '../bin/bundle.js';
 import { freePort } from '../test/helpers/ports.ts';
 import { percentile, printTable } from './report.ts';
 
@@ -162,9 +163,11 @@ async function benchRss(client: Etcd3, url: string) {
       }),
     );
   }
+  // The child runs the way `capstan controllers` runs: from the esbuild bundle bin/ makes.
+  const script = await bundled('bench/cache-rss.ts');
   const measure = (apps: boolean) =>
     new Promise<number>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', join(import.meta.dirname, 'cache-rss.ts')], {
+      const child = spawn(process.execPath, ['--expose-gc', script], {
         env: { ...process.env, CAPSTAN_ETCD: url, BENCH_WATCH_APPS: apps ? '1' : '0' },
         stdio: ['ignore', 'pipe', 'inherit'],
         timeout: 120_000,

@@ -1,7 +1,15 @@
 #!/usr/bin/env node
-// The `capstan` command. TypeScript sources run through tsx's loader so that `npx capstan` works
-// right after `npm ci`, with no build step and no build output in the tree.
-import { register } from 'tsx/esm/api';
+// The `capstan` command: cli/main.ts, run from a cached esbuild bundle (see bundle.js), or through
+// tsx's loader when no bundle can be made. Either way `npx capstan` works right after `npm ci`.
+import { pathToFileURL } from 'node:url';
+import { bundled } from './bundle.js';
 
-register();
-await import('../cli/main.ts');
+let entry;
+try {
+  entry = pathToFileURL(await bundled('cli/main.ts')).href;
+} catch {
+  const { register } = await import('tsx/esm/api');
+  register();
+  entry = '../cli/main.ts';
+}
+await import(entry);

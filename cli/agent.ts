@@ -1,7 +1,6 @@
 // `capstan agent --node NAME`: the node agent in the foreground until SIGINT/SIGTERM. Builds the
 // drivers (docker on a socket, when it answers; process with a state dir), then runs runtime/agent.ts.
 // On stop the workloads keep running: the next agent on this node adopts them.
-import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
@@ -11,6 +10,7 @@ import type { CommandContext } from './context.ts';
 import { EXIT, usageError } from './errors.ts';
 import { readableLogger } from './logger.ts';
 import type { Act } from './program.ts';
+import packageJson from '../package.json' with { type: 'json' };
 
 export interface AgentCommandOptions {
   node: string;
@@ -165,7 +165,7 @@ async function buildDrivers(options: AgentCommandOptions, logger: { warn: (messa
   return drivers;
 }
 
+/** Imported, not read from a path next to this file, so that it also works from the bundle bin/ makes. */
 function packageVersion(): string {
-  const text = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
-  return z.object({ version: z.string() }).parse(JSON.parse(text)).version;
+  return packageJson.version;
 }
