@@ -284,6 +284,30 @@ export interface RevisionCounts {
   ready: number;
 }
 
+/**
+ * Where the App's rollout stands. Progressing: instances are moving to `revision`. Complete: all of
+ * them are healthy and ready on it, nothing else runs. Paused: `capstan.io/paused: "true"`. Waiting:
+ * dependencies are not ready. Failed: no progress for progressDeadlineSeconds and no fully healthy
+ * revision to go back to. RolledBack: no progress for progressDeadlineSeconds, so the App went back to
+ * `revision` (its stable revision) from `from`; it stays so until the template changes again.
+ */
+export interface RolloutStatus {
+  phase: 'Progressing' | 'Complete' | 'RolledBack' | 'Waiting' | 'Paused' | 'Failed';
+  /** The revision the rollout moves to; absent while the App has none (waiting for dependencies). */
+  revision?: number;
+  startedAt: string;
+  /** Advances whenever a new task becomes healthy and ready; progressDeadlineSeconds runs from here. */
+  lastProgressAt: string;
+  /** Tasks of `revision` healthy and ready at lastProgressAt. */
+  ready?: number;
+  /** Set while every instance is healthy and ready on `revision` and no other revision has tasks. */
+  completedAt?: string;
+  /** RolledBack: the revision given up, and the App's generation the rollback was decided at. */
+  from?: number;
+  generation?: number;
+  message?: string;
+}
+
 export interface AppStatus extends CommonStatus {
   /** spec.instances as last observed. */
   instances: number;
@@ -298,13 +322,7 @@ export interface AppStatus extends CommonStatus {
   /** The last revision that was fully healthy and ready: the target of an automatic rollback. */
   stableRevision?: number;
   revisions?: RevisionCounts[];
-  rollout?: {
-    phase: 'Progressing' | 'Complete' | 'RolledBack' | 'Waiting';
-    startedAt: string;
-    /** Advances whenever a new task becomes healthy and ready; progressDeadlineSeconds runs from here. */
-    lastProgressAt: string;
-    message?: string;
-  };
+  rollout?: RolloutStatus;
   /** Launches are delayed after failures: backoffSeconds × backoffFactor^n, at most maxLaunchDelaySeconds. */
   launchDelay?: { until: string; failures: number };
   lastTaskFailure?: { task: string; revision: number; message: string; exitCode?: number; timestamp: string };

@@ -1,15 +1,25 @@
-// The rollout controller: turns an App into numbered Revisions and decides each Revision's
-// instance count (the replicas controller makes the count true), and sums the App's status.
+// The rollout controller: turns an App into numbered Revisions, decides each Revision's instance
+// count (the replicas controller makes the count true), tracks the rollout's progress and rolls back
+// one that stalls, holds Apps whose dependencies are not ready, and sums the App's status.
+//
+// Pause and restart are metadata annotations, so that they need no schema change and read the same
+// in a manifest: `capstan.io/paused: "true"` holds the rollout where it is; `capstan.io/restartedAt`
+// is part of a revision's identity (kept on the Revision), so a new stamp makes a new revision with
+// the same template, which replaces every task.
 import type { AnyObject, CapstanObject, DeepReadonly } from '../../api/object.ts';
 import { setCondition } from '../../api/object.ts';
 import { isStoreError } from '../../api/errors.ts';
-import type { AppSpec, AppStatus } from '../../api/kinds/app.ts';
+import type { AppSpec, AppStatus, AppTemplate } from '../../api/kinds/app.ts';
 import { revisionName, type RevisionSpec, type RevisionStatus } from '../../api/kinds/revision.ts';
 import { APP_LABEL } from '../../api/kinds/wellknown.ts';
-import { done, toOwner, type ControllerDefinition, type ReconcileContext } from '../contract.ts';
-import { planRollout, type RevisionFacts } from './plan.ts';
+import { done, requeueAfter, type ControllerDefinition, type ReconcileContext, type Result } from '../contract.ts';
+import { dependencyState, dependentsOf } from './dependencies.ts';
+import { isRevisionOf, planRollout, type RevisionFacts } from './plan.ts';
+import { nextProgress, type Progress } from './progress.ts';
 
 export const ROLLOUT = 'rollout';
+export const PAUSED_ANNOTATION = 'capstan.io/paused';
+export const RESTARTED_AT_ANNOTATION = 'capstan.io/restartedAt';
 
 type App = DeepReadonly<CapstanObject<AppSpec, AppStatus>>;
 type Revision = DeepReadonly<CapstanObject<RevisionSpec, RevisionStatus>>;
@@ -19,37 +29,96 @@ export function rolloutController(): ControllerDefinition {
     name: ROLLOUT,
     primaryKind: 'App',
     concurrency: 4,
-    watches: [{ kind: 'App' }, { kind: 'Revision', map: toOwner('App') }],
+    watches: [
+      // An App's change concerns itself and the Apps that depend on it.
+      { kind: 'App', map: (event, caches) => [appKey(event.object), ...dependentsOf(event.object, caches('App').list(hasDependencies))] },
+      { kind: 'Revision', map: (event) => ownerApp(event.object) },
+    ],
     reconcile: reconcileApp,
   };
 }
 
-async function reconcileApp(key: string, ctx: ReconcileContext) {
+const appKey = (o: DeepReadonly<AnyObject>) => `${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
+const hasDependencies = (o: DeepReadonly<AnyObject>) => ((o.spec as DeepReadonly<AppSpec>).dependencies?.length ?? 0) > 0;
+function ownerApp(object: DeepReadonly<AnyObject>): string[] {
+  const owner = object.metadata.ownerReferences?.find((ref) => ref.controller && ref.kind === 'App');
+  return owner ? [`${object.metadata.namespace ?? 'default'}/${owner.name}`] : [];
+}
+
+async function reconcileApp(key: string, ctx: ReconcileContext): Promise<Result> {
   const app = ctx.informer('App').get(key) as App | undefined;
   if (!app || app.metadata.deletionTimestamp) return done();
   const revisions = ctx
     .informer('Revision')
     .list((r) => r.metadata.ownerReferences?.some((o) => o.uid === app.metadata.uid) ?? false) as Revision[];
-  const plan = planRollout(app.spec as AppSpec, revisions.map(facts));
+  const spec = app.spec as AppSpec;
+  const annotations = app.metadata.annotations ?? {};
+  const paused = annotations[PAUSED_ANNOTATION] === 'true';
+  const restartedAt = annotations[RESTARTED_AT_ANNOTATION] ?? '';
+  const dependencies = dependencyState(app, (k) => ctx.informer('App').get(k));
+  const facts = revisions.map(factsOf);
+  const previous = app.status?.rollout;
 
+  // A rollback whose template write did not land (its status did): write it again.
+  const pending = previous?.phase === 'RolledBack' && previous.generation === app.metadata.generation ? previous.revision : undefined;
+  const target = pending !== undefined ? revisions.find((r) => r.spec.number === pending) : undefined;
+  if (target && !isRevisionOf(factsOf(target), spec, restartedAt)) {
+    await rollBackTo(key, target, ctx);
+    return done();
+  }
+
+  const stable = newestStable(revisions);
+  const plan = planRollout({ spec, restartedAt, revisions: facts, hold: paused || !dependencies.ready, stableRevision: stable });
   if (plan.create) await createRevision(app, plan.create, ctx);
   for (const { name, instances } of plan.scale) await scaleRevision(app.metadata.namespace!, name, instances, ctx);
   for (const name of plan.forget) await ctx.store.delete('Revision', { namespace: app.metadata.namespace, name }).catch(ignoreNotFound);
-  await writeAppStatus(app, revisions, plan.current, ctx);
-  return done();
+
+  const current = facts.find((r) => r.number === plan.current);
+  const marked = current && current.instances === spec.instances && spec.instances > 0 && current.ready >= spec.instances;
+  const currentRevision = revisions.find((r) => r.spec.number === plan.current);
+  if (marked && currentRevision && !currentRevision.status?.fullyHealthyAt) await markFullyHealthy(currentRevision, ctx);
+  const stableNow = marked ? Math.max(stable ?? 0, current.number) : stable;
+
+  const progress = nextProgress({
+    now: ctx.now(),
+    generation: app.metadata.generation ?? 0,
+    instances: spec.instances,
+    progressDeadlineSeconds: spec.progressDeadlineSeconds,
+    previous,
+    current,
+    others: facts.filter((r) => r !== current),
+    stable: stableNow,
+    paused,
+    waiting: dependencies.ready ? null : dependencies.message,
+  });
+  await recordTransitions(app, previous, progress, ctx);
+  await writeAppStatus(app, revisions, { progress, current: plan.current, stable: stableNow, dependencies: dependencies.ready ? null : dependencies.message }, ctx);
+  if (progress.rollback) {
+    const to = revisions.find((r) => r.spec.number === progress.rollback!.to);
+    if (to) await rollBackTo(key, to, ctx);
+    return done();
+  }
+  return progress.recheckAfterMs !== undefined ? requeueAfter(progress.recheckAfterMs) : done();
 }
 
-function facts(revision: Revision): RevisionFacts {
+function factsOf(revision: Revision): RevisionFacts {
   return {
     name: revision.metadata.name,
     number: revision.spec.number,
-    template: revision.spec.template as RevisionFacts['template'],
+    template: revision.spec.template as AppTemplate,
+    restartedAt: revision.metadata.annotations?.[RESTARTED_AT_ANNOTATION] ?? '',
     instances: revision.spec.instances,
     tasks: revision.status?.tasks ?? 0,
     running: revision.status?.running ?? 0,
     healthy: revision.status?.healthy ?? 0,
     ready: revision.status?.ready ?? 0,
   };
+}
+
+
+function newestStable(revisions: readonly Revision[]): number | undefined {
+  const stable = revisions.filter((r) => r.status?.fullyHealthyAt).map((r) => r.spec.number);
+  return stable.length ? Math.max(...stable) : undefined;
 }
 
 async function createRevision(app: App, create: NonNullable<ReturnType<typeof planRollout>['create']>, ctx: ReconcileContext) {
@@ -61,6 +130,7 @@ async function createRevision(app: App, create: NonNullable<ReturnType<typeof pl
       name,
       namespace: app.metadata.namespace,
       labels: { [APP_LABEL]: app.metadata.name },
+      ...(create.restartedAt ? { annotations: { [RESTARTED_AT_ANNOTATION]: create.restartedAt } } : {}),
       ownerReferences: [{ apiVersion: 'capstan/v1', kind: 'App', name: app.metadata.name, uid: app.metadata.uid!, controller: true, blockOwnerDeletion: true }],
     },
     spec: { app: app.metadata.name, number: create.number, template: create.template, instances: create.instances },
@@ -80,13 +150,81 @@ async function scaleRevision(namespace: string, name: string, instances: number,
   await ctx.store.update({ ...current, spec: { ...current.spec, instances } });
 }
 
-async function writeAppStatus(app: App, revisions: readonly Revision[], current: number, ctx: ReconcileContext) {
+async function markFullyHealthy(revision: Revision, ctx: ReconcileContext) {
+  const status = { ...(revision.status as RevisionStatus), fullyHealthyAt: ctx.now().toISOString() };
+  await ctx.store.updateStatus({ ...(revision as AnyObject), status });
+}
+
+/**
+ * The App's template becomes the stable revision's again, as `rollout undo` does: that Revision is
+ * then current, scaled back up with the tasks it still has, and the stalled one scaled down.
+ */
+export async function rollBackTo(key: string, revision: Revision | DeepReadonly<CapstanObject<RevisionSpec>>, ctx: Pick<ReconcileContext, 'store'>) {
+  const [namespace, name] = key.split('/') as [string, string];
+  const app = await ctx.store.get<CapstanObject<AppSpec>>('App', { namespace, name });
+  if (!app) return;
+  await ctx.store.update(withTemplateOf(app, revision));
+}
+
+/** The App with the revision's template and restart stamp; everything else (instances, strategy) kept. */
+export function withTemplateOf(app: CapstanObject<AppSpec>, revision: Revision | DeepReadonly<CapstanObject<RevisionSpec>>): CapstanObject<AppSpec> {
+  const annotations = { ...(app.metadata.annotations ?? {}) };
+  const stamp = revision.metadata.annotations?.[RESTARTED_AT_ANNOTATION];
+  if (stamp) annotations[RESTARTED_AT_ANNOTATION] = stamp;
+  else delete annotations[RESTARTED_AT_ANNOTATION];
+  const { annotations: _, ...rest } = app.metadata;
+  const metadata = Object.keys(annotations).length ? { ...rest, annotations } : rest;
+  return { ...app, metadata, spec: { ...app.spec, ...(structuredClone(revision.spec.template) as AppTemplate) } };
+}
+
+async function recordTransitions(app: App, previous: AppStatus['rollout'] | undefined, progress: Progress, ctx: ReconcileContext) {
+  const next = progress.rollout;
+  if (previous?.phase === next.phase && previous.revision === next.revision) return;
+  const message = next.message ?? '';
+  if (progress.rollback) {
+    await ctx.events.record(app, { type: 'Warning', reason: 'ProgressDeadlineExceeded', message });
+    await ctx.events.record(app, { type: 'Warning', reason: 'RolledBack', message: `rolling back to revision ${progress.rollback.to}` });
+  } else if (next.phase === 'Failed') await ctx.events.record(app, { type: 'Warning', reason: 'ProgressDeadlineExceeded', message });
+  else if (next.phase === 'Complete') await ctx.events.record(app, { reason: 'RolloutComplete', message });
+  else if (next.phase === 'Waiting') await ctx.events.record(app, { type: 'Warning', reason: 'DependenciesNotReady', message });
+  else if (next.phase === 'Paused') await ctx.events.record(app, { reason: 'RolloutPaused', message });
+  else if (next.phase === 'Progressing' && previous?.revision !== next.revision) {
+    await ctx.events.record(app, { reason: 'RolloutStarted', message: `rolling out revision ${next.revision}` });
+  }
+}
+
+interface StatusInput {
+  progress: Progress;
+  current: number | undefined;
+  stable: number | undefined;
+  /** null: dependencies ready (or none). */
+  dependencies: string | null;
+}
+
+async function writeAppStatus(app: App, revisions: readonly Revision[], input: StatusInput, ctx: ReconcileContext) {
   const sum = (field: 'tasks' | 'running' | 'healthy' | 'ready') => revisions.reduce((n, r) => n + (r.status?.[field] ?? 0), 0);
   const running = sum('running');
   const healthy = sum('healthy');
   const instances = app.spec.instances;
-  const available = healthy >= instances;
   const previous = (app.status ?? {}) as Partial<AppStatus>;
+  const now = ctx.now();
+  let conditions = setCondition(
+    previous.conditions,
+    healthy >= instances
+      ? { type: 'Available', status: 'True', reason: 'InstancesHealthy', message: `${healthy}/${instances} healthy` }
+      : { type: 'Available', status: 'False', reason: 'InstancesMissing', message: `${healthy}/${instances} healthy` },
+    now,
+  );
+  conditions = setCondition(conditions, input.progress.condition, now);
+  if (input.dependencies !== null || previous.conditions?.some((c) => c.type === 'DependenciesReady')) {
+    conditions = setCondition(
+      conditions,
+      input.dependencies === null
+        ? { type: 'DependenciesReady', status: 'True', reason: 'DependenciesHealthy', message: 'every dependency is healthy' }
+        : { type: 'DependenciesReady', status: 'False', reason: 'DependenciesNotReady', message: input.dependencies },
+      now,
+    );
+  }
   const status: AppStatus = {
     ...(previous as AppStatus),
     observedGeneration: app.metadata.generation,
@@ -96,18 +234,14 @@ async function writeAppStatus(app: App, revisions: readonly Revision[], current:
     healthy,
     unhealthy: running - healthy,
     ready: sum('ready'),
-    currentRevision: current,
     revisions: revisions
       .map((r) => ({ revision: r.spec.number, instances: r.spec.instances, running: r.status?.running ?? 0, healthy: r.status?.healthy ?? 0, ready: r.status?.ready ?? 0 }))
       .sort((a, b) => a.revision - b.revision),
-    conditions: setCondition(
-      previous.conditions,
-      available
-        ? { type: 'Available', status: 'True', reason: 'InstancesHealthy', message: `${healthy}/${instances} healthy` }
-        : { type: 'Available', status: 'False', reason: 'InstancesMissing', message: `${healthy}/${instances} healthy` },
-      ctx.now(),
-    ),
+    rollout: input.progress.rollout,
+    conditions,
   };
+  if (input.current !== undefined) status.currentRevision = input.current;
+  if (input.stable !== undefined) status.stableRevision = input.stable;
   if (JSON.stringify(status) === JSON.stringify(previous)) return;
   await ctx.store.updateStatus({ ...(app as AnyObject), status });
 }
