@@ -59,6 +59,16 @@ describe('planReplicas', () => {
     expect(plan.recheckAfterMs).toBeCloseTo(1150, -1);
   });
 
+  it('counts a task failed by its health checks toward the backoff, like a crash', () => {
+    // The health controller (and the agent, for COMMAND checks) fail such a task instead of deleting
+    // it, so it stays in the cache until counted here.
+    const killed = task('sick', { phase: 'Failed', healthy: false, finishedAt: at(0.2) });
+    const plan = planReplicas({ wanted: 1, tasks: [killed], backoff: { failures: 1, counted: ['earlier'] }, settings, now });
+    expect(plan.backoff.failures).toBe(2);
+    expect(plan.create).toBe(0);
+    expect(plan.recheckAfterMs).toBeCloseTo(1150 - 200, -1);
+  });
+
   it('resets the backoff once a task has run for a while', () => {
     const backoff = { failures: 4, nextLaunchAt: at(-10), counted: ['x'] };
     const stable = task('s', { startedAt: new Date(now.getTime() - STABLE_AFTER_MS - 1).toISOString() });
