@@ -4,6 +4,7 @@ import type { KindRegistry } from '../api/kinds/registry.ts';
 import type { Store } from '../api/store.ts';
 import type { ControllerDefinition } from './contract.ts';
 import { gcController } from './gc.ts';
+import { healthController } from './health/index.ts';
 import { nodesController } from './nodes.ts';
 import { replicasController } from './replicas/index.ts';
 import { rolloutController } from './rollout/index.ts';
@@ -16,7 +17,7 @@ const NOT_COLLECTED = new Set(['Event']);
 
 export function builtinControllers(registry: KindRegistry): ControllerDefinition[] {
   const kinds = registry.kinds().map((k) => k.kind).filter((kind) => !NOT_COLLECTED.has(kind));
-  return [rolloutController(), replicasController(), schedulerController(), nodesController(), gcController({ kinds })];
+  return [rolloutController(), replicasController(), schedulerController(), nodesController(), healthController(), gcController({ kinds })];
 }
 
 export interface RunControllersOptions {
