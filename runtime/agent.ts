@@ -27,6 +27,7 @@ import { AGENT_FINALIZER } from '../api/kinds/wellknown.ts';
 import type { AnyObject } from '../api/object.ts';
 import type { Store } from '../api/store.ts';
 import { taskOutcome, type Driver, type DriverName } from './driver.ts';
+import { CommandChecks } from './agent/command-checks.ts';
 import { NodeLease } from './agent/lease.ts';
 import { LogsServer, type LogSource } from './agent/logs-server.ts';
 import { registerNode } from './agent/node.ts';
@@ -68,6 +69,7 @@ export class Agent {
   private readonly subscriptions: Subscription[] = [];
   private readonly informer: Informer;
   private readonly logs: LogsServer;
+  private readonly commandChecks: CommandChecks;
   private lease: NodeLease | undefined;
   private passQueued = false;
   private ready = false;
@@ -78,6 +80,11 @@ export class Agent {
   constructor(private readonly options: AgentOptions) {
     this.informer = new Informer(options.store.client, options.store.kind('Task'));
     this.logs = new LogsServer({ host: options.address, port: options.logsPort ?? 0, lookup: (ns, name) => this.logSource(ns, name) });
+    this.commandChecks = new CommandChecks({
+      store: options.store,
+      exec: (task, container, command, timeoutMs) => this.driver(this.workloads.get(task.metadata.uid!)?.driver ?? task.spec.template.driver).exec(task.metadata.uid!, container, command, timeoutMs),
+      log: options.logger,
+    });
   }
 
   private get log(): Logger {
@@ -113,6 +120,7 @@ export class Agent {
     this.stopped = true;
     for (const timer of this.timers) clearTimeout(timer);
     for (const subscription of this.subscriptions) subscription.unsubscribe();
+    this.commandChecks.stop();
     await Promise.race([Promise.allSettled([...this.inflight]), delay(5_000)]);
     await this.informer.stop();
     await this.lease?.stop();
@@ -180,6 +188,7 @@ export class Agent {
 
   private pass(): void {
     const tasks = this.informer.list((o) => this.mine(o)) as TaskObject[];
+    this.commandChecks.sync(tasks);
     for (const { uid, actions } of planAgent({ nodeName: this.options.nodeName, tasks, workloads: this.workloads.view })) {
       if (this.busy.has(uid)) continue;
       this.busy.add(uid);
