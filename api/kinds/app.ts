@@ -45,6 +45,7 @@ const EXPECTED = {
   dependency: 'an App name, or namespace/name, each a DNS label',
   notSelf: 'a dependency on another App, not on itself',
   uniqueServicePort: 'a servicePort no other App uses',
+  noCycle: 'dependencies without a cycle (an App cannot wait, through others, for itself)',
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -534,6 +535,56 @@ export async function checkServicePorts(object: AnyObject, store: StoreReader): 
   });
 }
 
+/**
+ * Dependencies form no cycle, across the input and the store (the reader overlays the one on the
+ * other). Only a cycle through this App is reported here, naming every App on it, at the dependency
+ * that closes it: each App of a cycle in the input gets its own problem.
+ */
+export async function checkDependencyCycle(object: AnyObject, store: StoreReader): Promise<FieldProblem[]> {
+  const spec = object.spec as AppSpec;
+  if (spec.dependencies.length === 0) return [];
+  const { items } = await store.list('App');
+  const keyOf = (o: AnyObject) => `${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
+  const edges = new Map<string, string[]>();
+  for (const app of [...items, object]) {
+    const namespace = app.metadata.namespace ?? 'default';
+    const deps = ((app.spec as Partial<AppSpec>).dependencies ?? []).flatMap((d) => {
+      const ref = parseDependency(d, namespace);
+      return ref ? [`${ref.namespace}/${ref.name}`] : [];
+    });
+    edges.set(keyOf(app), deps);
+  }
+  const start = keyOf(object);
+  const namespace = object.metadata.namespace ?? 'default';
+  return spec.dependencies.flatMap((dependency, i) => {
+    const ref = parseDependency(dependency, namespace);
+    const path = ref ? pathTo(`${ref.namespace}/${ref.name}`, start, edges) : null;
+    if (!path) return [];
+    const cycle = [start, ...path].map((k) => (k.startsWith(`${namespace}/`) ? k.slice(namespace.length + 1) : k));
+    return [problem(['spec', 'dependencies', i], EXPECTED.noCycle, `the cycle ${cycle.join(' → ')}`)];
+  });
+}
+
+/** A path of dependencies from `from` to `to` (both included), or null. */
+function pathTo(from: string, to: string, edges: ReadonlyMap<string, string[]>): string[] | null {
+  const seen = new Set<string>();
+  const walk = (at: string): string[] | null => {
+    if (at === to) return [at];
+    if (seen.has(at)) return null;
+    seen.add(at);
+    for (const next of edges.get(at) ?? []) {
+      const rest = walk(next);
+      if (rest) return [at, ...rest];
+    }
+    return null;
+  };
+  return walk(from);
+}
+
+async function checkAgainstStore(object: AnyObject, store: StoreReader): Promise<FieldProblem[]> {
+  return [...(await checkServicePorts(object, store)), ...(await checkDependencyCycle(object, store))];
+}
+
 // ---------------------------------------------------------------------------------------------
 // The kind
 
@@ -550,7 +601,7 @@ export const appKind: KindDefinition = {
   namespaced: true,
   spec: appSpecSchema,
   check: checkApp,
-  checkAgainstStore: checkServicePorts,
+  checkAgainstStore,
   columns: [
     { header: 'INSTANCES', value: (o) => count(specOf(o).instances) },
     { header: 'RUNNING', value: (o) => count(statusOf(o)?.running) },
