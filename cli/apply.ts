@@ -21,6 +21,7 @@ import { entryOf, readInventory, writeInventory } from './inventory.ts';
 import { palette, visibleLength, type Paint } from './io.ts';
 import { displayName, loadManifests } from './manifests.ts';
 import type { Act } from './program.ts';
+import { parseDuration, waitForRollouts } from './rollout.ts';
 
 export interface ApplyOptions {
   files: string[];
@@ -29,6 +30,8 @@ export interface ApplyOptions {
   /** Limits what --prune may delete to objects matching this label selector. */
   selector?: string;
   inventory?: string;
+  /** Wait for the rollouts of the Apps applied, showing progress; give up after timeoutMs. */
+  wait?: { timeoutMs: number };
 }
 
 export type ApplyOutcome = 'created' | 'configured' | 'unchanged' | 'pruned' | 'failed';
@@ -92,9 +95,18 @@ export function applyCommand(act: Act): Command {
       'name of the applied set (label capstan.io/inventory and the inventory kept in etcd). ' +
         'Default: the -f paths as given, sorted, lower-cased, non-alphanumerics as "-" (-f manifests/demo → manifests-demo)',
     )
+    .option('--wait', "wait for the Apps' rollouts, showing new / old / healthy; exit 1 if one fails, is rolled back or times out", false)
+    .option('--timeout <duration>', 'with --wait: give up after this long (90s, 5m, 1h)', '10m')
     .action(
-      act(async (ctx, options: { filename: string[]; dryRun: boolean; prune: boolean; selector?: string; inventory?: string }) =>
-        runApply(ctx, { files: options.filename, dryRun: options.dryRun, prune: options.prune, selector: options.selector, inventory: options.inventory }),
+      act(async (ctx, options: { filename: string[]; dryRun: boolean; prune: boolean; selector?: string; inventory?: string; wait: boolean; timeout: string }) =>
+        runApply(ctx, {
+          files: options.filename,
+          dryRun: options.dryRun,
+          prune: options.prune,
+          selector: options.selector,
+          inventory: options.inventory,
+          ...(options.wait ? { wait: { timeoutMs: parseDuration(options.timeout) } } : {}),
+        }),
       ),
     );
 }
@@ -159,7 +171,17 @@ export async function runApply(ctx: CommandContext, options: ApplyOptions): Prom
       ctx.io.stderr.write(`${say.inventoryFailed(error instanceof Error ? error.message : String(error))}\n`);
     }
   }
-  return failed ? EXIT.failed : EXIT.ok;
+  if (failed) return EXIT.failed;
+  if (options.wait && !options.dryRun) {
+    const apps = results.flatMap((result, index) => {
+      const manifest = [...kinds, ...rest][index]!;
+      if (manifest.kind !== 'App' || result.status !== 'fulfilled') return [];
+      const { metadata } = result.value.object;
+      return [{ namespace: metadata.namespace ?? 'default', name: metadata.name, generation: metadata.generation ?? 0 }];
+    });
+    if (apps.length) return waitForRollouts(ctx, session.store, apps, options.wait.timeoutMs);
+  }
+  return EXIT.ok;
 }
 
 /**

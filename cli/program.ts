@@ -17,6 +17,7 @@ import { CliError, EXIT } from './errors.ts';
 import { getCommand } from './get.ts';
 import type { CliIO, Output } from './io.ts';
 import { logsCommand } from './logs.ts';
+import { rolloutCommand } from './rollout.ts';
 import { upCommand } from './up.ts';
 
 export interface RunOptions {
@@ -95,6 +96,7 @@ export function buildProgram(act: Act): Command {
   program.addCommand(upCommand(act));
   program.addCommand(agentCommand(act));
   program.addCommand(logsCommand(act));
+  program.addCommand(rolloutCommand(act));
   return program;
 }
 

@@ -73,7 +73,9 @@ async function reconcileApp(key: string, ctx: ReconcileContext): Promise<Result>
   for (const { name, instances } of plan.scale) await scaleRevision(app.metadata.namespace!, name, instances, ctx);
   for (const name of plan.forget) await ctx.store.delete('Revision', { namespace: app.metadata.namespace, name }).catch(ignoreNotFound);
 
-  const current = facts.find((r) => r.number === plan.current);
+  // A revision created just now is not in the cache yet: it has nothing running.
+  const created = plan.create ? { ...plan.create, name: revisionName(app.metadata.name, plan.create.number), tasks: 0, running: 0, healthy: 0, ready: 0 } : undefined;
+  const current = created ?? facts.find((r) => r.number === plan.current);
   const marked = current && current.instances === spec.instances && spec.instances > 0 && current.ready >= spec.instances;
   const currentRevision = revisions.find((r) => r.spec.number === plan.current);
   if (marked && currentRevision && !currentRevision.status?.fullyHealthyAt) await markFullyHealthy(currentRevision, ctx);

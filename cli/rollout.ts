@@ -1,0 +1,241 @@
+// `capstan rollout status|history|undo|pause|resume|restart APP`, and the live wait that
+// `capstan apply --wait` shares with `rollout status`.
+//
+// Pause and restart are annotations on the App (the rollout controller reads them):
+// `capstan.io/paused: "true"` holds the rollout where it is; `capstan.io/restartedAt: <time>` is part
+// of a revision's identity, so a new stamp makes a new revision of the same template and every task
+// is replaced by the rolling-upgrade rules. Undo writes an old revision's template back into the App,
+// which makes that Revision current again (its remaining tasks are kept). Note that apply owns
+// annotations: applying a manifest that lacks them removes them again.
+import { Command } from 'commander';
+import { isStoreError } from '../api/errors.ts';
+import type { AppSpec, AppStatus } from '../api/kinds/app.ts';
+import type { RevisionSpec, RevisionStatus } from '../api/kinds/revision.ts';
+import { APP_LABEL } from '../api/kinds/wellknown.ts';
+import { getCondition, type CapstanObject } from '../api/object.ts';
+import type { Store } from '../api/store.ts';
+import { PAUSED_ANNOTATION, RESTARTED_AT_ANNOTATION, withTemplateOf } from '../controllers/rollout/index.ts';
+import type { CommandContext } from './context.ts';
+import { CliError, EXIT, usageError } from './errors.ts';
+import { formatAge, formatTable, palette } from './io.ts';
+import type { Act } from './program.ts';
+
+type App = CapstanObject<AppSpec, AppStatus>;
+type Revision = CapstanObject<RevisionSpec, RevisionStatus>;
+
+const POLL_MS = 200;
+const MAX_ATTEMPTS = 5;
+
+const say = {
+  notFound: (ns: string, name: string) => `app "${name}" not found in namespace "${ns}"`,
+  timeout: (value: string) => `--timeout: expected a duration such as 90s, 5m or 1h, found "${value}"`,
+  toRevision: (value: string) => `--to-revision: expected a revision number, found "${value}"`,
+  noRevision: (name: string, n: number, known: number[]) => `app "${name}" has no revision ${n} (it has ${known.join(', ') || 'none'})`,
+  nothingToUndo: (name: string) => `app "${name}" has no earlier revision to go back to`,
+  already: (name: string, n: number) => `app/${name} is already at revision ${n}`,
+  undone: (name: string, n: number) => `app/${name} rolled back to revision ${n}`,
+  paused: (name: string) => `app/${name} paused`,
+  resumed: (name: string) => `app/${name} resumed`,
+  restarted: (name: string) => `app/${name} restarted`,
+  timedOut: (names: string[], seconds: number) => `timed out after ${seconds} s waiting for ${names.join(', ')}`,
+} as const;
+
+export function rolloutCommand(act: Act): Command {
+  const rollout = new Command('rollout').description("Follow and steer an App's rolling upgrade");
+  rollout
+    .command('status')
+    .description('Follow the rollout live until it completes (exit 0), or fails or is rolled back (exit 1)')
+    .argument('<app>', 'the App')
+    .option('--timeout <duration>', 'give up after this long (90s, 5m, 1h)', '10m')
+    .action(act(async (ctx, name: string, options: { timeout: string }) => runRolloutStatus(ctx, { name, timeoutMs: parseDuration(options.timeout) })));
+  rollout
+    .command('history')
+    .description("The App's revisions: what each ran, how many it has now, which one is stable")
+    .argument('<app>', 'the App')
+    .action(act(async (ctx, name: string) => runHistory(ctx, name)));
+  rollout
+    .command('undo')
+    .description('Go back to an earlier revision (default: the stable one, else the one before the current)')
+    .argument('<app>', 'the App')
+    .option('--to-revision <n>', 'the revision to go back to')
+    .action(act(async (ctx, name: string, options: { toRevision?: string }) => runUndo(ctx, name, options.toRevision)));
+  for (const [verb, description] of [
+    ['pause', 'Hold the rollout where it is (annotation capstan.io/paused: "true")'],
+    ['resume', 'Let a paused rollout continue'],
+    ['restart', 'Replace every task by a rolling upgrade (annotation capstan.io/restartedAt)'],
+  ] as const) {
+    rollout
+      .command(verb)
+      .description(description)
+      .argument('<app>', 'the App')
+      .action(act(async (ctx, name: string) => runAnnotate(ctx, name, verb)));
+  }
+  return rollout;
+}
+
+/** 90s, 5m, 1h, 1500ms, or a bare number of seconds. */
+export function parseDuration(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
+  if (!match) throw usageError(say.timeout(value));
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  return Number(match[1]) * unit;
+}
+
+async function getApp(store: Store, namespace: string, name: string): Promise<App> {
+  const app = await store.get<App>('App', { namespace, name });
+  if (!app) throw new CliError(say.notFound(namespace, name));
+  return app;
+}
+
+async function revisionsOf(store: Store, app: App): Promise<Revision[]> {
+  const { items } = await store.list<Revision>('Revision', { namespace: app.metadata.namespace, labelSelector: `${APP_LABEL}=${app.metadata.name}` });
+  return items.filter((r) => r.metadata.ownerReferences?.some((o) => o.uid === app.metadata.uid)).sort((a, b) => a.spec.number - b.spec.number);
+}
+
+/** Re-reads and retries on a conflict: someone (a controller, a person) wrote in between. */
+async function updateApp(store: Store, namespace: string, name: string, change: (app: App) => App | null): Promise<App | null> {
+  for (let attempt = 1; ; attempt += 1) {
+    const next = change(await getApp(store, namespace, name));
+    if (!next) return null;
+    try {
+      return await store.update(next);
+    } catch (error) {
+      if (!isStoreError(error, 'Conflict') || attempt >= MAX_ATTEMPTS) throw error;
+    }
+  }
+}
+
+async function runAnnotate(ctx: CommandContext, name: string, verb: 'pause' | 'resume' | 'restart'): Promise<number> {
+  const { store } = await ctx.session();
+  const namespace = ctx.config.namespace;
+  await updateApp(store, namespace, name, (app) => {
+    const annotations = { ...(app.metadata.annotations ?? {}) };
+    if (verb === 'pause') annotations[PAUSED_ANNOTATION] = 'true';
+    if (verb === 'resume') delete annotations[PAUSED_ANNOTATION];
+    if (verb === 'restart') annotations[RESTARTED_AT_ANNOTATION] = new Date().toISOString();
+    return { ...app, metadata: { ...app.metadata, annotations } };
+  });
+  ctx.io.stdout.write(`${verb === 'pause' ? say.paused(name) : verb === 'resume' ? say.resumed(name) : say.restarted(name)}\n`);
+  return EXIT.ok;
+}
+
+async function runUndo(ctx: CommandContext, name: string, toRevision: string | undefined): Promise<number> {
+  const wanted = toRevision === undefined ? undefined : Number(toRevision);
+  if (wanted !== undefined && !(Number.isInteger(wanted) && wanted > 0)) throw usageError(say.toRevision(toRevision!));
+  const { store } = await ctx.session();
+  const namespace = ctx.config.namespace;
+  const app = await getApp(store, namespace, name);
+  const revisions = await revisionsOf(store, app);
+  const current = app.status?.currentRevision;
+  const target =
+    wanted !== undefined
+      ? revisions.find((r) => r.spec.number === wanted)
+      : (revisions.find((r) => r.spec.number === app.status?.stableRevision && r.spec.number !== current) ??
+        [...revisions].reverse().find((r) => current !== undefined && r.spec.number < current));
+  if (!target) {
+    throw new CliError(wanted !== undefined ? say.noRevision(name, wanted, revisions.map((r) => r.spec.number)) : say.nothingToUndo(name));
+  }
+  if (target.spec.number === current) {
+    ctx.io.stdout.write(`${say.already(name, current)}\n`);
+    return EXIT.ok;
+  }
+  await updateApp(store, namespace, name, (fresh) => withTemplateOf(fresh, target) as App);
+  ctx.io.stdout.write(`${say.undone(name, target.spec.number)}\n`);
+  return EXIT.ok;
+}
+
+async function runHistory(ctx: CommandContext, name: string): Promise<number> {
+  const { store } = await ctx.session();
+  const app = await getApp(store, ctx.config.namespace, name);
+  const revisions = await revisionsOf(store, app);
+  const rows = [['REVISION', 'INSTANCES', 'READY', 'STABLE', 'AGE', 'CHANGE']];
+  for (const r of revisions) {
+    const marks = [r.spec.number === app.status?.currentRevision ? 'current' : '', r.spec.number === app.status?.stableRevision ? 'stable' : ''].filter(Boolean);
+    const restarted = r.metadata.annotations?.[RESTARTED_AT_ANNOTATION];
+    const change = r.spec.template.containers.map((c) => c.image ?? c.cmd ?? c.args?.join(' ') ?? '-').join(', ') + (restarted ? ` (restarted ${restarted})` : '');
+    rows.push([
+      `${r.spec.number}${marks.length ? ` (${marks.join(', ')})` : ''}`,
+      String(r.spec.instances),
+      String(r.status?.ready ?? 0),
+      r.status?.fullyHealthyAt ? 'yes' : 'no',
+      formatAge(r.metadata.creationTimestamp),
+      change,
+    ]);
+  }
+  ctx.io.stdout.write(formatTable(rows));
+  return EXIT.ok;
+}
+
+async function runRolloutStatus(ctx: CommandContext, options: { name: string; timeoutMs: number }): Promise<number> {
+  const { store } = await ctx.session();
+  const app = await getApp(store, ctx.config.namespace, options.name);
+  return waitForRollouts(ctx, store, [{ namespace: ctx.config.namespace, name: options.name, generation: app.metadata.generation ?? 0 }], options.timeoutMs);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The live wait
+
+export interface AwaitedApp {
+  namespace: string;
+  name: string;
+  /** The generation written: the rollout of anything older does not count. */
+  generation: number;
+}
+
+export type RolloutVerdict = { kind: 'pending'; line: string } | { kind: 'complete'; line: string } | { kind: 'failed'; line: string };
+
+/** Where one App's rollout stands, in one line: revision, new / old, healthy, phase. Pure. */
+export function rolloutVerdict(app: App | undefined, awaited: AwaitedApp): RolloutVerdict {
+  const label = `app/${awaited.name}`;
+  if (!app) return { kind: 'failed', line: `${label}: deleted` };
+  const status = app.status;
+  if (!status || (status.observedGeneration ?? 0) < awaited.generation) return { kind: 'pending', line: `${label}: waiting for the rollout controller` };
+  const rollout = status.rollout;
+  const current = status.revisions?.find((r) => r.revision === status.currentRevision);
+  const newReady = current?.ready ?? 0;
+  const old = (status.revisions ?? []).filter((r) => r.revision !== status.currentRevision).reduce((n, r) => n + Math.max(r.instances, r.running), 0);
+  const counts = `revision ${status.currentRevision ?? '-'}: new ${newReady}/${app.spec.instances} ready, old ${old}, healthy ${status.healthy}`;
+  const phase = rollout?.phase ?? 'Progressing';
+  const line = `${label}  ${counts}  ${phase}${rollout?.message && phase !== 'Progressing' ? ` — ${rollout.message}` : ''}`;
+  if (phase === 'RolledBack' || phase === 'Failed') return { kind: 'failed', line };
+  if (phase === 'Complete' && rollout?.completedAt) return { kind: 'complete', line };
+  const progressing = getCondition(status.conditions, 'Progressing');
+  if (progressing?.reason === 'ProgressDeadlineExceeded') return { kind: 'failed', line };
+  return { kind: 'pending', line };
+}
+
+/**
+ * Follows the Apps' rollouts until each is complete (0), one fails or is rolled back (1), or the
+ * timeout runs out (1). On a terminal, one line per App redrawn in place; piped, a line per change.
+ */
+export async function waitForRollouts(ctx: CommandContext, store: Store, apps: readonly AwaitedApp[], timeoutMs: number): Promise<number> {
+  const paint = palette(ctx.io.color);
+  const tty = ctx.io.stdout.isTTY === true;
+  const deadline = Date.now() + timeoutMs;
+  const last = new Map<string, string>();
+  let drawn = 0;
+  for (;;) {
+    const verdicts = await Promise.all(
+      apps.map(async (awaited) => rolloutVerdict((await store.get<App>('App', { namespace: awaited.namespace, name: awaited.name })) ?? undefined, awaited)),
+    );
+    const colour = (v: RolloutVerdict) => (v.kind === 'complete' ? paint.green(v.line) : v.kind === 'failed' ? paint.red(v.line) : v.line);
+    if (tty) {
+      ctx.io.stdout.write(`${drawn ? `\u001b[${drawn}A` : ''}${verdicts.map((v) => `\r\u001b[K${colour(v)}\n`).join('')}`);
+      drawn = verdicts.length;
+    } else {
+      verdicts.forEach((v, i) => {
+        const key = `${apps[i]!.namespace}/${apps[i]!.name}`;
+        if (last.get(key) !== v.line) ctx.io.stdout.write(`${v.line}\n`);
+        last.set(key, v.line);
+      });
+    }
+    if (verdicts.some((v) => v.kind === 'failed')) return EXIT.failed;
+    if (verdicts.every((v) => v.kind === 'complete')) return EXIT.ok;
+    if (Date.now() > deadline) {
+      const pending = apps.filter((_, i) => verdicts[i]!.kind === 'pending').map((a) => `app/${a.name}`);
+      ctx.io.stderr.write(`${say.timedOut(pending, Math.round(timeoutMs / 1000))}\n`);
+      return EXIT.failed;
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
