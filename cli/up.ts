@@ -1,7 +1,10 @@
-// `capstan up`: a local Capstan in one command. Starts a list of components in order (etcd, then the
-// controllers; later dockerd, the agent and HAProxy join the list), points the config file at the
-// etcd it started, applies the demo manifests, and on Ctrl-C stops what it started, in reverse order,
-// and nothing else.
+// `capstan up`: a local Capstan in one command. Starts a list of components in order — etcd, a Docker
+// Engine (unless one answers already), the busybox image, the node agent, the controllers — points the
+// config file at the etcd it started, applies the demo manifests, prints the URL where the demo
+// answers, and on Ctrl-C stops what it started, in reverse order, and nothing else.
+//
+// The order is chosen for the stop as much as for the start: the controllers stop first, so nothing
+// replaces the workloads the agent then stops; dockerd and etcd go last, after everything using them.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -13,7 +16,10 @@ import { writeConfigFile, type CliConfig } from './config.ts';
 import { openSession, type CommandContext, type Session } from './context.ts';
 import { startControllers } from './controllers.ts';
 import { EXIT } from './errors.ts';
+import { waitForDemoUrl } from './local/demo-url.ts';
+import { DockerEngine, findReachableDocker, runDirFor } from './local/dockerd.ts';
 import { EtcdServer } from './local/etcd-server.ts';
+import { LocalAgent } from './local/node-agent.ts';
 import { readableLogger } from './logger.ts';
 import type { Act } from './program.ts';
 
@@ -21,6 +27,8 @@ export interface UpOptions {
   stateDir?: string;
   apply?: string | false;
   controllers: boolean;
+  /** A Docker Engine to use when it answers; otherwise up starts its own. */
+  dockerSocket?: string;
 }
 
 /** One thing `up` runs. start() returns a line saying where it is; stop() undoes exactly start(). */
@@ -32,23 +40,34 @@ export interface Component {
 
 const DEFAULT_CLIENT_PORT = 2379;
 const DEFAULT_PEER_PORT = 2380;
+const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 const DEMO = join('manifests', 'demo');
+const DEMO_APP = { namespace: 'demo', app: 'web' };
+const NODE_NAME = 'local';
+const IMAGE = 'local/busybox:1';
+/** Bounded: the first run imports the image and starts containers; a minute is generous. */
+const DEMO_TIMEOUT_MS = 60_000;
 
 const portsSchema = z.object({ clientPort: z.number().int(), peerPort: z.number().int() });
 
 export function upCommand(act: Act): Command {
   return new Command('up')
-    .description('Run a local Capstan in the foreground: etcd (data kept in the state dir) and the controllers; Ctrl-C stops them')
-    .option('--state-dir <dir>', 'where etcd keeps its data and logs (default: .capstan/ in the current directory)')
+    .description(
+      'Run a local Capstan in the foreground: etcd, a Docker Engine (unless one answers), the controllers and one node agent, ' +
+        'data kept in the state dir; applies the demo and prints its URL; Ctrl-C stops everything it started',
+    )
+    .option('--state-dir <dir>', 'where etcd, dockerd and the agent keep their data and logs (default: .capstan/ in the current directory)')
     .option('--apply <dir>', `apply these manifests once started (default: ${DEMO} when present)`)
     .option('--no-apply', 'apply nothing')
     .option('--no-controllers', 'start etcd only')
+    .option('--docker-socket <path>', 'use the Docker Engine on this socket when it answers, instead of starting one', DEFAULT_DOCKER_SOCKET)
     .action(
-      act(async (ctx, options: { stateDir?: string; apply?: string | boolean; controllers: boolean }) =>
+      act(async (ctx, options: { stateDir?: string; apply?: string | boolean; controllers: boolean; dockerSocket: string }) =>
         runUp(ctx, {
           stateDir: options.stateDir,
           apply: options.apply === false ? false : typeof options.apply === 'string' ? options.apply : undefined,
           controllers: options.controllers,
+          dockerSocket: options.dockerSocket,
         }),
       ),
     );
@@ -56,11 +75,13 @@ export function upCommand(act: Act): Command {
 
 export async function runUp(ctx: CommandContext, options: UpOptions): Promise<number> {
   const interrupted = ctx.untilInterrupted();
+  const stop = new AbortController();
+  void interrupted.then(() => stop.abort());
   const stateDir = resolve(ctx.config.cwd, options.stateDir ?? '.capstan');
   mkdirSync(stateDir, { recursive: true });
   const log = readableLogger({ out: ctx.io.stderr, color: ctx.io.color, name: 'up' });
   const ports = await choosePorts(stateDir);
-  const etcd = new EtcdServer({ dataDir: join(stateDir, 'etcd', 'data'), logFile: join(stateDir, 'etcd.log'), ...ports });
+  const etcd = new EtcdServer({ dataDir: join(stateDir, 'etcd', 'data'), logFile: join(stateDir, 'etcd.log'), ownProcessGroup: true, ...ports });
   const upConfig: CliConfig = { ...ctx.config, etcd: etcd.url, etcdSource: 'capstan up' };
   let session: Session | undefined;
 
@@ -80,23 +101,32 @@ export async function runUp(ctx: CommandContext, options: UpOptions): Promise<nu
       },
     },
   ];
-  if (options.controllers) components.push(controllersComponent(() => session!, log));
+  if (options.controllers) {
+    const docker = dockerComponent(stateDir, options.dockerSocket ?? DEFAULT_DOCKER_SOCKET);
+    components.push(
+      docker,
+      agentComponent({ session: () => session!, stateDir, socketPath: () => docker.socketPath, log }),
+      controllersComponent(() => session!, log),
+    );
+  }
 
   const started: Component[] = [];
   let code: number = EXIT.ok;
   try {
     for (const component of components) {
+      if (stop.signal.aborted) break;
       const where = await component.start();
       started.push(component);
       log.info(`${component.name} started: ${where}`);
     }
     const applyDir = options.apply === false ? undefined : (options.apply ?? (existsSync(join(ctx.config.cwd, DEMO)) ? DEMO : undefined));
-    if (applyDir) {
+    if (applyDir && !stop.signal.aborted) {
       log.info(`applying ${applyDir}`);
       const applyCtx: CommandContext = { ...ctx, config: upConfig, session: async () => session! };
       code = await runApply(applyCtx, { files: [applyDir], dryRun: false, prune: false });
+      if (applyDir === DEMO && options.controllers) await announceDemo(session!, ctx, log, stop.signal);
     }
-    log.info(`ready. In another terminal: npx capstan get apps -A   (Ctrl-C here stops what up started)`);
+    if (!stop.signal.aborted) log.info(`ready. In another terminal: npx capstan get tasks -A -o wide   (Ctrl-C here stops what up started)`);
     await interrupted;
     log.info('stopping');
   } finally {
@@ -106,6 +136,78 @@ export async function runUp(ctx: CommandContext, options: UpOptions): Promise<nu
     }
   }
   return code;
+}
+
+/** Waits (bounded) until a demo task answers HTTP and prints its URL on stdout, the one line scripts read. */
+async function announceDemo(session: Session, ctx: CommandContext, log: Logger, signal: AbortSignal): Promise<void> {
+  log.info(`waiting for ${DEMO_APP.namespace}/${DEMO_APP.app} to answer (at most ${DEMO_TIMEOUT_MS / 1000} s)`);
+  const url = await waitForDemoUrl({ store: session.store, ...DEMO_APP, timeoutMs: DEMO_TIMEOUT_MS, signal });
+  if (url) ctx.io.stdout.write(`demo: ${url}\n`);
+  else if (!signal.aborted) log.warn(`no demo task answered HTTP within ${DEMO_TIMEOUT_MS / 1000} s; see npx capstan get tasks -A -o wide and npx capstan describe`);
+}
+
+/**
+ * The Docker Engine the agent uses: one that answers already (the system's, or this state dir's own
+ * left running by an `up` that was killed) is used and left alone; otherwise up starts dockerd with
+ * its data root in the state dir (kept for the next run) and its sockets in a short directory
+ * (runDirFor). Then the busybox image the demo runs is imported when missing: an image is data, so
+ * stopping leaves it for the next run.
+ */
+function dockerComponent(stateDir: string, systemSocket: string): Component & { readonly socketPath: string } {
+  const dir = join(stateDir, 'docker');
+  const engine = new DockerEngine({ dir, runDir: runDirFor(dir), ownProcessGroup: true });
+  let socketPath = engine.socketPath;
+  let ours = false;
+  return {
+    name: 'docker',
+    get socketPath() {
+      return socketPath;
+    },
+    async start() {
+      let where: string | undefined;
+      for (const candidate of [systemSocket, engine.socketPath]) {
+        const found = await findReachableDocker(candidate);
+        if (found.reachable) {
+          socketPath = candidate;
+          where = `the Docker Engine already answering on ${candidate} (API ${found.apiVersion}; up will not stop it)`;
+          break;
+        }
+      }
+      if (!where) {
+        await engine.start();
+        ours = true;
+        where = `dockerd (pid ${engine.pid}) on ${engine.socketPath}, data in ${join(dir, 'data')}, log ${join(dir, 'dockerd.log')}`;
+      }
+      const [{ default: Docker }, { ensureBusyboxImage }] = await Promise.all([import('dockerode'), import('./local/image.ts')]);
+      const id = await ensureBusyboxImage(new Docker({ socketPath }), IMAGE);
+      return `${where}; image ${IMAGE} ${id.slice(0, 19)}`;
+    },
+    async stop() {
+      if (ours) await engine.stop();
+    },
+  };
+}
+
+function agentComponent(options: { session: () => Session; stateDir: string; socketPath: () => string; log: Logger }): Component {
+  let agent: LocalAgent | undefined;
+  return {
+    name: 'agent',
+    async start() {
+      agent = new LocalAgent({
+        store: options.session().store,
+        node: NODE_NAME,
+        stateDir: join(options.stateDir, 'agent'),
+        dockerSocket: options.socketPath(),
+        logger: options.log.child({ name: `agent ${NODE_NAME}` }),
+      });
+      const drivers = await agent.start();
+      return `node ${NODE_NAME} (in this process; drivers ${drivers.join(', ')}; logs at ${agent.endpoint}; sandboxes in ${join(options.stateDir, 'agent')})`;
+    },
+    async stop() {
+      const stopped = await agent?.stop();
+      options.log.info(`stopped ${stopped ?? 0} workload(s) on node ${NODE_NAME}`);
+    },
+  };
 }
 
 function controllersComponent(session: () => Session, log: Logger): Component {

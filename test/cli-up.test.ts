@@ -1,37 +1,82 @@
-// `capstan up` as a user runs it: a child process that starts etcd in its state dir, writes the
-// config file other commands then find, applies the demo, and on Ctrl-C stops what it started.
+// `capstan up` as a user runs it: a child process that starts etcd, its own dockerd, the controllers
+// and a node agent in its state dir, writes the config file other commands then find, applies the
+// demo and prints the URL where it answers; on Ctrl-C it stops everything it started, workloads
+// included, and a second run finds its data where the first left it.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BIN, REPO, spawnCapstan } from './helpers/cli.ts';
 import { until } from './helpers/poll.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'capstan-up-'));
+// Short, under /tmp: the state dir holds dockerd's sockets.
+const dir = mkdtempSync('/tmp/cup-');
+const state = join(dir, 'state');
 const env = { HOME: dir, CAPSTAN_CONFIG: join(dir, 'config.yaml'), CAPSTAN_ETCD: undefined, NO_COLOR: '1' };
 
-function startUp(): { child: ChildProcess; stderr: () => string; exited: Promise<number | null> } {
-  const childEnv = Object.fromEntries(Object.entries({ ...process.env, ...env }).filter((e): e is [string, string] => e[1] !== undefined));
-  const child = spawn(process.execPath, [BIN, 'up', '--state-dir', join(dir, 'state')], { cwd: REPO, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
-  child.stdout!.on('data', (chunk) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, stderr: () => stderr, exited };
+interface Up {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
+function startUp(): Up {
+  const childEnv = Object.fromEntries(Object.entries({ ...process.env, ...env }).filter((e): e is [string, string] => e[1] !== undefined));
+  // --docker-socket at a path nothing answers on: this test is about the dockerd that up starts.
+  const args = [BIN, 'up', '--state-dir', state, '--docker-socket', join(dir, 'no-docker.sock')];
+  const child = spawn(process.execPath, args, { cwd: REPO, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk) => (stdout += chunk));
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+const demoUrl = (up: Up) =>
+  until(() => /^demo: (http:\/\/127\.0\.0\.1:\d+\/)$/m.exec(up.stdout())?.[1] ?? (up.child.exitCode !== null ? Promise.reject(new Error('up exited')) : undefined), {
+    timeoutMs: 60_000,
+    intervalMs: 100,
+    what: `up to print the demo URL: ${up.stderr().slice(-2000)}`,
+  });
+
+function get(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { timeout: 2_000 }, (res) => {
+      let body = '';
+      res.on('data', (chunk) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Processes that name the state dir in their arguments (etcd, dockerd, containerd, shims) or run in it (process-driver workloads). */
+function processesOf(path: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      const cwd = readlinkSync(`/proc/${pid}/cwd`);
+      if (args.includes(path) || cwd.startsWith(path)) found.push(`${pid} ${args.slice(0, 120)}`);
+    } catch {
+      // gone meanwhile
+    }
   }
-};
+  return found;
+}
+
+async function interrupt(up: Up, signal: NodeJS.Signals): Promise<void> {
+  up.child.kill(signal);
+  expect(await up.exited).toBe(0);
+}
 
 describe('capstan up', () => {
-  let running: ReturnType<typeof startUp> | undefined;
+  let running: Up | undefined;
   afterAll(async () => {
     if (running && running.child.exitCode === null) {
       running.child.kill('SIGINT');
@@ -40,28 +85,48 @@ describe('capstan up', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('starts etcd, applies the demo, points the config file at it, and stops it on Ctrl-C; a second run reuses the data', async () => {
+  it('starts etcd, dockerd, the controllers and an agent, prints where the demo answers, stops all of it on Ctrl-C, and a second run reuses the data', async () => {
     running = startUp();
-    await until(() => running!.stderr().includes('ready.'), { timeoutMs: 20_000, what: `up to be ready: ${running!.stderr()}` });
-    expect(running.stderr()).toContain('app/web created');
-    expect(running.stderr()).toMatch(/controllers started: .*gc/);
-    const etcdPid = Number(/pid (\d+)/.exec(running.stderr())![1]);
+    const url = await demoUrl(running);
+    const page = await get(url);
+    expect(page.status).toBe(200);
+    expect(page.body).toMatch(/^hello from [0-9a-f-]{36}$/m);
+    const log = running.stdout() + running.stderr();
+    expect(log).toContain('app/web created');
+    expect(log).toMatch(/controllers started: .*gc/);
+    expect(log).toMatch(/docker started: dockerd \(pid \d+\)/);
+    expect(log).toMatch(/agent started: node local/);
     expect(readFileSync(env.CAPSTAN_CONFIG, 'utf8')).toMatch(/^etcd: http:\/\/127\.0\.0\.1:\d+\n$/);
-    expect(existsSync(join(dir, 'state', 'etcd', 'data'))).toBe(true);
+    expect(existsSync(join(state, 'etcd', 'data'))).toBe(true);
+    expect(existsSync(join(state, 'docker', 'data'))).toBe(true);
+    const image = /image local\/busybox:1 (sha256:[0-9a-f]+)/.exec(log)?.[1];
+    expect(image).toBeDefined();
 
     // Another terminal: no flags, no CAPSTAN_ETCD — the config file says where etcd is.
-    const table = await spawnCapstan(['get', 'apps', '-A'], { env });
-    expect(table.code).toBe(0);
-    expect(table.stdout).toMatch(/^demo\s+web\s/m);
+    const tasks = await until(
+      async () => {
+        const table = await spawnCapstan(['get', 'tasks', '-A', '-o', 'wide'], { env });
+        return table.code === 0 && /^demo\s+echo-\S+\s+echo\s+\d+\s+Running\s/m.test(table.stdout) && table.stdout;
+      },
+      { timeoutMs: 15_000, what: 'every demo task Running' },
+    );
+    const port = new URL(url).port;
+    expect(tasks).toMatch(new RegExp(`^demo\\s+web-\\S+\\s+web\\s+1\\s+Running\\s.*\\slocal\\s+${port}\\s`, 'm'));
+    expect(tasks).toMatch(/^demo\s+echo-\S+\s+echo\s+1\s+Running\s.*\slocal\s+\d+\s/m);
+    expect(processesOf(state).length).toBeGreaterThan(0);
 
-    running.child.kill('SIGINT');
-    expect(await running.exited).toBe(0);
-    expect(alive(etcdPid)).toBe(false);
+    await interrupt(running, 'SIGINT');
+    expect(running.stderr()).toMatch(/stopped [1-9]\d* workload\(s\) on node local/);
+    expect(processesOf(state)).toEqual([]);
+    await expect(get(url)).rejects.toThrow();
 
     running = startUp();
-    await until(() => running!.stderr().includes('ready.'), { timeoutMs: 20_000, what: 'the second up to be ready' });
-    expect(running.stderr()).toContain('app/web unchanged');
-    running.child.kill('SIGTERM');
-    expect(await running.exited).toBe(0);
-  });
+    const second = await demoUrl(running);
+    expect((await get(second)).status).toBe(200);
+    expect(running.stdout()).toContain('app/web unchanged');
+    // The image lives in the engine's data root: the same one, not imported again.
+    expect(running.stderr()).toContain(`image local/busybox:1 ${image}`);
+    await interrupt(running, 'SIGTERM');
+    expect(processesOf(state)).toEqual([]);
+  }, 90_000);
 });

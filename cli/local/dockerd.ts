@@ -2,20 +2,47 @@
 // root and exec root under one directory. Used by `capstan up` and by the tests. No bridge, no
 // iptables: containers always use host networking, so the engine never touches the host's firewall.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 
 export interface DockerEngineOptions {
-  /** Everything the engine writes lives here: docker.sock, data/, exec/, docker.pid, dockerd.log. */
+  /** Everything the engine writes lives here: data/ and dockerd.log, and the run files unless runDir says otherwise. */
   dir: string;
+  /**
+   * The socket, the exec root (containerd's socket) and the pid file: paths that must stay short (see
+   * MAX_SOCKET_PATH). Defaults to `dir`; `runDirFor` picks one for a directory that may be long.
+   */
+  runDir?: string;
   /** dockerd's own log; defaults to <dir>/dockerd.log */
   logFile?: string;
   binary?: string;
+  /**
+   * Start dockerd in its own process group, so that a Ctrl-C in the terminal reaches only the
+   * command that started it, which then stops it after the workloads that depend on it (`capstan up`).
+   */
+  ownProcessGroup?: boolean;
 }
 
 /** Linux's sun_path holds 108 bytes including the terminating NUL. */
 const MAX_SOCKET_PATH = 107;
+/**
+ * The longest socket dockerd and containerd make below the run dir is about 45 bytes
+ * (exec/containerd/containerd-debug.sock and the like); a run dir up to this long keeps every one of
+ * them under 100 bytes.
+ */
+const MAX_RUN_DIR = 50;
+
+/**
+ * Where the engine of `dir` keeps its sockets: `dir` itself when short enough, else a directory under
+ * /tmp named by a hash of `dir`, so the same state dir always gets the same one (a second run finds
+ * its engine's socket where the first left it).
+ */
+export function runDirFor(dir: string): string {
+  if (Buffer.byteLength(dir) <= MAX_RUN_DIR) return dir;
+  return join('/tmp', `capstan-${createHash('sha256').update(dir).digest('hex').slice(0, 12)}`);
+}
 
 const messages = {
   notInstalled: (binary: string) =>
@@ -35,7 +62,11 @@ export class DockerEngine {
   constructor(readonly options: DockerEngineOptions) {}
 
   get socketPath(): string {
-    return join(this.options.dir, 'docker.sock');
+    return join(this.runDir, 'docker.sock');
+  }
+
+  private get runDir(): string {
+    return this.options.runDir ?? this.options.dir;
   }
 
   /** For dockerode: `new Docker({ socketPath: engine.socketPath })`. */
@@ -53,9 +84,11 @@ export class DockerEngine {
 
   async start(timeoutMs = 30_000): Promise<void> {
     const { dir } = this.options;
+    const runDir = this.runDir;
     if (process.getuid?.() !== 0) throw new Error(messages.notRoot());
     if (Buffer.byteLength(this.socketPath) > MAX_SOCKET_PATH) throw new Error(messages.pathTooLong(this.socketPath));
     mkdirSync(dir, { recursive: true });
+    mkdirSync(runDir, { recursive: true });
     const binary = this.options.binary ?? 'dockerd';
     const log = createWriteStream(this.logFile, { flags: 'a' });
     const child = spawn(
@@ -67,10 +100,10 @@ export class DockerEngine {
         '--host', this.host,
         '--data-root', join(dir, 'data'),
         // containerd's socket lives under the exec root: it must stay short (see MAX_SOCKET_PATH).
-        '--exec-root', join(dir, 'exec'),
-        '--pidfile', join(dir, 'docker.pid'),
+        '--exec-root', join(runDir, 'exec'),
+        '--pidfile', join(runDir, 'docker.pid'),
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      { stdio: ['ignore', 'pipe', 'pipe'], detached: this.options.ownProcessGroup ?? false },
     );
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
@@ -112,6 +145,7 @@ export class DockerEngine {
       clearTimeout(timer);
     }
     unmountUnder(this.options.dir);
+    if (this.runDir !== this.options.dir) unmountUnder(this.runDir);
   }
 }
 

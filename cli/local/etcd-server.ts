@@ -11,6 +11,11 @@ export interface EtcdServerOptions {
   /** etcd's own log goes here; defaults to <dataDir>/../etcd.log */
   logFile?: string;
   binary?: string;
+  /**
+   * Start etcd in its own process group, so that a Ctrl-C in the terminal reaches only the command
+   * that started it, which stops etcd last, after everything that writes to it (`capstan up`).
+   */
+  ownProcessGroup?: boolean;
 }
 
 export class EtcdServer {
@@ -49,7 +54,7 @@ export class EtcdServer {
         '--logger', 'zap',
         '--log-outputs', 'stderr',
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' } },
+      { stdio: ['ignore', 'pipe', 'pipe'], detached: this.options.ownProcessGroup ?? false, env: { ...process.env, ETCD_UNSUPPORTED_ARCH: process.env.ETCD_UNSUPPORTED_ARCH ?? '' } },
     );
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);

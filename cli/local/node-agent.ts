@@ -1,0 +1,120 @@
+// The node agent `capstan up` runs in its own process, with both drivers: docker against the engine
+// up found or started, process with its sandboxes under the state dir.
+//
+// In-process rather than a `capstan agent` child: one process for the user to watch and stop, one
+// Ctrl-C that reaches everything in the order that matters (workloads before the dockerd and etcd
+// they depend on), no second start-up of the TypeScript loader, and no child to leave behind if up
+// itself fails half-way. What is lost — an agent crash taking `up` down with it — is what a
+// one-machine development cluster can afford; production nodes run `capstan agent`.
+//
+// Unlike `capstan agent`, stopping also stops the workloads: `up` promises to leave no process
+// behind. They are stopped through the agent's own drivers while the agent still runs, so it
+// records each task as Killed; the next `up` sees terminal tasks and the replicas controller starts
+// new ones, instead of finding "Running" tasks whose workloads vanished.
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { TaskSpec, TaskStatus } from '../../api/kinds/task.ts';
+import { isTerminal } from '../../api/kinds/task.ts';
+import type { CapstanObject } from '../../api/object.ts';
+import type { Store } from '../../api/store.ts';
+import type { Agent } from '../../runtime/agent.ts';
+import type { Driver } from '../../runtime/driver.ts';
+
+export interface LocalAgentOptions {
+  store: Store;
+  node: string;
+  /** The process driver's sandboxes go to <stateDir>/process. */
+  stateDir: string;
+  dockerSocket: string;
+  logger: Logger;
+  portRange?: { from: number; to: number };
+}
+
+type Task = CapstanObject<TaskSpec, TaskStatus>;
+
+/** Longest a Ctrl-C waits on one workload's grace period: a person is waiting. */
+const MAX_SHUTDOWN_GRACE_SECONDS = 5;
+/** How long to wait for the agent to record the stopped tasks before it stops too. */
+const REPORT_WAIT_MS = 3_000;
+
+export class LocalAgent {
+  private agent: Agent | undefined;
+  private drivers: Driver[] = [];
+
+  constructor(private readonly options: LocalAgentOptions) {}
+
+  get endpoint(): string {
+    return this.agent?.endpoint ?? '';
+  }
+
+  async start(): Promise<string[]> {
+    const { store, node, stateDir, dockerSocket, logger } = this.options;
+    // Loaded here: only `up` pays for dockerode and the agent.
+    const [{ Agent }, { default: Docker }, { DockerDriver }, { ProcessDriver }] = await Promise.all([
+      import('../../runtime/agent.ts'),
+      import('dockerode'),
+      import('../../runtime/drivers/docker.ts'),
+      import('../../runtime/drivers/process.ts'),
+    ]);
+    this.drivers = [
+      new DockerDriver({ docker: new Docker({ socketPath: dockerSocket }), nodeName: node }),
+      new ProcessDriver({ stateDir: join(stateDir, 'process') }),
+    ];
+    this.agent = new Agent({
+      store,
+      nodeName: node,
+      address: '127.0.0.1',
+      capacity: { cpus: cpus().length, mem: Math.floor(totalmem() / 2 ** 20), disk: 0, gpus: 0 },
+      portRange: this.options.portRange ?? { from: 31000, to: 31999 },
+      drivers: this.drivers,
+      logger,
+    });
+    await this.agent.start();
+    return this.drivers.map((d) => d.name);
+  }
+
+  /**
+   * Stops every workload on this node (recorded as Killed by the agent), then the agent, then sweeps
+   * once more: a bound task the agent started while the first round ran must not outlive `up`.
+   */
+  async stop(): Promise<number> {
+    let stopped = await this.stopWorkloads(true).catch((error: unknown) => {
+      this.options.logger.warn({ error: (error as Error).message }, 'could not stop every workload');
+      return 0;
+    });
+    await this.agent?.stop();
+    stopped += await this.stopWorkloads(false).catch(() => 0);
+    await Promise.all(this.drivers.map((driver) => driver.close()));
+    return stopped;
+  }
+
+  private async stopWorkloads(record: boolean): Promise<number> {
+    const tasks = (await this.options.store.list<Task>('Task')).items.filter((t) => t.spec.nodeName === this.options.node);
+    const grace = new Map(tasks.map((t) => [t.metadata.uid, t.spec.template.taskKillGracePeriodSeconds]));
+    const stops: Promise<void>[] = [];
+    const uids = new Set<string>();
+    for (const driver of this.drivers) {
+      const held = await driver.list().catch(() => []);
+      for (const workload of held) {
+        if (!workload.containers.some((c) => c.state === 'running')) continue;
+        const seconds = Math.min(grace.get(workload.taskUid) ?? MAX_SHUTDOWN_GRACE_SECONDS, MAX_SHUTDOWN_GRACE_SECONDS);
+        uids.add(workload.taskUid);
+        stops.push(driver.stop(workload.taskUid, seconds));
+      }
+    }
+    await Promise.all(stops);
+    if (record) await this.untilRecorded(uids);
+    return stops.length;
+  }
+
+  /** Bounded: the agent reports exits on its next pass; a slow store must not hold up Ctrl-C. */
+  private async untilRecorded(uids: ReadonlySet<string>): Promise<void> {
+    const deadline = Date.now() + REPORT_WAIT_MS;
+    while (uids.size > 0 && Date.now() < deadline) {
+      const tasks = (await this.options.store.list<Task>('Task')).items;
+      if (!tasks.some((t) => uids.has(t.metadata.uid!) && !isTerminal(t.status?.phase))) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
