@@ -78,8 +78,9 @@ async function reconcileApp(key: string, ctx: ReconcileContext): Promise<Result>
   const current = created ?? facts.find((r) => r.number === plan.current);
   const marked = current && current.instances === spec.instances && spec.instances > 0 && current.ready >= spec.instances;
   const currentRevision = revisions.find((r) => r.spec.number === plan.current);
-  if (marked && currentRevision && !currentRevision.status?.fullyHealthyAt) await markFullyHealthy(currentRevision, ctx);
-  const stableNow = marked ? Math.max(stable ?? 0, current.number) : stable;
+  // Marked again when it becomes the latest fully healthy one once more (after an undo, say).
+  if (marked && currentRevision && stable !== current.number) await markFullyHealthy(currentRevision, ctx);
+  const stableNow = marked ? current.number : stable;
 
   const progress = nextProgress({
     now: ctx.now(),
@@ -92,6 +93,7 @@ async function reconcileApp(key: string, ctx: ReconcileContext): Promise<Result>
     stable: stableNow,
     paused,
     waiting: dependencies.ready ? null : dependencies.message,
+    templatePending: !created && !revisions.some((r) => r.spec.number === plan.current && isRevisionOf(factsOf(r), spec, restartedAt)),
   });
   await recordTransitions(app, previous, progress, ctx);
   await writeAppStatus(app, revisions, { progress, current: plan.current, stable: stableNow, dependencies: dependencies.ready ? null : dependencies.message }, ctx);
@@ -118,9 +120,10 @@ function factsOf(revision: Revision): RevisionFacts {
 }
 
 
+/** The revision most recently fully healthy: the rollback target. */
 function newestStable(revisions: readonly Revision[]): number | undefined {
-  const stable = revisions.filter((r) => r.status?.fullyHealthyAt).map((r) => r.spec.number);
-  return stable.length ? Math.max(...stable) : undefined;
+  const stable = revisions.filter((r) => r.status?.fullyHealthyAt).sort((a, b) => a.status!.fullyHealthyAt!.localeCompare(b.status!.fullyHealthyAt!));
+  return stable.at(-1)?.spec.number;
 }
 
 async function createRevision(app: App, create: NonNullable<ReturnType<typeof planRollout>['create']>, ctx: ReconcileContext) {

@@ -225,6 +225,11 @@ describe('nextProgress: phase, deadline and rollback', () => {
     expect(resumed.rollback).toBeUndefined();
     expect(resumed.rollout).toMatchObject({ phase: 'Progressing', lastProgressAt: at(101).toISOString() });
   });
+  it('paused with a template change not yet made into a revision: Paused, not Complete', () => {
+    const p = nextProgress(base({ current: rev(1, 4, 4, 4), others: [], paused: true, templatePending: true }));
+    expect(p.rollout.phase).toBe('Paused');
+    expect(p.condition).toMatchObject({ status: 'Unknown', reason: 'RolloutPaused' });
+  });
   it('complete when every instance is healthy and ready and nothing else runs', () => {
     expect(nextProgress(base({ current: rev(2, 4, 4, 4), others: [rev(1, 0, 0, 0)] })).rollout).toMatchObject({ phase: 'Complete', completedAt: t0.toISOString() });
   });

@@ -25,6 +25,8 @@ export interface ProgressInput {
   paused: boolean;
   /** Why dependencies hold the App, or null when they do not. */
   waiting: string | null;
+  /** The App's template has no revision yet (held): whatever runs, the rollout is not complete. */
+  templatePending?: boolean;
 }
 
 export interface Progress {
@@ -62,7 +64,7 @@ export function nextProgress(input: ProgressInput): Progress {
       condition: { type: 'Progressing', status: 'Unknown', reason: 'WaitingForDependencies', message },
     };
   }
-  const settled = isSettled(current, input.others, instances);
+  const settled = !input.templatePending && isSettled(current, input.others, instances);
   const completedAt = settled ? (previous?.completedAt ?? stamp) : undefined;
   const old = input.others.reduce((n, r) => n + Math.max(r.tasks, r.instances), 0);
 
