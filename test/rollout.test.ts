@@ -335,6 +335,13 @@ describe('rolling upgrades on simulated nodes', () => {
     expect(closing.stderr).toContain('the cycle y → x → y');
   });
 
+  it('the examples apply cleanly together: capstan apply -f manifests/', async () => {
+    const result = await capstan(['apply', '-f', 'manifests/'], { etcd: etcd.url });
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toMatch(/^app\/rolling created$/m);
+    expect(result.stdout).toMatch(/^app\/fragile created$/m);
+  });
+
   it('apply --wait follows the rollout it started and exits 0 when it completes, 1 when it is rolled back', async () => {
     const manifest = (cmd: string) =>
       `apiVersion: capstan/v1\nkind: App\nmetadata: {name: web}\nspec:\n  instances: 3\n  driver: process\n  progressDeadlineSeconds: 2\n  containers: [{cmd: "${cmd}", resources: {cpus: 0.01, mem: 1}}]\n  healthChecks: [{protocol: COMMAND, command: "true"}]\n`;
