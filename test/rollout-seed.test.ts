@@ -78,15 +78,18 @@ describe('the seed scenario: 20 instances, 0.85 / 0.15, command changed, real ag
         progressDeadlineSeconds: 60,
       },
     });
+    let last: App | undefined;
     const settled = (revision: number) =>
       until(
         async () => {
-          const app = await store.mustGet<App>('App', { namespace: 'default', name: 'seed' });
+          const app = (last = await store.mustGet<App>('App', { namespace: 'default', name: 'seed' }));
           const rollout = app.status?.rollout;
           return app.status?.currentRevision === revision && rollout?.phase === 'Complete' && Boolean(rollout.completedAt) && app;
         },
         { timeoutMs: 90_000, intervalMs: 100, what: `seed complete on revision ${revision}` },
-      );
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}; last status: ${JSON.stringify({ rollout: last?.status?.rollout, revisions: last?.status?.revisions })}`);
+      });
     await settled(1);
 
     const informer = new Informer(client, store.kind('Task'));
