@@ -2,6 +2,7 @@
 import { getCondition, type AnyObject, type DeepReadonly } from '../../api/object.ts';
 import type { NodeSpec, NodeStatus } from '../../api/kinds/node.ts';
 import { isTerminal, type TaskSpec, type TaskStatus } from '../../api/kinds/task.ts';
+import { AGENT_FINALIZER } from '../../api/kinds/wellknown.ts';
 import type { BoundTask, NodeView, Resources, TaskDemand } from './snapshot.ts';
 
 type Task = DeepReadonly<AnyObject>;
@@ -34,10 +35,22 @@ export function taskResources(spec: DeepReadonly<TaskSpec>): Resources {
 
 export const appKeyOf = (task: Task) => `${task.metadata.namespace}/${(task.spec as TaskSpec).app}`;
 
-/** Holds a node's resources: bound and not finished (a task being killed still runs). */
+/**
+ * Holds a node's resources: bound and not finished (a task being killed still runs).
+ *
+ * A Lost task still carrying the agent's finalizer holds them too: Lost is what the cluster decided
+ * about an unreachable node, not what the node did, and its workload may still run there. The agent
+ * removes the finalizer once it has stopped that workload (or the nodes controller gives up on the
+ * node at expungeAfterSeconds). Counting it free earlier let a node that came back receive a
+ * replacement on the stale workload's host port (and UNIQUE slot) while its agent was still stopping
+ * it: two instances at once, and the new one failing to bind.
+ */
 export function isBound(task: Task): boolean {
   const spec = task.spec as TaskSpec;
-  return spec.nodeName !== undefined && !isTerminal((task.status as TaskStatus | undefined)?.phase);
+  if (spec.nodeName === undefined) return false;
+  const phase = (task.status as TaskStatus | undefined)?.phase;
+  if (phase === 'Lost') return task.metadata.finalizers?.includes(AGENT_FINALIZER) ?? false;
+  return !isTerminal(phase);
 }
 
 /** Waits for a node: not bound, not finished, not being deleted. */
