@@ -8,6 +8,7 @@
 // controller writing status, and a status write never conflicts with an apply.
 import { randomUUID } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
+import { mapConcurrently } from './concurrently.ts';
 import { alreadyExists, conflict, fenced, notFound, StoreError } from './errors.ts';
 import { specKey, specPrefix, statusKey, statusPrefix } from './keys.ts';
 import type { KindDefinition, KindRegistry } from './kinds/registry.ts';
@@ -47,6 +48,9 @@ type RawTxnOp = Record<string, unknown>;
 
 /** Changes per transaction in updateMany: two compares each, within etcd's default 128 ops. */
 const UPDATE_BATCH = 64;
+/** updateMany's transactions in flight at once. */
+const UPDATE_CONCURRENCY = 4;
+
 interface RawKv {
   key: Buffer;
   value: Buffer;
@@ -181,18 +185,28 @@ export class Store {
    * which also proves `from` is what is stored. A transaction is all or nothing, so the result says
    * which changes landed; the caller retries the rest one by one with fresh reads.
    */
-  async updateMany(changes: readonly { from: AnyObject; to: AnyObject }[]): Promise<{ written: AnyObject[]; failed: AnyObject[] }> {
-    const written: AnyObject[] = [];
-    const failed: AnyObject[] = [];
+  async updateMany(
+    changes: readonly { from: AnyObject; to: AnyObject }[],
+    options: { validated?: boolean } = {},
+  ): Promise<{ written: AnyObject[]; failed: AnyObject[] }> {
+    const batches: { key: string; next: AnyObject; below: string }[][] = [];
     // etcd's default --max-txn-ops is 128 per list, and each change carries two compares.
     for (let start = 0; start < changes.length; start += UPDATE_BATCH) {
-      const batch = changes.slice(start, start + UPDATE_BATCH).map(({ from, to }) => {
-        const definition = this.kind(from.kind);
-        const namespace = this.namespaceOf(definition, from.metadata.namespace);
-        const key = specKey(definition, namespace, from.metadata.name);
-        const next = mergeForUpdate(from, this.prepare(definition, to));
-        return { key, next, below: String(BigInt(from.metadata.resourceVersion ?? '0') + 1n) };
-      });
+      batches.push(
+        changes.slice(start, start + UPDATE_BATCH).map(({ from, to }) => {
+          const definition = this.kind(from.kind);
+          const namespace = this.namespaceOf(definition, from.metadata.namespace);
+          const key = specKey(definition, namespace, from.metadata.name);
+          // `validated`: the caller changed only fields it computed itself on an object read from the
+          // store (the scheduler's bindings), so the schema need not run again.
+          const next = mergeForUpdate(from, options.validated ? to : this.prepare(definition, to));
+          return { key, next, below: String(BigInt(from.metadata.resourceVersion ?? '0') + 1n) };
+        }),
+      );
+    }
+    // A few transactions in flight at once: each is independent, and waiting for one round trip
+    // per 64 changes would leave etcd idle most of the time.
+    const results = await mapConcurrently(batches, UPDATE_CONCURRENCY, async (batch) => {
       const response = await this.txn(
         {
           compare: batch.flatMap(({ key, below }) => [versionAbove(key, 0), modBelow(key, below)]),
@@ -200,9 +214,13 @@ export class Store {
         },
         batch[0]!.key,
       );
-      const revision = String(response.header.revision);
+      return { batch, succeeded: response.succeeded, revision: String(response.header.revision) };
+    });
+    const written: AnyObject[] = [];
+    const failed: AnyObject[] = [];
+    for (const { batch, succeeded, revision } of results) {
       for (const { next } of batch) {
-        if (response.succeeded) written.push({ ...next, metadata: { ...next.metadata, resourceVersion: revision } });
+        if (succeeded) written.push({ ...next, metadata: { ...next.metadata, resourceVersion: revision } });
         else failed.push(next);
       }
     }

@@ -1,6 +1,7 @@
 // `capstan apply`: validate the whole input, then create or update each object, then (with --prune)
 // delete what the same set applied last time and no longer contains.
 import { Command } from 'commander';
+import { mapConcurrently } from '../api/concurrently.ts';
 import { isStoreError } from '../api/errors.ts';
 import type { KindDefinition } from '../api/kinds/registry.ts';
 import { matches, parseSelector, type Selector } from '../api/labels.ts';
@@ -43,20 +44,13 @@ const APPLY_WINDOW = 32;
 const identityOf = (o: { kind: string; metadata: { namespace?: string; name: string } }) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 
 /** Like Promise.allSettled over `items.map(work)`, with at most `limit` calls running at once. */
-async function settleAll<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
-  const results: PromiseSettledResult<R>[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    for (let index = next++; index < items.length; index = next++) {
-      try {
-        results[index] = { status: 'fulfilled', value: await work(items[index]!) };
-      } catch (reason) {
-        results[index] = { status: 'rejected', reason };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
+function settleAll<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+  return mapConcurrently(items, limit, (item) =>
+    work(item).then(
+      (value): PromiseSettledResult<R> => ({ status: 'fulfilled', value }),
+      (reason: unknown): PromiseSettledResult<R> => ({ status: 'rejected', reason }),
+    ),
+  );
 }
 
 /**

@@ -12,7 +12,7 @@ import type { TaskStatus } from '../../api/kinds/task.ts';
 import type { InformerEvent } from '../../api/informer.ts';
 import { done, retry, type ControllerDefinition, type ReconcileContext } from '../contract.ts';
 import { boundTask, isBound, isPending, nodeView, taskDemand } from './demand.ts';
-import { Snapshot } from './snapshot.ts';
+import { Snapshot, type BoundTask } from './snapshot.ts';
 import { Stack, type StackOptions } from './stack.ts';
 
 export const SCHEDULER = 'scheduler';
@@ -30,6 +30,11 @@ function taskEventMatters(event: InformerEvent): boolean {
 export function schedulerController(options: StackOptions = {}): ControllerDefinition {
   // The stack keeps a cursor between batches so consecutive bursts start on different nodes.
   const stack = new Stack(options);
+  // Bindings this scheduler wrote that its cache may not show yet ("assumed", as kube-scheduler
+  // calls them). Without them the next round, built from a cache a few milliseconds behind, would
+  // hand out the same host ports and constraint slots again: each binding write is conditioned on
+  // its own task only, so nothing else would catch the double booking.
+  const assumed = new Map<string, BoundTask>();
   return {
     name: SCHEDULER,
     primaryKind: 'Task',
@@ -37,15 +42,21 @@ export function schedulerController(options: StackOptions = {}): ControllerDefin
       { kind: 'Task', map: (event) => (taskEventMatters(event) ? [CLUSTER_KEY] : []) },
       { kind: 'Node', map: () => [CLUSTER_KEY] },
     ],
-    reconcile: (_key, ctx) => scheduleAll(stack, ctx),
+    reconcile: (_key, ctx) => scheduleAll(stack, assumed, ctx),
   };
 }
 
-async function scheduleAll(stack: Stack, ctx: ReconcileContext) {
+async function scheduleAll(stack: Stack, assumed: Map<string, BoundTask>, ctx: ReconcileContext) {
   const tasks = ctx.informer('Task').list();
-  const pending = tasks.filter(isPending).sort(byCreation);
+  const cached = new Map(tasks.map((task) => [keyOf(task), task]));
+  // Forget an assumption once the cache shows the task bound (or gone, or finished).
+  for (const key of assumed.keys()) {
+    const task = cached.get(key);
+    if (!task || !isPending(task)) assumed.delete(key);
+  }
+  const pending = tasks.filter((task) => isPending(task) && !assumed.has(keyOf(task))).sort(byCreation);
   if (pending.length === 0) return done();
-  const snapshot = new Snapshot(ctx.informer('Node').list().map(nodeView), tasks.filter(isBound).map(boundTask));
+  const snapshot = new Snapshot(ctx.informer('Node').list().map(nodeView), [...tasks.filter(isBound).map(boundTask), ...assumed.values()]);
 
   const bindings: { from: AnyObject; to: AnyObject }[] = [];
   const unplaced: { task: Task; message: string }[] = [];
@@ -61,7 +72,10 @@ async function scheduleAll(stack: Stack, ctx: ReconcileContext) {
     bindings.push({ from: task as AnyObject, to: bind(task, node, hostPorts) });
   }
 
-  const { failed } = bindings.length ? await ctx.store.updateMany(bindings) : { failed: [] };
+  // Bindings change only nodeName, hostPorts and a finalizer of tasks read from the store, so the
+  // spec needs no second validation on the way back.
+  const { written, failed } = bindings.length ? await ctx.store.updateMany(bindings, { validated: true }) : { written: [], failed: [] };
+  for (const task of written) assumed.set(keyOf(task), boundTask(task));
   await Promise.all(unplaced.map(({ task, message }) => reportUnschedulable(task, message, ctx)));
   ctx.log.debug({ bound: bindings.length - failed.length, unplaced: unplaced.length, stale: failed.length }, 'scheduled');
   // A stale binding means a task changed under us; its change event queues another round anyway,
@@ -69,13 +83,17 @@ async function scheduleAll(stack: Stack, ctx: ReconcileContext) {
   return failed.length ? retry(new Error(`${failed.length} bindings raced with other writers`)) : done();
 }
 
+/** The bound task: shallow copies of the parts that change; the template is shared, never mutated. */
 function bind(task: Task, node: string, hostPorts: number[]): AnyObject {
-  const object = structuredClone(task) as AnyObject;
-  object.spec = { ...(object.spec as object), nodeName: node, hostPorts };
-  const finalizers = object.metadata.finalizers ?? [];
-  if (!finalizers.includes(AGENT_FINALIZER)) object.metadata.finalizers = [...finalizers, AGENT_FINALIZER];
-  return object;
+  const finalizers = task.metadata.finalizers ?? [];
+  return {
+    ...(task as AnyObject),
+    metadata: { ...(task.metadata as AnyObject['metadata']), finalizers: finalizers.includes(AGENT_FINALIZER) ? [...finalizers] : [...finalizers, AGENT_FINALIZER] },
+    spec: { ...(task.spec as object), nodeName: node, hostPorts },
+  };
 }
+
+const keyOf = (task: Task) => `${task.metadata.namespace}/${task.metadata.name}`;
 
 async function reportUnschedulable(task: Task, message: string, ctx: ReconcileContext): Promise<void> {
   const status = (task.status ?? { phase: 'Pending' }) as TaskStatus;
