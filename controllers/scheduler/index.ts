@@ -20,11 +20,20 @@ const CLUSTER_KEY = 'cluster';
 
 type Task = DeepReadonly<AnyObject>;
 
-/** Task changes that matter to placement: a task to place, or resources freed. */
+/**
+ * Task changes that can make a placement possible: a task to place, or resources freed. A task
+ * becoming bound only takes resources, so it queues nothing; without this rule every binding this
+ * scheduler writes would come back as an event and cost a full pass over the cache.
+ */
 function taskEventMatters(event: InformerEvent): boolean {
-  if (event.type !== 'modified') return true;
-  const before = event.old!;
-  return isPending(event.object) || isBound(before) !== isBound(event.object);
+  switch (event.type) {
+    case 'added':
+      return isPending(event.object);
+    case 'modified':
+      return isPending(event.object) || (isBound(event.old!) && !isBound(event.object));
+    case 'deleted':
+      return isBound(event.object);
+  }
 }
 
 export function schedulerController(options: StackOptions = {}): ControllerDefinition {
