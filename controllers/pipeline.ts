@@ -158,9 +158,16 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     if (result.kind === 'retry') {
       metrics.errors.inc({ controller });
       const error = result.error;
-      // A fenced write means the term is over; the election says so in a moment. Not worth a stack.
-      const level = isStoreError(error, 'Fenced') || isStoreError(error, 'Conflict') ? 'info' : 'warn';
-      log[level]({ key, err: error, retryInMs: processed.retryInMs }, 'reconcile will be retried');
+      // A conflict is the expected price of reading from a cache (someone wrote first; the retry
+      // reads again), and a fenced write means the term is over, which the election reports: neither
+      // is worth more than a debug line. Anything else is a warning with its message; the stack only
+      // at debug level.
+      if (isStoreError(error, 'Fenced') || isStoreError(error, 'Conflict')) {
+        log.debug({ key, reason: (error as Error).message, retryInMs: processed.retryInMs }, 'reconcile will be retried');
+      } else {
+        log.warn({ key, reason: error instanceof Error ? error.message : String(error), retryInMs: processed.retryInMs }, 'reconcile will be retried');
+        log.debug({ key, err: error }, 'reconcile error');
+      }
     } else if (result.kind === 'invalid') {
       log.info({ key, field: result.field, message: result.message }, 'invalid spec: not retried until the spec changes');
     } else {
