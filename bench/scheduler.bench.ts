@@ -244,6 +244,12 @@ async function main() {
         `${(rate(backlog.seconds) / raw).toFixed(2)} (targets ≥ 2000/s, ≥ 0.5)`,
       ],
       [`    of which informer sync / first binding at, s`, `${backlog.syncSeconds.toFixed(2)} / ${backlog.firstBindingSeconds.toFixed(2)}`, '-', ''],
+      [
+        `    (b) from the first binding to the last, placements/s`,
+        rate(backlog.seconds - backlog.firstBindingSeconds).toFixed(0),
+        `${guarded.toFixed(0)} guarded raw puts/s`,
+        `${(rate(backlog.seconds - backlog.firstBindingSeconds) / raw).toFixed(2)} of raw, ${(rate(backlog.seconds - backlog.firstBindingSeconds) / guarded).toFixed(2)} of guarded`,
+      ],
       [`    (a) constraints held (UNIQUE, GROUP_BY, ports)`, summary(streamProblems), '-', ''],
       [`    (b) constraints held (UNIQUE, GROUP_BY, ports)`, summary(backlogProblems), '-', ''],
     ]);
