@@ -1,40 +1,21 @@
 // Manifests: YAML (or JSON) text → validated, defaulted objects, or every problem with its
 // file:line:column, the field path, what was expected and what was found. The kinds say what is
 // valid (zod schema, check, checkAgainstStore); this module says where and in which words.
-import { CORE_SCHEMA, loadAll } from 'js-yaml';
-import { LineCounter, isMap, isScalar, isSeq, parseAllDocuments } from 'yaml';
-import type { Node as YamlNode } from 'yaml';
+//
+// The two halves it stands on live beside it: manifest/parse.ts (text → documents with positions)
+// and manifest/zod-problems.ts (schema issues → expected/found in plain words).
 import { z } from 'zod';
 import { DEFAULT_NAMESPACE, DNS_LABEL, DNS_LABEL_MAX } from './object.ts';
 import type { AnyObject, ObjectMeta } from './object.ts';
 import { loadCustomKinds } from './kinds/custom.ts';
 import { KindRegistry } from './kinds/registry.ts';
 import type { FieldProblem, KindDefinition, StoreReader } from './kinds/registry.ts';
+import type { ManifestDocument, Path, Position, Problem } from './manifest/parse.ts';
+import { describeValue, parseWith, valueAt, withSuggestion } from './manifest/zod-problems.ts';
 
-export type Path = (string | number)[];
-
-export interface Position {
-  line: number;
-  column: number;
-}
-
-export interface ManifestDocument {
-  file: string;
-  /** 0-based index of the document in its file, counting empty documents too. */
-  index: number;
-  /** The document as plain JavaScript. */
-  value: unknown;
-  /** Where the field at `path` is written, or its nearest parent that is. */
-  locate(path: Path): Position;
-}
-
-export interface Problem extends Position {
-  file: string;
-  /** Like `spec.containers[0].cmd`; empty for the document as a whole. */
-  path: string;
-  expected: string;
-  found: string;
-}
+export { parseManifests } from './manifest/parse.ts';
+export type { ManifestDocument, Path, Position, Problem } from './manifest/parse.ts';
+export { describeValue } from './manifest/zod-problems.ts';
 
 export interface Validation {
   objects: AnyObject[];
@@ -50,7 +31,6 @@ export interface ValidateOptions {
 // Every sentence this module says, in one place.
 
 const say = {
-  yaml: 'valid YAML',
   document: 'an object with apiVersion, kind, metadata and spec',
   apiVersion: (version: string, kind: string) => `apiVersion "${version}" for kind ${kind}`,
   knownKind: (known: string[]) => `a known kind (${known.join(', ')})`,
@@ -61,56 +41,9 @@ const say = {
   noNamespace: (kind: string) => `no namespace: ${kind} is cluster-scoped`,
   unique: 'each object once in the input',
   again: (what: string, first: Position & { file: string }) => `${what} again (first at ${first.file}:${first.line}:${first.column})`,
-  knownField: (known: string[]) => (known.length ? `a known field (${known.join(', ')})` : 'no field here'),
-  unknownField: (key: string) => `unknown field "${key}"`,
   customKind: (reason: string) => reason.replace(/^expected /, ''),
-  // zod issue codes → what was expected
-  type: {
-    string: 'a string',
-    number: 'a number',
-    int: 'an integer',
-    boolean: 'true or false',
-    object: 'a mapping',
-    record: 'a mapping',
-    array: 'a list',
-    tuple: 'a list',
-    literal: 'a fixed value',
-  } as Record<string, string>,
   required: (what: string) => `${what} (required)`,
-  atLeast: (min: number | bigint, inclusive: boolean) => (inclusive ? `a number of at least ${min}` : `a number above ${min}`),
-  atMost: (max: number | bigint, inclusive: boolean) => (inclusive ? `a number of at most ${max}` : `a number below ${max}`),
-  minItems: (min: number | bigint) => (min === 1 ? 'a list with at least one item' : `a list of at least ${min} items`),
-  maxItems: (max: number | bigint) => `a list of at most ${max} items`,
-  minLength: (min: number | bigint) => (min === 1 ? 'a non-empty string' : `a string of at least ${min} characters`),
-  maxLength: (max: number | bigint) => `a string of at most ${max} characters`,
-  pattern: (pattern: string) => `text matching ${pattern}`,
-  startsWith: (prefix: string) => `text starting with "${prefix}"`,
-  format: (format: string) => `a valid ${format}`,
-  oneOf: (values: readonly unknown[]) => (values.length === 1 ? showLiteral(values[0]) : `one of ${values.map(showLiteral).join(', ')}`),
-  discriminator: (field: string, options: readonly unknown[]) => `a ${field} of ${options.map(showLiteral).join(', ')}`,
-  anyForm: 'one of the accepted forms',
-  multipleOf: (divisor: number | bigint) => `a multiple of ${divisor}`,
-  validKey: 'a valid key',
-  validValue: 'a valid value',
-  // what was found
-  nothing: 'nothing',
-  emptyList: 'an empty list',
-  list: (n: number) => `a list of ${n} item${n === 1 ? '' : 's'}`,
-  mapping: 'a mapping',
 } as const;
-
-function showLiteral(value: unknown): string {
-  return typeof value === 'string' ? value : JSON.stringify(value);
-}
-
-/** What a value is, briefly: the value itself when short, its shape otherwise. */
-export function describeValue(value: unknown): string {
-  if (value === undefined) return say.nothing;
-  if (Array.isArray(value)) return value.length === 0 ? say.emptyList : say.list(value.length);
-  if (value !== null && typeof value === 'object') return say.mapping;
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
-  return String(value);
-}
 
 export function formatPath(path: Path): string {
   let text = '';
@@ -130,255 +63,6 @@ export function formatProblem(problem: Problem): string {
 
 // ---------------------------------------------------------------------------------------------
 // Parsing
-
-/** Splits the text into documents; YAML syntax errors become problems and their documents are dropped. */
-export function parseManifests(text: string, file: string): { documents: ManifestDocument[]; problems: Problem[] } {
-  return parseFast(text, file) ?? parseLocated(text, file);
-}
-
-/**
- * The common case, valid YAML, parsed by js-yaml (several times faster than building the `yaml`
- * package's syntax tree). Positions are needed only to report a problem, so the tree with positions
- * is built the first time a document is asked where a field is, once per file. Any YAML error sends
- * the whole file through the located parser instead, which reports it with its line.
- */
-function parseFast(text: string, file: string): { documents: ManifestDocument[]; problems: Problem[] } | undefined {
-  let values: unknown[];
-  try {
-    values = loadAll(text, undefined, { schema: CORE_SCHEMA, filename: file });
-  } catch {
-    return undefined;
-  }
-  let located: ManifestDocument[] | undefined;
-  const locatedDocument = (ordinal: number) => {
-    located ??= parseLocated(text, file).documents;
-    return located[ordinal];
-  };
-  const documents: ManifestDocument[] = [];
-  values.forEach((value, index) => {
-    if (value === null || value === undefined) return;
-    const ordinal = documents.length;
-    documents.push({ file, index, value, locate: (path) => locatedDocument(ordinal)?.locate(path) ?? { line: 1, column: 1 } });
-  });
-  return { documents, problems: [] };
-}
-
-function parseLocated(text: string, file: string): { documents: ManifestDocument[]; problems: Problem[] } {
-  const lineCounter = new LineCounter();
-  const parsed = parseAllDocuments(text, { lineCounter, prettyErrors: false });
-  const documents: ManifestDocument[] = [];
-  const problems: Problem[] = [];
-  const at = (offset: number): Position => {
-    const { line, col } = lineCounter.linePos(offset);
-    return { line, column: col };
-  };
-  parsed.forEach((document, index) => {
-    if (document.errors.length > 0) {
-      for (const error of document.errors) problems.push({ file, ...at(error.pos[0]), path: '', expected: say.yaml, found: yamlErrorText(error.message) });
-      return;
-    }
-    // A document that is empty or only comments (a trailing `---`, say) is not an object to apply.
-    if (document.contents === null || (isScalar(document.contents) && document.contents.value === null)) return;
-    let value: unknown;
-    try {
-      value = document.toJS({ maxAliasCount: 100 });
-    } catch (error) {
-      problems.push({ file, ...at(document.contents.range[0]), path: '', expected: say.yaml, found: yamlErrorText((error as Error).message) });
-      return;
-    }
-    const root = document.contents;
-    documents.push({ file, index, value, locate: (path) => at(offsetOf(root, path)) });
-  });
-  return { documents, problems };
-}
-
-function yamlErrorText(message: string): string {
-  return message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '').trim();
-}
-
-/**
- * The offset where `path` is written: a mapping entry's key (so the column points at the field's
- * name), a list's item, or — when the path goes past what the document holds — the deepest part
- * that exists.
- */
-function offsetOf(root: YamlNode, path: Path): number {
-  let node: unknown = root;
-  let offset = root.range?.[0] ?? 0;
-  for (const segment of path) {
-    if (isMap(node)) {
-      const pair = node.items.find((item) => isScalar(item.key) && String(item.key.value) === String(segment));
-      if (!pair) return offset;
-      offset = (isScalar(pair.key) && pair.key.range?.[0]) || offset;
-      node = pair.value;
-    } else if (isSeq(node) && typeof segment === 'number' && node.items[segment]) {
-      node = node.items[segment];
-      offset = (node as YamlNode).range?.[0] ?? offset;
-    } else {
-      return offset;
-    }
-  }
-  return offset;
-}
-
-// ---------------------------------------------------------------------------------------------
-// From zod issues to problems
-
-type Issue = z.core.$ZodIssue;
-
-/** The per-parse error map: every issue's message becomes what was expected, in our words. */
-function expectedFor(issue: z.core.$ZodRawIssue): string {
-  switch (issue.code) {
-    case 'invalid_type': {
-      const what = say.type[issue.expected] ?? `a ${issue.expected}`;
-      return issue.input === undefined ? say.required(what) : what;
-    }
-    case 'too_small':
-      if (issue.origin === 'array' || issue.origin === 'set') return say.minItems(issue.minimum);
-      if (issue.origin === 'string') return say.minLength(issue.minimum);
-      return say.atLeast(issue.minimum, issue.inclusive ?? true);
-    case 'too_big':
-      if (issue.origin === 'array' || issue.origin === 'set') return say.maxItems(issue.maximum);
-      if (issue.origin === 'string') return say.maxLength(issue.maximum);
-      return say.atMost(issue.maximum, issue.inclusive ?? true);
-    case 'invalid_format':
-      if (issue.format === 'regex') return say.pattern(String(issue.pattern));
-      if (issue.format === 'starts_with') return say.startsWith(String((issue as { prefix?: string }).prefix ?? ''));
-      return say.format(issue.format);
-    case 'invalid_value':
-      return issue.input === undefined ? say.required(say.oneOf(issue.values)) : say.oneOf(issue.values);
-    case 'invalid_union': {
-      const { discriminator, options } = issue as { discriminator?: string; options?: unknown[] };
-      return discriminator && options ? say.discriminator(discriminator, options) : say.anyForm;
-    }
-    case 'not_multiple_of':
-      return say.multipleOf(issue.divisor);
-    case 'invalid_key':
-      return issue.issues[0]?.message ?? say.validKey;
-    case 'invalid_element':
-      return say.validValue;
-    default:
-      return issue.message ?? say.validValue;
-  }
-}
-
-/** Parses `value` with `schema`; on failure, every issue as field problems relative to `prefix`. */
-function parseWith(schema: z.ZodType, value: unknown, prefix: Path): { data: unknown } | { problems: FieldProblem[] } {
-  const result = schema.safeParse(value, { error: expectedFor, reportInput: true });
-  if (result.success) return { data: result.data };
-  return { problems: result.error.issues.flatMap((issue) => problemsOfIssue(issue, schema, value, prefix)) };
-}
-
-function problemsOfIssue(issue: Issue, schema: z.ZodType, value: unknown, prefix: Path): FieldProblem[] {
-  const path = issue.path.filter((segment): segment is string | number => typeof segment !== 'symbol');
-  if (issue.code === 'unrecognized_keys') {
-    const known = knownFields(schema, path, value);
-    return issue.keys.map((key) => ({
-      path: [...prefix, ...path, key],
-      expected: say.knownField(known),
-      found: withSuggestion(say.unknownField(key), key, known),
-    }));
-  }
-  const found = issue.code === 'invalid_key' ? JSON.stringify(path.at(-1)) : describeValue(valueAt(value, path));
-  return [{ path: [...prefix, ...path], expected: issue.message, found }];
-}
-
-function valueAt(value: unknown, path: Path): unknown {
-  let current = value;
-  for (const segment of path) {
-    if (current === null || typeof current !== 'object') return undefined;
-    current = (current as Record<string | number, unknown>)[segment];
-  }
-  return current;
-}
-
-/** The field names the schema allows at `path` of `value`, for "unknown field" messages. */
-function knownFields(schema: z.ZodType, path: Path, value: unknown): string[] {
-  let current: z.ZodType | undefined = schema;
-  let data = value;
-  for (const segment of path) {
-    current = childSchema(current, segment, data);
-    data = valueAt(data, [segment]);
-    if (!current) return [];
-  }
-  return fieldsOf(current, data);
-}
-
-type SchemaDef = {
-  type: string;
-  innerType?: z.ZodType;
-  in?: z.ZodType;
-  shape?: Record<string, z.ZodType>;
-  element?: z.ZodType;
-  items?: z.ZodType[];
-  valueType?: z.ZodType;
-  options?: z.ZodType[];
-  discriminator?: string;
-  values?: unknown[];
-};
-
-const defOf = (schema: z.ZodType) => schema._zod.def as unknown as SchemaDef;
-
-/** Looks through optional, default, prefault, nullable and pipe wrappers. */
-function unwrap(schema: z.ZodType): z.ZodType {
-  let current = schema;
-  for (;;) {
-    const def = defOf(current);
-    const inner = def.innerType ?? (def.type === 'pipe' ? def.in : undefined);
-    if (!inner) return current;
-    current = inner;
-  }
-}
-
-/** A union's options that can describe `data`: for a discriminated union, the one its discriminator picks. */
-function optionsFor(def: SchemaDef, data: unknown): z.ZodType[] {
-  const options = def.options ?? [];
-  if (!def.discriminator) return options;
-  const tag = valueAt(data, [def.discriminator]);
-  const chosen = options.filter((option) => {
-    const field = defOf(unwrap(option)).shape?.[def.discriminator!];
-    return field !== undefined && (defOf(field).values ?? []).includes(tag);
-  });
-  return chosen.length ? chosen : options;
-}
-
-function childSchema(schema: z.ZodType, segment: string | number, data: unknown): z.ZodType | undefined {
-  const def = defOf(unwrap(schema));
-  if (def.type === 'object') return def.shape?.[String(segment)];
-  if (def.type === 'array') return def.element;
-  if (def.type === 'tuple') return typeof segment === 'number' ? def.items?.[segment] : undefined;
-  if (def.type === 'record') return def.valueType;
-  if (def.type === 'union') {
-    for (const option of optionsFor(def, data)) {
-      const child = childSchema(option, segment, data);
-      if (child) return child;
-    }
-  }
-  return undefined;
-}
-
-function fieldsOf(schema: z.ZodType, data: unknown): string[] {
-  const def = defOf(unwrap(schema));
-  if (def.type === 'object') return Object.keys(def.shape ?? {});
-  if (def.type === 'union') return [...new Set(optionsFor(def, data).flatMap((option) => fieldsOf(option, data)))];
-  return [];
-}
-
-function withSuggestion(found: string, key: string, known: string[]): string {
-  const close = known.find((name) => editDistance(name.toLowerCase(), key.toLowerCase()) <= 2);
-  return close ? say.didYouMean(found, close) : found;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = row;
-  }
-  return previous[b.length]!;
-}
 
 // ---------------------------------------------------------------------------------------------
 // The envelope
