@@ -31,5 +31,11 @@ export function refKeyFromKey(kind: KindKeys, key: string): string {
 
 export const leaderKey = (controller: string) => `${ROOT}leaders/${controller}`;
 export const nodeLeaseKey = (node: string) => `${ROOT}leases/nodes/${node}`;
+/**
+ * The secondary index of bindings: one key per Task bound to a node, its value the task's uid. The
+ * scheduler writes it in the binding's transaction; the node's agent lists and watches its prefix.
+ */
+export const nodeTasksIndexPrefix = (node: string) => `${ROOT}index/nodes/${node}/tasks/`;
+export const nodeTaskIndexKey = (node: string, namespace: string, name: string) => `${nodeTasksIndexPrefix(node)}${namespace}/${name}`;
 export const eventPrefix = (namespace?: string) => (namespace ? `${ROOT}events/${namespace}/` : `${ROOT}events/`);
 export const inventoryKey = (namespace: string, name: string) => `${ROOT}inventories/${namespace}/${name}`;

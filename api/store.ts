@@ -46,8 +46,16 @@ export interface ObjectName {
 
 type RawTxnOp = Record<string, unknown>;
 
-/** Changes per transaction in updateMany: two compares each, within etcd's default 128 ops. */
-const UPDATE_BATCH = 64;
+/** A key written as given (not a Capstan object), beside an object's change. */
+export interface RawPut {
+  key: string;
+  value: string;
+}
+
+/** etcd's default --max-txn-ops: operations per compare, success or failure list. */
+const MAX_TXN_OPS = 128;
+/** Changes per transaction in updateMany: two compares each, within MAX_TXN_OPS. */
+const UPDATE_BATCH = MAX_TXN_OPS / 2;
 /** updateMany's transactions in flight at once. */
 const UPDATE_CONCURRENCY = 4;
 
@@ -182,35 +190,45 @@ export class Store {
    * Many spec updates in few transactions, for bursts (the scheduler's bindings). Each change names
    * the object as read (`from`, e.g. from an informer cache) and as it should be (`to`); no read is
    * made: each object is conditioned on existing and its spec being unchanged since `from` was read,
-   * which also proves `from` is what is stored. A transaction is all or nothing, so the result says
-   * which changes landed; the caller retries the rest one by one with fresh reads.
+   * which also proves `from` is what is stored. `alsoPut` are raw keys written in the same
+   * transaction as their change (the scheduler's node index), so they land exactly when it does. A
+   * transaction is all or nothing, so the result says which changes landed; the caller retries the
+   * rest one by one with fresh reads.
    */
   async updateMany(
-    changes: readonly { from: AnyObject; to: AnyObject }[],
+    changes: readonly { from: AnyObject; to: AnyObject; alsoPut?: readonly RawPut[] }[],
     options: { validated?: boolean } = {},
   ): Promise<{ written: AnyObject[]; failed: AnyObject[] }> {
-    const batches: { key: string; next: AnyObject; below: string }[][] = [];
-    // etcd's default --max-txn-ops is 128 per list, and each change carries two compares.
-    for (let start = 0; start < changes.length; start += UPDATE_BATCH) {
-      batches.push(
-        changes.slice(start, start + UPDATE_BATCH).map(({ from, to }) => {
-          const definition = this.kind(from.kind);
-          const namespace = this.namespaceOf(definition, from.metadata.namespace);
-          const key = specKey(definition, namespace, from.metadata.name);
-          // `validated`: the caller changed only fields it computed itself on an object read from the
-          // store (the scheduler's bindings), so the schema need not run again.
-          const next = mergeForUpdate(from, options.validated ? to : this.prepare(definition, to));
-          return { key, next, below: String(BigInt(from.metadata.resourceVersion ?? '0') + 1n) };
-        }),
-      );
+    const batches: { key: string; next: AnyObject; below: string; alsoPut: readonly RawPut[] }[][] = [];
+    let batch: (typeof batches)[number] = [];
+    let successOps = 0;
+    for (const { from, to, alsoPut = [] } of changes) {
+      const definition = this.kind(from.kind);
+      const namespace = this.namespaceOf(definition, from.metadata.namespace);
+      const key = specKey(definition, namespace, from.metadata.name);
+      // `validated`: the caller changed only fields it computed itself on an object read from the
+      // store (the scheduler's bindings), so the schema need not run again.
+      const next = mergeForUpdate(from, options.validated ? to : this.prepare(definition, to));
+      // etcd's default --max-txn-ops is 128 per list: each change carries two compares, and one put
+      // plus its extra puts on the success list.
+      const ops = 1 + alsoPut.length;
+      if (ops > MAX_TXN_OPS) throw new StoreError('Invalid', key, `a change with ${alsoPut.length} extra puts exceeds etcd's ${MAX_TXN_OPS} operations per transaction`);
+      if (batch.length === UPDATE_BATCH || successOps + ops > MAX_TXN_OPS) {
+        batches.push(batch);
+        batch = [];
+        successOps = 0;
+      }
+      batch.push({ key, next, below: String(BigInt(from.metadata.resourceVersion ?? '0') + 1n), alsoPut });
+      successOps += ops;
     }
+    if (batch.length > 0) batches.push(batch);
     // A few transactions in flight at once: each is independent, and waiting for one round trip
     // per 64 changes would leave etcd idle most of the time.
     const results = await mapConcurrently(batches, UPDATE_CONCURRENCY, async (batch) => {
       const response = await this.txn(
         {
           compare: batch.flatMap(({ key, below }) => [versionAbove(key, 0), modBelow(key, below)]),
-          success: batch.map(({ key, next }) => putOp(key, withoutVersion(next))),
+          success: batch.flatMap(({ key, next, alsoPut }) => [putOp(key, withoutVersion(next)), ...alsoPut.map(rawPutOp)]),
         },
         batch[0]!.key,
       );
@@ -364,6 +382,7 @@ const createIs = (key: string, revision: string) => compareOp(key, 'Create', 'Eq
 const putOp = (key: string, value: unknown): RawTxnOp => ({
   request_put: { key: Buffer.from(key), value: Buffer.from(JSON.stringify(value)) },
 });
+const rawPutOp = ({ key, value }: RawPut): RawTxnOp => ({ request_put: { key: Buffer.from(key), value: Buffer.from(value) } });
 const deleteOp = (key: string): RawTxnOp => ({ request_delete_range: { key: Buffer.from(key) } });
 
 function toSelector(selector: string | Selector | undefined): Selector | undefined {
