@@ -10,6 +10,8 @@ import { setCondition, type AnyObject, type DeepReadonly } from '../../api/objec
 import { AGENT_FINALIZER } from '../../api/kinds/wellknown.ts';
 import type { TaskStatus } from '../../api/kinds/task.ts';
 import type { InformerEvent } from '../../api/informer.ts';
+import { nodeTaskIndexEntry } from '../../api/node-index.ts';
+import type { RawPut } from '../../api/store.ts';
 import { done, retry, type ControllerDefinition, type ReconcileContext } from '../contract.ts';
 import { boundTask, isBound, isPending, nodeView, taskDemand } from './demand.ts';
 import { Snapshot, type BoundTask } from './snapshot.ts';
@@ -67,7 +69,7 @@ async function scheduleAll(stack: Stack, assumed: Map<string, BoundTask>, ctx: R
   if (pending.length === 0) return done();
   const snapshot = new Snapshot(ctx.informer('Node').list().map(nodeView), [...tasks.filter(isBound).map(boundTask), ...assumed.values()]);
 
-  const bindings: { from: AnyObject; to: AnyObject }[] = [];
+  const bindings: { from: AnyObject; to: AnyObject; alsoPut: RawPut[] }[] = [];
   const unplaced: { task: Task; message: string }[] = [];
   for (const task of pending) {
     const demand = taskDemand(task);
@@ -78,7 +80,10 @@ async function scheduleAll(stack: Stack, assumed: Map<string, BoundTask>, ctx: R
     }
     const { node, hostPorts } = result.placement;
     snapshot.assume({ app: demand.app, node, resources: demand.resources, hostPorts });
-    bindings.push({ from: task as AnyObject, to: bind(task, node, hostPorts) });
+    // The node's index entry lands with the binding, in one transaction: the agent learns its tasks
+    // from the index alone, so a binding without it would never run.
+    const indexEntry = nodeTaskIndexEntry({ node, namespace: task.metadata.namespace!, name: task.metadata.name, uid: task.metadata.uid! });
+    bindings.push({ from: task as AnyObject, to: bind(task, node, hostPorts), alsoPut: [indexEntry] });
   }
 
   // Bindings change only nodeName, hostPorts and a finalizer of tasks read from the store, so the
