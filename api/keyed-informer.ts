@@ -1,0 +1,313 @@
+// An informer over a set of keys named by an index prefix: the objects whose `namespace/name`
+// appears under the prefix (e.g. /capstan/index/nodes/<node>/tasks/, api/node-index.ts), joined from
+// their spec and status keys like api/informer.ts does, and nothing else.
+//
+// Why it exists: a node agent needs only the Tasks bound to it, and an Informer would cache every
+// Task in the cluster. etcd has no secondary index, so the scheduler keeps one and this follows it:
+// one prefix watch on the index, and per indexed object a watch on its spec key and one on its
+// status key (all multiplexed on the client's single watch stream).
+//
+// Each object is read, then watched from the read's revision + 1, so nothing between is missed. On
+// any watch error (etcd compacted past a watch's revision, or cancelled it) everything is read again
+// — the index, then every indexed object — and the exact difference is emitted, as Informer does.
+import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import { Subject, type Observable } from 'rxjs';
+import type { InformerEvent } from './informer.ts';
+import { specKey, statusKey } from './keys.ts';
+import type { KindDefinition } from './kinds/registry.ts';
+import type { AnyObject, DeepReadonly } from './object.ts';
+
+type Kv = { key: Buffer; value: Buffer; mod_revision: string };
+type Parsed = { value: unknown; revision: bigint };
+type RangeResponse = { header: { revision: string }; responses: { response_range: { kvs: Kv[] } }[] };
+
+/** One index entry: the uid it names, and its two watches once the object has been read. */
+interface Entry {
+  uid: string;
+  loaded: boolean;
+  watchers: Watcher[];
+}
+
+/** Objects read per transaction: two ranges each, within etcd's default 128 operations. */
+const READ_BATCH = 64;
+
+export interface IndexedObject {
+  /** `namespace/name`. */
+  key: string;
+  /** The uid the index entry names. */
+  uid: string;
+  /** What is stored under that name now (any uid), or undefined when nothing is. */
+  object: DeepReadonly<AnyObject> | undefined;
+}
+
+export class KeyedInformer {
+  private readonly entries = new Map<string, Entry>();
+  private readonly specs = new Map<string, Parsed>();
+  private readonly statuses = new Map<string, Parsed>();
+  private readonly objects = new Map<string, DeepReadonly<AnyObject>>();
+  private readonly subject = new Subject<InformerEvent>();
+  private indexWatcher: Watcher | undefined;
+  private started: Promise<void> | undefined;
+  private stopped = false;
+  private relisting: Promise<void> | undefined;
+  private relists = 0;
+
+  constructor(
+    private readonly client: Etcd3,
+    readonly definition: KindDefinition,
+    private readonly indexPrefix: string,
+    private readonly options: { onRelist?: (reason: string) => void } = {},
+  ) {}
+
+  get events$(): Observable<InformerEvent> {
+    return this.subject.asObservable();
+  }
+
+  get relistCount(): number {
+    return this.relists;
+  }
+
+  /** Lists and starts watching; resolves once the cache holds every indexed object. Idempotent. */
+  start(): Promise<void> {
+    this.started ??= this.listAndWatch(false).catch((error: unknown) => {
+      this.started = undefined;
+      throw error;
+    });
+    return this.started;
+  }
+
+  get(key: string): DeepReadonly<AnyObject> | undefined {
+    return this.objects.get(key);
+  }
+
+  list(filter?: (object: DeepReadonly<AnyObject>) => boolean): DeepReadonly<AnyObject>[] {
+    const all = [...this.objects.values()];
+    return filter ? all.filter(filter) : all;
+  }
+
+  get size(): number {
+    return this.objects.size;
+  }
+
+  /** Index entries whose object has been read (an entry still being read is left out). */
+  indexed(): IndexedObject[] {
+    return [...this.entries].filter(([, entry]) => entry.loaded).map(([key, entry]) => ({ key, uid: entry.uid, object: this.objects.get(key) }));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.cancelAll();
+    this.subject.complete();
+  }
+
+  private async listAndWatch(emit: boolean): Promise<void> {
+    const index = (await this.client.kv.txn({ success: [{ request_range: prefixRange(this.indexPrefix) }] } as never)) as unknown as RangeResponse;
+    const listed = new Map(index.responses[0]!.response_range.kvs.map((kv) => [kv.key.toString().slice(this.indexPrefix.length), kv.value.toString()]));
+    const reads = await this.read([...listed.keys()]);
+    const before = new Map(this.objects);
+    this.entries.clear();
+    this.specs.clear();
+    this.statuses.clear();
+    this.objects.clear();
+    for (const [key, uid] of listed) {
+      this.entries.set(key, { uid, loaded: true, watchers: [] });
+      this.store(key, reads.get(key)!);
+    }
+    if (emit) this.emitDifference(before);
+    if (this.stopped) return;
+    this.indexWatcher = await this.watchIndex(String(BigInt(index.header.revision) + 1n));
+    await Promise.all([...this.entries].map(([key, entry]) => this.watchObject(key, entry, reads.get(key)!.next)));
+  }
+
+  /** Spec and status of each key, with the revision to watch them from. */
+  private async read(keys: string[]): Promise<Map<string, { spec?: Parsed; status?: Parsed; next: string }>> {
+    const result = new Map<string, { spec?: Parsed; status?: Parsed; next: string }>();
+    for (let start = 0; start < keys.length; start += READ_BATCH) {
+      const batch = keys.slice(start, start + READ_BATCH);
+      const success = batch.flatMap((key) => [this.specKey(key), this.statusKey(key)].map((k) => ({ request_range: { key: Buffer.from(k) } })));
+      const response = (await this.client.kv.txn({ success } as never)) as unknown as RangeResponse;
+      const next = String(BigInt(response.header.revision) + 1n);
+      batch.forEach((key, i) => {
+        const [spec] = response.responses[2 * i]!.response_range.kvs;
+        const [status] = response.responses[2 * i + 1]!.response_range.kvs;
+        result.set(key, { spec: spec && parse(spec), status: status && parse(status), next });
+      });
+    }
+    return result;
+  }
+
+  private store(key: string, read: { spec?: Parsed; status?: Parsed }): void {
+    if (read.spec) this.specs.set(key, read.spec);
+    if (read.status) this.statuses.set(key, read.status);
+    this.rebuild(key);
+  }
+
+  private async watchIndex(fromRevision: string): Promise<Watcher> {
+    const watcher = await this.client.watch().prefix(this.indexPrefix).startRevision(fromRevision).create();
+    watcher.on('put', (kv: IKeyValue) => this.onIndexPut(kv.key.toString().slice(this.indexPrefix.length), kv.value.toString()));
+    watcher.on('delete', (kv: IKeyValue) => this.onIndexDelete(kv.key.toString().slice(this.indexPrefix.length)));
+    this.onError(watcher, this.indexPrefix);
+    return watcher;
+  }
+
+  private async watchObject(key: string, entry: Entry, fromRevision: string): Promise<void> {
+    const watch = (k: string) => this.client.watch().key(k).startRevision(fromRevision).create();
+    entry.watchers = await Promise.all([watch(this.specKey(key)), watch(this.statusKey(key))]);
+    // The entry may have gone (or a re-list replaced it) while the watches were being created.
+    if (this.entries.get(key) !== entry || this.stopped) return void (await cancel(entry.watchers));
+    const [spec, status] = entry.watchers as [Watcher, Watcher];
+    spec.on('put', (kv: IKeyValue) => this.onPut(key, this.specs, kv as unknown as Kv));
+    spec.on('delete', () => this.onSpecDelete(key));
+    status.on('put', (kv: IKeyValue) => this.onPut(key, this.statuses, kv as unknown as Kv));
+    status.on('delete', () => void this.statuses.delete(key));
+    for (const watcher of entry.watchers) this.onError(watcher, key);
+  }
+
+  private onError(watcher: Watcher, what: string): void {
+    watcher.on('error', (error: Error) => this.relist(`watch on ${what} ended: ${error.message}`));
+  }
+
+  private onIndexPut(key: string, uid: string): void {
+    const entry = this.entries.get(key);
+    // Another incarnation bound here under the same name: the key's watches already follow it.
+    if (entry) return void (entry.uid = uid);
+    const added: Entry = { uid, loaded: false, watchers: [] };
+    this.entries.set(key, added);
+    void this.track(key, added).catch((error: Error) => this.relist(`reading ${key} failed: ${error.message}`));
+  }
+
+  /** Reads a newly indexed object, then watches it from that read on. */
+  private async track(key: string, entry: Entry): Promise<void> {
+    const read = (await this.read([key])).get(key)!;
+    if (this.entries.get(key) !== entry || this.stopped) return;
+    entry.loaded = true;
+    this.store(key, read);
+    const object = this.objects.get(key);
+    if (object) this.subject.next({ type: 'added', key, object });
+    await this.watchObject(key, entry, read.next);
+  }
+
+  private onIndexDelete(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    void cancel(entry.watchers);
+    this.specs.delete(key);
+    this.statuses.delete(key);
+    const old = this.objects.get(key);
+    this.objects.delete(key);
+    if (old) this.subject.next({ type: 'deleted', key, object: old, old });
+  }
+
+  private onPut(key: string, half: Map<string, Parsed>, kv: Kv): void {
+    const parsed = parse(kv);
+    if (parsed) half.set(key, parsed);
+    else half.delete(key);
+    const old = this.objects.get(key);
+    const object = this.rebuild(key);
+    if (object) this.subject.next(old ? { type: 'modified', key, object, old } : { type: 'added', key, object });
+  }
+
+  private onSpecDelete(key: string): void {
+    this.specs.delete(key);
+    this.statuses.delete(key);
+    const old = this.objects.get(key);
+    this.objects.delete(key);
+    if (old) this.subject.next({ type: 'deleted', key, object: old, old });
+  }
+
+  private rebuild(key: string): DeepReadonly<AnyObject> | undefined {
+    const spec = this.specs.get(key);
+    if (!spec) return undefined;
+    const stored = spec.value as AnyObject;
+    const status = this.statuses.get(key);
+    const revision = status && status.revision > spec.revision ? status.revision : spec.revision;
+    const object = { ...stored, metadata: { ...stored.metadata, resourceVersion: String(revision) } } as AnyObject;
+    if (status) object.status = status.value;
+    else delete object.status;
+    this.objects.set(key, object as DeepReadonly<AnyObject>);
+    return object as DeepReadonly<AnyObject>;
+  }
+
+  private relist(reason: string): void {
+    if (this.stopped || this.relisting) return;
+    this.relists += 1;
+    this.options.onRelist?.(reason);
+    this.relisting = (async () => {
+      await this.cancelAll();
+      for (let attempt = 0; !this.stopped; attempt += 1) {
+        try {
+          await this.listAndWatch(true);
+          return;
+        } catch {
+          // etcd may be down: try again with a capped backoff; the cache stays as it was meanwhile.
+          await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 1_000)));
+        }
+      }
+    })().finally(() => {
+      this.relisting = undefined;
+    });
+  }
+
+  private async cancelAll(): Promise<void> {
+    const watchers = [...(this.indexWatcher ? [this.indexWatcher] : []), ...[...this.entries.values()].flatMap((entry) => entry.watchers)];
+    this.indexWatcher = undefined;
+    // Forgetting the entries makes a read or watch still in flight for one of them cancel itself;
+    // the objects stay, for the re-list to emit the difference against.
+    this.entries.clear();
+    await cancel(watchers);
+  }
+
+  private emitDifference(before: Map<string, DeepReadonly<AnyObject>>): void {
+    for (const [key, old] of before) {
+      if (!this.objects.has(key)) this.subject.next({ type: 'deleted', key, object: old, old });
+    }
+    for (const [key, object] of this.objects) {
+      const old = before.get(key);
+      if (!old) this.subject.next({ type: 'added', key, object });
+      else if (old.metadata.resourceVersion !== object.metadata.resourceVersion) this.subject.next({ type: 'modified', key, object, old });
+    }
+  }
+
+  private specKey(key: string): string {
+    const [namespace, name] = splitRef(key);
+    return specKey(this.definition, namespace, name);
+  }
+
+  private statusKey(key: string): string {
+    const [namespace, name] = splitRef(key);
+    return statusKey(this.definition, namespace, name);
+  }
+}
+
+function splitRef(key: string): [string, string] {
+  const slash = key.indexOf('/');
+  return [key.slice(0, slash), key.slice(slash + 1)];
+}
+
+function parse(kv: Kv): Parsed | undefined {
+  try {
+    return { value: JSON.parse(kv.value.toString()), revision: BigInt(kv.mod_revision) };
+  } catch {
+    return undefined; // not written by Capstan; left out, as Informer does
+  }
+}
+
+/**
+ * Drops the listeners at once, then cancels; a cancel waits for etcd to confirm, which with etcd
+ * unreachable could be forever, and a watch without listeners is harmless.
+ */
+async function cancel(watchers: Watcher[]): Promise<void> {
+  for (const watcher of watchers) {
+    watcher.removeAllListeners('put').removeAllListeners('delete').removeAllListeners('error');
+    watcher.on('error', () => undefined);
+  }
+  const bounded = (watcher: Watcher) => Promise.race([watcher.cancel().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
+  await Promise.all(watchers.map(bounded));
+}
+
+function prefixRange(prefix: string) {
+  const end = Buffer.from(prefix);
+  end[end.length - 1] = end[end.length - 1]! + 1;
+  return { key: Buffer.from(prefix), range_end: end };
+}
