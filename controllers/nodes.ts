@@ -2,7 +2,8 @@
 // (/capstan/leases/nodes/<name>). When the key is gone, the Node turns NotReady; once a task's
 // unreachableStrategy.inactiveAfterSeconds have passed since the agent's last heartbeat, its tasks
 // on that node are Lost (and the replicas controller replaces them); past expungeAfterSeconds the
-// agent's finalizer is taken off them, so deletions of those tasks complete without the agent.
+// agent's finalizer and the node's index entry (api/node-index.ts) are taken off them, so deletions
+// of those tasks complete without the agent.
 //
 // The last heartbeat is estimated as "when the key was seen gone − the lease TTL the agent
 // reported": the key outlives its agent by up to one TTL, and Kubernetes also counts from the last
@@ -17,6 +18,7 @@ import { ROOT } from '../api/keys.ts';
 import type { NodeStatus } from '../api/kinds/node.ts';
 import { isTerminal, type TaskSpec, type TaskStatus } from '../api/kinds/task.ts';
 import { AGENT_FINALIZER } from '../api/kinds/wellknown.ts';
+import { removeNodeTaskIndexEntry } from '../api/node-index.ts';
 import { done, requeueAfter, type ControllerDefinition, type ReconcileContext } from './contract.ts';
 
 export const NODES = 'nodes';
@@ -116,5 +118,11 @@ async function dropFinalizer(task: Task, ctx: ReconcileContext) {
     await ctx.store.update({ ...current, metadata: { ...current.metadata, finalizers } });
   } catch (error) {
     if (!isStoreError(error, 'Conflict') && !isStoreError(error, 'NotFound')) throw error;
+    return;
   }
+  // The agent is not there to remove the node's index entry; its removal is conditioned on the uid,
+  // so it needs no fence: a deposed leader could only remove an entry of this same expunged task.
+  const node = (current.spec as TaskSpec).nodeName;
+  const entry = { namespace: current.metadata.namespace!, name: current.metadata.name, uid: current.metadata.uid! };
+  if (node) await removeNodeTaskIndexEntry(ctx.store.client, { node, ...entry });
 }
