@@ -7,10 +7,11 @@
 // work in flight is skipped and planned again once its work is done, so a task is never started twice
 // and a slow stop (grace period) never holds up the others.
 //
-// Which Tasks: the informer caches every Task in the cluster and the agent filters on spec.nodeName.
-// etcd has no secondary index, so "only mine" would need a per-node key written by the scheduler
-// beside each binding; until a cluster's Task count makes the full cache hurt, one prefix watch is
-// simpler and cannot miss a binding.
+// Which Tasks: only those the node's index names (/capstan/index/nodes/<node>/tasks/, written by the
+// scheduler in each binding's transaction; api/node-index.ts), followed through a KeyedInformer, so
+// the agent's cache and watch traffic grow with its own tasks, not the cluster's. Entries go stale
+// when a task is deleted while no agent holds it, or by a crash between steps: each pass removes the
+// entries whose task is gone, another incarnation, or bound elsewhere, conditioned on the uid.
 //
 // Stopping (SIGTERM): workloads keep running, to be adopted by the next agent; the lease is revoked,
 // so the node turns NotReady at once instead of a TTL later. Tasks are not affected until the nodes
@@ -19,11 +20,12 @@
 import type { Logger } from 'pino';
 import type { Subscription } from 'rxjs';
 import { isStoreError } from '../api/errors.ts';
-import { Informer } from '../api/informer.ts';
-import { nodeLeaseKey } from '../api/keys.ts';
+import { KeyedInformer } from '../api/keyed-informer.ts';
+import { nodeLeaseKey, nodeTasksIndexPrefix } from '../api/keys.ts';
 import type { NodeResources } from '../api/kinds/node.ts';
 import { isTerminal } from '../api/kinds/task.ts';
 import { AGENT_FINALIZER } from '../api/kinds/wellknown.ts';
+import { removeNodeTaskIndexEntry } from '../api/node-index.ts';
 import type { AnyObject } from '../api/object.ts';
 import type { Store } from '../api/store.ts';
 import { taskOutcome, type Driver, type DriverName } from './driver.ts';
@@ -67,7 +69,9 @@ export class Agent {
   private readonly failures = new Map<string, number>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly subscriptions: Subscription[] = [];
-  private readonly informer: Informer;
+  private readonly informer: KeyedInformer;
+  /** Index entries being removed, by `namespace/name`. */
+  private readonly unindexing = new Set<string>();
   private readonly logs: LogsServer;
   private readonly commandChecks: CommandChecks;
   private lease: NodeLease | undefined;
@@ -78,7 +82,9 @@ export class Agent {
   endpoint = '';
 
   constructor(private readonly options: AgentOptions) {
-    this.informer = new Informer(options.store.client, options.store.kind('Task'));
+    this.informer = new KeyedInformer(options.store.client, options.store.kind('Task'), nodeTasksIndexPrefix(options.nodeName), {
+      onRelist: (reason) => options.logger.info({ reason }, 're-reading the node\'s tasks'),
+    });
     this.logs = new LogsServer({ host: options.address, port: options.logsPort ?? 0, lookup: (ns, name) => this.logSource(ns, name) });
     this.commandChecks = new CommandChecks({
       store: options.store,
@@ -187,6 +193,7 @@ export class Agent {
   }
 
   private pass(): void {
+    this.removeStaleIndexEntries();
     const tasks = this.informer.list((o) => this.mine(o)) as TaskObject[];
     this.commandChecks.sync(tasks);
     for (const { uid, actions } of planAgent({ nodeName: this.options.nodeName, tasks, workloads: this.workloads.view })) {
@@ -285,6 +292,27 @@ export class Agent {
     return undefined;
   }
 
+  /** Index entries whose task is gone, is another incarnation, or is bound to another node. */
+  private removeStaleIndexEntries(): void {
+    for (const { key, uid, object } of this.informer.indexed()) {
+      const stale = !object || object.metadata.uid !== uid || !this.mine(object);
+      if (stale && !this.unindexing.has(key)) void this.unindex(key, uid, 'stale index entry removed');
+    }
+  }
+
+  private async unindex(key: string, uid: string, message: string): Promise<void> {
+    this.unindexing.add(key);
+    const [namespace, name] = key.split('/') as [string, string];
+    try {
+      if (await removeNodeTaskIndexEntry(this.options.store.client, { node: this.options.nodeName, namespace, name, uid })) this.log.info({ task: key, uid }, message);
+    } catch (error) {
+      // etcd unreachable: the next pass tries again.
+      this.log.warn({ task: key, error: (error as Error).message }, 'index entry removal failed');
+    } finally {
+      this.unindexing.delete(key);
+    }
+  }
+
   /** Removes the agent's finalizer (the last step of a deletion, or of a Lost task stopped here). */
   private async release(task: TaskObject): Promise<void> {
     for (let attempt = 1; ; attempt += 1) {
@@ -293,8 +321,11 @@ export class Agent {
       if (!current || !finalizers.includes(AGENT_FINALIZER)) return;
       try {
         const object = writable(current);
-        await this.options.store.update({ ...object, metadata: { ...object.metadata, finalizers: finalizers.filter((f) => f !== AGENT_FINALIZER) } });
+        const remaining = finalizers.filter((f) => f !== AGENT_FINALIZER);
+        await this.options.store.update({ ...object, metadata: { ...object.metadata, finalizers: remaining } });
         this.log.info({ task: refOf(task) }, 'finalizer removed');
+        // The task is gone with its last finalizer: so goes its index entry.
+        if (current.metadata.deletionTimestamp && remaining.length === 0) await this.unindex(refOf(task), task.metadata.uid!, 'index entry removed');
         return;
       } catch (error) {
         if (isStoreError(error, 'NotFound')) return;

@@ -1,17 +1,18 @@
 // The node agent as a node runs it: `capstan agent` in its own OS process, a real etcd, a private real
 // dockerd, real processes. Tasks are created already bound (nodeName, hostPorts, the agent's
-// finalizer), as the scheduler leaves them. Every wait is a bounded poll on observable state.
+// finalizer, and the node's index entry), as the scheduler leaves them. Every wait is a bounded poll on observable state.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectEtcd } from '../api/etcd.ts';
-import { nodeLeaseKey } from '../api/keys.ts';
+import { nodeLeaseKey, nodeTaskIndexKey, specKey, statusKey } from '../api/keys.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import type { NodeSpec, NodeStatus } from '../api/kinds/node.ts';
 import type { TaskSpec, TaskStatus } from '../api/kinds/task.ts';
 import { AGENT_FINALIZER } from '../api/kinds/wellknown.ts';
+import { nodeTaskIndexEntry } from '../api/node-index.ts';
 import type { CapstanObject } from '../api/object.ts';
 import { Store } from '../api/store.ts';
 import { LABELS } from '../runtime/drivers/docker.ts';
@@ -70,6 +71,17 @@ interface TaskOptions {
   ports?: number;
   image?: string;
   grace?: number;
+  /** Bound to another node than NODE. */
+  node?: string;
+  /** Leave out the index entry (a binding the scheduler would never write). */
+  unindexed?: boolean;
+}
+
+/** Writes the node's index entry for a task created bound, as the scheduler does with each binding. */
+async function indexBinding(task: Task): Promise<Task> {
+  const { key, value } = nodeTaskIndexEntry({ node: task.spec.nodeName!, namespace: task.metadata.namespace!, name: task.metadata.name, uid: task.metadata.uid! });
+  await client.put(key).value(value);
+  return task;
 }
 
 /** Creates a Task bound to NODE, as the scheduler leaves it. */
@@ -86,10 +98,10 @@ async function boundTask(name: string, options: TaskOptions): Promise<{ task: Ta
     apiVersion: 'capstan/v1',
     kind: 'Task',
     metadata: { name, namespace: NS, finalizers: [AGENT_FINALIZER], labels: { 'capstan.io/app': 'web' } },
-    spec: { app: 'web', revision: 1, template, nodeName: NODE, hostPorts } as unknown as TaskSpec,
+    spec: { app: 'web', revision: 1, template, nodeName: options.node ?? NODE, hostPorts } as unknown as TaskSpec,
     status: { phase: 'Pending' },
   });
-  return { task, hostPorts };
+  return { task: options.unindexed ? task : await indexBinding(task), hostPorts };
 }
 
 const getTask = (name: string) => store.get<Task>('Task', { namespace: NS, name });
@@ -216,7 +228,7 @@ describe('capstan agent', () => {
   });
 
   it('fails a pod when one container fails, and stops the others', async () => {
-    const task = await store.create<Task>({
+    const task = await indexBinding(await store.create<Task>({
       apiVersion: 'capstan/v1',
       kind: 'Task',
       metadata: { name: 'pod', namespace: NS, finalizers: [AGENT_FINALIZER] },
@@ -234,7 +246,7 @@ describe('capstan agent', () => {
           ],
         },
       } as unknown as TaskSpec,
-    });
+    }));
     const running = await untilPhase('pod', 'Running');
     const failed = await untilPhase('pod', 'Failed');
     expect(failed.status).toMatchObject({ exitCode: 3, message: 'container sidecar exited with code 3' });
@@ -256,6 +268,35 @@ describe('capstan agent', () => {
     await until(async () => !(await getTask('lost'))?.metadata.finalizers?.includes(AGENT_FINALIZER), { what: 'the finalizer to go' });
     expect((await getTask('lost'))?.status?.phase).toBe('Lost');
     expect(await answersHttp(hostPorts[0]!)).toBeUndefined();
+  });
+
+  it('learns its tasks from its index only: 200 tasks bound to another node, and one bound here without an entry, are never started or touched', async () => {
+    const others = await Promise.all(Array.from({ length: 200 }, (_, i) => boundTask(`elsewhere-${i}`, { driver: 'process', cmd: 'bogus-command-never-run', node: 'n9' })));
+    const unindexed = await boundTask('unindexed', { driver: 'process', cmd: 'bogus-command-never-run', unindexed: true });
+    // Created after the others: once it runs, the agent has seen every earlier write.
+    await boundTask('mine', { driver: 'process', cmd: 'exec busybox sleep 1000' });
+    await untilPhase('mine', 'Running');
+    for (const { task } of [...others, unindexed]) {
+      const now = await getTask(task.metadata.name);
+      expect({ name: task.metadata.name, resourceVersion: now?.metadata.resourceVersion, phase: now?.status?.phase }).toEqual({ name: task.metadata.name, resourceVersion: task.metadata.resourceVersion, phase: 'Pending' });
+    }
+    expect(agent.stderr()).not.toContain('elsewhere-');
+    expect(agent.stderr()).not.toContain('"task":"default/unindexed"');
+    await Promise.all([...others, unindexed].map(({ task }) => store.delete('Task', { namespace: NS, name: task.metadata.name })));
+  });
+
+  it('removes a stale index entry: a task deleted behind its back (its workload stopped), and an entry naming no task', async () => {
+    const { task } = await boundTask('behind-back', { driver: 'process', cmd: 'exec busybox sleep 1000' });
+    const running = await untilPhase('behind-back', 'Running');
+    const definition = store.kind('Task');
+    // Both keys gone without a deletion: no deletionTimestamp, no finalizer released.
+    await client.delete().key(specKey(definition, NS, 'behind-back'));
+    await client.delete().key(statusKey(definition, NS, 'behind-back'));
+    await client.put(nodeTaskIndexKey(NODE, NS, 'ghost')).value('no-such-uid');
+    const indexed = async (name: string) => (await client.get(nodeTaskIndexKey(NODE, NS, name)).string()) !== null;
+    await until(async () => !(await indexed('behind-back')) && !(await indexed('ghost')), { what: 'the stale index entries to be removed' });
+    await until(() => !alive(running.status!.runtime!.pid!), { what: 'the workload of the vanished task to stop' });
+    expect(task.metadata.uid).toBe(running.metadata.uid);
   });
 
   it('prints a task\'s output with capstan logs', async () => {
