@@ -202,6 +202,8 @@ export class Store {
     const batches: { key: string; next: AnyObject; below: string; alsoPut: readonly RawPut[] }[][] = [];
     let batch: (typeof batches)[number] = [];
     let successOps = 0;
+    // A leader's store adds one compare (its fence) to every transaction: one change fewer then.
+    const perBatch = this.fence ? UPDATE_BATCH - 1 : UPDATE_BATCH;
     for (const { from, to, alsoPut = [] } of changes) {
       const definition = this.kind(from.kind);
       const namespace = this.namespaceOf(definition, from.metadata.namespace);
@@ -213,7 +215,7 @@ export class Store {
       // plus its extra puts on the success list.
       const ops = 1 + alsoPut.length;
       if (ops > MAX_TXN_OPS) throw new StoreError('Invalid', key, `a change with ${alsoPut.length} extra puts exceeds etcd's ${MAX_TXN_OPS} operations per transaction`);
-      if (batch.length === UPDATE_BATCH || successOps + ops > MAX_TXN_OPS) {
+      if (batch.length === perBatch || successOps + ops > MAX_TXN_OPS) {
         batches.push(batch);
         batch = [];
         successOps = 0;

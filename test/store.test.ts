@@ -180,3 +180,30 @@ describe('batched updates', () => {
     expect(await store.get('Widget', { name: 'w1' })).toBeUndefined();
   });
 });
+
+describe('batched updates by a leader', () => {
+  let etcd: TestEtcd;
+  let client: Etcd3;
+  let store: Store;
+  beforeAll(async () => {
+    etcd = await startEtcd();
+    client = connectEtcd({ endpoints: etcd.url });
+    store = new Store(client, widgetRegistry());
+  });
+  afterAll(async () => {
+    client?.close();
+    await etcd?.stop();
+  });
+
+  it('stays within etcd\'s 128 compares per transaction with the fence compare added', async () => {
+    const lease = client.lease(10);
+    await lease.put('/capstan/leaders/batch').value('me');
+    const kv = (await client.get('/capstan/leaders/batch').exec()).kvs[0]!;
+    const leader = store.withFence({ key: '/capstan/leaders/batch', createRevision: kv.create_revision });
+    const created = await Promise.all(Array.from({ length: 130 }, (_, i) => store.create(widget(`f${i}`, 1))));
+    const { written, failed } = await leader.updateMany(created.map((from) => ({ from, to: { ...from, spec: { size: 2 } } })));
+    expect(failed).toHaveLength(0);
+    expect(written).toHaveLength(130);
+    await lease.revoke();
+  });
+});
