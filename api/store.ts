@@ -338,7 +338,10 @@ export class Store {
     try {
       response = await this.client.kv.txn({ compare, success: request.success, failure: request.failure ?? [] } as never);
     } catch (error) {
-      throw new StoreError('Unavailable', key, error instanceof Error ? error.message.split('\n')[0] : String(error), { cause: error });
+      const detail = error instanceof Error ? error.message.split('\n')[0] : String(error);
+      // etcd refusing the request itself (too many operations, a value too large) is not an outage.
+      const code = /INVALID_ARGUMENT|too many operations|request is too large/i.test(detail ?? '') ? 'Invalid' : 'Unavailable';
+      throw new StoreError(code, key, detail, { cause: error });
     }
     if (!response.succeeded && this.fence && isWrite && !(await this.fenceHolds())) throw fenced(key);
     return response as unknown as TxnResponse;
