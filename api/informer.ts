@@ -7,44 +7,14 @@
 // (etcd compacted past that revision, and cancels the watch), the informer re-lists and emits the
 // exact difference between what it held and what is there now, then watches from the new list.
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
-import { Subject, type Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
 import { refKeyFromKey, specPrefix, statusPrefix } from './keys.ts';
 import type { KindDefinition } from './kinds/registry.ts';
+import { cancelWatchers, ObjectCache, parseKv, prefixRange, type Half, type InformerEvent, type Kv } from './object-cache.ts';
 import type { AnyObject, DeepReadonly } from './object.ts';
 import type { Store } from './store.ts';
 
-export type InformerEventType = 'added' | 'modified' | 'deleted';
-
-export interface InformerEvent {
-  type: InformerEventType;
-  /** `namespace/name`, or `name` for cluster-scoped kinds. */
-  key: string;
-  object: DeepReadonly<AnyObject>;
-  /** The object before the change (modified and deleted). */
-  old?: DeepReadonly<AnyObject>;
-}
-
-interface Half {
-  kv: { key: Buffer; value: Buffer; mod_revision: string; create_revision: string; version: string };
-}
-
-/**
- * One key's value as the cache keeps it: parsed once, with its mod revision. The raw bytes are not
- * kept; holding both would double the cache's memory.
- */
-interface Parsed {
-  value: unknown;
-  revision: bigint;
-}
-
-function parse(kv: Half['kv']): Parsed | undefined {
-  try {
-    return { value: JSON.parse(kv.value.toString()), revision: BigInt(kv.mod_revision) };
-  } catch {
-    // A value that is not JSON was not written by Capstan; leave it out of the cache.
-    return undefined;
-  }
-}
+export type { InformerEvent, InformerEventType } from './object-cache.ts';
 
 export interface InformerOptions {
   /** Called when a watch breaks and the informer re-lists; for logs and tests. */
@@ -52,10 +22,7 @@ export interface InformerOptions {
 }
 
 export class Informer {
-  private readonly specs = new Map<string, Parsed>();
-  private readonly statuses = new Map<string, Parsed>();
-  private readonly objects = new Map<string, DeepReadonly<AnyObject>>();
-  private readonly subject = new Subject<InformerEvent>();
+  private readonly cache = new ObjectCache();
   private watchers: Watcher[] = [];
   private started: Promise<void> | undefined;
   private stopped = false;
@@ -70,7 +37,7 @@ export class Informer {
 
   /** Every change after the subscriber joins. Read the cache for what came before. */
   get events$(): Observable<InformerEvent> {
-    return this.subject.asObservable();
+    return this.cache.events$;
   }
 
   /** How many times the informer had to re-list (compaction, a broken watch). */
@@ -89,26 +56,25 @@ export class Informer {
   }
 
   get(key: string): DeepReadonly<AnyObject> | undefined {
-    return this.objects.get(key);
+    return this.cache.get(key);
   }
 
   list(filter?: (object: DeepReadonly<AnyObject>) => boolean): DeepReadonly<AnyObject>[] {
-    const all = [...this.objects.values()];
-    return filter ? all.filter(filter) : all;
+    return this.cache.list(filter);
   }
 
   keys(): string[] {
-    return [...this.objects.keys()];
+    return this.cache.keys();
   }
 
   get size(): number {
-    return this.objects.size;
+    return this.cache.size;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     await this.cancelWatchers();
-    this.subject.complete();
+    this.cache.complete();
   }
 
   private async listAndWatch(emit: boolean): Promise<void> {
@@ -116,24 +82,22 @@ export class Informer {
     const statusRoot = statusPrefix(this.definition);
     const response = (await this.client.kv.txn({
       success: [{ request_range: prefixRange(specRoot) }, { request_range: prefixRange(statusRoot) }],
-    } as never)) as unknown as { header: { revision: string }; responses: { response_range: { kvs: Half['kv'][] } }[] };
-    const before = new Map(this.objects);
-    this.specs.clear();
-    this.statuses.clear();
-    this.objects.clear();
-    for (const kv of response.responses[0]!.response_range.kvs) this.remember(this.specs, kv);
-    for (const kv of response.responses[1]!.response_range.kvs) this.remember(this.statuses, kv);
-    for (const key of this.specs.keys()) this.rebuild(key);
-    if (emit) this.emitDifference(before);
+    } as never)) as unknown as { header: { revision: string }; responses: { response_range: { kvs: Kv[] } }[] };
+    const statuses = new Map(response.responses[1]!.response_range.kvs.map((kv) => [this.keyOf(kv.key), parseKv(kv)]));
+    const entries = response.responses[0]!.response_range.kvs.map((kv) => {
+      const key = this.keyOf(kv.key);
+      return { key, spec: parseKv(kv), status: statuses.get(key) };
+    });
+    this.cache.replace(entries, emit);
     const next = String(BigInt(response.header.revision) + 1n);
     if (this.stopped) return;
     this.watchers = await Promise.all([this.watch(specRoot, next, 'spec'), this.watch(statusRoot, next, 'status')]);
   }
 
-  private async watch(prefix: string, fromRevision: string, half: 'spec' | 'status'): Promise<Watcher> {
+  private async watch(prefix: string, fromRevision: string, half: Half): Promise<Watcher> {
     const watcher = await this.client.watch().prefix(prefix).startRevision(fromRevision).create();
-    watcher.on('put', (kv: IKeyValue) => this.onPut(half, kv as unknown as Half['kv']));
-    watcher.on('delete', (kv: IKeyValue) => this.onDelete(half, kv as unknown as Half['kv']));
+    watcher.on('put', (kv: IKeyValue) => this.cache.put(half, this.keyOf(kv.key), kv as unknown as Kv));
+    watcher.on('delete', (kv: IKeyValue) => this.cache.delete(half, this.keyOf(kv.key)));
     // etcd cancels a watch whose start revision was compacted; the client reports that as an error.
     watcher.on('error', (error: Error) => {
       // etcd already dropped this watch; cancelling it again would wait for an end that never comes.
@@ -166,72 +130,7 @@ export class Informer {
   private async cancelWatchers(): Promise<void> {
     const watchers = this.watchers;
     this.watchers = [];
-    for (const watcher of watchers) {
-      watcher.removeAllListeners('put').removeAllListeners('delete').removeAllListeners('error');
-      watcher.on('error', () => undefined);
-    }
-    // A cancel waits for etcd to confirm; with etcd unreachable that could be forever, and the
-    // old watch is harmless once its listeners are gone.
-    const bounded = (watcher: Watcher) =>
-      Promise.race([watcher.cancel().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
-    await Promise.all(watchers.map(bounded));
-  }
-
-  private onPut(half: 'spec' | 'status', kv: Half['kv']): void {
-    const key = this.remember(half === 'spec' ? this.specs : this.statuses, kv);
-    if (half === 'status' && !this.specs.has(key)) return;
-    const old = this.objects.get(key);
-    const object = this.rebuild(key);
-    if (object) this.subject.next(old ? { type: 'modified', key, object, old } : { type: 'added', key, object });
-  }
-
-  private onDelete(half: 'spec' | 'status', kv: Half['kv']): void {
-    const key = this.keyOf(kv.key);
-    if (half === 'status') {
-      // Statuses are deleted together with their spec; the spec's delete event tells the story.
-      this.statuses.delete(key);
-      return;
-    }
-    this.specs.delete(key);
-    this.statuses.delete(key);
-    const old = this.objects.get(key);
-    this.objects.delete(key);
-    if (old) this.subject.next({ type: 'deleted', key, object: old, old });
-  }
-
-  private remember(map: Map<string, Parsed>, kv: Half['kv']): string {
-    const key = this.keyOf(kv.key);
-    const parsed = parse(kv);
-    if (parsed) map.set(key, parsed);
-    else map.delete(key);
-    return key;
-  }
-
-  private rebuild(key: string): DeepReadonly<AnyObject> | undefined {
-    const spec = this.specs.get(key);
-    if (!spec) return undefined;
-    const stored = spec.value as AnyObject;
-    const status = this.statuses.get(key);
-    const revision = status && status.revision > spec.revision ? status.revision : spec.revision;
-    // Shallow copies: the spec and status values are shared with the halves above, never mutated.
-    const object = { ...stored, metadata: { ...stored.metadata, resourceVersion: String(revision) } } as AnyObject;
-    if (status) object.status = status.value;
-    else delete object.status;
-    this.objects.set(key, object as DeepReadonly<AnyObject>);
-    return object as DeepReadonly<AnyObject>;
-  }
-
-  private emitDifference(before: Map<string, DeepReadonly<AnyObject>>): void {
-    for (const [key, old] of before) {
-      if (!this.objects.has(key)) this.subject.next({ type: 'deleted', key, object: old, old });
-    }
-    for (const [key, object] of this.objects) {
-      const old = before.get(key);
-      if (!old) this.subject.next({ type: 'added', key, object });
-      else if (old.metadata.resourceVersion !== object.metadata.resourceVersion) {
-        this.subject.next({ type: 'modified', key, object, old });
-      }
-    }
+    await cancelWatchers(watchers);
   }
 
   private keyOf(key: Buffer): string {
@@ -239,11 +138,6 @@ export class Informer {
   }
 }
 
-function prefixRange(prefix: string) {
-  const end = Buffer.from(prefix);
-  end[end.length - 1] = end[end.length - 1]! + 1;
-  return { key: Buffer.from(prefix), range_end: end };
-}
 
 /**
  * One informer per kind per process, shared by every controller in it (DESIGN.md): controllers ask

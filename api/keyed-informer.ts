@@ -11,14 +11,12 @@
 // any watch error (etcd compacted past a watch's revision, or cancelled it) everything is read again
 // — the index, then every indexed object — and the exact difference is emitted, as Informer does.
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
-import { Subject, type Observable } from 'rxjs';
-import type { InformerEvent } from './informer.ts';
+import type { Observable } from 'rxjs';
 import { specKey, statusKey } from './keys.ts';
 import type { KindDefinition } from './kinds/registry.ts';
+import { cancelWatchers, ObjectCache, parseKv, prefixRange, type InformerEvent, type Kv, type Parsed } from './object-cache.ts';
 import type { AnyObject, DeepReadonly } from './object.ts';
 
-type Kv = { key: Buffer; value: Buffer; mod_revision: string };
-type Parsed = { value: unknown; revision: bigint };
 type RangeResponse = { header: { revision: string }; responses: { response_range: { kvs: Kv[] } }[] };
 
 /** One index entry: the uid it names, and its two watches once the object has been read. */
@@ -42,10 +40,7 @@ export interface IndexedObject {
 
 export class KeyedInformer {
   private readonly entries = new Map<string, Entry>();
-  private readonly specs = new Map<string, Parsed>();
-  private readonly statuses = new Map<string, Parsed>();
-  private readonly objects = new Map<string, DeepReadonly<AnyObject>>();
-  private readonly subject = new Subject<InformerEvent>();
+  private readonly cache = new ObjectCache();
   private indexWatcher: Watcher | undefined;
   private started: Promise<void> | undefined;
   private stopped = false;
@@ -60,7 +55,7 @@ export class KeyedInformer {
   ) {}
 
   get events$(): Observable<InformerEvent> {
-    return this.subject.asObservable();
+    return this.cache.events$;
   }
 
   get relistCount(): number {
@@ -77,43 +72,35 @@ export class KeyedInformer {
   }
 
   get(key: string): DeepReadonly<AnyObject> | undefined {
-    return this.objects.get(key);
+    return this.cache.get(key);
   }
 
   list(filter?: (object: DeepReadonly<AnyObject>) => boolean): DeepReadonly<AnyObject>[] {
-    const all = [...this.objects.values()];
-    return filter ? all.filter(filter) : all;
+    return this.cache.list(filter);
   }
 
   get size(): number {
-    return this.objects.size;
+    return this.cache.size;
   }
 
   /** Index entries whose object has been read (an entry still being read is left out). */
   indexed(): IndexedObject[] {
-    return [...this.entries].filter(([, entry]) => entry.loaded).map(([key, entry]) => ({ key, uid: entry.uid, object: this.objects.get(key) }));
+    return [...this.entries].filter(([, entry]) => entry.loaded).map(([key, entry]) => ({ key, uid: entry.uid, object: this.cache.get(key) }));
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     await this.cancelAll();
-    this.subject.complete();
+    this.cache.complete();
   }
 
   private async listAndWatch(emit: boolean): Promise<void> {
     const index = (await this.client.kv.txn({ success: [{ request_range: prefixRange(this.indexPrefix) }] } as never)) as unknown as RangeResponse;
     const listed = new Map(index.responses[0]!.response_range.kvs.map((kv) => [kv.key.toString().slice(this.indexPrefix.length), kv.value.toString()]));
     const reads = await this.read([...listed.keys()]);
-    const before = new Map(this.objects);
     this.entries.clear();
-    this.specs.clear();
-    this.statuses.clear();
-    this.objects.clear();
-    for (const [key, uid] of listed) {
-      this.entries.set(key, { uid, loaded: true, watchers: [] });
-      this.store(key, reads.get(key)!);
-    }
-    if (emit) this.emitDifference(before);
+    for (const [key, uid] of listed) this.entries.set(key, { uid, loaded: true, watchers: [] });
+    this.cache.replace([...listed.keys()].map((key) => ({ key, ...reads.get(key)! })), emit);
     if (this.stopped) return;
     this.indexWatcher = await this.watchIndex(String(BigInt(index.header.revision) + 1n));
     await Promise.all([...this.entries].map(([key, entry]) => this.watchObject(key, entry, reads.get(key)!.next)));
@@ -130,16 +117,10 @@ export class KeyedInformer {
       batch.forEach((key, i) => {
         const [spec] = response.responses[2 * i]!.response_range.kvs;
         const [status] = response.responses[2 * i + 1]!.response_range.kvs;
-        result.set(key, { spec: spec && parse(spec), status: status && parse(status), next });
+        result.set(key, { spec: spec && parseKv(spec), status: status && parseKv(status), next });
       });
     }
     return result;
-  }
-
-  private store(key: string, read: { spec?: Parsed; status?: Parsed }): void {
-    if (read.spec) this.specs.set(key, read.spec);
-    if (read.status) this.statuses.set(key, read.status);
-    this.rebuild(key);
   }
 
   private async watchIndex(fromRevision: string): Promise<Watcher> {
@@ -154,12 +135,12 @@ export class KeyedInformer {
     const watch = (k: string) => this.client.watch().key(k).startRevision(fromRevision).create();
     entry.watchers = await Promise.all([watch(this.specKey(key)), watch(this.statusKey(key))]);
     // The entry may have gone (or a re-list replaced it) while the watches were being created.
-    if (this.entries.get(key) !== entry || this.stopped) return void (await cancel(entry.watchers));
+    if (this.entries.get(key) !== entry || this.stopped) return void (await cancelWatchers(entry.watchers));
     const [spec, status] = entry.watchers as [Watcher, Watcher];
-    spec.on('put', (kv: IKeyValue) => this.onPut(key, this.specs, kv as unknown as Kv));
-    spec.on('delete', () => this.onSpecDelete(key));
-    status.on('put', (kv: IKeyValue) => this.onPut(key, this.statuses, kv as unknown as Kv));
-    status.on('delete', () => void this.statuses.delete(key));
+    spec.on('put', (kv: IKeyValue) => this.cache.put('spec', key, kv as unknown as Kv));
+    spec.on('delete', () => this.cache.delete('spec', key));
+    status.on('put', (kv: IKeyValue) => this.cache.put('status', key, kv as unknown as Kv));
+    status.on('delete', () => this.cache.delete('status', key));
     for (const watcher of entry.watchers) this.onError(watcher, key);
   }
 
@@ -181,9 +162,7 @@ export class KeyedInformer {
     const read = (await this.read([key])).get(key)!;
     if (this.entries.get(key) !== entry || this.stopped) return;
     entry.loaded = true;
-    this.store(key, read);
-    const object = this.objects.get(key);
-    if (object) this.subject.next({ type: 'added', key, object });
+    this.cache.add(key, read.spec, read.status);
     await this.watchObject(key, entry, read.next);
   }
 
@@ -191,42 +170,8 @@ export class KeyedInformer {
     const entry = this.entries.get(key);
     if (!entry) return;
     this.entries.delete(key);
-    void cancel(entry.watchers);
-    this.specs.delete(key);
-    this.statuses.delete(key);
-    const old = this.objects.get(key);
-    this.objects.delete(key);
-    if (old) this.subject.next({ type: 'deleted', key, object: old, old });
-  }
-
-  private onPut(key: string, half: Map<string, Parsed>, kv: Kv): void {
-    const parsed = parse(kv);
-    if (parsed) half.set(key, parsed);
-    else half.delete(key);
-    const old = this.objects.get(key);
-    const object = this.rebuild(key);
-    if (object) this.subject.next(old ? { type: 'modified', key, object, old } : { type: 'added', key, object });
-  }
-
-  private onSpecDelete(key: string): void {
-    this.specs.delete(key);
-    this.statuses.delete(key);
-    const old = this.objects.get(key);
-    this.objects.delete(key);
-    if (old) this.subject.next({ type: 'deleted', key, object: old, old });
-  }
-
-  private rebuild(key: string): DeepReadonly<AnyObject> | undefined {
-    const spec = this.specs.get(key);
-    if (!spec) return undefined;
-    const stored = spec.value as AnyObject;
-    const status = this.statuses.get(key);
-    const revision = status && status.revision > spec.revision ? status.revision : spec.revision;
-    const object = { ...stored, metadata: { ...stored.metadata, resourceVersion: String(revision) } } as AnyObject;
-    if (status) object.status = status.value;
-    else delete object.status;
-    this.objects.set(key, object as DeepReadonly<AnyObject>);
-    return object as DeepReadonly<AnyObject>;
+    void cancelWatchers(entry.watchers);
+    this.cache.delete('spec', key);
   }
 
   private relist(reason: string): void {
@@ -255,18 +200,7 @@ export class KeyedInformer {
     // Forgetting the entries makes a read or watch still in flight for one of them cancel itself;
     // the objects stay, for the re-list to emit the difference against.
     this.entries.clear();
-    await cancel(watchers);
-  }
-
-  private emitDifference(before: Map<string, DeepReadonly<AnyObject>>): void {
-    for (const [key, old] of before) {
-      if (!this.objects.has(key)) this.subject.next({ type: 'deleted', key, object: old, old });
-    }
-    for (const [key, object] of this.objects) {
-      const old = before.get(key);
-      if (!old) this.subject.next({ type: 'added', key, object });
-      else if (old.metadata.resourceVersion !== object.metadata.resourceVersion) this.subject.next({ type: 'modified', key, object, old });
-    }
+    await cancelWatchers(watchers);
   }
 
   private specKey(key: string): string {
@@ -283,31 +217,4 @@ export class KeyedInformer {
 function splitRef(key: string): [string, string] {
   const slash = key.indexOf('/');
   return [key.slice(0, slash), key.slice(slash + 1)];
-}
-
-function parse(kv: Kv): Parsed | undefined {
-  try {
-    return { value: JSON.parse(kv.value.toString()), revision: BigInt(kv.mod_revision) };
-  } catch {
-    return undefined; // not written by Capstan; left out, as Informer does
-  }
-}
-
-/**
- * Drops the listeners at once, then cancels; a cancel waits for etcd to confirm, which with etcd
- * unreachable could be forever, and a watch without listeners is harmless.
- */
-async function cancel(watchers: Watcher[]): Promise<void> {
-  for (const watcher of watchers) {
-    watcher.removeAllListeners('put').removeAllListeners('delete').removeAllListeners('error');
-    watcher.on('error', () => undefined);
-  }
-  const bounded = (watcher: Watcher) => Promise.race([watcher.cancel().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
-  await Promise.all(watchers.map(bounded));
-}
-
-function prefixRange(prefix: string) {
-  const end = Buffer.from(prefix);
-  end[end.length - 1] = end[end.length - 1]! + 1;
-  return { key: Buffer.from(prefix), range_end: end };
 }

@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import { mapConcurrently } from './concurrently.ts';
 import { alreadyExists, conflict, fenced, notFound, StoreError } from './errors.ts';
+import { prefixRange } from './object-cache.ts';
 import { specKey, specPrefix, statusKey, statusPrefix } from './keys.ts';
 import type { KindDefinition, KindRegistry } from './kinds/registry.ts';
 import { matches, parseSelector, type Selector } from './labels.ts';
@@ -365,12 +366,6 @@ function rangeKvs(response: { response_range?: { kvs: RawKv[] } } | undefined): 
   return response?.response_range?.kvs ?? [];
 }
 
-function prefixRange(prefix: string) {
-  const start = Buffer.from(prefix);
-  const end = Buffer.from(prefix);
-  end[end.length - 1] = end[end.length - 1]! + 1;
-  return { key: start, range_end: end };
-}
 
 const compareOp = (key: string, target: string, result: string, field: string, value: string | number) => ({
   key: Buffer.from(key),

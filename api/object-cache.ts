@@ -1,0 +1,176 @@
+// What every informer keeps, whatever tells it about changes (a prefix watch in informer.ts, an
+// index of keys in keyed-informer.ts): each object's spec and status values, parsed once, joined by
+// key into the object controllers read, and the stream of what changed.
+import type { Watcher } from 'etcd3';
+import { Subject, type Observable } from 'rxjs';
+import type { AnyObject, DeepReadonly } from './object.ts';
+
+export type InformerEventType = 'added' | 'modified' | 'deleted';
+
+export interface InformerEvent {
+  type: InformerEventType;
+  /** `namespace/name`, or `name` for cluster-scoped kinds. */
+  key: string;
+  object: DeepReadonly<AnyObject>;
+  /** The object before the change (modified and deleted). */
+  old?: DeepReadonly<AnyObject>;
+}
+
+/** A key-value as etcd's range and watch responses carry it. */
+export interface Kv {
+  key: Buffer;
+  value: Buffer;
+  mod_revision: string;
+}
+
+/**
+ * One key's value as the cache keeps it: parsed once, with its mod revision. The raw bytes are not
+ * kept; holding both would double the cache's memory.
+ */
+export interface Parsed {
+  value: unknown;
+  revision: bigint;
+}
+
+export function parseKv(kv: Kv): Parsed | undefined {
+  try {
+    return { value: JSON.parse(kv.value.toString()), revision: BigInt(kv.mod_revision) };
+  } catch {
+    // A value that is not JSON was not written by Capstan; leave it out of the cache.
+    return undefined;
+  }
+}
+
+export type Half = 'spec' | 'status';
+
+export class ObjectCache {
+  private readonly specs = new Map<string, Parsed>();
+  private readonly statuses = new Map<string, Parsed>();
+  private readonly objects = new Map<string, DeepReadonly<AnyObject>>();
+  private readonly subject = new Subject<InformerEvent>();
+
+  get events$(): Observable<InformerEvent> {
+    return this.subject.asObservable();
+  }
+
+  get(key: string): DeepReadonly<AnyObject> | undefined {
+    return this.objects.get(key);
+  }
+
+  list(filter?: (object: DeepReadonly<AnyObject>) => boolean): DeepReadonly<AnyObject>[] {
+    const all = [...this.objects.values()];
+    return filter ? all.filter(filter) : all;
+  }
+
+  keys(): string[] {
+    return [...this.objects.keys()];
+  }
+
+  get size(): number {
+    return this.objects.size;
+  }
+
+  /**
+   * Replaces everything with a fresh read (a list), and — when `emit` — tells subscribers exactly
+   * what differs from before: one event per object added, changed or gone, none for the rest.
+   */
+  replace(entries: Iterable<{ key: string; spec?: Parsed; status?: Parsed }>, emit: boolean): void {
+    const before = new Map(this.objects);
+    this.specs.clear();
+    this.statuses.clear();
+    this.objects.clear();
+    for (const { key, spec, status } of entries) this.load(key, spec, status);
+    if (emit) this.emitDifference(before);
+  }
+
+  /** Adds one object read on its own (not through a watch); emits `added` when it exists. */
+  add(key: string, spec: Parsed | undefined, status: Parsed | undefined): void {
+    const object = this.load(key, spec, status);
+    if (object) this.subject.next({ type: 'added', key, object });
+  }
+
+  /** A put seen by a watch. A status put before its spec waits for the spec. */
+  put(half: Half, key: string, kv: Kv): void {
+    const map = half === 'spec' ? this.specs : this.statuses;
+    const parsed = parseKv(kv);
+    if (parsed) map.set(key, parsed);
+    else map.delete(key);
+    if (half === 'status' && !this.specs.has(key)) return;
+    const old = this.objects.get(key);
+    const object = this.rebuild(key);
+    if (object) this.subject.next(old ? { type: 'modified', key, object, old } : { type: 'added', key, object });
+  }
+
+  /**
+   * A delete seen by a watch. Statuses are deleted together with their spec, and the spec's delete
+   * tells the story, so a status delete alone is silent.
+   */
+  delete(half: Half, key: string): void {
+    if (half === 'status') {
+      this.statuses.delete(key);
+      return;
+    }
+    this.specs.delete(key);
+    this.statuses.delete(key);
+    const old = this.objects.get(key);
+    this.objects.delete(key);
+    if (old) this.subject.next({ type: 'deleted', key, object: old, old });
+  }
+
+  complete(): void {
+    this.subject.complete();
+  }
+
+  private load(key: string, spec: Parsed | undefined, status: Parsed | undefined): DeepReadonly<AnyObject> | undefined {
+    if (spec) this.specs.set(key, spec);
+    if (status) this.statuses.set(key, status);
+    return this.rebuild(key);
+  }
+
+  private rebuild(key: string): DeepReadonly<AnyObject> | undefined {
+    const spec = this.specs.get(key);
+    if (!spec) return undefined;
+    const stored = spec.value as AnyObject;
+    const status = this.statuses.get(key);
+    const revision = status && status.revision > spec.revision ? status.revision : spec.revision;
+    // Shallow copies: the spec and status values are shared with the halves above, never mutated.
+    const object = { ...stored, metadata: { ...stored.metadata, resourceVersion: String(revision) } } as AnyObject;
+    if (status) object.status = status.value;
+    else delete object.status;
+    this.objects.set(key, object as DeepReadonly<AnyObject>);
+    return object as DeepReadonly<AnyObject>;
+  }
+
+  private emitDifference(before: Map<string, DeepReadonly<AnyObject>>): void {
+    for (const [key, old] of before) {
+      if (!this.objects.has(key)) this.subject.next({ type: 'deleted', key, object: old, old });
+    }
+    for (const [key, object] of this.objects) {
+      const old = before.get(key);
+      if (!old) this.subject.next({ type: 'added', key, object });
+      else if (old.metadata.resourceVersion !== object.metadata.resourceVersion) this.subject.next({ type: 'modified', key, object, old });
+    }
+  }
+}
+
+/** The key range of everything under `prefix`. */
+export function prefixRange(prefix: string): { key: Buffer; range_end: Buffer } {
+  const end = Buffer.from(prefix);
+  end[end.length - 1] = end[end.length - 1]! + 1;
+  return { key: Buffer.from(prefix), range_end: end };
+}
+
+/**
+ * Drops the watchers' listeners at once, then cancels them. A cancel waits for etcd to confirm,
+ * which with etcd unreachable (or a watch etcd already dropped) could be forever, and a watch without
+ * listeners is harmless, so each cancel gets a second at most.
+ */
+export async function cancelWatchers(watchers: readonly Watcher[]): Promise<void> {
+  for (const watcher of watchers) {
+    watcher.removeAllListeners('put').removeAllListeners('delete').removeAllListeners('error');
+    watcher.on('error', () => undefined);
+  }
+  const bounded = (watcher: Watcher) =>
+    Promise.race([watcher.cancel().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
+  await Promise.all(watchers.map(bounded));
+}
