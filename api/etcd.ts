@@ -34,7 +34,7 @@ export interface EtcdConnectOptions {
  */
 export function connectEtcd(options: EtcdConnectOptions): Etcd3 {
   const callTimeoutMs = options.callTimeoutMs ?? 5_000;
-  return new Etcd3({
+  const client = new Etcd3({
     hosts: normaliseEndpoints(options.endpoints),
     dialTimeout: 2_000,
     // gRPC's default 4 MB receive limit would fail an informer's list of ~6,000 Apps; etcd itself
@@ -48,6 +48,26 @@ export function connectEtcd(options: EtcdConnectOptions): Etcd3 {
       watchBackoff: new ExponentialBackoff({ initialDelay: 50, maxDelay: 1_000 }) as never,
     },
   });
+  tolerateLateWatchResponses(client);
+  return client;
+}
+
+/**
+ * etcd3 1.1's watch manager throws ("Failed to find watcher for IWatchResponse") from inside the
+ * gRPC stream's data handler when a response arrives for a watch it has already removed. That
+ * happens when etcd cancels a watch (compaction) while the client is cancelling it too: both
+ * cancellations are answered, and the second answer finds nobody. Thrown there, it is an uncaught
+ * exception that would kill an agent or a controller process. A response for a watch nobody holds
+ * has no one to tell, so it is dropped; everything else goes through unchanged.
+ */
+function tolerateLateWatchResponses(client: Etcd3): void {
+  type Manager = { watchers: { id: unknown }[]; handleResponse(response: { watch_id: unknown }): void };
+  const manager = (client as unknown as { watchManager?: Manager }).watchManager;
+  if (!manager || typeof manager.handleResponse !== 'function') return;
+  const handle = manager.handleResponse.bind(manager);
+  manager.handleResponse = (response) => {
+    if (manager.watchers.some((watcher) => watcher.id === response.watch_id)) handle(response);
+  };
 }
 
 /** Resolves when etcd answers within `timeoutMs`; rejects with EtcdUnreachableError otherwise. */

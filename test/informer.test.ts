@@ -2,6 +2,7 @@ import type { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { connectEtcd } from '../api/etcd.ts';
 import { Informer, type InformerEvent } from '../api/informer.ts';
+import { KeyedInformer } from '../api/keyed-informer.ts';
 import { Store } from '../api/store.ts';
 import { startEtcd, type TestEtcd } from './helpers/etcd.ts';
 import { widget, widgetKind, widgetRegistry } from './helpers/kinds.ts';
@@ -122,5 +123,59 @@ describe('informers on a real etcd', () => {
     await resize('kept', 9);
     await until(() => events.some((e) => e.key === 'default/kept'), { what: 'a change after the re-list' });
     expect(events).toHaveLength(5);
+  });
+});
+
+describe('the keyed informer (an index of keys) on a real etcd', () => {
+  let etcd: TestEtcd;
+  let writer: Etcd3;
+  let store: Store;
+  const INDEX = '/capstan/index/test/widgets/';
+
+  beforeAll(async () => {
+    etcd = await startEtcd();
+    writer = connectEtcd({ endpoints: etcd.url });
+    store = new Store(writer, widgetRegistry());
+  });
+  afterAll(async () => {
+    writer?.close();
+    await etcd?.stop();
+  });
+
+  const index = async (name: string) => {
+    const object = await store.mustGet('Widget', { namespace: 'default', name });
+    await writer.put(`${INDEX}default/${name}`).value(object.metadata.uid!);
+  };
+
+  it('follows only indexed objects, and after a compaction during a partition emits exactly the difference', async () => {
+    for (const name of ['a', 'b', 'c', 'outside']) await store.create(widget(name, 1));
+    await index('a');
+    await index('b');
+    const proxy = await startProxy(Number(new URL(etcd.url).port));
+    const client = connectEtcd({ endpoints: proxy.url });
+    const keyed = new KeyedInformer(client, widgetKind, INDEX);
+    const events: InformerEvent[] = [];
+    keyed.events$.subscribe((event) => events.push(event));
+    try {
+      await keyed.start();
+      expect(keyed.list().map((w) => w.metadata.name).sort()).toEqual(['a', 'b']);
+      await store.update({ ...(await store.mustGet('Widget', { namespace: 'default', name: 'outside' })), spec: { size: 7 } });
+
+      proxy.partition();
+      await store.update({ ...(await store.mustGet('Widget', { namespace: 'default', name: 'a' })), spec: { size: 2 } });
+      await writer.delete().key(`${INDEX}default/b`);
+      await index('c');
+      const head = (await writer.get('/capstan/none').exec()).header.revision;
+      await writer.kv.compact({ revision: head, physical: true } as never);
+      proxy.heal();
+
+      await until(() => keyed.relistCount > 0 && events.length >= 3, { timeoutMs: 15_000, what: 'the re-list after compaction' });
+      expect(summary(events).sort()).toEqual(['added default/c size=1', 'deleted default/b', 'modified default/a size=2']);
+      expect(keyed.list().map((w) => w.metadata.name).sort()).toEqual(['a', 'c']);
+    } finally {
+      await keyed.stop();
+      client.close();
+      await proxy.close();
+    }
   });
 });
