@@ -143,21 +143,6 @@ describe('the store on a real etcd', () => {
     await expect(fencedStore.create(widget('late'))).rejects.toThrow(/no longer leader/);
     expect(await store.get('Widget', { name: 'late' })).toBeUndefined();
   });
-});
-
-describe('batched updates', () => {
-  let etcd: TestEtcd;
-  let client: Etcd3;
-  let store: Store;
-  beforeAll(async () => {
-    etcd = await startEtcd();
-    client = connectEtcd({ endpoints: etcd.url });
-    store = new Store(client, widgetRegistry());
-  });
-  afterAll(async () => {
-    client?.close();
-    await etcd?.stop();
-  });
 
   it('writes many changes in few transactions, and a batch with one stale object lands nothing', async () => {
     const created = await Promise.all(Array.from({ length: 100 }, (_, i) => store.create(widget(`w${i}`, 1))));
@@ -178,21 +163,6 @@ describe('batched updates', () => {
     const gone = await store.updateMany([{ from: fresh, to: { ...fresh, spec: { size: 4 } } }]);
     expect(gone.failed).toHaveLength(1);
     expect(await store.get('Widget', { name: 'w1' })).toBeUndefined();
-  });
-});
-
-describe('batched updates by a leader', () => {
-  let etcd: TestEtcd;
-  let client: Etcd3;
-  let store: Store;
-  beforeAll(async () => {
-    etcd = await startEtcd();
-    client = connectEtcd({ endpoints: etcd.url });
-    store = new Store(client, widgetRegistry());
-  });
-  afterAll(async () => {
-    client?.close();
-    await etcd?.stop();
   });
 
   it('stays within etcd\'s 128 compares per transaction with the fence compare added', async () => {
