@@ -7,77 +7,27 @@
 // (etcd compacted past that revision, and cancels the watch), the informer re-lists and emits the
 // exact difference between what it held and what is there now, then watches from the new list.
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
-import type { Observable } from 'rxjs';
 import { refKeyFromKey, specPrefix, statusPrefix } from './keys.ts';
 import type { KindDefinition } from './kinds/registry.ts';
-import { cancelWatchers, ObjectCache, parseKv, prefixRange, type Half, type InformerEvent, type Kv } from './object-cache.ts';
-import type { AnyObject, DeepReadonly } from './object.ts';
+import { CachedInformer, cancelWatchers, parseKv, prefixRange, type Half, type InformerOptions, type Kv } from './object-cache.ts';
 import type { Store } from './store.ts';
 
 export type { InformerEvent, InformerEventType } from './object-cache.ts';
 
-export interface InformerOptions {
-  /** Called when a watch breaks and the informer re-lists; for logs and tests. */
-  onRelist?: (reason: string) => void;
-}
+export type { InformerOptions } from './object-cache.ts';
 
-export class Informer {
-  private readonly cache = new ObjectCache();
+export class Informer extends CachedInformer {
   private watchers: Watcher[] = [];
-  private started: Promise<void> | undefined;
-  private stopped = false;
-  private relisting: Promise<void> | undefined;
-  private relists = 0;
 
   constructor(
     private readonly client: Etcd3,
     readonly definition: KindDefinition,
-    private readonly options: InformerOptions = {},
-  ) {}
-
-  /** Every change after the subscriber joins. Read the cache for what came before. */
-  get events$(): Observable<InformerEvent> {
-    return this.cache.events$;
+    options: InformerOptions = {},
+  ) {
+    super(options);
   }
 
-  /** How many times the informer had to re-list (compaction, a broken watch). */
-  get relistCount(): number {
-    return this.relists;
-  }
-
-  /** Lists and starts watching; resolves once the cache holds the listed state. Idempotent. */
-  start(): Promise<void> {
-    // A failed start (etcd down) is forgotten so that the next call tries again.
-    this.started ??= this.listAndWatch(false).catch((error: unknown) => {
-      this.started = undefined;
-      throw error;
-    });
-    return this.started;
-  }
-
-  get(key: string): DeepReadonly<AnyObject> | undefined {
-    return this.cache.get(key);
-  }
-
-  list(filter?: (object: DeepReadonly<AnyObject>) => boolean): DeepReadonly<AnyObject>[] {
-    return this.cache.list(filter);
-  }
-
-  keys(): string[] {
-    return this.cache.keys();
-  }
-
-  get size(): number {
-    return this.cache.size;
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.cancelWatchers();
-    this.cache.complete();
-  }
-
-  private async listAndWatch(emit: boolean): Promise<void> {
+  protected async listAndWatch(emit: boolean): Promise<void> {
     const specRoot = specPrefix(this.definition);
     const statusRoot = statusPrefix(this.definition);
     const response = (await this.client.kv.txn({
@@ -107,27 +57,7 @@ export class Informer {
     return watcher;
   }
 
-  private relist(reason: string): void {
-    if (this.stopped || this.relisting) return;
-    this.relists += 1;
-    this.options.onRelist?.(reason);
-    this.relisting = (async () => {
-      await this.cancelWatchers();
-      for (let attempt = 0; !this.stopped; attempt += 1) {
-        try {
-          await this.listAndWatch(true);
-          return;
-        } catch {
-          // etcd may be down: try again with a capped backoff, the cache stays as it was meanwhile.
-          await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 1_000)));
-        }
-      }
-    })().finally(() => {
-      this.relisting = undefined;
-    });
-  }
-
-  private async cancelWatchers(): Promise<void> {
+  protected async cancelAll(): Promise<void> {
     const watchers = this.watchers;
     this.watchers = [];
     await cancelWatchers(watchers);

@@ -11,10 +11,9 @@
 // any watch error (etcd compacted past a watch's revision, or cancelled it) everything is read again
 // — the index, then every indexed object — and the exact difference is emitted, as Informer does.
 import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
-import type { Observable } from 'rxjs';
 import { specKey, statusKey } from './keys.ts';
 import type { KindDefinition } from './kinds/registry.ts';
-import { cancelWatchers, ObjectCache, parseKv, prefixRange, type InformerEvent, type Kv, type Parsed } from './object-cache.ts';
+import { CachedInformer, cancelWatchers, parseKv, prefixRange, type InformerOptions, type Kv, type Parsed } from './object-cache.ts';
 import type { AnyObject, DeepReadonly } from './object.ts';
 
 type RangeResponse = { header: { revision: string }; responses: { response_range: { kvs: Kv[] } }[] };
@@ -38,49 +37,17 @@ export interface IndexedObject {
   object: DeepReadonly<AnyObject> | undefined;
 }
 
-export class KeyedInformer {
+export class KeyedInformer extends CachedInformer {
   private readonly entries = new Map<string, Entry>();
-  private readonly cache = new ObjectCache();
   private indexWatcher: Watcher | undefined;
-  private started: Promise<void> | undefined;
-  private stopped = false;
-  private relisting: Promise<void> | undefined;
-  private relists = 0;
 
   constructor(
     private readonly client: Etcd3,
     readonly definition: KindDefinition,
     private readonly indexPrefix: string,
-    private readonly options: { onRelist?: (reason: string) => void } = {},
-  ) {}
-
-  get events$(): Observable<InformerEvent> {
-    return this.cache.events$;
-  }
-
-  get relistCount(): number {
-    return this.relists;
-  }
-
-  /** Lists and starts watching; resolves once the cache holds every indexed object. Idempotent. */
-  start(): Promise<void> {
-    this.started ??= this.listAndWatch(false).catch((error: unknown) => {
-      this.started = undefined;
-      throw error;
-    });
-    return this.started;
-  }
-
-  get(key: string): DeepReadonly<AnyObject> | undefined {
-    return this.cache.get(key);
-  }
-
-  list(filter?: (object: DeepReadonly<AnyObject>) => boolean): DeepReadonly<AnyObject>[] {
-    return this.cache.list(filter);
-  }
-
-  get size(): number {
-    return this.cache.size;
+    options: InformerOptions = {},
+  ) {
+    super(options);
   }
 
   /** Index entries whose object has been read (an entry still being read is left out). */
@@ -88,13 +55,7 @@ export class KeyedInformer {
     return [...this.entries].filter(([, entry]) => entry.loaded).map(([key, entry]) => ({ key, uid: entry.uid, object: this.cache.get(key) }));
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.cancelAll();
-    this.cache.complete();
-  }
-
-  private async listAndWatch(emit: boolean): Promise<void> {
+  protected async listAndWatch(emit: boolean): Promise<void> {
     const index = (await this.client.kv.txn({ success: [{ request_range: prefixRange(this.indexPrefix) }] } as never)) as unknown as RangeResponse;
     const listed = new Map(index.responses[0]!.response_range.kvs.map((kv) => [kv.key.toString().slice(this.indexPrefix.length), kv.value.toString()]));
     const reads = await this.read([...listed.keys()]);
@@ -174,27 +135,7 @@ export class KeyedInformer {
     this.cache.delete('spec', key);
   }
 
-  private relist(reason: string): void {
-    if (this.stopped || this.relisting) return;
-    this.relists += 1;
-    this.options.onRelist?.(reason);
-    this.relisting = (async () => {
-      await this.cancelAll();
-      for (let attempt = 0; !this.stopped; attempt += 1) {
-        try {
-          await this.listAndWatch(true);
-          return;
-        } catch {
-          // etcd may be down: try again with a capped backoff; the cache stays as it was meanwhile.
-          await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 1_000)));
-        }
-      }
-    })().finally(() => {
-      this.relisting = undefined;
-    });
-  }
-
-  private async cancelAll(): Promise<void> {
+  protected async cancelAll(): Promise<void> {
     const watchers = [...(this.indexWatcher ? [this.indexWatcher] : []), ...[...this.entries.values()].flatMap((entry) => entry.watchers)];
     this.indexWatcher = undefined;
     // Forgetting the entries makes a read or watch still in flight for one of them cancel itself;

@@ -1,6 +1,7 @@
-// What every informer keeps, whatever tells it about changes (a prefix watch in informer.ts, an
-// index of keys in keyed-informer.ts): each object's spec and status values, parsed once, joined by
-// key into the object controllers read, and the stream of what changed.
+// What every informer keeps and how it lives, whatever tells it about changes (a prefix watch in
+// informer.ts, an index of keys in keyed-informer.ts): each object's spec and status values, parsed
+// once, joined by key into the object controllers read; the stream of what changed; and starting,
+// re-listing after a broken watch, and stopping.
 import type { Watcher } from 'etcd3';
 import { Subject, type Observable } from 'rxjs';
 import type { AnyObject, DeepReadonly } from './object.ts';
@@ -173,4 +174,92 @@ export async function cancelWatchers(watchers: readonly Watcher[]): Promise<void
   const bounded = (watcher: Watcher) =>
     Promise.race([watcher.cancel().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1_000).unref())]);
   await Promise.all(watchers.map(bounded));
+}
+
+export interface InformerOptions {
+  /** Called when a watch breaks and the informer re-lists; for logs and tests. */
+  onRelist?: (reason: string) => void;
+}
+
+/**
+ * The life of an informer, whatever feeds it: list once (a failed start is forgotten so the next
+ * call tries again), serve reads from the cache, and when a watch breaks, re-list with a capped
+ * backoff until it works, keeping the cache as it was meanwhile. Subclasses say how they list and
+ * watch (`listAndWatch`, which fills `this.cache`) and how they let go of their watches.
+ */
+export abstract class CachedInformer {
+  protected readonly cache = new ObjectCache();
+  protected stopped = false;
+  private started: Promise<void> | undefined;
+  private relisting: Promise<void> | undefined;
+  private relists = 0;
+
+  constructor(private readonly informerOptions: InformerOptions = {}) {}
+
+  /** List, fill the cache (emitting the difference when `emit`), and start watching. */
+  protected abstract listAndWatch(emit: boolean): Promise<void>;
+
+  /** Let go of every watch. */
+  protected abstract cancelAll(): Promise<void>;
+
+  /** Every change after the subscriber joins. Read the cache for what came before. */
+  get events$(): Observable<InformerEvent> {
+    return this.cache.events$;
+  }
+
+  /** How many times the informer had to re-list (compaction, a broken watch). */
+  get relistCount(): number {
+    return this.relists;
+  }
+
+  /** Lists and starts watching; resolves once the cache holds the listed state. Idempotent. */
+  start(): Promise<void> {
+    this.started ??= this.listAndWatch(false).catch((error: unknown) => {
+      this.started = undefined;
+      throw error;
+    });
+    return this.started;
+  }
+
+  get(key: string): DeepReadonly<AnyObject> | undefined {
+    return this.cache.get(key);
+  }
+
+  list(filter?: (object: DeepReadonly<AnyObject>) => boolean): DeepReadonly<AnyObject>[] {
+    return this.cache.list(filter);
+  }
+
+  keys(): string[] {
+    return this.cache.keys();
+  }
+
+  get size(): number {
+    return this.cache.size;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.cancelAll();
+    this.cache.complete();
+  }
+
+  protected relist(reason: string): void {
+    if (this.stopped || this.relisting) return;
+    this.relists += 1;
+    this.informerOptions.onRelist?.(reason);
+    this.relisting = (async () => {
+      await this.cancelAll();
+      for (let attempt = 0; !this.stopped; attempt += 1) {
+        try {
+          await this.listAndWatch(true);
+          return;
+        } catch {
+          // etcd may be down: try again with a capped backoff; the cache stays as it was meanwhile.
+          await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 1_000)));
+        }
+      }
+    })().finally(() => {
+      this.relisting = undefined;
+    });
+  }
 }
