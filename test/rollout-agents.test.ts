@@ -5,16 +5,14 @@
 // assertions are about those recorded states, as in test/rollout-seed.test.ts.
 import type { AppSpec, AppStatus } from '../api/kinds/app.ts';
 import type { EventSpec } from '../api/kinds/event.ts';
-import type { TaskSpec } from '../api/kinds/task.ts';
-import { Informer } from '../api/informer.ts';
 import { isStoreError } from '../api/errors.ts';
 import { getCondition, type CapstanObject } from '../api/object.ts';
-import { countTasks } from '../controllers/replicas/index.ts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { listEvents } from '../cli/events.ts';
 import { spawnCapstan } from './helpers/cli.ts';
 import { TestCluster, type Task } from './helpers/cluster.ts';
 import { until } from './helpers/poll.ts';
+import { watchStates, type RolloutState } from './helpers/rollout-states.ts';
 
 type App = CapstanObject<AppSpec, AppStatus>;
 type StoredEvent = CapstanObject<EventSpec>;
@@ -25,11 +23,7 @@ const NODES = [
   { name: 'ra-n2', ports: '25155-25199' },
 ];
 
-interface State {
-  live: number;
-  healthy: number;
-  byRevision: Record<number, { live: number; healthy: number }>;
-}
+type State = RolloutState;
 
 let cluster: TestCluster;
 
@@ -91,31 +85,6 @@ async function settledOn(name: string, revision: number, phase = 'Complete', tim
   });
 }
 
-/** Every state of an App's tasks, as an informer on Tasks sees it after each event. */
-async function watchStates(app: string) {
-  const informer = new Informer(cluster.client, cluster.store.kind('Task'));
-  const states: State[] = [];
-  const record = () => {
-    const tasks = informer.list((t) => (t.spec as TaskSpec).app === app);
-    const byRevision: State['byRevision'] = {};
-    for (const revision of new Set(tasks.map((t) => (t.spec as TaskSpec).revision))) {
-      const counts = countTasks(tasks.filter((t) => (t.spec as TaskSpec).revision === revision));
-      byRevision[revision] = { live: counts.tasks, healthy: counts.healthy };
-    }
-    const all = countTasks(tasks);
-    states.push({ live: all.tasks, healthy: all.healthy, byRevision });
-  };
-  const subscription = informer.events$.subscribe(record);
-  await informer.start();
-  record();
-  return {
-    states,
-    async stop() {
-      subscription.unsubscribe();
-      await informer.stop();
-    },
-  };
-}
 
 const summary = (states: readonly State[]) =>
   `${states.length} states, min healthy ${Math.min(...states.map((s) => s.healthy))}, max live ${Math.max(...states.map((s) => s.live))}`;
@@ -124,7 +93,7 @@ describe('rolling upgrades with real agents, both drivers, and real HTTP health 
   it('defaults 1.0 / 1.0, 4 docker instances: the 4 new tasks start first, then the old ones go as new ones become healthy', async () => {
     await cluster.createApp('web', appSpec({ cmd: containerHttpd('v1'), instances: 4, docker: true }));
     await settledOn('web', 1);
-    const watch = await watchStates('web');
+    const watch = await watchStates(cluster.client, cluster.store.kind('Task'), 'web');
     const started = Date.now();
     try {
       await setCmd('web', containerHttpd('v2'));
@@ -150,7 +119,7 @@ describe('rolling upgrades with real agents, both drivers, and real HTTP health 
   it('0.5 / 0, 4 process instances: 2 old tasks are killed before any new one exists, never more than 4 live', async () => {
     await cluster.createApp('web', appSpec({ cmd: httpd('v1'), instances: 4, extra: { upgradeStrategy: { minimumHealthCapacity: 0.5, maximumOverCapacity: 0 } } }));
     await settledOn('web', 1);
-    const watch = await watchStates('web');
+    const watch = await watchStates(cluster.client, cluster.store.kind('Task'), 'web');
     const started = Date.now();
     try {
       await setCmd('web', httpd('v2'));

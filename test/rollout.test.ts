@@ -8,7 +8,6 @@ import type { Etcd3, Lease } from 'etcd3';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { connectEtcd } from '../api/etcd.ts';
-import { Informer } from '../api/informer.ts';
 import { nodeLeaseKey } from '../api/keys.ts';
 import type { AppSpec, AppStatus } from '../api/kinds/app.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
@@ -19,10 +18,10 @@ import { isStoreError } from '../api/errors.ts';
 import { getCondition, type CapstanObject } from '../api/object.ts';
 import { Store } from '../api/store.ts';
 import { runControllers, type RunningControllers } from '../controllers/builtin.ts';
-import { countTasks } from '../controllers/replicas/index.ts';
 import { capstan } from './helpers/cli.ts';
 import { startEtcd, type TestEtcd } from './helpers/etcd.ts';
 import { until } from './helpers/poll.ts';
+import { watchStates, type RolloutState } from './helpers/rollout-states.ts';
 
 type Task = CapstanObject<TaskSpec, TaskStatus>;
 type App = CapstanObject<AppSpec, AppStatus>;
@@ -32,12 +31,7 @@ const log = pino({ level: 'silent' });
 /** A new task becomes healthy and ready this long after it starts running. */
 const HEALTHY_AFTER_MS = 250;
 
-interface State {
-  at: number;
-  live: number;
-  healthy: number;
-  byRevision: Record<number, { live: number; healthy: number }>;
-}
+type State = RolloutState;
 
 describe('rolling upgrades on simulated nodes', () => {
   let etcd: TestEtcd;
@@ -126,31 +120,6 @@ describe('rolling upgrades on simulated nodes', () => {
     await store.updateStatus({ ...task, status: { ...task.status, conditions: [condition('Healthy'), condition('Ready')] } });
   }
 
-  /** Every state of an App's tasks, as an informer on Tasks sees it after each event. */
-  async function watchStates(app: string) {
-    const informer = new Informer(client, store.kind('Task'));
-    const states: State[] = [];
-    const record = () => {
-      const tasks = informer.list((t) => (t.spec as TaskSpec).app === app);
-      const byRevision: State['byRevision'] = {};
-      for (const revision of new Set(tasks.map((t) => (t.spec as TaskSpec).revision))) {
-        const counts = countTasks(tasks.filter((t) => (t.spec as TaskSpec).revision === revision));
-        byRevision[revision] = { live: counts.tasks, healthy: counts.healthy };
-      }
-      const all = countTasks(tasks);
-      states.push({ at: Date.now(), live: all.tasks, healthy: all.healthy, byRevision });
-    };
-    const subscription = informer.events$.subscribe(record);
-    await informer.start();
-    record();
-    return {
-      states,
-      async stop() {
-        subscription.unsubscribe();
-        await informer.stop();
-      },
-    };
-  }
 
   const container = (cmd: string) => ({ cmd, resources: { cpus: 0.01, mem: 1 } });
   // A COMMAND check is probed by agents only: here, the test plays it.
@@ -184,7 +153,7 @@ describe('rolling upgrades on simulated nodes', () => {
   it('defaults 1.0 / 1.0 with 4 instances: 4 new tasks start, then the old ones go one by one', async () => {
     await createApp('web', { instances: 4 });
     await settledOn('web', 1);
-    const watch = await watchStates('web');
+    const watch = await watchStates(client, store.kind('Task'), 'web');
     await setCmd('web', 'sleep 200');
     await settledOn('web', 2);
     await watch.stop();
@@ -202,7 +171,7 @@ describe('rolling upgrades on simulated nodes', () => {
   it('0.5 / 0 with 4 instances kills 2 old tasks before any new one starts, and never exceeds 4', async () => {
     await createApp('web', { instances: 4, upgradeStrategy: { minimumHealthCapacity: 0.5, maximumOverCapacity: 0 } });
     await settledOn('web', 1);
-    const watch = await watchStates('web');
+    const watch = await watchStates(client, store.kind('Task'), 'web');
     await setCmd('web', 'sleep 200');
     await settledOn('web', 2);
     await watch.stop();
@@ -216,7 +185,7 @@ describe('rolling upgrades on simulated nodes', () => {
   it('a revision whose health never passes is rolled back within progressDeadlineSeconds, the old revision serving throughout', async () => {
     await createApp('web', { instances: 3, progressDeadlineSeconds: 3 });
     await settledOn('web', 1);
-    const watch = await watchStates('web');
+    const watch = await watchStates(client, store.kind('Task'), 'web');
     const started = Date.now();
     await setCmd('web', 'sleep 100 # broken');
     const rolledBack = await settledOn('web', 1, 'RolledBack');
