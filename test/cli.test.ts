@@ -6,7 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { connectEtcd } from '../api/etcd.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import type { AnyObject } from '../api/object.ts';
 import { Store } from '../api/store.ts';
@@ -14,7 +13,7 @@ import { createEventRecorder } from '../controllers/events.ts';
 import { pino } from 'pino';
 import { capstan, spawnCapstan, startCapstan } from './helpers/cli.ts';
 import { until } from './helpers/poll.ts';
-import { startEtcd, type TestEtcd } from './helpers/etcd.ts';
+import { closeStore, openStore, type TestEtcd } from './helpers/etcd.ts';
 
 function app(name: string, options: { instances?: number; servicePort?: number; namespace?: string; labels?: string } = {}): string {
   return [
@@ -50,14 +49,9 @@ describe('capstan command on a real etcd', () => {
   const keyCount = async () => (await client.getAll().prefix('/capstan/').keys()).length;
 
   beforeAll(async () => {
-    etcd = await startEtcd();
-    client = connectEtcd({ endpoints: etcd.url });
-    store = new Store(client, builtinRegistry());
+    ({ etcd, client, store } = await openStore(builtinRegistry()));
   });
-  afterAll(async () => {
-    client?.close();
-    await etcd?.stop();
-  });
+  afterAll(() => closeStore({ etcd, client }));
   beforeEach(async () => {
     await client.delete().prefix('/capstan/');
     dir = mkdtempSync(join(tmpdir(), 'capstan-cli-'));

@@ -3,7 +3,6 @@
 import type { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { connectEtcd } from '../api/etcd.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import { getCondition, type AnyObject, type CommonStatus } from '../api/object.ts';
 import { Store } from '../api/store.ts';
@@ -11,7 +10,7 @@ import { Manager } from '../controllers/manager.ts';
 import { scheduledScaleController } from '../examples/scheduled-scale/controller.ts';
 import { scheduledScaleKind, type ScheduledScaleStatus } from '../examples/scheduled-scale/kind.ts';
 import { spawnScript, type Child } from './helpers/child.ts';
-import { startEtcd, type TestEtcd } from './helpers/etcd.ts';
+import { closeStore, openStore, type TestEtcd } from './helpers/etcd.ts';
 import { until } from './helpers/poll.ts';
 
 const app = (name: string, instances: number) => ({
@@ -31,14 +30,9 @@ describe('the scheduled-scale example', () => {
   const statusOf = async (name: string) => ((await store.mustGet('ScheduledScale', { name })).status ?? {}) as ScheduledScaleStatus;
 
   beforeAll(async () => {
-    etcd = await startEtcd();
-    client = connectEtcd({ endpoints: etcd.url });
-    store = new Store(client, builtinRegistry().register(scheduledScaleKind));
+    ({ etcd, client, store } = await openStore(builtinRegistry().register(scheduledScaleKind)));
   });
-  afterAll(async () => {
-    client?.close();
-    await etcd?.stop();
-  });
+  afterAll(() => closeStore({ etcd, client }));
   beforeEach(async () => {
     await client.delete().prefix('/capstan/');
   });

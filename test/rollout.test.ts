@@ -7,7 +7,6 @@
 import type { Etcd3, Lease } from 'etcd3';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { connectEtcd } from '../api/etcd.ts';
 import { nodeLeaseKey } from '../api/keys.ts';
 import type { AppSpec, AppStatus } from '../api/kinds/app.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
@@ -19,7 +18,7 @@ import { getCondition, type CapstanObject } from '../api/object.ts';
 import { Store } from '../api/store.ts';
 import { runControllers, type RunningControllers } from '../controllers/builtin.ts';
 import { capstan } from './helpers/cli.ts';
-import { startEtcd, type TestEtcd } from './helpers/etcd.ts';
+import { closeStore, openStore, type TestEtcd } from './helpers/etcd.ts';
 import { until } from './helpers/poll.ts';
 import { watchStates, type RolloutState } from './helpers/rollout-states.ts';
 
@@ -42,14 +41,9 @@ describe('rolling upgrades on simulated nodes', () => {
   const leases: Lease[] = [];
 
   beforeAll(async () => {
-    etcd = await startEtcd();
-    client = connectEtcd({ endpoints: etcd.url });
-    store = new Store(client, builtinRegistry());
+    ({ etcd, client, store } = await openStore(builtinRegistry()));
   });
-  afterAll(async () => {
-    client?.close();
-    await etcd?.stop();
-  });
+  afterAll(() => closeStore({ etcd, client }));
   beforeEach(async () => {
     await client.delete().prefix('/capstan/');
     // No health controller: this test plays the health of its tasks itself.

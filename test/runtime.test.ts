@@ -1,13 +1,12 @@
 import type { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { connectEtcd } from '../api/etcd.ts';
 import { getCondition, type CommonStatus } from '../api/object.ts';
 import { Store } from '../api/store.ts';
 import { done, invalid, retry, type ControllerDefinition, type ReconcileContext, type Result } from '../controllers/contract.ts';
 import { runControllers, UnknownControllerError } from '../controllers/builtin.ts';
 import { Manager } from '../controllers/manager.ts';
-import { startEtcd, type TestEtcd } from './helpers/etcd.ts';
+import { closeStore, openStore, type TestEtcd } from './helpers/etcd.ts';
 import { widget, widgetRegistry } from './helpers/kinds.ts';
 import { until } from './helpers/poll.ts';
 
@@ -20,14 +19,9 @@ describe('the controller runtime on a real etcd', () => {
   let manager: Manager | undefined;
 
   beforeAll(async () => {
-    etcd = await startEtcd();
-    client = connectEtcd({ endpoints: etcd.url });
-    store = new Store(client, widgetRegistry());
+    ({ etcd, client, store } = await openStore(widgetRegistry()));
   });
-  afterAll(async () => {
-    client?.close();
-    await etcd?.stop();
-  });
+  afterAll(() => closeStore({ etcd, client }));
   beforeEach(async () => {
     await client.delete().prefix('/capstan/');
   });

@@ -5,14 +5,13 @@
 import type { Etcd3, Lease } from 'etcd3';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { connectEtcd } from '../api/etcd.ts';
 import { nodeLeaseKey } from '../api/keys.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import type { TaskSpec, TaskStatus } from '../api/kinds/task.ts';
 import { getCondition, type AnyObject, type CapstanObject } from '../api/object.ts';
 import { Store } from '../api/store.ts';
 import { runControllers, type RunningControllers } from '../controllers/builtin.ts';
-import { startEtcd, type TestEtcd } from './helpers/etcd.ts';
+import { closeStore, openStore, type TestEtcd } from './helpers/etcd.ts';
 import { until } from './helpers/poll.ts';
 
 type Task = CapstanObject<TaskSpec, TaskStatus>;
@@ -26,14 +25,9 @@ describe('scheduling and replicas on simulated nodes', () => {
   const leases = new Map<string, Lease>();
 
   beforeAll(async () => {
-    etcd = await startEtcd();
-    client = connectEtcd({ endpoints: etcd.url });
-    store = new Store(client, builtinRegistry());
+    ({ etcd, client, store } = await openStore(builtinRegistry()));
   });
-  afterAll(async () => {
-    client?.close();
-    await etcd?.stop();
-  });
+  afterAll(() => closeStore({ etcd, client }));
   beforeEach(async () => {
     await client.delete().prefix('/capstan/');
     controllers = await runControllers({ store, leaderElection: false, logger: log, handleSignals: false });

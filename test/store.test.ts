@@ -1,9 +1,8 @@
 import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isStoreError } from '../api/errors.ts';
-import { connectEtcd } from '../api/etcd.ts';
 import { Store } from '../api/store.ts';
-import { startEtcd, type TestEtcd } from './helpers/etcd.ts';
+import { closeStore, openStore, type TestEtcd } from './helpers/etcd.ts';
 import { widget, widgetRegistry } from './helpers/kinds.ts';
 
 type Widget = ReturnType<typeof widget>;
@@ -14,14 +13,9 @@ describe('the store on a real etcd', () => {
   let store: Store;
 
   beforeAll(async () => {
-    etcd = await startEtcd();
-    client = connectEtcd({ endpoints: etcd.url });
-    store = new Store(client, widgetRegistry());
+    ({ etcd, client, store } = await openStore(widgetRegistry()));
   });
-  afterAll(async () => {
-    client?.close();
-    await etcd?.stop();
-  });
+  afterAll(() => closeStore({ etcd, client }));
   beforeEach(async () => {
     await client.delete().prefix('/capstan/');
   });

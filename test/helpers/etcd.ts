@@ -1,6 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Etcd3 } from 'etcd3';
+import { connectEtcd } from '../../api/etcd.ts';
+import type { KindRegistry } from '../../api/kinds/registry.ts';
+import { Store } from '../../api/store.ts';
 import { EtcdServer } from '../../cli/local/etcd-server.ts';
 import { freePort } from './ports.ts';
 
@@ -36,4 +40,17 @@ export async function startEtcd(): Promise<TestEtcd> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A real etcd, a client on it and a store over `registry`: what most integration tests start with. */
+export async function openStore(registry: KindRegistry): Promise<{ etcd: TestEtcd; client: Etcd3; store: Store }> {
+  const etcd = await startEtcd();
+  const client = connectEtcd({ endpoints: etcd.url });
+  return { etcd, client, store: new Store(client, registry) };
+}
+
+/** Undoes openStore; tolerates a beforeAll that failed half-way. */
+export async function closeStore(opened: { etcd?: TestEtcd; client?: Etcd3 }): Promise<void> {
+  opened.client?.close();
+  await opened.etcd?.stop();
 }
