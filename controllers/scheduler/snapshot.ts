@@ -1,5 +1,5 @@
-// The scheduler works from an in-memory snapshot of the cluster, built once per batch from the
-// informer caches and updated as placements are decided ("assumed"), so a burst of tasks is placed
+// The scheduler works from an in-memory snapshot of the cluster, kept up to date from the informer
+// caches (state.ts) and updated as placements are decided ("assumed"), so a burst of tasks is placed
 // without a store round trip per task and without two tasks of one batch taking the same port.
 import type { Constraint } from '../../api/kinds/app.ts';
 
@@ -51,22 +51,37 @@ export interface BoundTask {
 }
 
 export class Snapshot {
-  readonly nodes: NodeView[];
-  private readonly byName = new Map<string, NodeView>();
+  nodes: NodeView[] = [];
+  private byName = new Map<string, NodeView>();
   private readonly used = new Map<string, Resources>();
   private readonly ports = new Map<string, Set<number>>();
+  /** node → port → how many tasks hold it: a port is free again only when the last one goes. */
+  private readonly portHolders = new Map<string, Map<number, number>>();
   /** app → node → task count */
   private readonly placements = new Map<string, Map<string, number>>();
   private readonly values = new Map<string, string[]>();
   private readonly patterns = new Map<string, RegExp>();
   /** app → field → value → task count; built on first use, then kept up to date by assume(). */
   private readonly valueCounts = new Map<string, Map<string, Map<string, number>>>();
+  /** GROUP_BY's smallest group per `app field expected`, valid while `changes` is unchanged. */
+  private readonly fewest = new Map<string, { changes: number; count: number }>();
+  /** Counts every assume, release and node change: anything derived from the counts is stale once it moves. */
+  private changes = 0;
 
   constructor(nodes: Iterable<NodeView>, bound: Iterable<BoundTask>) {
+    this.setNodes(nodes);
+    for (const task of bound) this.assume(task);
+  }
+
+  /** Replaces the nodes; what tasks hold on them is kept. */
+  setNodes(nodes: Iterable<NodeView>): void {
     // Sorted by name: iteration order is part of the tie-break, and must not depend on the cache.
     this.nodes = [...nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const node of this.nodes) this.byName.set(node.name, node);
-    for (const task of bound) this.assume(task);
+    this.byName = new Map(this.nodes.map((node) => [node.name, node]));
+    // Attribute values may have changed: counts by value and groups are rebuilt on next use.
+    this.values.clear();
+    this.valueCounts.clear();
+    this.changes += 1;
   }
 
   node(name: string): NodeView | undefined {
@@ -111,6 +126,25 @@ export class Snapshot {
   }
 
   /**
+   * The fewest instances of `app` any group of `field` holds: the groups are the values of the
+   * schedulable nodes and those already holding instances, and at least `expected` of them (unseen
+   * ones count as empty). GROUP_BY asks this for every node it looks at with the same answer until
+   * the next placement, so it is computed once per placement, not once per node.
+   */
+  fewestInGroups(app: string, field: string, expected: number): number {
+    const key = `${app}\u0000${field}\u0000${expected}`;
+    const memo = this.fewest.get(key);
+    if (memo && memo.changes === this.changes) return memo.count;
+    const counts = this.appValueCounts(app, field);
+    const groups = new Set([...this.valuesOf(field), ...counts.keys()]);
+    let count = Infinity;
+    for (const group of groups) count = Math.min(count, counts.get(group) ?? 0);
+    if (groups.size < expected) count = 0;
+    this.fewest.set(key, { changes: this.changes, count });
+    return count;
+  }
+
+  /**
    * The distinct values of a constraint field over the nodes that can take work: the groups
    * GROUP_BY spreads over. Cached per batch (nodes do not change within one).
    */
@@ -129,25 +163,53 @@ export class Snapshot {
 
   /** Records a task as running on a node: its resources, ports and constraint counts. */
   assume(task: BoundTask): void {
+    this.count(task, 1);
+  }
+
+  /** Undoes `assume` for a task that no longer holds its node (finished, gone, or not bound after all). */
+  release(task: BoundTask): void {
+    this.count(task, -1);
+  }
+
+  private count(task: BoundTask, sign: 1 | -1): void {
+    this.changes += 1;
     const used = this.usedOn(task.node);
     this.used.set(task.node, {
-      cpus: used.cpus + task.resources.cpus,
-      mem: used.mem + task.resources.mem,
-      disk: used.disk + task.resources.disk,
-      gpus: used.gpus + task.resources.gpus,
+      cpus: used.cpus + sign * task.resources.cpus,
+      mem: used.mem + sign * task.resources.mem,
+      disk: used.disk + sign * task.resources.disk,
+      gpus: used.gpus + sign * task.resources.gpus,
     });
+    let holders = this.portHolders.get(task.node);
+    if (!holders) this.portHolders.set(task.node, (holders = new Map()));
     let ports = this.ports.get(task.node);
     if (!ports) this.ports.set(task.node, (ports = new Set()));
-    for (const port of task.hostPorts) ports.add(port);
+    for (const port of task.hostPorts) {
+      const held = (holders.get(port) ?? 0) + sign;
+      if (held > 0) {
+        holders.set(port, held);
+        ports.add(port);
+      } else {
+        holders.delete(port);
+        ports.delete(port);
+      }
+    }
     let counts = this.placements.get(task.app);
     if (!counts) this.placements.set(task.app, (counts = new Map()));
-    counts.set(task.node, (counts.get(task.node) ?? 0) + 1);
+    adjust(counts, task.node, sign);
     const node = this.byName.get(task.node);
     for (const [field, byValue] of this.valueCounts.get(task.app) ?? []) {
       const value = node && attributeOf(node, field);
-      if (value !== undefined) byValue.set(value, (byValue.get(value) ?? 0) + 1);
+      if (value !== undefined) adjust(byValue, value, sign);
     }
   }
+}
+
+/** Adds `by` to a count, dropping it at zero: CLUSTER and GROUP_BY read which keys are present. */
+function adjust(counts: Map<string, number>, key: string, by: number): void {
+  const next = (counts.get(key) ?? 0) + by;
+  if (next > 0) counts.set(key, next);
+  else counts.delete(key);
 }
 
 const EMPTY: ReadonlySet<number> = new Set();

@@ -40,13 +40,8 @@ export function admits(constraint: Constraint, task: TaskDemand, node: NodeView,
  * gives the same answer while keeping the split even when several values hold none.
  */
 function groupByAdmits(task: TaskDemand, field: string, actual: string, value: string | undefined, snapshot: Snapshot): boolean {
-  const counts = snapshot.appValueCounts(task.app, field);
-  const groups = new Set([...snapshot.valuesOf(field), ...counts.keys()]);
   const expected = value === undefined ? 0 : Number(value);
-  let fewest = Infinity;
-  for (const group of groups) fewest = Math.min(fewest, counts.get(group) ?? 0);
-  if (groups.size < expected) fewest = 0;
-  return (counts.get(actual) ?? 0) <= fewest;
+  return (snapshot.appValueCounts(task.app, field).get(actual) ?? 0) <= snapshot.fewestInGroups(task.app, field, expected);
 }
 
 export const constraintsMet: Filter = (task, node, snapshot) => {

@@ -29,7 +29,27 @@ export function choosePorts(task: TaskDemand, node: NodeView, snapshot: Snapshot
   return result;
 }
 
+/**
+ * The filter answers what choosePorts would, without choosing: it runs for every node a placement
+ * looks at, and choosing (two arrays and a set per node) is only needed for the one that wins.
+ * Fixed ports must be free and distinct; the 0s need that many free ports left in the range.
+ */
 export const portsFree: Filter = (task, node, snapshot) => {
-  const ports = choosePorts(task, node, snapshot);
-  return typeof ports === 'string' ? ports : null;
+  const taken = snapshot.portsOn(node.name);
+  let dynamic = 0;
+  let fixedInRange = 0;
+  for (let i = 0; i < task.ports.length; i += 1) {
+    const port = task.ports[i]!;
+    if (port === 0) {
+      dynamic += 1;
+      continue;
+    }
+    if (taken.has(port) || task.ports.indexOf(port) !== i) return `port ${port} in use`;
+    if (port >= node.portRange.from && port <= node.portRange.to) fixedInRange += 1;
+  }
+  if (dynamic === 0) return null;
+  let takenInRange = 0;
+  for (const port of taken) if (port >= node.portRange.from && port <= node.portRange.to) takenInRange += 1;
+  const free = node.portRange.to - node.portRange.from + 1 - takenInRange - fixedInRange;
+  return free >= dynamic ? null : 'no free ports';
 };

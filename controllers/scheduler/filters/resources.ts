@@ -1,13 +1,20 @@
 import type { Filter } from './filter.ts';
 
-const KINDS = ['cpus', 'mem', 'disk', 'gpus'] as const;
+// A small epsilon: 0.1 + 0.2 cpus must fit into 0.3.
+const EPSILON = 1e-9;
 
-/** Capacity minus what bound tasks (and this batch's assumed placements) already take. */
+/**
+ * Capacity minus what bound tasks (and this batch's assumed placements) already take. The four
+ * kinds are spelled out rather than looped over by name: this runs for every node a placement
+ * looks at, and the literal property reads are several times faster than `used[kind]`.
+ */
 export const resourcesFit: Filter = (task, node, snapshot) => {
   const used = snapshot.usedOn(node.name);
-  for (const kind of KINDS) {
-    // A small epsilon: 0.1 + 0.2 cpus must fit into 0.3.
-    if (used[kind] + task.resources[kind] > node.capacity[kind] + 1e-9) return `insufficient ${kind}`;
-  }
+  const wanted = task.resources;
+  const capacity = node.capacity;
+  if (used.cpus + wanted.cpus > capacity.cpus + EPSILON) return 'insufficient cpus';
+  if (used.mem + wanted.mem > capacity.mem + EPSILON) return 'insufficient mem';
+  if (used.disk + wanted.disk > capacity.disk + EPSILON) return 'insufficient disk';
+  if (used.gpus + wanted.gpus > capacity.gpus + EPSILON) return 'insufficient gpus';
   return null;
 };
