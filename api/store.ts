@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import { mapConcurrently } from './concurrently.ts';
-import { alreadyExists, conflict, fenced, notFound, StoreError } from './errors.ts';
+import { alreadyExists, conflict, fenced, isStoreError, notFound, StoreError } from './errors.ts';
 import { prefixRange } from './object-cache.ts';
 import { specKey, specPrefix, statusKey, statusPrefix } from './keys.ts';
 import type { KindDefinition, KindRegistry } from './kinds/registry.ts';
@@ -134,6 +134,48 @@ export class Store {
    * sent. A status given with the object is written in the same transaction.
    */
   async create<T extends AnyObject>(object: T): Promise<T> {
+    const creation = this.creation(object);
+    const response = await this.txn({ compare: [versionIs(creation.key, 0)], success: creation.puts }, creation.key);
+    if (!response.succeeded) throw alreadyExists(creation.key);
+    return creation.created(String(response.header.revision)) as T;
+  }
+
+  /**
+   * Creates many objects in few transactions, for bursts (the replicas controller scaling up). Each
+   * is created as `create` would, all validated before anything is written. A transaction is all or
+   * nothing, so when one of its objects already exists the others of that transaction are created
+   * one by one; `existing` names the objects that were there already.
+   */
+  async createMany<T extends AnyObject>(objects: readonly T[]): Promise<{ created: T[]; existing: T[] }> {
+    const creations = objects.map((object) => ({ object, ...this.creation(object) }));
+    const perBatch = Math.floor(MAX_TXN_OPS / 2) - (this.fence ? 1 : 0);
+    const batches: (typeof creations)[] = [];
+    for (let i = 0; i < creations.length; i += perBatch) batches.push(creations.slice(i, i + perBatch));
+    const created: T[] = [];
+    const existing: T[] = [];
+    await mapConcurrently(batches, UPDATE_CONCURRENCY, async (batch) => {
+      const response = await this.txn(
+        { compare: batch.map(({ key }) => versionIs(key, 0)), success: batch.flatMap(({ puts }) => puts) },
+        batch[0]!.key,
+      );
+      if (response.succeeded) {
+        for (const creation of batch) created.push(creation.created(String(response.header.revision)) as T);
+        return;
+      }
+      for (const { object } of batch) {
+        try {
+          created.push(await this.create(object));
+        } catch (error) {
+          if (!isStoreError(error, 'AlreadyExists')) throw error;
+          existing.push(object);
+        }
+      }
+    });
+    return { created, existing };
+  }
+
+  /** What creating `object` writes (spec and, when given, status), and the object as created. */
+  private creation(object: AnyObject): { key: string; puts: RawTxnOp[]; created: (revision: string) => AnyObject } {
     const definition = this.kind(object.kind);
     const prepared = this.prepare(definition, object);
     const namespace = prepared.metadata.namespace;
@@ -149,10 +191,7 @@ export class Store {
     const stored = { apiVersion: prepared.apiVersion, kind: definition.kind, metadata, spec: prepared.spec };
     const puts: RawTxnOp[] = [putOp(key, stored)];
     if (object.status !== undefined) puts.push(putOp(statusKey(definition, namespace, metadata.name), object.status));
-    const response = await this.txn({ compare: [versionIs(key, 0)], success: puts }, key);
-    if (!response.succeeded) throw alreadyExists(key);
-    const revision = String(response.header.revision);
-    return { ...stored, metadata: { ...metadata, resourceVersion: revision }, status: object.status } as T;
+    return { key, puts, created: (revision) => ({ ...stored, metadata: { ...metadata, resourceVersion: revision }, status: object.status }) };
   }
 
   /**
@@ -196,6 +235,16 @@ export class Store {
    * transaction is all or nothing, so the result says which changes landed; the caller retries the
    * rest one by one with fresh reads.
    */
+  /**
+   * How many changes with `extraPuts` extra puts each fit in one of updateMany's transactions: a
+   * caller that writes in a stream (the scheduler) sends changes in groups of this size, each
+   * group one transaction.
+   */
+  changesPerTransaction(extraPuts: number): number {
+    const perBatch = this.fence ? UPDATE_BATCH - 1 : UPDATE_BATCH;
+    return Math.max(1, Math.min(perBatch, Math.floor(MAX_TXN_OPS / (1 + extraPuts))));
+  }
+
   async updateMany(
     changes: readonly { from: AnyObject; to: AnyObject; alsoPut?: readonly RawPut[] }[],
     options: { validated?: boolean } = {},

@@ -170,4 +170,25 @@ describe('the store on a real etcd', () => {
     expect(written).toHaveLength(130);
     await lease.revoke();
   });
+
+  it('creates many objects in few transactions, with statuses, and names those that already existed', async () => {
+    await store.create(widget('m7', 9));
+    const lease = client.lease(10);
+    await lease.put('/capstan/leaders/create').value('me');
+    const kv = (await client.get('/capstan/leaders/create').exec()).kvs[0]!;
+    const leader = store.withFence({ key: '/capstan/leaders/create', createRevision: kv.create_revision });
+    const objects = Array.from({ length: 150 }, (_, i) => ({ ...widget(`m${i}`, 1), status: { note: `n${i}` } }));
+    const { created, existing } = await leader.createMany(objects);
+    expect(existing.map((w) => w.metadata.name)).toEqual(['m7']);
+    expect(created).toHaveLength(149);
+    expect(new Set(created.map((w) => w.metadata.uid)).size).toBe(149);
+    const listed = await store.list<Widget>('Widget');
+    expect(listed.items).toHaveLength(150);
+    expect(listed.items.find((w) => w.metadata.name === 'm7')!.spec.size).toBe(9);
+    expect(listed.items.find((w) => w.metadata.name === 'm42')!.status).toEqual({ note: 'n42' });
+    // Invalid input writes nothing at all.
+    await expect(store.createMany([widget('x1'), { ...widget('x2'), spec: { size: 'big' } as never }])).rejects.toSatisfy((e) => isStoreError(e, 'Invalid'));
+    expect(await store.get('Widget', { name: 'x1' })).toBeUndefined();
+    await lease.revoke();
+  });
 });
