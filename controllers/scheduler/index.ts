@@ -2,19 +2,20 @@
 //
 // It reconciles one key for the whole cluster. Every change that could make a placement possible
 // (a new or unbound task, a task that finished and freed its resources, any node change) queues
-// that key, and the queue collapses a burst of such changes into one reconcile: one snapshot, every
-// pending task placed against it in creation order, and the bindings written in batched
-// transactions. Tasks that fit nowhere get the reasons in their status and an Event, and are tried
-// again on the next change.
+// that key, and the queue collapses a burst of such changes into one reconcile: the snapshot brought
+// up to date with what changed (state.ts), every pending task placed against it in creation order,
+// and the bindings written in batched transactions while placing goes on (binding-writer.ts). Tasks
+// that fit nowhere get the reasons in their status and an Event, and are tried again on the next
+// change.
 import { setCondition, type AnyObject, type DeepReadonly } from '../../api/object.ts';
 import { AGENT_FINALIZER } from '../../api/kinds/wellknown.ts';
 import type { TaskStatus } from '../../api/kinds/task.ts';
 import type { InformerEvent } from '../../api/informer.ts';
 import { nodeTaskIndexEntry } from '../../api/node-index.ts';
-import type { RawPut } from '../../api/store.ts';
 import { done, retry, type ControllerDefinition, type ReconcileContext } from '../contract.ts';
-import { boundTask, isBound, isPending, nodeView, taskDemand } from './demand.ts';
-import { Snapshot, type BoundTask } from './snapshot.ts';
+import { BindingWriter } from './binding-writer.ts';
+import { isBound, isPending, taskDemand } from './demand.ts';
+import { SchedulerState } from './state.ts';
 import { Stack, type StackOptions } from './stack.ts';
 
 export const SCHEDULER = 'scheduler';
@@ -41,11 +42,7 @@ function taskEventMatters(event: InformerEvent): boolean {
 export function schedulerController(options: StackOptions = {}): ControllerDefinition {
   // The stack keeps a cursor between batches so consecutive bursts start on different nodes.
   const stack = new Stack(options);
-  // Bindings this scheduler wrote that its cache may not show yet ("assumed", as kube-scheduler
-  // calls them). Without them the next round, built from a cache a few milliseconds behind, would
-  // hand out the same host ports and constraint slots again: each binding write is conditioned on
-  // its own task only, so nothing else would catch the double booking.
-  const assumed = new Map<string, BoundTask>();
+  const state = new SchedulerState();
   return {
     name: SCHEDULER,
     primaryKind: 'Task',
@@ -53,25 +50,23 @@ export function schedulerController(options: StackOptions = {}): ControllerDefin
       { kind: 'Task', map: (event) => (taskEventMatters(event) ? [CLUSTER_KEY] : []) },
       { kind: 'Node', map: () => [CLUSTER_KEY] },
     ],
-    reconcile: (_key, ctx) => scheduleAll(stack, assumed, ctx),
+    reconcile: (_key, ctx) => scheduleAll(stack, state, ctx),
   };
 }
 
-async function scheduleAll(stack: Stack, assumed: Map<string, BoundTask>, ctx: ReconcileContext) {
-  const tasks = ctx.informer('Task').list();
-  const cached = new Map(tasks.map((task) => [keyOf(task), task]));
-  // Forget an assumption once the cache shows the task bound (or gone, or finished).
-  for (const key of assumed.keys()) {
-    const task = cached.get(key);
-    if (!task || !isPending(task)) assumed.delete(key);
-  }
-  const pending = tasks.filter((task) => isPending(task) && !assumed.has(keyOf(task))).sort(byCreation);
-  if (pending.length === 0) return done();
-  const snapshot = new Snapshot(ctx.informer('Node').list().map(nodeView), [...tasks.filter(isBound).map(boundTask), ...assumed.values()]);
-
-  const bindings: { from: AnyObject; to: AnyObject; alsoPut: RawPut[] }[] = [];
+async function scheduleAll(stack: Stack, state: SchedulerState, ctx: ReconcileContext) {
+  state.sync(ctx.informer('Task'), ctx.informer('Node'));
+  if (state.pending.size === 0) return done();
+  const pending = [...state.pending].sort(([, a], [, b]) => byCreation(a, b));
+  const snapshot = state.snapshot;
+  // Bindings change only nodeName, hostPorts and a finalizer of tasks read from the store, so the
+  // spec needs no second validation on the way back (the writer skips it).
+  const writer = new BindingWriter({ store: ctx.store, onUnwritten: (tasks) => tasks.forEach((task) => state.unassume(keyOf(task))) });
   const unplaced: { task: Task; message: string }[] = [];
-  for (const task of pending) {
+  let bound = 0;
+  for (const [key, task] of pending) {
+    // A lost term or a failed write ends the round; what is left waits for the next one.
+    if (ctx.signal.aborted || writer.failed) break;
     const demand = taskDemand(task);
     const result = stack.place(demand, snapshot);
     if (result.kind === 'unplaced') {
@@ -79,22 +74,19 @@ async function scheduleAll(stack: Stack, assumed: Map<string, BoundTask>, ctx: R
       continue;
     }
     const { node, hostPorts } = result.placement;
-    snapshot.assume({ app: demand.app, node, resources: demand.resources, hostPorts });
+    state.assume(key, { app: demand.app, node, resources: demand.resources, hostPorts });
     // The node's index entry lands with the binding, in one transaction: the agent learns its tasks
     // from the index alone, so a binding without it would never run.
     const indexEntry = nodeTaskIndexEntry({ node, namespace: task.metadata.namespace!, name: task.metadata.name, uid: task.metadata.uid! });
-    bindings.push({ from: task as AnyObject, to: bind(task, node, hostPorts), alsoPut: [indexEntry] });
+    bound += 1;
+    if (writer.add({ from: task as AnyObject, to: bind(task, node, hostPorts), alsoPut: [indexEntry] })) await writer.send();
   }
-
-  // Bindings change only nodeName, hostPorts and a finalizer of tasks read from the store, so the
-  // spec needs no second validation on the way back.
-  const { written, failed } = bindings.length ? await ctx.store.updateMany(bindings, { validated: true }) : { written: [], failed: [] };
-  for (const task of written) assumed.set(keyOf(task), boundTask(task));
+  const stale = await writer.flush();
   await Promise.all(unplaced.map(({ task, message }) => reportUnschedulable(task, message, ctx)));
-  ctx.log.debug({ bound: bindings.length - failed.length, unplaced: unplaced.length, stale: failed.length }, 'scheduled');
+  ctx.log.debug({ bound: bound - stale, unplaced: unplaced.length, stale }, 'scheduled');
   // A stale binding means a task changed under us; its change event queues another round anyway,
   // but ask for one explicitly so a lost event cannot strand it.
-  return failed.length ? retry(new Error(`${failed.length} bindings raced with other writers`)) : done();
+  return stale ? retry(new Error(`${stale} bindings raced with other writers`)) : done();
 }
 
 /** The bound task: shallow copies of the parts that change; the template is shared, never mutated. */
