@@ -144,7 +144,11 @@ describe('scheduling and replicas on simulated nodes', () => {
       const live = (await tasksOf('web')).filter((t) => !t.metadata.deletionTimestamp);
       return live.length === 1 && live;
     }, { what: 'scale down to 1' });
-    const oldest = [...three].sort((a, b) => a.metadata.creationTimestamp!.localeCompare(b.metadata.creationTimestamp!))[0]!;
+    // Tasks created in one transaction share their creation time; among equals the plan kills in
+    // name order, so the survivor is the oldest, and of several oldest the last by name.
+    const oldest = [...three].sort(
+      (a, b) => a.metadata.creationTimestamp!.localeCompare(b.metadata.creationTimestamp!) || b.metadata.name.localeCompare(a.metadata.name),
+    )[0]!;
     expect(one[0]!.metadata.name).toBe(oldest.metadata.name);
 
     const fresh = await store.mustGet('App', { namespace: 'default', name: 'web' });
