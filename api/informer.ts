@@ -6,11 +6,12 @@
 // from the last revision it delivered, so nothing is lost or repeated. When resuming is impossible
 // (etcd compacted past that revision, and cancels the watch), the informer re-lists and emits the
 // exact difference between what it held and what is there now, then watches from the new list.
-import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import type { Etcd3, Watcher } from 'etcd3';
 import { refKeyFromKey, specPrefix, statusPrefix } from './keys.ts';
 import type { KindDefinition } from './kinds/registry.ts';
 import { CachedInformer, cancelWatchers, parseKv, prefixRange, type Half, type InformerOptions, type Kv } from './object-cache.ts';
 import type { Store } from './store.ts';
+import { openWatch } from './watch.ts';
 
 export type { InformerEvent, InformerEventType } from './object-cache.ts';
 
@@ -44,15 +45,16 @@ export class Informer extends CachedInformer {
     this.watchers = await Promise.all([this.watch(specRoot, next, 'spec'), this.watch(statusRoot, next, 'status')]);
   }
 
-  private async watch(prefix: string, fromRevision: string, half: Half): Promise<Watcher> {
-    const watcher = await this.client.watch().prefix(prefix).startRevision(fromRevision).create();
-    watcher.on('put', (kv: IKeyValue) => this.cache.put(half, this.keyOf(kv.key), kv as unknown as Kv));
-    watcher.on('delete', (kv: IKeyValue) => this.cache.delete(half, this.keyOf(kv.key)));
-    // etcd cancels a watch whose start revision was compacted; the client reports that as an error.
-    watcher.on('error', (error: Error) => {
-      // etcd already dropped this watch; cancelling it again would wait for an end that never comes.
-      this.watchers = this.watchers.filter((w) => w !== watcher);
-      this.relist(`watch on ${prefix} ended: ${error.message}`);
+  private watch(prefix: string, fromRevision: string, half: Half): Promise<Watcher> {
+    const watcher: Promise<Watcher> = openWatch(this.client.watch().prefix(prefix).startRevision(fromRevision), {
+      put: (kv) => this.cache.put(half, this.keyOf(kv.key), kv as unknown as Kv),
+      delete: (kv) => this.cache.delete(half, this.keyOf(kv.key)),
+      // etcd cancels a watch whose start revision was compacted; the client reports that as an error.
+      error: (error) => {
+        // etcd already dropped this watch; cancelling it again would wait for an end that never comes.
+        void watcher.then((dropped) => (this.watchers = this.watchers.filter((w) => w !== dropped)));
+        this.relist(`watch on ${prefix} ended: ${error.message}`);
+      },
     });
     return watcher;
   }

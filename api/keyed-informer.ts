@@ -10,11 +10,12 @@
 // Each object is read, then watched from the read's revision + 1, so nothing between is missed. On
 // any watch error (etcd compacted past a watch's revision, or cancelled it) everything is read again
 // — the index, then every indexed object — and the exact difference is emitted, as Informer does.
-import type { Etcd3, IKeyValue, Watcher } from 'etcd3';
+import type { Etcd3, Watcher } from 'etcd3';
 import { specKey, statusKey } from './keys.ts';
 import type { KindDefinition } from './kinds/registry.ts';
 import { CachedInformer, cancelWatchers, parseKv, prefixRange, type InformerOptions, type Kv, type Parsed } from './object-cache.ts';
 import type { AnyObject, DeepReadonly } from './object.ts';
+import { openWatch } from './watch.ts';
 
 type RangeResponse = { header: { revision: string }; responses: { response_range: { kvs: Kv[] } }[] };
 
@@ -84,29 +85,31 @@ export class KeyedInformer extends CachedInformer {
     return result;
   }
 
-  private async watchIndex(fromRevision: string): Promise<Watcher> {
-    const watcher = await this.client.watch().prefix(this.indexPrefix).startRevision(fromRevision).create();
-    watcher.on('put', (kv: IKeyValue) => this.onIndexPut(kv.key.toString().slice(this.indexPrefix.length), kv.value.toString()));
-    watcher.on('delete', (kv: IKeyValue) => this.onIndexDelete(kv.key.toString().slice(this.indexPrefix.length)));
-    this.onError(watcher, this.indexPrefix);
-    return watcher;
+  private watchIndex(fromRevision: string): Promise<Watcher> {
+    return openWatch(this.client.watch().prefix(this.indexPrefix).startRevision(fromRevision), {
+      put: (kv) => this.onIndexPut(kv.key.toString().slice(this.indexPrefix.length), kv.value.toString()),
+      delete: (kv) => this.onIndexDelete(kv.key.toString().slice(this.indexPrefix.length)),
+      error: (error) => this.relist(`watch on ${this.indexPrefix} ended: ${error.message}`),
+    });
   }
 
   private async watchObject(key: string, entry: Entry, fromRevision: string): Promise<void> {
-    const watch = (k: string) => this.client.watch().key(k).startRevision(fromRevision).create();
-    entry.watchers = await Promise.all([watch(this.specKey(key)), watch(this.statusKey(key))]);
-    // The entry may have gone (or a re-list replaced it) while the watches were being created.
-    if (this.entries.get(key) !== entry || this.stopped) return void (await cancelWatchers(entry.watchers));
-    const [spec, status] = entry.watchers as [Watcher, Watcher];
-    spec.on('put', (kv: IKeyValue) => this.cache.put('spec', key, kv as unknown as Kv));
-    spec.on('delete', () => this.cache.delete('spec', key));
-    status.on('put', (kv: IKeyValue) => this.cache.put('status', key, kv as unknown as Kv));
-    status.on('delete', () => this.cache.delete('status', key));
-    for (const watcher of entry.watchers) this.onError(watcher, key);
-  }
-
-  private onError(watcher: Watcher, what: string): void {
-    watcher.on('error', (error: Error) => this.relist(`watch on ${what} ended: ${error.message}`));
+    // The listeners are live before the watches connect; an entry that went meanwhile (or was
+    // replaced by a re-list) must not write into the cache.
+    const current = () => this.entries.get(key) === entry && !this.stopped;
+    const error = (e: Error) => this.relist(`watch on ${key} ended: ${e.message}`);
+    const spec = openWatch(this.client.watch().key(this.specKey(key)).startRevision(fromRevision), {
+      put: (kv) => current() && this.cache.put('spec', key, kv as unknown as Kv),
+      delete: () => current() && this.cache.delete('spec', key),
+      error,
+    });
+    const status = openWatch(this.client.watch().key(this.statusKey(key)).startRevision(fromRevision), {
+      put: (kv) => current() && this.cache.put('status', key, kv as unknown as Kv),
+      delete: () => current() && this.cache.delete('status', key),
+      error,
+    });
+    entry.watchers = await Promise.all([spec, status]);
+    if (!current()) await cancelWatchers(entry.watchers);
   }
 
   private onIndexPut(key: string, uid: string): void {

@@ -17,6 +17,7 @@ import { BehaviorSubject, type Observable } from 'rxjs';
 import type { Logger } from 'pino';
 import { leaderKey } from '../api/keys.ts';
 import type { Fence } from '../api/store.ts';
+import { openWatch } from '../api/watch.ts';
 
 export interface Term {
   fence: Fence;
@@ -172,14 +173,15 @@ export class LeaderElection {
       const current = await client.get(this.key).exec();
       const kv = current.kvs[0];
       if (!kv) return;
-      watcher = await client.watch().key(this.key).startRevision(String(BigInt(current.header.revision) + 1n)).create();
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        watcher!.on('delete', () => resolve());
-        watcher!.on('error', () => resolve());
-        const timer = setTimeout(resolve, ttlSeconds * 1000);
-        timer.unref();
+      let vacated!: () => void;
+      const vacancy = new Promise<void>((resolve) => (vacated = resolve));
+      this.wake = vacated;
+      watcher = await openWatch(client.watch().key(this.key).startRevision(String(BigInt(current.header.revision) + 1n)), {
+        delete: () => vacated(),
+        error: () => vacated(),
       });
+      setTimeout(vacated, ttlSeconds * 1000).unref();
+      await vacancy;
     } finally {
       this.wake = undefined;
       await watcher?.cancel().catch(() => undefined);
