@@ -31,11 +31,6 @@ interface Expectation {
   creates: Set<string>;
   deletes: Set<string>;
   until: number;
-  /**
-   * The creating failed part way (etcd unreachable, say): which of `creates` landed is unknown
-   * until the store is read again.
-   */
-  uncertain: boolean;
 }
 
 export function replicasController(): ControllerDefinition {
@@ -69,7 +64,6 @@ async function reconcileRevision(key: string, ctx: ReconcileContext, expectation
   const tasks = ctx.informer('Task').list((t) => t.metadata.ownerReferences?.some((o) => o.uid === revision.metadata.uid) ?? false);
 
   const expectation = expectations.get(key);
-  if (expectation?.uncertain) await settle(expectation, revision, ctx);
   if (expectation && !satisfied(expectation, tasks, ctx.now().getTime())) return requeueAfter(CHECK_CACHE_AGAIN_MS);
   expectations.delete(key);
 
@@ -82,17 +76,13 @@ async function reconcileRevision(key: string, ctx: ReconcileContext, expectation
     now: ctx.now(),
   });
 
-  // Names are remembered before the write: when createTasks fails part way, some of its
-  // transactions may have landed, and forgetting one that did would create it twice.
   const created = new Set<string>();
-  let finished = false;
   try {
-    await createTasks(revision, plan.create, created, ctx);
+    for (let i = 0; i < plan.create; i += 1) created.add(await createTask(revision, ctx));
     for (const name of [...plan.kill, ...plan.forget]) await deleteTask(namespace, name, ctx);
-    finished = true;
   } finally {
     if (created.size || plan.kill.length) {
-      expectations.set(key, { creates: created, deletes: new Set(plan.kill), until: ctx.now().getTime() + EXPECTATION_TIMEOUT_MS, uncertain: !finished });
+      expectations.set(key, { creates: created, deletes: new Set(plan.kill), until: ctx.now().getTime() + EXPECTATION_TIMEOUT_MS });
     }
   }
   await writeStatus(revision, { ...countTasks(tasks), backoff: plan.backoff }, ctx);
@@ -100,14 +90,6 @@ async function reconcileRevision(key: string, ctx: ReconcileContext, expectation
     await ctx.events.record(revision, { reason: 'TasksCreated', message: `created ${plan.create} task(s) of ${revision.metadata.name}` });
   }
   return plan.recheckAfterMs !== undefined ? requeueAfter(Math.max(plan.recheckAfterMs, 10)) : done();
-}
-
-/** Keeps, of the names an interrupted creation wanted, those the store holds; throws while etcd is away. */
-async function settle(expectation: Expectation, revision: Revision, ctx: ReconcileContext): Promise<void> {
-  const { items } = await ctx.store.list('Task', { namespace: revision.metadata.namespace, labelSelector: `${REVISION_LABEL}=${revision.metadata.name}` });
-  const stored = new Set(items.map((task) => task.metadata.name));
-  for (const name of expectation.creates) if (!stored.has(name)) expectation.creates.delete(name);
-  expectation.uncertain = false;
 }
 
 function satisfied(expectation: Expectation, tasks: readonly Task[], now: number): boolean {
@@ -141,37 +123,31 @@ function taskName(revision: string): string {
   return `${revision.slice(0, 57).replace(/-+$/, '')}-${suffix}`;
 }
 
-/**
- * Creates `count` tasks of the revision in batched transactions (a scale-up of thousands is a few
- * hundred milliseconds, not one round trip per task), adding each name to `names` before writing.
- */
-async function createTasks(revision: Revision, count: number, names: Set<string>, ctx: ReconcileContext): Promise<void> {
-  let missing = count;
-  while (missing > 0) {
-    const tasks = Array.from({ length: missing }, () => taskOf(revision));
-    for (const task of tasks) names.add(task.metadata.name);
-    const { existing } = await ctx.store.createMany(tasks);
-    // A name collision is a 1-in-60-million event: those get new names.
-    for (const task of existing) names.delete(task.metadata.name);
-    missing = existing.length;
+async function createTask(revision: Revision, ctx: ReconcileContext): Promise<string> {
+  for (;;) {
+    const name = taskName(revision.metadata.name);
+    const task: AnyObject = {
+      apiVersion: 'capstan/v1',
+      kind: 'Task',
+      metadata: {
+        name,
+        namespace: revision.metadata.namespace,
+        labels: { [APP_LABEL]: revision.spec.app, [REVISION_LABEL]: revision.metadata.name },
+        ownerReferences: [
+          { apiVersion: 'capstan/v1', kind: 'Revision', name: revision.metadata.name, uid: revision.metadata.uid!, controller: true, blockOwnerDeletion: true },
+        ],
+      },
+      spec: { app: revision.spec.app, revision: revision.spec.number, template: revision.spec.template },
+      status: { phase: 'Pending' },
+    };
+    try {
+      await ctx.store.create(task);
+      return name;
+    } catch (error) {
+      // A name collision is a 1-in-60-million event; any other failure goes back to the runtime.
+      if (!isStoreError(error, 'AlreadyExists')) throw error;
+    }
   }
-}
-
-function taskOf(revision: Revision): AnyObject {
-  return {
-    apiVersion: 'capstan/v1',
-    kind: 'Task',
-    metadata: {
-      name: taskName(revision.metadata.name),
-      namespace: revision.metadata.namespace,
-      labels: { [APP_LABEL]: revision.spec.app, [REVISION_LABEL]: revision.metadata.name },
-      ownerReferences: [
-        { apiVersion: 'capstan/v1', kind: 'Revision', name: revision.metadata.name, uid: revision.metadata.uid!, controller: true, blockOwnerDeletion: true },
-      ],
-    },
-    spec: { app: revision.spec.app, revision: revision.spec.number, template: revision.spec.template },
-    status: { phase: 'Pending' },
-  };
 }
 
 async function deleteTask(namespace: string, name: string, ctx: ReconcileContext): Promise<void> {
