@@ -141,14 +141,16 @@ export class Store {
   }
 
   /**
-   * Creates many objects in few transactions, for bursts (the replicas controller scaling up). Each
+   * Creates many objects in few transactions, for bursts (bench:scheduler's stream round). Each
    * is created as `create` would, all validated before anything is written. A transaction is all or
    * nothing, so when one of its objects already exists the others of that transaction are created
    * one by one; `existing` names the objects that were there already.
    */
   async createMany<T extends AnyObject>(objects: readonly T[]): Promise<{ created: T[]; existing: T[] }> {
     const creations = objects.map((object) => ({ object, ...this.creation(object) }));
-    const perBatch = Math.floor(MAX_TXN_OPS / 2) - (this.fence ? 1 : 0);
+    // A creation is one compare and at most two puts (spec, status): the same budget as a change
+    // with one extra put.
+    const perBatch = this.changesPerTransaction(1);
     const batches: (typeof creations)[] = [];
     for (let i = 0; i < creations.length; i += perBatch) batches.push(creations.slice(i, i + perBatch));
     const created: T[] = [];
@@ -227,15 +229,6 @@ export class Store {
   }
 
   /**
-   * Many spec updates in few transactions, for bursts (the scheduler's bindings). Each change names
-   * the object as read (`from`, e.g. from an informer cache) and as it should be (`to`); no read is
-   * made: each object is conditioned on existing and its spec being unchanged since `from` was read,
-   * which also proves `from` is what is stored. `alsoPut` are raw keys written in the same
-   * transaction as their change (the scheduler's node index), so they land exactly when it does. A
-   * transaction is all or nothing, so the result says which changes landed; the caller retries the
-   * rest one by one with fresh reads.
-   */
-  /**
    * How many changes with `extraPuts` extra puts each fit in one of updateMany's transactions: a
    * caller that writes in a stream (the scheduler) sends changes in groups of this size, each
    * group one transaction.
@@ -245,6 +238,15 @@ export class Store {
     return Math.max(1, Math.min(perBatch, Math.floor(MAX_TXN_OPS / (1 + extraPuts))));
   }
 
+  /**
+   * Many spec updates in few transactions, for bursts (the scheduler's bindings). Each change names
+   * the object as read (`from`, e.g. from an informer cache) and as it should be (`to`); no read is
+   * made: each object is conditioned on existing and its spec being unchanged since `from` was read,
+   * which also proves `from` is what is stored. `alsoPut` are raw keys written in the same
+   * transaction as their change (the scheduler's node index), so they land exactly when it does. A
+   * transaction is all or nothing, so the result says which changes landed; the caller retries the
+   * rest one by one with fresh reads.
+   */
   async updateMany(
     changes: readonly { from: AnyObject; to: AnyObject; alsoPut?: readonly RawPut[] }[],
     options: { validated?: boolean } = {},
