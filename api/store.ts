@@ -251,7 +251,7 @@ export class Store {
     changes: readonly { from: AnyObject; to: AnyObject; alsoPut?: readonly RawPut[] }[],
     options: { validated?: boolean } = {},
   ): Promise<{ written: AnyObject[]; failed: AnyObject[] }> {
-    const batches: { key: string; next: AnyObject; below: string; alsoPut: readonly RawPut[] }[][] = [];
+    const batches: { key: string; next: AnyObject; bytes: Buffer; below: string; alsoPut: readonly RawPut[] }[][] = [];
     let batch: (typeof batches)[number] = [];
     let successOps = 0;
     // A leader's store adds one compare (its fence) to every transaction: one change fewer then.
@@ -260,9 +260,10 @@ export class Store {
       const definition = this.kind(from.kind);
       const namespace = this.namespaceOf(definition, from.metadata.namespace);
       const key = specKey(definition, namespace, from.metadata.name);
-      // `validated`: the caller changed only fields it computed itself on an object read from the
-      // store (the scheduler's bindings), so the schema need not run again.
-      const next = mergeForUpdate(from, options.validated ? to : this.prepare(definition, to));
+      // `validated`: the caller derived `to` from `from` as read from the store, changing only fields
+      // it computed itself (the scheduler's bindings), so neither the schema nor the merge of system
+      // fields need run again; this path is the scheduler's hot loop.
+      const next = options.validated ? derivedUpdate(from, to) : mergeForUpdate(from, this.prepare(definition, to));
       // etcd's default --max-txn-ops is 128 per list: each change carries two compares, and one put
       // plus its extra puts on the success list.
       const ops = 1 + alsoPut.length;
@@ -272,20 +273,23 @@ export class Store {
         batch = [];
         successOps = 0;
       }
-      batch.push({ key, next, below: String(BigInt(from.metadata.resourceVersion ?? '0') + 1n), alsoPut });
+      const bytes = Buffer.from(JSON.stringify(withoutVersion(next)));
+      batch.push({ key, next, bytes, below: String(BigInt(from.metadata.resourceVersion ?? '0') + 1n), alsoPut });
       successOps += ops;
     }
     if (batch.length > 0) batches.push(batch);
     // A few transactions in flight at once: each is independent, and waiting for one round trip
     // per 64 changes would leave etcd idle most of the time.
     const results = await mapConcurrently(batches, UPDATE_CONCURRENCY, async (batch) => {
-      const response = await this.txn(
-        {
-          compare: batch.flatMap(({ key, below }) => [versionAbove(key, 0), modBelow(key, below)]),
-          success: batch.flatMap(({ key, next, alsoPut }) => [putOp(key, withoutVersion(next)), ...alsoPut.map(rawPutOp)]),
-        },
-        batch[0]!.key,
-      );
+      const compare: RawTxnOp[] = [];
+      const success: RawTxnOp[] = [];
+      for (const { key, bytes, below, alsoPut } of batch) {
+        const keyBytes = Buffer.from(key);
+        compare.push(compareBytes(keyBytes, 'Version', 'Greater', 'version', '0'), compareBytes(keyBytes, 'Mod', 'Less', 'mod_revision', below));
+        success.push({ request_put: { key: keyBytes, value: bytes } });
+        for (const put of alsoPut) success.push(rawPutOp(put));
+      }
+      const response = await this.txn({ compare, success }, batch[0]!.key);
       return { batch, succeeded: response.succeeded, revision: String(response.header.revision) };
     });
     const written: AnyObject[] = [];
@@ -418,12 +422,9 @@ function rangeKvs(response: { response_range?: { kvs: RawKv[] } } | undefined): 
 }
 
 
-const compareOp = (key: string, target: string, result: string, field: string, value: string | number) => ({
-  key: Buffer.from(key),
-  target,
-  result,
-  [field]: String(value),
-});
+const compareOp = (key: string, target: string, result: string, field: string, value: string | number) =>
+  compareBytes(Buffer.from(key), target, result, field, String(value));
+const compareBytes = (key: Buffer, target: string, result: string, field: string, value: string) => ({ key, target, result, [field]: value });
 const versionIs = (key: string, version: number) => compareOp(key, 'Version', 'Equal', 'version', version);
 const versionAbove = (key: string, version: number) => compareOp(key, 'Version', 'Greater', 'version', version);
 const modIs = (key: string, revision: string) => compareOp(key, 'Mod', 'Equal', 'mod_revision', revision);
@@ -455,6 +456,15 @@ function withoutVersion(object: AnyObject): AnyObject {
   const { resourceVersion: _ignored, ...metadata } = object.metadata;
   const { status: _status, ...rest } = object;
   return { ...rest, metadata };
+}
+
+/**
+ * `to` as the next stored object, for a caller that built it from `from` as read (same system
+ * fields) and gave it a new spec object exactly when the spec changed: no comparison is made.
+ */
+function derivedUpdate(from: AnyObject, to: AnyObject): AnyObject {
+  if (to.spec === from.spec) return to;
+  return { ...to, metadata: { ...to.metadata, generation: (from.metadata.generation ?? 0) + 1 } };
 }
 
 /**
