@@ -5,7 +5,7 @@
 //
 // On start every cached object of every watch goes through its map as if just added: the controller
 // converges from what the store says, not from events it may have missed while not leading.
-import { concat, defer, EMPTY, from, interval, merge, mergeMap, type Observable, type Subscription } from 'rxjs';
+import { concat, defer, EMPTY, from, interval, merge, mergeMap, Observable, type Subscription } from 'rxjs';
 import type { Logger } from 'pino';
 import { isStoreError } from '../api/errors.ts';
 import type { InformerEvent, InformerFactory } from '../api/informer.ts';
@@ -54,6 +54,24 @@ export interface Pipeline {
 
 const ownKey = (event: InformerEvent) => [event.key];
 
+/**
+ * `mergeMap` for a synchronous function that returns an array, without mergeMap's inner
+ * subscription per value. Every informer event of every watch passes here (each of the scheduler's
+ * bindings comes back as one), and mergeMap's per-event observable was a visible share of a burst.
+ */
+const flatMapSync =
+  <T, R>(project: (value: T) => readonly R[]) =>
+  (source: Observable<T>): Observable<R> =>
+    new Observable<R>((subscriber) =>
+      source.subscribe({
+        next: (value) => {
+          for (const item of project(value)) subscriber.next(item);
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => subscriber.complete(),
+      }),
+    );
+
 export async function startPipeline(options: PipelineOptions): Promise<Pipeline> {
   const { definition, informers, log, metrics } = options;
   const controller = definition.name;
@@ -82,7 +100,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   const watched = definition.watches.map((watch) =>
     concat(
       defer(() => from(snapshot(watch))),
-      informers.informer(watch.kind).events$.pipe(mergeMap((event) => keysOf(watch, event))),
+      informers.informer(watch.kind).events$.pipe(flatMapSync((event: InformerEvent) => keysOf(watch, event))),
     ),
   );
   const resync: Observable<string> = definition.resyncMs
