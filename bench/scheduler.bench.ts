@@ -6,15 +6,22 @@
 // nothing turns them NotReady. Tasks are created directly through the store the way the replicas
 // controller makes them (owned by a Revision, phase Pending, a template with one port): 80% of a
 // spread App, 10% of an App with hostname:UNIQUE, 10% of an App with rack:GROUP_BY, interleaved.
+// A second process (scheduler-client.ts) creates the stream round's tasks and watches the bindings
+// land, so this process runs the scheduler and nothing else while it is measured.
 //
 //   (a) stream: the scheduler runs, synced, while the 10,000 tasks arrive as one burst of batched
 //       creates (Store.createMany, 64 per transaction); from the first create to the last binding
 //       seen by a watch, and from the first binding to the last (the scheduler's throughput).
 //   (b) backlog: 10,000 tasks already pending when the scheduler starts; from Manager.start() to
-//       the last binding seen (informer list included). BENCH_PROFILE=1 prints a CPU profile of it.
+//       the last binding seen (informer list included), and from the first binding to the last.
+//       Also the CPU this process spent per placement. BENCH_PROFILE=1 prints a CPU profile of it.
 //   baselines: 10,000 keys of a bound Task's size written by raw txns of 64, values prepared
 //       beforehand: plain (one put per key, one txn in flight), and in the scheduler's own shape
-//       (two compares and the node-index put per key, 4 txns in flight).
+//       (two compares and the node-index put per key, as many txns in flight as the scheduler).
+//
+// Every figure is measured BENCH_ROUNDS times (default 3), baselines and scheduler interleaved; the
+// table shows the median and the range, and each ratio is taken within a round, then the median.
+import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import { appSpecSchema, templateOf, type AppSpecInput } from '../api/kinds/app.ts';
@@ -23,6 +30,7 @@ import type { TaskSpec } from '../api/kinds/task.ts';
 import { API_VERSION, type AnyObject } from '../api/object.ts';
 import type { Store } from '../api/store.ts';
 import { Manager } from '../controllers/manager.ts';
+import { BINDING_TXNS_IN_FLIGHT } from '../controllers/scheduler/binding-writer.ts';
 import { schedulerController } from '../controllers/scheduler/index.ts';
 import { pool, startBenchEtcd, type BenchEtcd } from './local-etcd.ts';
 import { profiled } from './profile.ts';
@@ -32,6 +40,8 @@ const NODES = 5_000;
 const TASKS = 10_000;
 const RACKS = 20;
 const BATCH = 64;
+/** Rounds of every measurement; the table shows each figure's median and range. */
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const NAMESPACE = 'bench';
 const TASK_PREFIX = `/capstan/spec/tasks/${NAMESPACE}/`;
 const INDEX_PREFIX = '/capstan/index/nodes/';
@@ -96,25 +106,60 @@ function taskObject(i: number, revisions: Map<string, AnyObject>, round: string)
 }
 
 /**
- * Resolves with the time the `count`-th distinct task was seen bound. It watches the nodes' task
- * index, whose entry is written in the binding's own transaction: the same moment as the task's
- * put, at a tenth of the bytes for this process (which also runs the scheduler) to decode.
+ * The bench's other process (scheduler-client.ts): it creates the stream round's tasks and watches
+ * the bindings land in the nodes' task index, which the binding's own transaction writes (the same
+ * moment as the task's put, at a tenth of the bytes). Out of this process, so that the figures are
+ * the scheduler's and not the scheduler's plus the bench's own decoding and creating.
  */
-async function watchBindings(bench: BenchEtcd, count: number) {
-  const bound = new Set<string>();
-  let first = 0;
-  let resolve!: (at: number) => void;
-  const done = new Promise<number>((r) => (resolve = r));
-  const watcher = await bench.client.watch().prefix(INDEX_PREFIX).create();
-  watcher.on('put', (kv) => {
-    const key = kv.key.toString();
-    if (bound.has(key)) return;
-    if (bound.size === 0) first = performance.now();
-    bound.add(key);
-    if (bound.size === count) resolve(performance.now());
-  });
-  return { done, first: () => first, cancel: () => watcher.cancel() };
+class Client {
+  private readonly child: ChildProcess;
+  /** Who waits for which reply; each kind of reply has at most one waiter at a time. */
+  private readonly waiting = new Map<string, (reply: never) => void>();
+
+  constructor(url: string) {
+    this.child = fork(new URL('./scheduler-client.ts', import.meta.url).pathname, [url], { execArgv: ['--import', 'tsx'] });
+    this.child.on('message', (reply: Reply) => {
+      if ('error' in reply) throw new Error(`bench client: ${reply.error}`);
+      const kind = Object.keys(reply)[0]!;
+      const resolve = this.waiting.get(kind);
+      this.waiting.delete(kind);
+      resolve?.(reply as never);
+    });
+  }
+
+  private reply<K extends string, T>(kind: K): Promise<T> {
+    return new Promise((resolve) => this.waiting.set(kind, resolve as (reply: never) => void));
+  }
+
+  /** Starts watching; resolves once the watch is open, with the first and last binding's times to come. */
+  async watchBindings(count: number): Promise<{ done: Promise<{ first: number; last: number }> }> {
+    const watching = this.reply('watching');
+    const done = this.reply<'first', { first: number; last: number }>('first');
+    this.child.send({ watch: count });
+    await watching;
+    return { done: done.then(({ first, last }) => ({ first: first - performance.timeOrigin, last: last - performance.timeOrigin })) };
+  }
+
+  /** Hands the client the tasks that `create()` will write. */
+  async prepare(tasks: AnyObject[]): Promise<void> {
+    const prepared = this.reply('prepared');
+    this.child.send({ prepare: tasks });
+    await prepared;
+  }
+
+  /** Creates the prepared tasks (Store.createMany) in the client process; resolves with when that ended. */
+  async create(): Promise<number> {
+    const created = this.reply<'created', { created: number }>('created');
+    this.child.send({ create: true });
+    return (await created).created - performance.timeOrigin;
+  }
+
+  stop(): void {
+    this.child.disconnect();
+  }
 }
+
+type Reply = { watching: true } | { prepared: true } | { first: number; last: number } | { created: number } | { error: string };
 
 function startScheduler(store: Store): Manager {
   return new Manager({ store, controllers: [schedulerController()], leaderElection: false, logger: pino({ level: 'silent' }) });
@@ -126,38 +171,37 @@ async function clearTasks(bench: BenchEtcd): Promise<void> {
   await bench.client.delete().prefix(INDEX_PREFIX);
 }
 
-async function streamRound(bench: BenchEtcd, revisions: Map<string, AnyObject>) {
+async function streamRound(bench: BenchEtcd, client: Client, revisions: Map<string, AnyObject>) {
   const manager = startScheduler(bench.store);
   await manager.start();
-  const watch = await watchBindings(bench, TASKS);
+  const watch = await client.watchBindings(TASKS);
+  await client.prepare(Array.from({ length: TASKS }, (_, i) => taskObject(i, revisions, 's')));
   const start = performance.now();
   // A burst as fast as the store takes creates: batched transactions (Store.createMany). The replicas
   // controller creates one task at a time, which would measure its pace rather than the scheduler's.
-  await bench.store.createMany(Array.from({ length: TASKS }, (_, i) => taskObject(i, revisions, 's')));
-  const created = performance.now();
-  const last = await watch.done;
-  const firstBinding = watch.first();
-  await watch.cancel();
+  const created = await client.create();
+  const { first: firstBinding, last } = await watch.done;
   await manager.stop();
   return { seconds: (last - start) / 1000, createdSeconds: (created - start) / 1000, firstBindingSeconds: (firstBinding - start) / 1000 };
 }
 
-async function backlogRound(bench: BenchEtcd, revisions: Map<string, AnyObject>) {
+async function backlogRound(bench: BenchEtcd, client: Client, revisions: Map<string, AnyObject>, profile: boolean) {
   await pool(Array.from({ length: TASKS }, (_, i) => i), 64, (i) => bench.store.create(taskObject(i, revisions, 'b')));
-  const watch = await watchBindings(bench, TASKS);
+  const watch = await client.watchBindings(TASKS);
   const manager = startScheduler(bench.store);
   const start = performance.now();
+  const cpuBefore = process.cpuUsage();
   let synced = 0;
   // BENCH_PROFILE=1: where the scheduler's time goes, from start to the last binding.
-  const last = await profiled('scheduler-backlog', Boolean(process.env['BENCH_PROFILE']), async () => {
+  const last = await profiled('scheduler-backlog', profile && Boolean(process.env['BENCH_PROFILE']), async () => {
     await manager.start();
     synced = performance.now();
-    return watch.done;
+    return (await watch.done).last;
   });
-  const firstBinding = watch.first();
-  await watch.cancel();
+  const cpu = process.cpuUsage(cpuBefore);
+  const firstBinding = (await watch.done).first;
   await manager.stop();
-  return { seconds: (last - start) / 1000, syncSeconds: (synced - start) / 1000, firstBindingSeconds: (firstBinding - start) / 1000 };
+  return { cpuMicrosPerTask: (cpu.user + cpu.system) / TASKS, seconds: (last - start) / 1000, syncSeconds: (synced - start) / 1000, firstBindingSeconds: (firstBinding - start) / 1000 };
 }
 
 interface RawShape {
@@ -240,40 +284,80 @@ function summary(problems: string[]): string {
   return `NO: ${[...kinds].map(([kind, n]) => `${n}× ${kind}`).join(', ')} (e.g. ${problems[0]})`;
 }
 
+/** The median and the range of a round's figure, e.g. "16,029 (15,187-16,456)". */
+interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+function spread(values: number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  return { median: sorted[Math.floor(sorted.length / 2)]!, min: sorted[0]!, max: sorted[sorted.length - 1]! };
+}
+
+const shown = (figure: Spread, digits = 0) =>
+  ROUNDS === 1 ? figure.median.toFixed(digits) : `${figure.median.toFixed(digits)} (${figure.min.toFixed(digits)}-${figure.max.toFixed(digits)})`;
+
 async function main() {
   const bench = await startBenchEtcd();
+  const client = new Client(bench.url);
   try {
-    console.log(`capstan bench:scheduler — etcd ${bench.url}, node ${process.version}, ${NODES} simulated nodes, ${TASKS} tasks\n`);
+    console.log(`capstan bench:scheduler — etcd ${bench.url}, node ${process.version}, ${NODES} simulated nodes, ${TASKS} tasks, ${ROUNDS} rounds (median, range)\n`);
     const lease = await createNodes(bench);
     const revisions = await createRevisions(bench.store);
-    const raw = await rawTxnRate(bench, revisions, { guarded: false, indexed: false, inFlight: 1 });
-    const shaped = await rawTxnRate(bench, revisions, { guarded: true, indexed: true, inFlight: 4 });
-    const stream = await streamRound(bench, revisions);
-    const streamProblems = await verify(bench.store);
-    await clearTasks(bench);
-    const backlog = await backlogRound(bench, revisions);
-    const backlogProblems = await verify(bench.store);
+    const rounds: Record<string, number>[] = [];
+    const problems = { stream: [] as string[], backlog: [] as string[] };
+    // Rounds interleave the baselines with the scheduler, so that drift in the machine's speed
+    // touches both sides of every ratio alike.
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const raw = await rawTxnRate(bench, revisions, { guarded: false, indexed: false, inFlight: 1 });
+      const shaped = await rawTxnRate(bench, revisions, { guarded: true, indexed: true, inFlight: BINDING_TXNS_IN_FLIGHT });
+      const stream = await streamRound(bench, client, revisions);
+      problems.stream.push(...(await verify(bench.store)));
+      await clearTasks(bench);
+      const backlog = await backlogRound(bench, client, revisions, round === 0);
+      problems.backlog.push(...(await verify(bench.store)));
+      await clearTasks(bench);
+      rounds.push({
+        raw,
+        shaped,
+        stream: TASKS / stream.seconds,
+        streamCreated: stream.createdSeconds,
+        streamFirst: stream.firstBindingSeconds,
+        streamThroughput: TASKS / (stream.seconds - stream.firstBindingSeconds),
+        backlog: TASKS / backlog.seconds,
+        backlogSync: backlog.syncSeconds,
+        backlogFirst: backlog.firstBindingSeconds,
+        backlogThroughput: TASKS / (backlog.seconds - backlog.firstBindingSeconds),
+        backlogCpu: backlog.cpuMicrosPerTask,
+      });
+    }
+    if (process.env['BENCH_DEBUG']) for (const r of rounds) console.log(Object.entries(r).map(([k, v]) => `${k}=${v.toFixed(2)}`).join(' '));
     await lease.revoke();
-    const rate = (seconds: number) => TASKS / seconds;
-    const ratios = (placements: number) => `${(placements / raw).toFixed(2)} of plain, ${(placements / shaped).toFixed(2)} of same-shape`;
-    const streamRate = rate(stream.seconds);
-    const streamThroughput = rate(stream.seconds - stream.firstBindingSeconds);
-    const backlogRate = rate(backlog.seconds);
-    const backlogThroughput = rate(backlog.seconds - backlog.firstBindingSeconds);
+    const figure = (name: string) => spread(rounds.map((round) => round[name]!));
+    // Each round's placements against that same round's baselines, then the median of those ratios.
+    const ratios = (name: string) => {
+      const plain = spread(rounds.map((round) => round[name]! / round['raw']!));
+      const shape = spread(rounds.map((round) => round[name]! / round['shaped']!));
+      return `${shown(plain, 2)} of plain, ${shown(shape, 2)} of same-shape`;
+    };
     printTable([
       ['figure', 'capstan', 'baseline', 'ratio (targets ≥ 2000/s, ≥ 0.5 of raw)'],
-      [`raw etcd, plain: ${BATCH} puts/txn, 1 txn in flight, puts/s`, '-', raw.toFixed(0), ''],
-      [`raw etcd, the scheduler's txns (compares + index put, 4 in flight), bindings/s`, '-', shaped.toFixed(0), ''],
-      [`(a) stream: ${TASKS} created by createMany while scheduling, placements/s`, streamRate.toFixed(0), 'raw', ratios(streamRate)],
-      [`    creating took / first binding at, s`, `${stream.createdSeconds.toFixed(2)} / ${stream.firstBindingSeconds.toFixed(2)}`, '-', ''],
-      [`    first binding to last (throughput), placements/s`, streamThroughput.toFixed(0), 'raw', ratios(streamThroughput)],
-      [`(b) backlog: ${TASKS} pending at start, placements/s (informer list included)`, backlogRate.toFixed(0), 'raw', ratios(backlogRate)],
-      [`    informer sync / first binding at, s`, `${backlog.syncSeconds.toFixed(2)} / ${backlog.firstBindingSeconds.toFixed(2)}`, '-', ''],
-      [`    first binding to last (throughput), placements/s`, backlogThroughput.toFixed(0), 'raw', ratios(backlogThroughput)],
-      [`(a) constraints held (UNIQUE, GROUP_BY, ports)`, summary(streamProblems), '-', ''],
-      [`(b) constraints held (UNIQUE, GROUP_BY, ports)`, summary(backlogProblems), '-', ''],
+      [`raw etcd, plain: ${BATCH} puts/txn, 1 txn in flight, puts/s`, '-', shown(figure('raw')), ''],
+      [`raw etcd, the scheduler's txns (compares + index put, ${BINDING_TXNS_IN_FLIGHT} in flight), bindings/s`, '-', shown(figure('shaped')), ''],
+      [`(a) stream: ${TASKS} created by createMany while scheduling, placements/s`, shown(figure('stream')), 'raw', ratios('stream')],
+      [`    creating took / first binding at, s`, `${shown(figure('streamCreated'), 2)} / ${shown(figure('streamFirst'), 2)}`, '-', ''],
+      [`    first binding to last (throughput), placements/s`, shown(figure('streamThroughput')), 'raw', ratios('streamThroughput')],
+      [`(b) backlog: ${TASKS} pending at start, placements/s (informer list included)`, shown(figure('backlog')), 'raw', ratios('backlog')],
+      [`    informer sync / first binding at, s`, `${shown(figure('backlogSync'), 2)} / ${shown(figure('backlogFirst'), 2)}`, '-', ''],
+      [`    first binding to last (throughput), placements/s`, shown(figure('backlogThroughput')), 'raw', ratios('backlogThroughput')],
+      [`    CPU of the scheduler's process per placement (list included), µs`, shown(figure('backlogCpu')), '-', ''],
+      [`(a) constraints held (UNIQUE, GROUP_BY, ports)`, summary(problems.stream), '-', ''],
+      [`(b) constraints held (UNIQUE, GROUP_BY, ports)`, summary(problems.backlog), '-', ''],
     ]);
   } finally {
+    client.stop();
     await bench.stop();
   }
 }
