@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { KindDefinition } from '../api/kinds/registry.ts';
 import type { AnyObject } from '../api/object.ts';
-import { defaultInventoryName, INVENTORY_LABEL, planApply, pruneCandidates, pruneRefusal, withInventoryLabel } from './apply-plan.ts';
+import { APPLIED_ANNOTATION, asApplied, defaultInventoryName, INVENTORY_LABEL, planApply, pruneCandidates, pruneRefusal } from './apply-plan.ts';
 import { diffLines, unifiedHunks } from './text-diff.ts';
 
 const kind: KindDefinition = {
@@ -15,15 +15,30 @@ const kind: KindDefinition = {
   spec: z.strictObject({ size: z.number().default(1) }),
 };
 
+/** As a previous apply of `manifest()` left it: its inventory label and its record of applied keys. */
+const appliedRecord = JSON.stringify({ labels: [INVENTORY_LABEL], annotations: [] });
 const stored = (overrides: Partial<AnyObject['metadata']> = {}, spec: unknown = { size: 1 }): AnyObject => ({
   apiVersion: 'capstan/v1',
   kind: 'Widget',
-  metadata: { name: 'w', namespace: 'default', uid: 'u1', generation: 1, resourceVersion: '5', labels: { [INVENTORY_LABEL]: 'set' }, ...overrides },
+  metadata: {
+    name: 'w',
+    namespace: 'default',
+    uid: 'u1',
+    generation: 1,
+    resourceVersion: '5',
+    labels: { [INVENTORY_LABEL]: 'set' },
+    annotations: { [APPLIED_ANNOTATION]: appliedRecord },
+    ...overrides,
+  },
   spec,
   status: { ready: true },
 });
-const manifest = (spec: unknown = {}, labels?: Record<string, string>): AnyObject =>
-  withInventoryLabel({ apiVersion: 'capstan/v1', kind: 'Widget', metadata: { name: 'w', namespace: 'default', labels }, spec }, 'set');
+const manifest = (spec: unknown = {}, labels?: Record<string, string>, annotations?: Record<string, string>): AnyObject =>
+  asApplied({ apiVersion: 'capstan/v1', kind: 'Widget', metadata: { name: 'w', namespace: 'default', labels, annotations }, spec }, 'set');
+const metadataAfter = (desired: AnyObject, current: AnyObject) => {
+  const step = planApply(kind, desired, current);
+  return step.action === 'configure' ? step.object.metadata : step.action === 'unchanged' ? step.current.metadata : step.object.metadata;
+};
 
 describe('planApply', () => {
   it.each([
@@ -43,6 +58,36 @@ describe('planApply', () => {
     expect(step.object.status).toBeUndefined();
     expect(step.object.metadata).toMatchObject({ finalizers: ['f'], resourceVersion: '5', uid: 'u1' });
     expect(step.object.spec).toEqual({ size: 3 });
+  });
+});
+
+describe('apply merges labels and annotations three ways (manifest, last applied, stored)', () => {
+  it('keeps an annotation somebody else set (rollout pause) when the manifest is applied again', () => {
+    const paused = stored({ annotations: { [APPLIED_ANNOTATION]: appliedRecord, 'capstan.io/paused': 'true' } });
+    expect(planApply(kind, manifest(), paused).action).toBe('unchanged');
+    const relabelled = metadataAfter(manifest({}, { tier: 'a' }), paused);
+    expect(relabelled.annotations).toMatchObject({ 'capstan.io/paused': 'true' });
+    expect(relabelled.labels).toEqual({ tier: 'a', [INVENTORY_LABEL]: 'set' });
+  });
+
+  it('removes what the manifest set last time and no longer sets, and nothing else', () => {
+    const first = asApplied({ apiVersion: 'capstan/v1', kind: 'Widget', metadata: { name: 'w', namespace: 'default', labels: { tier: 'a' }, annotations: { note: 'x' } }, spec: {} }, 'set');
+    const current = { ...stored(), metadata: { ...stored().metadata, labels: { ...first.metadata.labels, team: 'ops' }, annotations: { ...first.metadata.annotations, 'capstan.io/restartedAt': 't' } } };
+    const metadata = metadataAfter(manifest(), current);
+    expect(metadata.labels).toEqual({ team: 'ops', [INVENTORY_LABEL]: 'set' });
+    expect(metadata.annotations).toEqual({ 'capstan.io/restartedAt': 't', [APPLIED_ANNOTATION]: appliedRecord });
+  });
+
+  it('without a record (written before apply kept one), the manifest replaces labels and annotations once', () => {
+    const legacy = stored({ labels: { [INVENTORY_LABEL]: 'set', old: 'y' }, annotations: { stale: 'z' } });
+    const metadata = metadataAfter(manifest(), legacy);
+    expect(metadata.labels).toEqual({ [INVENTORY_LABEL]: 'set' });
+    expect(metadata.annotations).toEqual({ [APPLIED_ANNOTATION]: appliedRecord });
+  });
+
+  it('records the keys it set, never its own record', () => {
+    const applied = manifest({}, { tier: 'a' }, { note: 'x', [APPLIED_ANNOTATION]: 'forged' });
+    expect(JSON.parse(applied.metadata.annotations![APPLIED_ANNOTATION]!)).toEqual({ labels: [INVENTORY_LABEL, 'tier'], annotations: ['note'] });
   });
 });
 

@@ -1,9 +1,13 @@
 // The pure half of apply (STYLE.md habit 3): from a manifest object and what the store holds, decide
 // what apply would write. apply.ts does the reads and writes; diff.ts shows the same plan.
 //
-// Apply owns the spec, labels and annotations of what it writes. Everything else is left as stored:
-// status is never written (controllers own it, on its own key), and ownerReferences and finalizers
-// that a controller added stay unless the manifest sets them itself.
+// Apply owns the spec of what it writes, and the labels and annotations its manifests set. Everything
+// else is left as stored: status is never written (controllers own it, on its own key),
+// ownerReferences and finalizers that a controller added stay unless the manifest sets them itself,
+// and so do labels and annotations that somebody else set (`capstan rollout pause` and `restart`
+// are annotations). Like kubectl's last-applied-configuration, each applied object records which
+// label and annotation keys its manifest set (APPLIED_ANNOTATION), so that the next apply removes
+// exactly the ones the manifest no longer has: a three-way merge of manifest, record and store.
 import type { KindDefinition } from '../api/kinds/registry.ts';
 import type { AnyObject, ObjectMeta } from '../api/object.ts';
 import { mergeForUpdate } from '../api/store.ts';
@@ -17,10 +21,50 @@ export type ApplyStep =
   | { action: 'configure'; object: AnyObject; current: AnyObject }
   | { action: 'unchanged'; current: AnyObject };
 
-/** The manifest object as apply writes it: the inventory label added, status dropped. */
-export function withInventoryLabel(object: AnyObject, inventory: string): AnyObject {
+/** The label and annotation keys the last apply's manifest set, as JSON: `{"labels":[…],"annotations":[…]}`. */
+export const APPLIED_ANNOTATION = 'capstan.io/last-applied-metadata';
+
+interface AppliedKeys {
+  labels: string[];
+  annotations: string[];
+}
+
+/**
+ * The manifest object as apply writes it: the inventory label added, the record of the keys it sets
+ * (APPLIED_ANNOTATION) added, status dropped.
+ */
+export function asApplied(object: AnyObject, inventory: string): AnyObject {
   const { status: _status, ...rest } = object;
-  return { ...rest, metadata: { ...object.metadata, labels: { ...object.metadata.labels, [INVENTORY_LABEL]: inventory } } };
+  const labels = { ...object.metadata.labels, [INVENTORY_LABEL]: inventory };
+  const { [APPLIED_ANNOTATION]: _record, ...annotations } = object.metadata.annotations ?? {};
+  const applied: AppliedKeys = { labels: Object.keys(labels).sort(), annotations: Object.keys(annotations).sort() };
+  return { ...rest, metadata: { ...object.metadata, labels, annotations: { ...annotations, [APPLIED_ANNOTATION]: JSON.stringify(applied) } } };
+}
+
+/** The keys the last apply set, or undefined when the object carries no readable record. */
+function appliedKeys(object: AnyObject): AppliedKeys | undefined {
+  const record = object.metadata.annotations?.[APPLIED_ANNOTATION];
+  if (record === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(record) as Partial<AppliedKeys>;
+    const strings = (value: unknown) => (Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : []);
+    return { labels: strings(parsed.labels), annotations: strings(parsed.annotations) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Stored keys, minus those the last apply set and the manifest no longer has, plus the manifest's.
+ * Without a record (an object written before apply kept one, or by other means) every stored key
+ * counts as the last apply's: the manifest's set replaces the stored one, as apply used to do.
+ */
+function threeWay(stored: Record<string, string> | undefined, manifest: Record<string, string> | undefined, lastApplied: string[] | undefined) {
+  const merged = { ...stored };
+  for (const key of lastApplied ?? Object.keys(merged)) {
+    if (!(manifest && key in manifest)) delete merged[key];
+  }
+  return { ...merged, ...manifest };
 }
 
 export function planApply(definition: KindDefinition, desired: AnyObject, current: AnyObject | undefined): ApplyStep {
@@ -33,10 +77,11 @@ export function planApply(definition: KindDefinition, desired: AnyObject, curren
 
 /** What an update of `current` with the manifest `desired` sends to the store. */
 export function mergeManifest(definition: KindDefinition, current: AnyObject, desired: AnyObject): AnyObject {
+  const applied = appliedKeys(current);
   const metadata: ObjectMeta = {
     ...current.metadata,
-    labels: nonEmpty(desired.metadata.labels),
-    annotations: nonEmpty(desired.metadata.annotations),
+    labels: nonEmpty(threeWay(current.metadata.labels, desired.metadata.labels, applied?.labels)),
+    annotations: nonEmpty(threeWay(current.metadata.annotations, desired.metadata.annotations, applied && [...applied.annotations, APPLIED_ANNOTATION])),
     ownerReferences: desired.metadata.ownerReferences ?? current.metadata.ownerReferences,
     finalizers: desired.metadata.finalizers ?? current.metadata.finalizers,
   };

@@ -13,7 +13,7 @@ import {
   planApply,
   pruneCandidates,
   pruneRefusal,
-  withInventoryLabel,
+  asApplied,
   type InventoryEntry,
 } from './apply-plan.ts';
 import type { CommandContext, Session } from './context.ts';
@@ -137,7 +137,7 @@ export async function runApply(ctx: CommandContext, options: ApplyOptions): Prom
   const kinds = objects.filter((o) => o.kind === 'CustomKind');
   const rest = objects.filter((o) => o.kind !== 'CustomKind');
   const applyEach = (manifest: AnyObject) =>
-    applyOne(session.store, session.registry.get(manifest.kind), withInventoryLabel(manifest, inventory), options.dryRun, current.get(identityOf(manifest)));
+    applyOne(session.store, session.registry.get(manifest.kind), asApplied(manifest, inventory), options.dryRun, current.get(identityOf(manifest)));
   const results = [...(await settleAll(kinds, 1, applyEach)), ...(await settleAll(rest, APPLY_WINDOW, applyEach))];
   [...kinds, ...rest].forEach((manifest, index) => {
     const result = results[index]!;

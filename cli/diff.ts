@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { stringify } from 'yaml';
 import type { AnyObject } from '../api/object.ts';
 import { collect } from './apply.ts';
-import { defaultInventoryName, planApply, withInventoryLabel } from './apply-plan.ts';
+import { defaultInventoryName, planApply, asApplied } from './apply-plan.ts';
 import type { CommandContext } from './context.ts';
 import { usageError } from './errors.ts';
 import { palette } from './io.ts';
@@ -41,7 +41,7 @@ export async function runDiff(ctx: CommandContext, options: DiffOptions): Promis
   for (const manifest of objects) {
     const definition = session.registry.get(manifest.kind);
     const current = await session.store.get(manifest.kind, manifest.metadata);
-    const step = planApply(definition, withInventoryLabel(manifest, inventory), current);
+    const step = planApply(definition, asApplied(manifest, inventory), current);
     if (step.action === 'unchanged') continue;
     different = true;
     const before = step.action === 'create' ? [] : yamlLines(step.current);

@@ -5,8 +5,8 @@
 // `capstan.io/paused: "true"` holds the rollout where it is; `capstan.io/restartedAt: <time>` is part
 // of a revision's identity, so a new stamp makes a new revision of the same template and every task
 // is replaced by the rolling-upgrade rules. Undo writes an old revision's template back into the App,
-// which makes that Revision current again (its remaining tasks are kept). Note that apply owns
-// annotations: applying a manifest that lacks them removes them again.
+// which makes that Revision current again (its remaining tasks are kept). Applying the App's
+// manifest again keeps both annotations: apply removes only the annotations its manifests set.
 import { Command } from 'commander';
 import { isStoreError } from '../api/errors.ts';
 import type { AppSpec, AppStatus } from '../api/kinds/app.ts';

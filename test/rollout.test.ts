@@ -4,9 +4,13 @@
 // Ready conditions are set from its command (a command containing "broken" never becomes healthy).
 // That stand-in is only for these pure-rollout tests: test/rollout-seed.test.ts runs real agents and
 // real health checks.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Etcd3, Lease } from 'etcd3';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { nodeLeaseKey } from '../api/keys.ts';
 import type { AppSpec, AppStatus } from '../api/kinds/app.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
@@ -249,6 +253,32 @@ describe('rolling upgrades on simulated nodes', () => {
     expect(after.some((t) => before.includes(t.metadata.name))).toBe(false);
     const [first, second] = await revisionsOf('web');
     expect(second!.spec.template).toEqual(first!.spec.template);
+  });
+
+  it('applying the App\'s manifest again keeps rollout restart and pause: no second restart, still paused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'capstan-apply-'));
+    const file = join(dir, 'web.yaml');
+    writeFileSync(
+      file,
+      stringify({ apiVersion: 'capstan/v1', kind: 'App', metadata: { name: 'web', namespace: NS }, spec: { instances: 2, driver: 'process', containers: [container('sleep 100')], ...checked } }),
+    );
+    try {
+      expect((await capstan(['apply', '-f', file], { etcd: etcd.url })).code).toBe(0);
+      await settledOn('web', 1);
+      expect((await capstan(['rollout', 'restart', 'web'], { etcd: etcd.url })).code).toBe(0);
+      await settledOn('web', 2);
+      const again = await capstan(['apply', '-f', file], { etcd: etcd.url });
+      expect(again.code).toBe(0);
+      expect(again.stdout).toContain('unchanged');
+      expect((await capstan(['rollout', 'pause', 'web'], { etcd: etcd.url })).code).toBe(0);
+      expect((await capstan(['apply', '-f', file], { etcd: etcd.url })).code).toBe(0);
+      const app = await getApp('web');
+      expect(app.metadata.annotations).toMatchObject({ 'capstan.io/paused': 'true' });
+      expect(app.metadata.annotations?.['capstan.io/restartedAt']).toBeDefined();
+      expect((await revisionsOf('web')).map((r) => r.spec.number)).toEqual([1, 2]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('starts db, then api, then web (dependencies), observed in the tasks\' start times', async () => {
