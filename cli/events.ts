@@ -2,21 +2,75 @@
 // expiring lease, as whole objects rather than spec/status pairs: the recorder writes them there
 // (controllers/events.ts). get and describe read them from there, plus any Event object stored the
 // ordinary way, so both paths show.
-import type { Etcd3 } from 'etcd3';
+import type { Etcd3, Watcher } from 'etcd3';
 import { eventPrefix } from '../api/keys.ts';
-import type { AnyObject } from '../api/object.ts';
+import { Informer, type InformerEvent } from '../api/informer.ts';
+import { prefixRange } from '../api/object-cache.ts';
+import type { AnyObject, DeepReadonly } from '../api/object.ts';
 import type { Store } from '../api/store.ts';
+import { openWatch } from '../api/watch.ts';
 
 export async function listEvents(client: Etcd3, store: Store, namespace: string | undefined): Promise<AnyObject[]> {
   const raw = await client.getAll().prefix(eventPrefix(namespace)).strings();
   const leased = Object.values(raw).flatMap((text) => {
-    try {
-      const object = JSON.parse(text) as AnyObject;
-      return object?.kind === 'Event' && object.metadata?.name ? [object] : [];
-    } catch {
-      return [];
-    }
+    const object = parseEvent(text);
+    return object ? [object] : [];
   });
   const stored = store.registry.find('Event') ? (await store.list('Event', namespace ? { namespace } : {})).items : [];
   return [...leased, ...stored];
+}
+
+function parseEvent(text: string): AnyObject | undefined {
+  try {
+    const object = JSON.parse(text) as AnyObject;
+    return object?.kind === 'Event' && object.metadata?.name ? object : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What `get events -w` follows: the events there are now, then each one recorded or changed. */
+export interface EventFeed {
+  initial: AnyObject[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Lists the events (both places, as listEvents) and then reports every event put after that list:
+ * leased ones from a watch on the events prefix that starts right after the list's revision, so
+ * none is missed or shown twice, and stored ones from an informer. An event expiring with its lease
+ * is not reported: it is history ageing out, not a change.
+ */
+export async function followEvents(
+  client: Etcd3,
+  store: Store,
+  namespace: string | undefined,
+  onEvent: (event: Pick<InformerEvent, 'type'> & { object: DeepReadonly<AnyObject> }) => void,
+): Promise<EventFeed> {
+  const prefix = eventPrefix(namespace);
+  const response = (await client.kv.range(prefixRange(prefix) as never)) as unknown as { header: { revision: string }; kvs: { key: Buffer; value: Buffer }[] };
+  const seen = new Set(response.kvs.map((kv) => kv.key.toString()));
+  const leased = response.kvs.flatMap((kv) => parseEvent(kv.value.toString()) ?? []);
+  const watcher: Watcher = await openWatch(client.watch().prefix(prefix).startRevision(String(BigInt(response.header.revision) + 1n)), {
+    put: (kv) => {
+      const object = parseEvent(kv.value.toString());
+      if (!object) return;
+      const key = kv.key.toString();
+      onEvent({ type: seen.has(key) ? 'modified' : 'added', object });
+      seen.add(key);
+    },
+  });
+  const informer = store.registry.find('Event') ? new Informer(client, store.kind('Event')) : undefined;
+  await informer?.start();
+  const subscription = informer?.events$.subscribe((event) => {
+    if (event.type !== 'deleted' && (namespace === undefined || event.object.metadata.namespace === namespace)) onEvent(event);
+  });
+  const stored = (informer?.list() ?? []).filter((object) => namespace === undefined || object.metadata.namespace === namespace);
+  return {
+    initial: [...leased, ...(stored as AnyObject[])],
+    async stop() {
+      subscription?.unsubscribe();
+      await Promise.all([watcher.cancel().catch(() => undefined), informer?.stop()]);
+    },
+  };
 }

@@ -2,12 +2,13 @@
 // printing a row per change, fed by an informer.
 import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
-import { Informer } from '../api/informer.ts';
+import type { Etcd3 } from 'etcd3';
+import { Informer, type InformerEvent } from '../api/informer.ts';
 import type { KindDefinition } from '../api/kinds/registry.ts';
 import { matches, parseSelector, type Selector } from '../api/labels.ts';
 import { API_VERSION, type AnyObject, type DeepReadonly } from '../api/object.ts';
 import type { CommandContext } from './context.ts';
-import { listEvents } from './events.ts';
+import { followEvents, listEvents, type EventFeed } from './events.ts';
 import { CliError, EXIT, usageError } from './errors.ts';
 import { columnWidths, formatAge, formatRow, formatTable, palette } from './io.ts';
 import type { Act } from './program.ts';
@@ -149,22 +150,44 @@ interface WatchOptions {
 async function watch(ctx: CommandContext, options: WatchOptions): Promise<number> {
   const session = await ctx.session();
   const interrupted = ctx.untilInterrupted();
-  const informer = new Informer(session.client, options.definition);
-  await informer.start();
   const table = tableOf(options.definition, { wide: options.wide, allNamespaces: options.allNamespaces && options.definition.namespaced });
   const header = table.header(ctx.io.color);
-  const initial = sortObjects(informer.list(options.wanted)).map((o) => table.row(o));
-  // Later rows reuse the first table's widths so the columns stay put (wider values push, as kubectl's do).
-  const widths = columnWidths([header, ...initial]);
-  if (initial.length === 0) ctx.io.stderr.write(`${say.noResources(options.namespace)}\n`);
-  ctx.io.stdout.write(formatTable([header, ...initial], widths));
-  const subscription = informer.events$.subscribe((event) => {
+  // Rows that arrive before the first table is printed wait for it; later rows reuse its widths so
+  // the columns stay put (wider values push, as kubectl's do).
+  type Change = { type: string; object: DeepReadonly<AnyObject> };
+  let widths: number[] | undefined;
+  const early: Change[] = [];
+  const print = (event: Change) => {
     if (!options.wanted(event.object)) return;
+    if (!widths) return void early.push(event);
     const row = formatRow(table.row(event.object), widths);
     ctx.io.stdout.write(`${row}${event.type === 'deleted' ? '   (deleted)' : ''}\n`);
-  });
+  };
+  // Events are not stored as spec/status pairs but under their own leased prefix (cli/events.ts).
+  const feed =
+    options.definition.kind === 'Event'
+      ? await followEvents(session.client, session.store, options.namespace, print)
+      : await informerFeed(session.client, options.definition, print);
+  const initial = sortObjects(feed.initial.filter(options.wanted)).map((o) => table.row(o));
+  widths = columnWidths([header, ...initial]);
+  if (initial.length === 0) ctx.io.stderr.write(`${say.noResources(options.namespace)}\n`);
+  ctx.io.stdout.write(formatTable([header, ...initial], widths));
+  for (const event of early.splice(0)) print(event);
   await interrupted;
-  subscription.unsubscribe();
-  await informer.stop();
+  await feed.stop();
   return EXIT.ok;
+}
+
+/** An informer's list, then its events: what `get -w` follows for every kind but Event. */
+async function informerFeed(client: Etcd3, definition: KindDefinition, onEvent: (event: InformerEvent) => void): Promise<EventFeed> {
+  const informer = new Informer(client, definition);
+  await informer.start();
+  const subscription = informer.events$.subscribe(onEvent);
+  return {
+    initial: informer.list() as AnyObject[],
+    async stop() {
+      subscription.unsubscribe();
+      await informer.stop();
+    },
+  };
 }

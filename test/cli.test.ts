@@ -380,6 +380,29 @@ describe('capstan command on a real etcd', () => {
     expect(listed.stdout).toMatch(/ScaledUp\s+app\/web\s+ScaledUp happened/);
   });
 
+  it('get events -w prints the events recorded after it started, where controllers record them', async () => {
+    write('web.yaml', app('web'));
+    await run('apply', '-f', 'web.yaml');
+    const stored = (await getApp('web'))!;
+    const recorder = createEventRecorder({ client, registry: builtinRegistry(), component: 'rollout', log: pino({ level: 'silent' }), now: () => new Date() });
+    await recorder.record(stored, { reason: 'BeforeTheWatch', message: 'listed first' });
+    const watching = startCapstan(['get', 'events', '-w'], { etcd: etcd.url, cwd: dir });
+    await until(() => watching.stdout().includes('BeforeTheWatch'), { what: 'the first table' });
+    await recorder.record(stored, { reason: 'ScaledUp', message: 'scaled up to 3' });
+    await until(() => /ScaledUp\s+app\/web\s+scaled up to 3/.test(watching.stdout()), { what: 'the new event as a row' });
+    await store.create({
+      apiVersion: 'capstan/v1',
+      kind: 'Event',
+      metadata: { name: 'stored-1', namespace: 'default' },
+      spec: { involvedObject: { kind: 'App', namespace: 'default', name: 'web' }, reason: 'StoredToo', message: 'the ordinary way', firstTimestamp: new Date().toISOString(), lastTimestamp: new Date().toISOString(), source: { component: 'test' } },
+    });
+    await until(() => watching.stdout().includes('StoredToo'), { what: 'an event stored the ordinary way' });
+    watching.interrupt();
+    const result = await watching.done;
+    expect(result.code).toBe(0);
+    expect(result.stdout.match(/BeforeTheWatch/g)).toHaveLength(1);
+  });
+
   it('delete removes named objects (exit 1 for a missing one) and -f reports missing ones without failing', async () => {
     write('apps.yaml', `${app('a')}---\n${app('b')}`);
     await run('apply', '-f', 'apps.yaml');
