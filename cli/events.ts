@@ -6,6 +6,7 @@ import type { Etcd3, Watcher } from 'etcd3';
 import { eventPrefix } from '../api/keys.ts';
 import { Informer, type InformerEvent } from '../api/informer.ts';
 import { prefixRange } from '../api/object-cache.ts';
+import type { KindDefinition } from '../api/kinds/registry.ts';
 import type { AnyObject, DeepReadonly } from '../api/object.ts';
 import type { Store } from '../api/store.ts';
 import { openWatch } from '../api/watch.ts';
@@ -29,24 +30,35 @@ function parseEvent(text: string): AnyObject | undefined {
   }
 }
 
-/** What `get events -w` follows: the events there are now, then each one recorded or changed. */
-export interface EventFeed {
+/** What `get -w` follows: the objects there are now, then a callback per change until stopped. */
+export interface Feed {
   initial: AnyObject[];
   stop(): Promise<void>;
 }
 
+type Change = Pick<InformerEvent, 'type'> & { object: DeepReadonly<AnyObject> };
+
+/** An informer's list, then its events: what `get -w` follows for every kind but Event. */
+export async function informerFeed(client: Etcd3, definition: KindDefinition, onChange: (change: Change) => void): Promise<Feed> {
+  const informer = new Informer(client, definition);
+  await informer.start();
+  const subscription = informer.events$.subscribe(onChange);
+  return {
+    initial: informer.list() as AnyObject[],
+    async stop() {
+      subscription.unsubscribe();
+      await informer.stop();
+    },
+  };
+}
+
 /**
- * Lists the events (both places, as listEvents) and then reports every event put after that list:
- * leased ones from a watch on the events prefix that starts right after the list's revision, so
- * none is missed or shown twice, and stored ones from an informer. An event expiring with its lease
- * is not reported: it is history ageing out, not a change.
+ * Events, from both places (as listEvents), then every event put after that list: leased ones from a
+ * watch on the events prefix that starts right after the list's revision, so none is missed or shown
+ * twice, and stored ones from an informer (of every namespace: the caller filters). An event
+ * expiring with its lease is not reported: it is history ageing out, not a change.
  */
-export async function followEvents(
-  client: Etcd3,
-  store: Store,
-  namespace: string | undefined,
-  onEvent: (event: Pick<InformerEvent, 'type'> & { object: DeepReadonly<AnyObject> }) => void,
-): Promise<EventFeed> {
+export async function followEvents(client: Etcd3, store: Store, namespace: string | undefined, onChange: (change: Change) => void): Promise<Feed> {
   const prefix = eventPrefix(namespace);
   const response = (await client.kv.range(prefixRange(prefix) as never)) as unknown as { header: { revision: string }; kvs: { key: Buffer; value: Buffer }[] };
   const seen = new Set(response.kvs.map((kv) => kv.key.toString()));
@@ -56,21 +68,17 @@ export async function followEvents(
       const object = parseEvent(kv.value.toString());
       if (!object) return;
       const key = kv.key.toString();
-      onEvent({ type: seen.has(key) ? 'modified' : 'added', object });
+      onChange({ type: seen.has(key) ? 'modified' : 'added', object });
       seen.add(key);
     },
   });
-  const informer = store.registry.find('Event') ? new Informer(client, store.kind('Event')) : undefined;
-  await informer?.start();
-  const subscription = informer?.events$.subscribe((event) => {
-    if (event.type !== 'deleted' && (namespace === undefined || event.object.metadata.namespace === namespace)) onEvent(event);
-  });
-  const stored = (informer?.list() ?? []).filter((object) => namespace === undefined || object.metadata.namespace === namespace);
+  const stored = store.registry.find('Event') ? await informerFeed(client, store.kind('Event'), (change) => {
+        if (change.type !== 'deleted') onChange(change);
+      }) : undefined;
   return {
-    initial: [...leased, ...(stored as AnyObject[])],
+    initial: [...leased, ...(stored?.initial ?? [])],
     async stop() {
-      subscription?.unsubscribe();
-      await Promise.all([watcher.cancel().catch(() => undefined), informer?.stop()]);
+      await Promise.all([watcher.cancel().catch(() => undefined), stored?.stop()]);
     },
   };
 }

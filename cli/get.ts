@@ -1,14 +1,12 @@
 // `capstan get`: objects of one kind as a table (the kind's columns), YAML or JSON; -w keeps
-// printing a row per change, fed by an informer.
+// printing a row per change, fed by an informer (by the leased events prefix for events: cli/events.ts).
 import { Command, Option } from 'commander';
 import { stringify } from 'yaml';
-import type { Etcd3 } from 'etcd3';
-import { Informer, type InformerEvent } from '../api/informer.ts';
 import type { KindDefinition } from '../api/kinds/registry.ts';
 import { matches, parseSelector, type Selector } from '../api/labels.ts';
 import { API_VERSION, type AnyObject, type DeepReadonly } from '../api/object.ts';
 import type { CommandContext } from './context.ts';
-import { followEvents, listEvents, type EventFeed } from './events.ts';
+import { followEvents, informerFeed, listEvents } from './events.ts';
 import { CliError, EXIT, usageError } from './errors.ts';
 import { columnWidths, formatAge, formatRow, formatTable, palette } from './io.ts';
 import type { Act } from './program.ts';
@@ -178,16 +176,3 @@ async function watch(ctx: CommandContext, options: WatchOptions): Promise<number
   return EXIT.ok;
 }
 
-/** An informer's list, then its events: what `get -w` follows for every kind but Event. */
-async function informerFeed(client: Etcd3, definition: KindDefinition, onEvent: (event: InformerEvent) => void): Promise<EventFeed> {
-  const informer = new Informer(client, definition);
-  await informer.start();
-  const subscription = informer.events$.subscribe(onEvent);
-  return {
-    initial: informer.list() as AnyObject[],
-    async stop() {
-      subscription.unsubscribe();
-      await informer.stop();
-    },
-  };
-}
