@@ -127,14 +127,14 @@ class Client {
     });
   }
 
-  private reply<K extends string, T>(kind: K): Promise<T> {
+  private reply<T>(kind: string): Promise<T> {
     return new Promise((resolve) => this.waiting.set(kind, resolve as (reply: never) => void));
   }
 
   /** Starts watching; resolves once the watch is open, with the first and last binding's times to come. */
   async watchBindings(count: number): Promise<{ done: Promise<{ first: number; last: number }> }> {
     const watching = this.reply('watching');
-    const done = this.reply<'first', { first: number; last: number }>('first');
+    const done = this.reply<{ first: number; last: number }>('first');
     this.child.send({ watch: count });
     await watching;
     return { done: done.then(({ first, last }) => ({ first: first - performance.timeOrigin, last: last - performance.timeOrigin })) };
@@ -149,7 +149,7 @@ class Client {
 
   /** Creates the prepared tasks (Store.createMany) in the client process; resolves with when that ended. */
   async create(): Promise<number> {
-    const created = this.reply<'created', { created: number }>('created');
+    const created = this.reply<{ created: number }>('created');
     this.child.send({ create: true });
     return (await created).created - performance.timeOrigin;
   }
@@ -333,7 +333,6 @@ async function main() {
         backlogCpu: backlog.cpuMicrosPerTask,
       });
     }
-    if (process.env['BENCH_DEBUG']) for (const r of rounds) console.log(Object.entries(r).map(([k, v]) => `${k}=${v.toFixed(2)}`).join(' '));
     await lease.revoke();
     const figure = (name: string) => spread(rounds.map((round) => round[name]!));
     // Each round's placements against that same round's baselines, then the median of those ratios.
