@@ -87,8 +87,12 @@ describe('the seed scenario: 20 instances, 0.85 / 0.15, command changed, real ag
           return app.status?.currentRevision === revision && rollout?.phase === 'Complete' && Boolean(rollout.completedAt) && app;
         },
         { timeoutMs: 90_000, intervalMs: 100, what: `seed complete on revision ${revision}` },
-      ).catch((error: Error) => {
-        throw new Error(`${error.message}; last status: ${JSON.stringify({ rollout: last?.status?.rollout, revisions: last?.status?.revisions })}`);
+      ).catch(async (error: Error) => {
+        // Which tasks held it up, and why: phase, node, ports and message of every task not Running.
+        const tasks = (await store.list('Task', { namespace: 'default' })).items
+          .filter((t) => (t.status as { phase?: string } | undefined)?.phase !== 'Running')
+          .map((t) => ({ name: t.metadata.name, deleting: Boolean(t.metadata.deletionTimestamp), node: (t.spec as TaskSpec).nodeName, ports: (t.spec as TaskSpec).hostPorts, status: t.status }));
+        throw new Error(`${error.message}; last status: ${JSON.stringify({ rollout: last?.status?.rollout, revisions: last?.status?.revisions })}; tasks not Running: ${JSON.stringify(tasks)}`);
       });
     await settled(1);
 
