@@ -1,13 +1,13 @@
 // An informer keeps one kind's objects in memory and tells subscribers what changed: list, then
 // watch from the list's revision (DESIGN.md "Informers and the controller runtime").
 //
-// Two etcd watches feed it, one on the kind's spec prefix and one on its status prefix; the cache
-// joins them by key. Reconnects after an etcd restart are the etcd3 client's: its watcher resumes
+// Two etcd watches feed it, one on the kind's spec prefix and one on its status prefix (and a third on
+// its binding prefix, for kinds with bindings); the cache joins them by key. Reconnects after an etcd restart are the etcd3 client's: its watcher resumes
 // from the last revision it delivered, so nothing is lost or repeated. When resuming is impossible
 // (etcd compacted past that revision, and cancels the watch), the informer re-lists and emits the
 // exact difference between what it held and what is there now, then watches from the new list.
 import type { Etcd3, Watcher } from 'etcd3';
-import { refKeyFromKey, specPrefix, statusPrefix } from './keys.ts';
+import { bindingPrefix, refKeyFromKey, specPrefix, statusPrefix } from './keys.ts';
 import type { KindDefinition } from './kinds/registry.ts';
 import { CachedInformer, cancelWatchers, parseKv, prefixRange, type Half, type InformerOptions, type Kv } from './object-cache.ts';
 import type { Store } from './store.ts';
@@ -29,20 +29,25 @@ export class Informer extends CachedInformer {
   }
 
   protected async listAndWatch(emit: boolean): Promise<void> {
-    const specRoot = specPrefix(this.definition);
-    const statusRoot = statusPrefix(this.definition);
+    const roots: [Half, string][] = [
+      ['spec', specPrefix(this.definition)],
+      ['status', statusPrefix(this.definition)],
+      ...(this.definition.binding ? [['binding', bindingPrefix(this.definition)] as [Half, string]] : []),
+    ];
     const response = (await this.client.kv.txn({
-      success: [{ request_range: prefixRange(specRoot) }, { request_range: prefixRange(statusRoot) }],
+      success: roots.map(([, root]) => ({ request_range: prefixRange(root) })),
     } as never)) as unknown as { header: { revision: string }; responses: { response_range: { kvs: Kv[] } }[] };
-    const statuses = new Map(response.responses[1]!.response_range.kvs.map((kv) => [this.keyOf(kv.key), parseKv(kv)]));
+    const byKey = (i: number) => new Map(response.responses[i]?.response_range.kvs.map((kv) => [this.keyOf(kv.key), parseKv(kv)]));
+    const statuses = byKey(1);
+    const bindings = byKey(2);
     const entries = response.responses[0]!.response_range.kvs.map((kv) => {
       const key = this.keyOf(kv.key);
-      return { key, spec: parseKv(kv), status: statuses.get(key) };
+      return { key, spec: parseKv(kv), status: statuses.get(key), binding: bindings.get(key) };
     });
     this.cache.replace(entries, emit);
     const next = String(BigInt(response.header.revision) + 1n);
     if (this.stopped) return;
-    this.watchers = await Promise.all([this.watch(specRoot, next, 'spec'), this.watch(statusRoot, next, 'status')]);
+    this.watchers = await Promise.all(roots.map(([half, root]) => this.watch(root, next, half)));
   }
 
   private watch(prefix: string, fromRevision: string, half: Half): Promise<Watcher> {

@@ -1,33 +1,33 @@
 // An informer over a set of keys named by an index prefix: the objects whose `namespace/name`
 // appears under the prefix (e.g. /capstan/index/nodes/<node>/tasks/, api/node-index.ts), joined from
-// their spec and status keys like api/informer.ts does, and nothing else.
+// their spec, status and binding keys like api/informer.ts does, and nothing else.
 //
 // Why it exists: a node agent needs only the Tasks bound to it, and an Informer would cache every
 // Task in the cluster. etcd has no secondary index, so the scheduler keeps one and this follows it:
-// one prefix watch on the index, and per indexed object a watch on its spec key and one on its
-// status key (all multiplexed on the client's single watch stream).
+// one prefix watch on the index, and per indexed object a watch on each of its keys (all multiplexed
+// on the client's single watch stream).
 //
 // Each object is read, then watched from the read's revision + 1, so nothing between is missed. On
 // any watch error (etcd compacted past a watch's revision, or cancelled it) everything is read again
 // — the index, then every indexed object — and the exact difference is emitted, as Informer does.
 import type { Etcd3, Watcher } from 'etcd3';
-import { specKey, statusKey } from './keys.ts';
+import { bindingKey, specKey, statusKey } from './keys.ts';
 import type { KindDefinition } from './kinds/registry.ts';
-import { CachedInformer, cancelWatchers, parseKv, prefixRange, type InformerOptions, type Kv, type Parsed } from './object-cache.ts';
+import { CachedInformer, cancelWatchers, parseKv, prefixRange, type Half, type InformerOptions, type Kv, type StoredParts } from './object-cache.ts';
 import type { AnyObject, DeepReadonly } from './object.ts';
 import { openWatch } from './watch.ts';
 
 type RangeResponse = { header: { revision: string }; responses: { response_range: { kvs: Kv[] } }[] };
 
-/** One index entry: the uid it names, and its two watches once the object has been read. */
+/** One index entry: the uid it names, and its keys' watches once the object has been read. */
 interface Entry {
   uid: string;
   loaded: boolean;
   watchers: Watcher[];
 }
 
-/** Objects read per transaction: two ranges each, within etcd's default 128 operations. */
-const READ_BATCH = 64;
+/** Objects read per transaction: up to three ranges each, within etcd's default 128 operations. */
+const READ_BATCH = 42;
 
 export interface IndexedObject {
   /** `namespace/name`. */
@@ -41,6 +41,8 @@ export interface IndexedObject {
 export class KeyedInformer extends CachedInformer {
   private readonly entries = new Map<string, Entry>();
   private indexWatcher: Watcher | undefined;
+  /** The keys each object is stored in. */
+  private readonly halves: readonly Half[];
 
   constructor(
     private readonly client: Etcd3,
@@ -49,6 +51,7 @@ export class KeyedInformer extends CachedInformer {
     options: InformerOptions = {},
   ) {
     super(options);
+    this.halves = definition.binding ? ['spec', 'status', 'binding'] : ['spec', 'status'];
   }
 
   /** Index entries whose object has been read (an entry still being read is left out). */
@@ -62,24 +65,28 @@ export class KeyedInformer extends CachedInformer {
     const reads = await this.read([...listed.keys()]);
     this.entries.clear();
     for (const [key, uid] of listed) this.entries.set(key, { uid, loaded: true, watchers: [] });
-    this.cache.replace([...listed.keys()].map((key) => ({ key, ...reads.get(key)! })), emit);
+    this.cache.replace([...listed.keys()].map((key) => ({ key, ...reads.get(key)!.parts })), emit);
     if (this.stopped) return;
     this.indexWatcher = await this.watchIndex(String(BigInt(index.header.revision) + 1n));
     await Promise.all([...this.entries].map(([key, entry]) => this.watchObject(key, entry, reads.get(key)!.next)));
   }
 
-  /** Spec and status of each key, with the revision to watch them from. */
-  private async read(keys: string[]): Promise<Map<string, { spec?: Parsed; status?: Parsed; next: string }>> {
-    const result = new Map<string, { spec?: Parsed; status?: Parsed; next: string }>();
+  /** The stored parts of each key, with the revision to watch them from. */
+  private async read(keys: string[]): Promise<Map<string, { parts: StoredParts; next: string }>> {
+    const result = new Map<string, { parts: StoredParts; next: string }>();
+    const width = this.halves.length;
     for (let start = 0; start < keys.length; start += READ_BATCH) {
       const batch = keys.slice(start, start + READ_BATCH);
-      const success = batch.flatMap((key) => [this.specKey(key), this.statusKey(key)].map((k) => ({ request_range: { key: Buffer.from(k) } })));
+      const success = batch.flatMap((key) => this.halves.map((half) => ({ request_range: { key: Buffer.from(this.keyOf(half, key)) } })));
       const response = (await this.client.kv.txn({ success } as never)) as unknown as RangeResponse;
       const next = String(BigInt(response.header.revision) + 1n);
       batch.forEach((key, i) => {
-        const [spec] = response.responses[2 * i]!.response_range.kvs;
-        const [status] = response.responses[2 * i + 1]!.response_range.kvs;
-        result.set(key, { spec: spec && parseKv(spec), status: status && parseKv(status), next });
+        const parts: StoredParts = {};
+        this.halves.forEach((half, j) => {
+          const [kv] = response.responses[width * i + j]!.response_range.kvs;
+          if (kv) parts[half] = parseKv(kv);
+        });
+        result.set(key, { parts, next });
       });
     }
     return result;
@@ -98,17 +105,13 @@ export class KeyedInformer extends CachedInformer {
     // replaced by a re-list) must not write into the cache.
     const current = () => this.entries.get(key) === entry && !this.stopped;
     const error = (e: Error) => this.relist(`watch on ${key} ended: ${e.message}`);
-    const spec = openWatch(this.client.watch().key(this.specKey(key)).startRevision(fromRevision), {
-      put: (kv) => current() && this.cache.put('spec', key, kv as unknown as Kv),
-      delete: () => current() && this.cache.delete('spec', key),
-      error,
-    });
-    const status = openWatch(this.client.watch().key(this.statusKey(key)).startRevision(fromRevision), {
-      put: (kv) => current() && this.cache.put('status', key, kv as unknown as Kv),
-      delete: () => current() && this.cache.delete('status', key),
-      error,
-    });
-    entry.watchers = await Promise.all([spec, status]);
+    const watch = (half: Half) =>
+      openWatch(this.client.watch().key(this.keyOf(half, key)).startRevision(fromRevision), {
+        put: (kv) => current() && this.cache.put(half, key, kv as unknown as Kv),
+        delete: () => current() && this.cache.delete(half, key),
+        error,
+      });
+    entry.watchers = await Promise.all(this.halves.map(watch));
     if (!current()) await cancelWatchers(entry.watchers);
   }
 
@@ -126,7 +129,7 @@ export class KeyedInformer extends CachedInformer {
     const read = (await this.read([key])).get(key)!;
     if (this.entries.get(key) !== entry || this.stopped) return;
     entry.loaded = true;
-    this.cache.add(key, read.spec, read.status);
+    this.cache.add(key, read.parts);
     await this.watchObject(key, entry, read.next);
   }
 
@@ -147,14 +150,10 @@ export class KeyedInformer extends CachedInformer {
     await cancelWatchers(watchers);
   }
 
-  private specKey(key: string): string {
+  private keyOf(half: Half, key: string): string {
     const [namespace, name] = splitRef(key);
-    return specKey(this.definition, namespace, name);
-  }
-
-  private statusKey(key: string): string {
-    const [namespace, name] = splitRef(key);
-    return statusKey(this.definition, namespace, name);
+    const keyFor = half === 'spec' ? specKey : half === 'status' ? statusKey : bindingKey;
+    return keyFor(this.definition, namespace, name);
   }
 }
 

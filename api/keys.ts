@@ -23,7 +23,20 @@ export function statusKey(kind: KindKeys, namespace: string | undefined, name: s
   return kind.namespaced ? `${ROOT}status/${kind.plural}/${namespace}/${name}` : `${ROOT}status/${kind.plural}/${name}`;
 }
 
-/** `namespace/name` (or `name`) from a spec or status key of this kind. */
+/**
+ * A binding: the spec fields written once, when an object is placed (a Task's nodeName and
+ * hostPorts), kept in a small key of their own beside spec and status. The store and the informers
+ * join it into the spec; see api/README.md "Bindings" for why it is not a spec rewrite.
+ */
+export function bindingPrefix(kind: KindKeys, namespace?: string): string {
+  return kind.namespaced && namespace ? `${ROOT}binding/${kind.plural}/${namespace}/` : `${ROOT}binding/${kind.plural}/`;
+}
+
+export function bindingKey(kind: KindKeys, namespace: string | undefined, name: string): string {
+  return kind.namespaced ? `${ROOT}binding/${kind.plural}/${namespace}/${name}` : `${ROOT}binding/${kind.plural}/${name}`;
+}
+
+/** `namespace/name` (or `name`) from a spec, status or binding key of this kind. */
 export function refKeyFromKey(kind: KindKeys, key: string): string {
   const marker = `/${kind.plural}/`;
   return key.slice(key.indexOf(marker) + marker.length);

@@ -14,7 +14,7 @@ export interface IndexedTask {
   uid: string;
 }
 
-/** The entry a binding writes beside itself (Store.updateMany's `alsoPut`). */
+/** The entry a binding writes beside itself (Store.bindMany's `alsoPut`). */
 export function nodeTaskIndexEntry(entry: IndexedTask): RawPut {
   return { key: nodeTaskIndexKey(entry.node, entry.namespace, entry.name), value: entry.uid };
 }

@@ -1,6 +1,7 @@
 // What every informer keeps and how it lives, whatever tells it about changes (a prefix watch in
-// informer.ts, an index of keys in keyed-informer.ts): each object's spec and status values, parsed
-// once, joined by key into the object controllers read; the stream of what changed; and starting,
+// informer.ts, an index of keys in keyed-informer.ts): each object's spec, status and binding values
+// (the binding only for kinds that have one, KindDefinition.binding), parsed once, joined by key into
+// the object controllers read; the stream of what changed; and starting,
 // re-listing after a broken watch, and stopping.
 import type { Watcher } from 'etcd3';
 import { Subject, type Observable } from 'rxjs';
@@ -42,11 +43,20 @@ export function parseKv(kv: Kv): Parsed | undefined {
   }
 }
 
-export type Half = 'spec' | 'status';
+/** One of the keys an object is stored in. */
+export type Half = 'spec' | 'status' | 'binding';
+
+/** An object's keys as read together (a list, or one object's read). */
+export interface StoredParts {
+  spec?: Parsed;
+  status?: Parsed;
+  binding?: Parsed;
+}
 
 export class ObjectCache {
   private readonly specs = new Map<string, Parsed>();
   private readonly statuses = new Map<string, Parsed>();
+  private readonly bindings = new Map<string, Parsed>();
   private readonly objects = new Map<string, DeepReadonly<AnyObject>>();
   private readonly subject = new Subject<InformerEvent>();
 
@@ -75,44 +85,48 @@ export class ObjectCache {
    * Replaces everything with a fresh read (a list), and — when `emit` — tells subscribers exactly
    * what differs from before: one event per object added, changed or gone, none for the rest.
    */
-  replace(entries: Iterable<{ key: string; spec?: Parsed; status?: Parsed }>, emit: boolean): void {
+  replace(entries: Iterable<{ key: string } & StoredParts>, emit: boolean): void {
     const before = new Map(this.objects);
     this.specs.clear();
     this.statuses.clear();
+    this.bindings.clear();
     this.objects.clear();
-    for (const { key, spec, status } of entries) this.load(key, spec, status);
+    for (const { key, ...parts } of entries) this.load(key, parts);
     if (emit) this.emitDifference(before);
   }
 
   /** Adds one object read on its own (not through a watch); emits `added` when it exists. */
-  add(key: string, spec: Parsed | undefined, status: Parsed | undefined): void {
-    const object = this.load(key, spec, status);
+  add(key: string, parts: StoredParts): void {
+    const object = this.load(key, parts);
     if (object) this.subject.next({ type: 'added', key, object });
   }
 
-  /** A put seen by a watch. A status put before its spec waits for the spec. */
+  /** A put seen by a watch. A status or binding put before its spec waits for the spec. */
   put(half: Half, key: string, kv: Kv): void {
-    const map = half === 'spec' ? this.specs : this.statuses;
+    const map = this.mapOf(half);
     const parsed = parseKv(kv);
     if (parsed) map.set(key, parsed);
     else map.delete(key);
-    if (half === 'status' && !this.specs.has(key)) return;
+    if (half !== 'spec' && !this.specs.has(key)) return;
     const old = this.objects.get(key);
     const object = this.rebuild(key);
     if (object) this.subject.next(old ? { type: 'modified', key, object, old } : { type: 'added', key, object });
   }
 
   /**
-   * A delete seen by a watch. Statuses are deleted together with their spec, and the spec's delete
-   * tells the story, so a status delete alone is silent.
+   * A delete seen by a watch. Statuses and bindings are deleted together with their spec, and the
+   * spec's delete tells the story, so their deletes alone are silent. (Each prefix has its own watch,
+   * so a binding's delete may arrive before its spec's: emitting it would show a task being deleted
+   * as unbound for a moment, which a scheduler would take for a task to place.)
    */
   delete(half: Half, key: string): void {
-    if (half === 'status') {
-      this.statuses.delete(key);
+    if (half !== 'spec') {
+      this.mapOf(half).delete(key);
       return;
     }
     this.specs.delete(key);
     this.statuses.delete(key);
+    this.bindings.delete(key);
     const old = this.objects.get(key);
     this.objects.delete(key);
     if (old) this.subject.next({ type: 'deleted', key, object: old, old });
@@ -122,10 +136,15 @@ export class ObjectCache {
     this.subject.complete();
   }
 
-  private load(key: string, spec: Parsed | undefined, status: Parsed | undefined): DeepReadonly<AnyObject> | undefined {
-    if (spec) this.specs.set(key, spec);
-    if (status) this.statuses.set(key, status);
+  private load(key: string, parts: StoredParts): DeepReadonly<AnyObject> | undefined {
+    if (parts.spec) this.specs.set(key, parts.spec);
+    if (parts.status) this.statuses.set(key, parts.status);
+    if (parts.binding) this.bindings.set(key, parts.binding);
     return this.rebuild(key);
+  }
+
+  private mapOf(half: Half): Map<string, Parsed> {
+    return half === 'spec' ? this.specs : half === 'status' ? this.statuses : this.bindings;
   }
 
   private rebuild(key: string): DeepReadonly<AnyObject> | undefined {
@@ -133,11 +152,15 @@ export class ObjectCache {
     if (!spec) return undefined;
     const stored = spec.value as AnyObject;
     const status = this.statuses.get(key);
-    const revision = status && status.revision > spec.revision ? status.revision : spec.revision;
-    // Shallow copies: the spec and status values are shared with the halves above, never mutated.
+    const binding = this.bindings.get(key);
+    let revision = spec.revision;
+    if (status && status.revision > revision) revision = status.revision;
+    if (binding && binding.revision > revision) revision = binding.revision;
+    // Shallow copies: the values are shared with the maps above, never mutated.
     const object = { ...stored, metadata: { ...stored.metadata, resourceVersion: String(revision) } } as AnyObject;
     if (status) object.status = status.value;
     else delete object.status;
+    if (binding) object.spec = { ...(stored.spec as object), ...(binding.value as object) };
     this.objects.set(key, object as DeepReadonly<AnyObject>);
     return object as DeepReadonly<AnyObject>;
   }

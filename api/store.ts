@@ -1,17 +1,21 @@
 // The typed store over etcd: every object is two keys (spec and status, DESIGN.md "Keys in etcd"),
-// and every write is one transaction conditioned on what the writer read.
+// three for kinds with a binding (a Task's nodeName and hostPorts, KindDefinition.binding), and every
+// write is one transaction conditioned on what the writer read.
 //
-// resourceVersion is max(spec mod revision, status mod revision), rendered as a string. That single
-// opaque number is enough to condition both halves independently: any spec write after a read gets
-// a mod revision above the revision the reader saw, so "spec mod ≤ resourceVersion" means the spec
-// is unchanged since the read, and likewise for status. An apply therefore never conflicts with a
-// controller writing status, and a status write never conflicts with an apply.
+// resourceVersion is the largest mod revision of the object's keys, rendered as a string. That
+// single opaque number is enough to condition each key independently: any spec write after a read
+// gets a mod revision above the revision the reader saw, so "spec mod ≤ resourceVersion" means the
+// spec is unchanged since the read, and likewise for status and binding. An apply therefore never
+// conflicts with a controller writing status, and a status write never conflicts with an apply.
+//
+// A binding is written once (bindMany) and only ever removed with its object. Spec writes leave its
+// fields out of the spec key and may not change them.
 import { randomUUID } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import { mapConcurrently } from './concurrently.ts';
 import { alreadyExists, conflict, fenced, isStoreError, notFound, StoreError } from './errors.ts';
 import { prefixRange } from './object-cache.ts';
-import { specKey, specPrefix, statusKey, statusPrefix } from './keys.ts';
+import { bindingKey, bindingPrefix, specKey, specPrefix, statusKey, statusPrefix } from './keys.ts';
 import type { KindDefinition, KindRegistry } from './kinds/registry.ts';
 import { matches, parseSelector, type Selector } from './labels.ts';
 import type { AnyObject, CapstanObject, ObjectMeta } from './object.ts';
@@ -53,11 +57,18 @@ export interface RawPut {
   value: string;
 }
 
+/** One object to bind: as read (its resourceVersion conditions the write), and its binding fields. */
+export interface BindingRequest {
+  object: AnyObject;
+  /** The binding fields (KindDefinition.binding), e.g. a Task's `{ nodeName, hostPorts }`. */
+  binding: Record<string, unknown>;
+  /** Raw keys written in the binding's transaction (the node's index entry). */
+  alsoPut?: readonly RawPut[];
+}
+
 /** etcd's default --max-txn-ops: operations per compare, success or failure list. */
 const MAX_TXN_OPS = 128;
-/** Changes per transaction in updateMany: two compares each, within MAX_TXN_OPS. */
-const UPDATE_BATCH = MAX_TXN_OPS / 2;
-/** updateMany's transactions in flight at once. */
+/** Transactions in flight at once in updateMany, createMany and bindMany. */
 const UPDATE_CONCURRENCY = 4;
 
 interface RawKv {
@@ -87,16 +98,17 @@ export class Store {
   async get<T extends AnyObject = AnyObject>(kind: string, ref: ObjectName): Promise<T | undefined> {
     const definition = this.kind(kind);
     const namespace = this.namespaceOf(definition, ref.namespace);
-    const { spec, status } = await this.readRaw(definition, namespace, ref.name);
-    return spec ? (decode(spec, status) as T) : undefined;
+    const raw = await this.readRaw(definition, namespace, ref.name);
+    return raw.spec ? (decode(raw.spec, raw.status, raw.binding) as T) : undefined;
   }
 
-  /** Spec and status keys as stored, read in one transaction. */
+  /** The object's keys as stored (spec, status, binding), read in one transaction. */
   private async readRaw(definition: KindDefinition, namespace: string | undefined, name: string) {
     const keys = [specKey(definition, namespace, name), statusKey(definition, namespace, name)];
+    if (definition.binding) keys.push(bindingKey(definition, namespace, name));
     const response = await this.txn({ success: keys.map((key) => ({ request_range: { key: Buffer.from(key) } })) }, keys[0]!);
-    const [spec, status] = response.responses.map((r) => rangeKvs(r)[0]);
-    return { spec, status };
+    const [spec, status, binding] = response.responses.map((r) => rangeKvs(r)[0]);
+    return { spec, status, binding };
   }
 
   /** Like get, but NotFound when absent. */
@@ -109,21 +121,22 @@ export class Store {
     return object;
   }
 
-  /** Spec and status read in one transaction, so both halves come from the same revision. */
+  /** Every key of the kind read in one transaction, so all come from the same revision. */
   async list<T extends AnyObject = AnyObject>(kind: string, options: ListOptions = {}): Promise<ListResult<T>> {
     const definition = this.kind(kind);
     const prefixes = [specPrefix(definition, options.namespace), statusPrefix(definition, options.namespace)];
+    if (definition.binding) prefixes.push(bindingPrefix(definition, options.namespace));
     const response = await this.txn(
       { success: prefixes.map((prefix) => ({ request_range: prefixRange(prefix) })) },
       prefixes[0]!,
     );
-    const [specKvs, statusKvs] = response.responses.map((r) => rangeKvs(r));
-    const statusByName = new Map<string, RawKv>();
-    for (const kv of statusKvs ?? []) statusByName.set(kv.key.toString().slice(prefixes[1]!.length), kv);
+    const [specKvs, ...others] = response.responses.map((r) => rangeKvs(r));
+    const [statusByName, bindingByName] = others.map((kvs, i) => new Map(kvs.map((kv) => [kv.key.toString().slice(prefixes[i + 1]!.length), kv])));
     const selector = toSelector(options.labelSelector);
     const items: T[] = [];
     for (const kv of specKvs ?? []) {
-      const object = decode(kv, statusByName.get(kv.key.toString().slice(prefixes[0]!.length))) as T;
+      const name = kv.key.toString().slice(prefixes[0]!.length);
+      const object = decode(kv, statusByName?.get(name), bindingByName?.get(name)) as T;
       if (!selector || matches(selector, object.metadata.labels)) items.push(object);
     }
     return { items, revision: String(response.header.revision) };
@@ -131,7 +144,8 @@ export class Store {
 
   /**
    * Creates an object: uid, generation 1 and creationTimestamp are set here, whatever the caller
-   * sent. A status given with the object is written in the same transaction.
+   * sent. A status given with the object is written in the same transaction, and so are binding
+   * fields given in its spec (an object created already bound, as a Kubernetes pod with nodeName).
    */
   async create<T extends AnyObject>(object: T): Promise<T> {
     const creation = this.creation(object);
@@ -148,9 +162,8 @@ export class Store {
    */
   async createMany<T extends AnyObject>(objects: readonly T[]): Promise<{ created: T[]; existing: T[] }> {
     const creations = objects.map((object) => ({ object, ...this.creation(object) }));
-    // A creation is one compare and at most two puts (spec, status): the same budget as a change
-    // with one extra put.
-    const perBatch = this.changesPerTransaction(1);
+    // A creation is one compare, and a put (or delete) per key of its kind.
+    const perBatch = Math.min(...creations.map(({ puts }) => this.changesPerTransaction(1, puts.length)));
     const batches: (typeof creations)[] = [];
     for (let i = 0; i < creations.length; i += perBatch) batches.push(creations.slice(i, i + perBatch));
     const created: T[] = [];
@@ -176,7 +189,12 @@ export class Store {
     return { created, existing };
   }
 
-  /** What creating `object` writes (spec and, when given, status), and the object as created. */
+  /**
+   * What creating `object` writes (spec, status when given, binding when its spec has one), and the
+   * object as created. For a kind with bindings the binding's finalizer is added, and an unbound
+   * object's binding key is cleared: a key left by something that removed an earlier object of
+   * the same name behind the store's back must not bind this one.
+   */
   private creation(object: AnyObject): { key: string; puts: RawTxnOp[]; created: (revision: string) => AnyObject } {
     const definition = this.kind(object.kind);
     const prepared = this.prepare(definition, object);
@@ -190,114 +208,172 @@ export class Store {
     };
     delete metadata.resourceVersion;
     delete metadata.deletionTimestamp;
-    const stored = { apiVersion: prepared.apiVersion, kind: definition.kind, metadata, spec: prepared.spec };
+    const finalizer = definition.binding?.finalizer;
+    if (finalizer && !metadata.finalizers?.includes(finalizer)) metadata.finalizers = [...(metadata.finalizers ?? []), finalizer];
+    const { spec, binding } = splitBinding(definition, prepared.spec);
+    const stored = { apiVersion: prepared.apiVersion, kind: definition.kind, metadata, spec };
     const puts: RawTxnOp[] = [putOp(key, stored)];
     if (object.status !== undefined) puts.push(putOp(statusKey(definition, namespace, metadata.name), object.status));
-    return { key, puts, created: (revision) => ({ ...stored, metadata: { ...metadata, resourceVersion: revision }, status: object.status }) };
+    if (definition.binding) {
+      const bKey = bindingKey(definition, namespace, metadata.name);
+      puts.push(binding ? putOp(bKey, binding) : deleteOp(bKey));
+    }
+    return {
+      key,
+      puts,
+      created: (revision) => ({ ...stored, metadata: { ...metadata, resourceVersion: revision }, spec: prepared.spec, status: object.status }),
+    };
   }
 
   /**
    * Writes metadata (labels, annotations, ownerReferences, finalizers) and spec, conditioned on
    * `object.metadata.resourceVersion`. generation moves only when the spec changes; an update that
    * changes nothing writes nothing. Removing the last finalizer of an object being deleted
-   * completes the deletion.
+   * completes the deletion. Binding fields cannot change here (bindMany writes them once); left
+   * out, they keep their value.
    */
   async update<T extends AnyObject>(object: T): Promise<T> {
     const definition = this.kind(object.kind);
     const prepared = this.prepare(definition, object);
     const namespace = prepared.metadata.namespace;
-    const key = specKey(definition, namespace, prepared.metadata.name);
+    const name = prepared.metadata.name;
+    const key = specKey(definition, namespace, name);
     const expected = object.metadata.resourceVersion;
     if (expected === undefined) throw new StoreError('Invalid', key, 'an update needs the resourceVersion it was read at');
-    const raw = await this.readRaw(definition, namespace, prepared.metadata.name);
+    const raw = await this.readRaw(definition, namespace, name);
     if (!raw.spec) throw notFound(key);
-    const current = decode(raw.spec, raw.status) as T;
-    const currentSpecRevision = raw.spec.mod_revision;
-    if (BigInt(currentSpecRevision) > BigInt(expected)) {
+    const current = decode(raw.spec, raw.status, raw.binding) as T;
+    if (changedSince(raw.spec, expected) || changedSince(raw.binding, expected)) {
       throw conflict(key, 'the object changed since it was read');
     }
-    const next = mergeForUpdate(current, prepared);
+    const next = mergeForUpdate(current, keepBinding(definition, key, current, prepared));
     if (next === current) return current;
     const finishing = Boolean(next.metadata.deletionTimestamp) && (next.metadata.finalizers ?? []).length === 0;
-    const success = finishing
-      ? [deleteOp(key), deleteOp(statusKey(definition, namespace, next.metadata.name))]
-      : [putOp(key, withoutVersion(next))];
-    const response = await this.txn({ compare: [modIs(key, currentSpecRevision)], success }, key);
+    const success = finishing ? this.deleteOps(definition, namespace, name) : this.specPuts(definition, next, raw.binding);
+    const response = await this.txn({ compare: unchangedCompares(definition, namespace, name, raw), success }, key);
     if (!response.succeeded) throw conflict(key, 'the object changed since it was read');
     const revision = String(response.header.revision);
     return { ...next, metadata: { ...next.metadata, resourceVersion: revision } };
   }
 
   /**
-   * How many changes with `extraPuts` extra puts each fit in one of updateMany's transactions: a
-   * caller that writes in a stream (the scheduler) sends changes in groups of this size, each
-   * group one transaction.
+   * How many changes of `compares` compares and `puts` puts each fit in one transaction: a caller
+   * that writes in a stream (the scheduler) sends changes in groups of this size, each group one
+   * transaction. etcd's default --max-txn-ops limits each list of a transaction to 128 operations,
+   * and a leader's store adds one compare (its fence) to every transaction.
    */
-  changesPerTransaction(extraPuts: number): number {
-    const perBatch = this.fence ? UPDATE_BATCH - 1 : UPDATE_BATCH;
-    return Math.max(1, Math.min(perBatch, Math.floor(MAX_TXN_OPS / (1 + extraPuts))));
+  changesPerTransaction(compares: number, puts: number): number {
+    const compareBudget = this.fence ? MAX_TXN_OPS - 1 : MAX_TXN_OPS;
+    return Math.max(1, Math.min(Math.floor(compareBudget / compares), Math.floor(MAX_TXN_OPS / puts)));
+  }
+
+  /** How many of bindMany's bindings, with `alsoPuts` raw puts each, make one transaction. */
+  bindingsPerTransaction(alsoPuts: number): number {
+    return this.changesPerTransaction(BINDING_COMPARES, 1 + alsoPuts);
   }
 
   /**
-   * Many spec updates in few transactions, for bursts (the scheduler's bindings). Each change names
-   * the object as read (`from`, e.g. from an informer cache) and as it should be (`to`); no read is
-   * made: each object is conditioned on existing and its spec being unchanged since `from` was read,
-   * which also proves `from` is what is stored. `alsoPut` are raw keys written in the same
-   * transaction as their change (the scheduler's node index), so they land exactly when it does. A
-   * transaction is all or nothing, so the result says which changes landed; the caller retries the
-   * rest one by one with fresh reads.
+   * Many spec updates in few transactions, for bursts. Each change names the object as read
+   * (`from`, e.g. from an informer cache) and as it should be (`to`); no read is made: each object is
+   * conditioned on existing and its spec being unchanged since `from` was read, which also proves
+   * `from` is what is stored. `alsoPut` are raw keys written in the same transaction as their change,
+   * so they land exactly when it does. A transaction is all or nothing, so the result says which
+   * changes landed; the caller retries the rest one by one with fresh reads.
    */
   async updateMany(
     changes: readonly { from: AnyObject; to: AnyObject; alsoPut?: readonly RawPut[] }[],
-    options: { validated?: boolean } = {},
   ): Promise<{ written: AnyObject[]; failed: AnyObject[] }> {
-    const batches: { key: string; next: AnyObject; bytes: Buffer; below: string; alsoPut: readonly RawPut[] }[][] = [];
-    let batch: (typeof batches)[number] = [];
-    let successOps = 0;
-    // A leader's store adds one compare (its fence) to every transaction: one change fewer then.
-    const perBatch = this.fence ? UPDATE_BATCH - 1 : UPDATE_BATCH;
-    for (const { from, to, alsoPut = [] } of changes) {
+    const writes = changes.map(({ from, to, alsoPut = [] }) => {
       const definition = this.kind(from.kind);
-      const namespace = this.namespaceOf(definition, from.metadata.namespace);
-      const key = specKey(definition, namespace, from.metadata.name);
-      // `validated`: the caller derived `to` from `from` as read from the store, changing only fields
-      // it computed itself (the scheduler's bindings), so neither the schema nor the merge of system
-      // fields need run again; this path is the scheduler's hot loop.
-      const next = options.validated ? derivedUpdate(from, to) : mergeForUpdate(from, this.prepare(definition, to));
-      // etcd's default --max-txn-ops is 128 per list: each change carries two compares, and one put
-      // plus its extra puts on the success list.
-      const ops = 1 + alsoPut.length;
-      if (ops > MAX_TXN_OPS) throw new StoreError('Invalid', key, `a change with ${alsoPut.length} extra puts exceeds etcd's ${MAX_TXN_OPS} operations per transaction`);
-      if (batch.length === perBatch || successOps + ops > MAX_TXN_OPS) {
+      const key = specKey(definition, this.namespaceOf(definition, from.metadata.namespace), from.metadata.name);
+      const next = mergeForUpdate(from, keepBinding(definition, key, from, this.prepare(definition, to)));
+      const keyBytes = Buffer.from(key);
+      const below = String(BigInt(from.metadata.resourceVersion ?? '0') + 1n);
+      return {
+        key,
+        result: next,
+        compare: [compareBytes(keyBytes, 'Version', 'Greater', 'version', '0'), compareBytes(keyBytes, 'Mod', 'Less', 'mod_revision', below)],
+        success: [{ request_put: { key: keyBytes, value: Buffer.from(JSON.stringify(withoutVersion(storedForm(definition, next)))) } }, ...alsoPut.map(rawPutOp)],
+      };
+    });
+    const { written, failed } = await this.writeBatched(writes);
+    return {
+      written: written.map(({ result, revision }) => ({ ...result, metadata: { ...result.metadata, resourceVersion: revision } })),
+      failed: failed.map(({ result }) => result),
+    };
+  }
+
+  /**
+   * Binds many objects in few transactions, for bursts (the scheduler). Each binding is a small key
+   * of its own beside spec and status (KindDefinition.binding), put with `alsoPut` (the node's index
+   * entry) and conditioned on the object existing, its spec being unchanged since it was read, and it
+   * not being bound yet. The spec key is not rewritten: a binding costs etcd, and every watcher of
+   * the kind, about a hundred bytes instead of the whole object. Transactions are all or nothing, so
+   * the result says which requests were written and which were not (the scheduler's hot loop: no
+   * bound copy of each object is built; read the store or an informer for those).
+   */
+  async bindMany(requests: readonly BindingRequest[]): Promise<{ written: BindingRequest[]; failed: BindingRequest[] }> {
+    const writes = requests.map((request) => {
+      const { object, binding, alsoPut = [] } = request;
+      const definition = this.kind(object.kind);
+      const namespace = this.namespaceOf(definition, object.metadata.namespace);
+      const key = specKey(definition, namespace, object.metadata.name);
+      if (!definition.binding) throw new StoreError('Invalid', key, `${definition.kind} has no binding`);
+      const keyBytes = Buffer.from(key);
+      const bKey = Buffer.from(bindingKey(definition, namespace, object.metadata.name));
+      const below = String(BigInt(object.metadata.resourceVersion ?? '0') + 1n);
+      return {
+        key,
+        result: request,
+        compare: [
+          compareBytes(keyBytes, 'Version', 'Greater', 'version', '0'),
+          compareBytes(keyBytes, 'Mod', 'Less', 'mod_revision', below),
+          compareBytes(bKey, 'Version', 'Equal', 'version', '0'),
+        ],
+        success: [{ request_put: { key: bKey, value: Buffer.from(JSON.stringify(binding)) } }, ...alsoPut.map(rawPutOp)],
+      };
+    });
+    const { written, failed } = await this.writeBatched(writes);
+    return { written: written.map(({ result }) => result), failed: failed.map(({ result }) => result) };
+  }
+
+  /**
+   * Writes independent changes in as few transactions as etcd takes, a few in flight at once: waiting
+   * for one round trip per transaction would leave etcd idle most of the time.
+   */
+  private async writeBatched<R>(
+    writes: readonly { key: string; result: R; compare: RawTxnOp[]; success: RawTxnOp[] }[],
+  ): Promise<{ written: { result: R; revision: string }[]; failed: { result: R }[] }> {
+    type Write = (typeof writes)[number];
+    const batches: Write[][] = [];
+    let batch: Write[] = [];
+    let compares = this.fence ? 1 : 0;
+    let puts = 0;
+    for (const write of writes) {
+      if (write.compare.length + 1 > MAX_TXN_OPS || write.success.length > MAX_TXN_OPS) {
+        throw new StoreError('Invalid', write.key, `a change of ${write.success.length} puts exceeds etcd's ${MAX_TXN_OPS} operations per transaction`);
+      }
+      if (compares + write.compare.length > MAX_TXN_OPS || puts + write.success.length > MAX_TXN_OPS) {
         batches.push(batch);
         batch = [];
-        successOps = 0;
+        compares = this.fence ? 1 : 0;
+        puts = 0;
       }
-      const bytes = Buffer.from(JSON.stringify(withoutVersion(next)));
-      batch.push({ key, next, bytes, below: String(BigInt(from.metadata.resourceVersion ?? '0') + 1n), alsoPut });
-      successOps += ops;
+      batch.push(write);
+      compares += write.compare.length;
+      puts += write.success.length;
     }
     if (batch.length > 0) batches.push(batch);
-    // A few transactions in flight at once: each is independent, and waiting for one round trip
-    // per 64 changes would leave etcd idle most of the time.
     const results = await mapConcurrently(batches, UPDATE_CONCURRENCY, async (batch) => {
-      const compare: RawTxnOp[] = [];
-      const success: RawTxnOp[] = [];
-      for (const { key, bytes, below, alsoPut } of batch) {
-        const keyBytes = Buffer.from(key);
-        compare.push(compareBytes(keyBytes, 'Version', 'Greater', 'version', '0'), compareBytes(keyBytes, 'Mod', 'Less', 'mod_revision', below));
-        success.push({ request_put: { key: keyBytes, value: bytes } });
-        for (const put of alsoPut) success.push(rawPutOp(put));
-      }
-      const response = await this.txn({ compare, success }, batch[0]!.key);
+      const response = await this.txn({ compare: batch.flatMap((w) => w.compare), success: batch.flatMap((w) => w.success) }, batch[0]!.key);
       return { batch, succeeded: response.succeeded, revision: String(response.header.revision) };
     });
-    const written: AnyObject[] = [];
-    const failed: AnyObject[] = [];
+    const written: { result: R; revision: string }[] = [];
+    const failed: { result: R }[] = [];
     for (const { batch, succeeded, revision } of results) {
-      for (const { next } of batch) {
-        if (succeeded) written.push({ ...next, metadata: { ...next.metadata, resourceVersion: revision } });
-        else failed.push(next);
+      for (const { result } of batch) {
+        if (succeeded) written.push({ result, revision });
+        else failed.push({ result });
       }
     }
     return { written, failed };
@@ -333,6 +409,8 @@ export class Store {
   /**
    * Deletes an object. With finalizers it only gains a deletionTimestamp, and disappears when the
    * last finalizer is removed. Dependents are removed by the gc controller (background cascade).
+   * An object of a kind with bindings that was never bound loses the binding's finalizer here:
+   * nothing runs it that could hold it (the transaction is conditioned on it still being unbound).
    * Returns the object as it was, or undefined when it did not exist.
    */
   async delete<T extends AnyObject = AnyObject>(kind: string, ref: ObjectName, options: DeleteOptions = {}): Promise<T | undefined> {
@@ -341,25 +419,44 @@ export class Store {
     const key = specKey(definition, namespace, ref.name);
     const raw = await this.readRaw(definition, namespace, ref.name);
     if (!raw.spec) return undefined;
-    const current = decode(raw.spec, raw.status) as T;
-    const revision = raw.spec.mod_revision;
-    if (options.resourceVersion !== undefined && BigInt(revision) > BigInt(options.resourceVersion)) {
+    const current = decode(raw.spec, raw.status, raw.binding) as T;
+    if (options.resourceVersion !== undefined && (changedSince(raw.spec, options.resourceVersion) || changedSince(raw.binding, options.resourceVersion))) {
       throw conflict(key, 'the object changed since it was read');
     }
-    const finalizers = current.metadata.finalizers ?? [];
+    const compare = unchangedCompares(definition, namespace, ref.name, raw);
+    let finalizers = current.metadata.finalizers ?? [];
+    const bindingFinalizer = definition.binding?.finalizer;
+    if (bindingFinalizer && !bindingOf(definition, current.spec)) finalizers = finalizers.filter((f) => f !== bindingFinalizer);
     if (finalizers.length > 0) {
       if (current.metadata.deletionTimestamp) return current;
-      const marked = { ...current, metadata: { ...current.metadata, deletionTimestamp: new Date().toISOString() } };
-      const response = await this.txn({ compare: [modIs(key, revision)], success: [putOp(key, withoutVersion(marked))] }, key);
+      const marked = { ...current, metadata: { ...current.metadata, finalizers, deletionTimestamp: new Date().toISOString() } };
+      const response = await this.txn({ compare, success: this.specPuts(definition, marked, raw.binding) }, key);
       if (!response.succeeded) throw conflict(key, 'the object changed while being deleted');
       return { ...marked, metadata: { ...marked.metadata, resourceVersion: String(response.header.revision) } };
     }
-    const response = await this.txn(
-      { compare: [modIs(key, revision)], success: [deleteOp(key), deleteOp(statusKey(definition, namespace, ref.name))] },
-      key,
-    );
+    const response = await this.txn({ compare, success: this.deleteOps(definition, namespace, ref.name) }, key);
     if (!response.succeeded) throw conflict(key, 'the object changed while being deleted');
     return current;
+  }
+
+  /** Every key of an object, spec first (watchers learn of the deletion from the spec's delete). */
+  private deleteOps(definition: KindDefinition, namespace: string | undefined, name: string): RawTxnOp[] {
+    const ops = [deleteOp(specKey(definition, namespace, name)), deleteOp(statusKey(definition, namespace, name))];
+    if (definition.binding) ops.push(deleteOp(bindingKey(definition, namespace, name)));
+    return ops;
+  }
+
+  /**
+   * The puts of a spec write: the spec key without binding fields, and — for an object bound before
+   * bindings had a key of their own, whose spec key still holds them — the binding key, so that
+   * moving them out loses nothing.
+   */
+  private specPuts(definition: KindDefinition, object: AnyObject, storedBinding: RawKv | undefined): RawTxnOp[] {
+    const key = specKey(definition, object.metadata.namespace, object.metadata.name);
+    const puts = [putOp(key, withoutVersion(storedForm(definition, object)))];
+    const binding = bindingOf(definition, object.spec);
+    if (binding && !storedBinding) puts.push(putOp(bindingKey(definition, object.metadata.namespace, object.metadata.name), binding));
+    return puts;
   }
 
   private namespaceOf(definition: KindDefinition, namespace: string | undefined): string | undefined {
@@ -442,29 +539,78 @@ function toSelector(selector: string | Selector | undefined): Selector | undefin
   return typeof selector === 'string' ? parseSelector(selector) : selector;
 }
 
-/** Builds an object from its spec key and (optional) status key, as stored. */
-export function decode(spec: RawKv, status: RawKv | undefined): AnyObject {
+/** Builds an object from its spec key and (optional) status and binding keys, as stored. */
+function decode(spec: RawKv, status: RawKv | undefined, binding: RawKv | undefined): AnyObject {
   const object = JSON.parse(spec.value.toString()) as AnyObject;
-  const specRevision = BigInt(spec.mod_revision);
-  const statusRevision = status ? BigInt(status.mod_revision) : 0n;
-  object.metadata.resourceVersion = String(specRevision > statusRevision ? specRevision : statusRevision);
+  let revision = BigInt(spec.mod_revision);
+  for (const kv of [status, binding]) if (kv && BigInt(kv.mod_revision) > revision) revision = BigInt(kv.mod_revision);
+  object.metadata.resourceVersion = String(revision);
   if (status) object.status = JSON.parse(status.value.toString());
+  if (binding) object.spec = { ...(object.spec as object), ...(JSON.parse(binding.value.toString()) as object) };
   return object;
+}
+
+/** A bindMany binding's compares: the object exists, its spec is unchanged, it is not bound yet. */
+const BINDING_COMPARES = 3;
+
+/** Whether a key was written after the read at `resourceVersion`. */
+function changedSince(kv: RawKv | undefined, resourceVersion: string): boolean {
+  return kv !== undefined && BigInt(kv.mod_revision) > BigInt(resourceVersion);
+}
+
+/**
+ * Compares that hold while the spec and binding keys are as `raw` read them (an absent binding key
+ * has mod revision 0 to etcd).
+ */
+function unchangedCompares(definition: KindDefinition, namespace: string | undefined, name: string, raw: { spec?: RawKv; binding?: RawKv }): RawTxnOp[] {
+  const compare = [modIs(specKey(definition, namespace, name), raw.spec!.mod_revision)];
+  if (definition.binding) compare.push(modIs(bindingKey(definition, namespace, name), raw.binding?.mod_revision ?? '0'));
+  return compare;
+}
+
+/** A spec's binding fields, or undefined when it has none (not bound). */
+function bindingOf(definition: KindDefinition, spec: unknown): Record<string, unknown> | undefined {
+  const fields = definition.binding?.fields;
+  if (!fields) return undefined;
+  const source = spec as Record<string, unknown>;
+  let binding: Record<string, unknown> | undefined;
+  for (const field of fields) if (source[field] !== undefined) (binding ??= {})[field] = source[field];
+  return binding;
+}
+
+/** A spec apart: what its spec key stores (no binding fields) and its binding. */
+function splitBinding(definition: KindDefinition, spec: unknown): { spec: unknown; binding?: Record<string, unknown> } {
+  const binding = bindingOf(definition, spec);
+  if (!binding) return { spec };
+  const stored = { ...(spec as Record<string, unknown>) };
+  for (const field of definition.binding!.fields) delete stored[field];
+  return { spec: stored, binding };
+}
+
+/** The object as its spec key stores it: binding fields live in the binding key. */
+function storedForm(definition: KindDefinition, object: AnyObject): AnyObject {
+  return definition.binding ? { ...object, spec: splitBinding(definition, object.spec).spec } : object;
+}
+
+/**
+ * `desired` with `current`'s binding: a spec write may leave binding fields out (they keep their
+ * value) but not change them, since only bindMany writes a binding, and only once.
+ */
+function keepBinding<T extends AnyObject>(definition: KindDefinition, key: string, current: T, desired: T): T {
+  if (!definition.binding) return desired;
+  const bound = bindingOf(definition, current.spec);
+  const asked = bindingOf(definition, desired.spec);
+  if (asked && !deepEqual(asked, bound)) {
+    const fields = definition.binding.fields.map((field) => `spec.${field}`).join(', ');
+    throw new StoreError('Invalid', key, `${fields} are written once, by binding (Store.bindMany), not by an update`);
+  }
+  return asked || !bound ? desired : { ...desired, spec: { ...(desired.spec as object), ...bound } };
 }
 
 function withoutVersion(object: AnyObject): AnyObject {
   const { resourceVersion: _ignored, ...metadata } = object.metadata;
   const { status: _status, ...rest } = object;
   return { ...rest, metadata };
-}
-
-/**
- * `to` as the next stored object, for a caller that built it from `from` as read (same system
- * fields) and gave it a new spec object exactly when the spec changed: no comparison is made.
- */
-function derivedUpdate(from: AnyObject, to: AnyObject): AnyObject {
-  if (to.spec === from.spec) return to;
-  return { ...to, metadata: { ...to.metadata, generation: (from.metadata.generation ?? 0) + 1 } };
 }
 
 /**

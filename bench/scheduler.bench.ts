@@ -10,14 +10,14 @@
 // land, so this process runs the scheduler and nothing else while it is measured.
 //
 //   (a) stream: the scheduler runs, synced, while the 10,000 tasks arrive as one burst of batched
-//       creates (Store.createMany, 64 per transaction); from the first create to the last binding
+//       creates (Store.createMany, 42 per transaction); from the first create to the last binding
 //       seen by a watch, and from the first binding to the last (the scheduler's throughput).
 //   (b) backlog: 10,000 tasks already pending when the scheduler starts; from Manager.start() to
 //       the last binding seen (informer list included), and from the first binding to the last.
 //       Also the CPU this process spent per placement. BENCH_PROFILE=1 prints a CPU profile of it.
-//   baselines: 10,000 keys of a bound Task's size written by raw txns of 64, values prepared
-//       beforehand: plain (one put per key, one txn in flight), and in the scheduler's own shape
-//       (two compares and the node-index put per key, as many txns in flight as the scheduler).
+//   baselines: 10,000 bindings written by raw txns, values prepared beforehand: plain (one put of a
+//       binding's value per key, 64 per txn, one txn in flight), and in the scheduler's own shape
+//       (three compares, the binding and the node-index put per task, as many txns in flight).
 //
 // Every figure is measured BENCH_ROUNDS times (default 3), baselines and scheduler interleaved; the
 // table shows the median and the range, and each ratio is taken within a round, then the median.
@@ -168,6 +168,7 @@ function startScheduler(store: Store): Manager {
 async function clearTasks(bench: BenchEtcd): Promise<void> {
   await bench.client.delete().prefix(TASK_PREFIX);
   await bench.client.delete().prefix(`/capstan/status/tasks/${NAMESPACE}/`);
+  await bench.client.delete().prefix(`/capstan/binding/tasks/${NAMESPACE}/`);
   await bench.client.delete().prefix(INDEX_PREFIX);
 }
 
@@ -205,41 +206,50 @@ async function backlogRound(bench: BenchEtcd, client: Client, revisions: Map<str
 }
 
 interface RawShape {
-  /** The two compares per key the scheduler's bindings carry (the key exists, unchanged since read). */
-  guarded: boolean;
-  /** The node's index entry beside each task, as the scheduler writes it. */
-  indexed: boolean;
+  /** The scheduler's transaction: per binding its three compares, the binding and the index entry. */
+  scheduler: boolean;
   /** Transactions in flight at once. */
   inFlight: number;
 }
 
 /**
- * Raw etcd: 10,000 keys of a bound task's size in txns of 64, values prepared beforehand, so only
- * etcd and the client's encoding are measured. The plain shape is one put per key, one txn in
- * flight; the scheduler's shape adds what its bindings carry (compares, index entries, 4 in flight).
+ * Raw etcd: 10,000 bindings' worth of keys, values prepared beforehand, so only etcd and the
+ * client's encoding are measured. A binding is a small key of its own (Store.bindMany), so the plain
+ * shape is one put of a binding's value per key, 64 per txn, one txn in flight. The scheduler's
+ * shape is exactly its transactions: per binding, compares that the task's spec key exists and is
+ * unchanged and that the binding key does not exist yet, then the binding and the node's index
+ * entry, Store.bindingsPerTransaction(1) bindings per txn, as many txns in flight as it keeps.
  */
-async function rawTxnRate(bench: BenchEtcd, revisions: Map<string, AnyObject>, shape: RawShape): Promise<number> {
-  const task = taskObject(0, revisions, 'r');
-  const value = Buffer.from(JSON.stringify({ ...task, spec: { ...(task.spec as object), nodeName: 'sim-00000', hostPorts: [31000] } }));
+async function rawTxnRate(bench: BenchEtcd, shape: RawShape): Promise<number> {
+  const value = Buffer.from(JSON.stringify({ nodeName: 'sim-00000', hostPorts: [31000] }));
   const uid = Buffer.from(randomUUID());
-  const compare = (key: Buffer) => [
-    { key, target: 'Version', result: 'Greater', version: '0' },
-    { key, target: 'Mod', result: 'Less', mod_revision: String(Number.MAX_SAFE_INTEGER) },
-  ];
+  const perTxn = shape.scheduler ? bench.store.bindingsPerTransaction(1) : BATCH;
+  const specKey = (i: number) => Buffer.from(`/bench/raw-spec/${i}`);
   const txns = [];
-  for (let i = 0; i < TASKS; i += BATCH) {
-    const keys = Array.from({ length: Math.min(BATCH, TASKS - i) }, (_, j) => Buffer.from(`/bench/raw/${i + j}`));
-    const puts = keys.flatMap((key, j) => [
-      { request_put: { key, value } },
-      ...(shape.indexed ? [{ request_put: { key: Buffer.from(`/bench/raw-index/sim-${(i + j) % NODES}/tasks/${NAMESPACE}/${i + j}`), value: uid } }] : []),
+  for (let i = 0; i < TASKS; i += perTxn) {
+    const ids = Array.from({ length: Math.min(perTxn, TASKS - i) }, (_, j) => i + j);
+    const compare = shape.scheduler
+      ? ids.flatMap((id) => [
+          { key: specKey(id), target: 'Version', result: 'Greater', version: '0' },
+          { key: specKey(id), target: 'Mod', result: 'Less', mod_revision: String(Number.MAX_SAFE_INTEGER) },
+          { key: Buffer.from(`/bench/raw/${id}`), target: 'Version', result: 'Equal', version: '0' },
+        ])
+      : [];
+    const success = ids.flatMap((id) => [
+      { request_put: { key: Buffer.from(`/bench/raw/${id}`), value } },
+      ...(shape.scheduler ? [{ request_put: { key: Buffer.from(`/bench/raw-index/sim-${id % NODES}/tasks/${NAMESPACE}/${id}`), value: uid } }] : []),
     ]);
-    txns.push({ compare: shape.guarded ? keys.flatMap(compare) : [], success: puts, failure: [] });
+    txns.push({ compare, success, failure: [] });
   }
-  if (shape.guarded) await pool(txns, 8, (txn) => bench.client.kv.txn({ ...txn, compare: [], success: txn.success.filter((_, j) => !shape.indexed || j % 2 === 0) } as never));
+  // The tasks the compares name exist beforehand, as they do for the scheduler.
+  if (shape.scheduler) {
+    const ids = Array.from({ length: TASKS }, (_, i) => i);
+    await pool(ids, 64, async (id) => void (await bench.client.put(specKey(id)).value('{}')));
+  }
   const start = performance.now();
   await pool(txns, shape.inFlight, async (txn) => {
     const response = await bench.client.kv.txn(txn as never);
-    if (shape.guarded && !response.succeeded) throw new Error('guarded raw txn failed its compares');
+    if (shape.scheduler && !response.succeeded) throw new Error('the scheduler-shaped raw txn failed its compares');
   });
   const rate = TASKS / ((performance.now() - start) / 1000);
   await bench.client.delete().prefix('/bench/raw');
@@ -311,8 +321,8 @@ async function main() {
     // Rounds interleave the baselines with the scheduler, so that drift in the machine's speed
     // touches both sides of every ratio alike.
     for (let round = 0; round < ROUNDS; round += 1) {
-      const raw = await rawTxnRate(bench, revisions, { guarded: false, indexed: false, inFlight: 1 });
-      const shaped = await rawTxnRate(bench, revisions, { guarded: true, indexed: true, inFlight: BINDING_TXNS_IN_FLIGHT });
+      const raw = await rawTxnRate(bench, { scheduler: false, inFlight: 1 });
+      const shaped = await rawTxnRate(bench, { scheduler: true, inFlight: BINDING_TXNS_IN_FLIGHT });
       const stream = await streamRound(bench, client, revisions);
       problems.stream.push(...(await verify(bench.store)));
       await clearTasks(bench);
@@ -344,7 +354,7 @@ async function main() {
     printTable([
       ['figure', 'capstan', 'baseline', 'ratio (targets ≥ 2000/s, ≥ 0.5 of raw)'],
       [`raw etcd, plain: ${BATCH} puts/txn, 1 txn in flight, puts/s`, '-', shown(figure('raw')), ''],
-      [`raw etcd, the scheduler's txns (compares + index put, ${BINDING_TXNS_IN_FLIGHT} in flight), bindings/s`, '-', shown(figure('shaped')), ''],
+      [`raw etcd, the scheduler's txns (3 compares, binding + index put, ${BINDING_TXNS_IN_FLIGHT} in flight), bindings/s`, '-', shown(figure('shaped')), ''],
       [`(a) stream: ${TASKS} created by createMany while scheduling, placements/s`, shown(figure('stream')), 'raw', ratios('stream')],
       [`    creating took / first binding at, s`, `${shown(figure('streamCreated'), 2)} / ${shown(figure('streamFirst'), 2)}`, '-', ''],
       [`    first binding to last (throughput), placements/s`, shown(figure('streamThroughput')), 'raw', ratios('streamThroughput')],

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isStoreError } from '../api/errors.ts';
 import { Store } from '../api/store.ts';
 import { closeStore, openStore, type TestEtcd } from './helpers/etcd.ts';
-import { widget, widgetRegistry } from './helpers/kinds.ts';
+import { placed, widget, widgetRegistry } from './helpers/kinds.ts';
 
 type Widget = ReturnType<typeof widget>;
 
@@ -190,5 +190,126 @@ describe('the store on a real etcd', () => {
     await expect(store.createMany([widget('x1'), { ...widget('x2'), spec: { size: 'big' } as never }])).rejects.toSatisfy((e) => isStoreError(e, 'Invalid'));
     expect(await store.get('Widget', { name: 'x1' })).toBeUndefined();
     await lease.revoke();
+  });
+
+  describe('bindings (a kind whose binding fields live in a key of their own, as Task\'s nodeName and hostPorts)', () => {
+    type Placed = ReturnType<typeof placed>;
+    const ref = (name: string) => ({ namespace: 'default', name });
+    const rawJson = async (key: string) => JSON.parse((await client.get(key).string()) ?? 'null');
+
+    it('binds in a small key joined into the spec, without rewriting the spec key or moving generation', async () => {
+      const created = await store.create<Placed>(placed('p'));
+      expect(created.metadata.finalizers).toEqual(['capstan.io/runner']);
+      const specBefore = await client.get('/capstan/spec/placeds/default/p').exec();
+      const { written, failed } = await store.bindMany([
+        { object: created, binding: { slot: 's1', port: 31000 }, alsoPut: [{ key: '/capstan/index/test/p', value: created.metadata.uid! }] },
+      ]);
+      expect(failed).toEqual([]);
+      expect(written.map((request) => request.object.metadata.name)).toEqual(['p']);
+      expect(await rawJson('/capstan/binding/placeds/default/p')).toEqual({ slot: 's1', port: 31000 });
+      expect(await client.get('/capstan/index/test/p').string()).toBe(created.metadata.uid);
+      const specAfter = await client.get('/capstan/spec/placeds/default/p').exec();
+      expect(specAfter.kvs[0]!.mod_revision).toBe(specBefore.kvs[0]!.mod_revision);
+      const read = await store.mustGet<Placed>('Placed', ref('p'));
+      expect(read.spec).toEqual({ size: 1, slot: 's1', port: 31000 });
+      expect(read.metadata.generation).toBe(1);
+      expect(BigInt(read.metadata.resourceVersion!)).toBeGreaterThan(BigInt(created.metadata.resourceVersion!));
+      expect((await store.list<Placed>('Placed')).items[0]!.spec).toEqual(read.spec);
+    });
+
+    it('binds once: a second binding, a stale read and a deleted object all fail and write nothing', async () => {
+      const created = await store.create<Placed>(placed('once'));
+      await store.bindMany([{ object: created, binding: { slot: 's1' } }]);
+      expect((await store.bindMany([{ object: created, binding: { slot: 's2' } }])).failed).toHaveLength(1);
+      expect((await store.mustGet<Placed>('Placed', ref('once'))).spec.slot).toBe('s1');
+
+      const stale = await store.create<Placed>(placed('stale'));
+      await store.update({ ...stale, spec: { size: 2 } });
+      expect((await store.bindMany([{ object: stale, binding: { slot: 's1' } }])).failed).toHaveLength(1);
+
+      const gone = await store.create<Placed>(placed('gone'));
+      await store.delete('Placed', ref('gone'));
+      expect((await store.bindMany([{ object: gone, binding: { slot: 's1' } }])).failed).toHaveLength(1);
+      expect(await client.get('/capstan/binding/placeds/default/gone').string()).toBeNull();
+    });
+
+    it('keeps a binding through spec updates that leave it out, and refuses to change it', async () => {
+      const created = await store.create<Placed>(placed('kept'));
+      await store.bindMany([{ object: created, binding: { slot: 's1', port: 1 } }]);
+      const bound = await store.mustGet<Placed>('Placed', ref('kept'));
+      const { slot: _slot, port: _port, ...withoutBinding } = bound.spec;
+      const resized = await store.update<Placed>({ ...bound, spec: { ...withoutBinding, size: 3 } } as Placed);
+      expect(resized.spec).toEqual({ size: 3, slot: 's1', port: 1 });
+      expect(await rawJson('/capstan/spec/placeds/default/kept')).toMatchObject({ spec: { size: 3 } });
+      expect((await rawJson('/capstan/spec/placeds/default/kept')).spec.slot).toBeUndefined();
+      await expect(store.update<Placed>({ ...resized, spec: { ...resized.spec, slot: 's2' } })).rejects.toThrow(/spec.slot, spec.port are written once, by binding/);
+      // A spec update read before the binding landed conflicts, rather than decide on an unbound read.
+      const unbound = await store.create<Placed>(placed('raced'));
+      await store.bindMany([{ object: unbound, binding: { slot: 's1' } }]);
+      await expect(store.update<Placed>({ ...unbound, metadata: { ...unbound.metadata, labels: { a: 'b' } } })).rejects.toSatisfy((e) => isStoreError(e, 'Conflict'));
+    });
+
+    it('creates bound when the spec names a binding, and clears a binding key left behind by an earlier object of the name', async () => {
+      const created = await store.create<Placed>(placed('born-bound', { slot: 's9' }));
+      expect(created.spec.slot).toBe('s9');
+      expect(await rawJson('/capstan/binding/placeds/default/born-bound')).toEqual({ slot: 's9' });
+      expect((await rawJson('/capstan/spec/placeds/default/born-bound')).spec).toEqual({ size: 1 });
+      // Removed behind the store's back, leaving the binding key: the next object of the name is unbound.
+      await client.delete().key('/capstan/spec/placeds/default/born-bound');
+      const again = await store.create<Placed>(placed('born-bound'));
+      expect(again.spec.slot).toBeUndefined();
+      expect((await store.mustGet<Placed>('Placed', ref('born-bound'))).spec.slot).toBeUndefined();
+      expect((await store.bindMany([{ object: again, binding: { slot: 's1' } }])).failed).toEqual([]);
+    });
+
+    it('deletes an unbound object at once, holds a bound one for its finalizer, and removes every key when it goes', async () => {
+      await store.create<Placed>(placed('never-bound'));
+      expect(await store.delete('Placed', ref('never-bound'))).toBeTruthy();
+      expect(await store.get('Placed', ref('never-bound'))).toBeUndefined();
+
+      const created = await store.create<Placed>({ ...placed('bound'), metadata: { name: 'bound', namespace: 'default', finalizers: ['capstan.io/other'] } });
+      await store.bindMany([{ object: created, binding: { slot: 's1' } }]);
+      const deleting = await store.delete<Placed>('Placed', ref('bound'));
+      expect(deleting!.metadata.deletionTimestamp).toBeTruthy();
+      expect(deleting!.metadata.finalizers).toEqual(['capstan.io/other', 'capstan.io/runner']);
+      const held = await store.mustGet<Placed>('Placed', ref('bound'));
+      await store.update({ ...held, metadata: { ...held.metadata, finalizers: [] } });
+      expect(await store.get('Placed', ref('bound'))).toBeUndefined();
+      expect(await client.get('/capstan/binding/placeds/default/bound').string()).toBeNull();
+
+      // An unbound object with another finalizer loses only the runner's, and waits for the other.
+      const waits = await store.create<Placed>({ ...placed('waits'), metadata: { name: 'waits', namespace: 'default', finalizers: ['capstan.io/other'] } });
+      const waiting = await store.delete<Placed>('Placed', ref('waits'));
+      expect(waiting!.metadata.finalizers).toEqual(['capstan.io/other']);
+      // A binding decided on a read from before the deletion does not land: marking it changed the spec.
+      expect((await store.bindMany([{ object: waits, binding: { slot: 's1' } }])).failed).toHaveLength(1);
+    });
+
+    it('does not delete an unbound object at once when a binding lands between its read and its delete', async () => {
+      const created = await store.create<Placed>(placed('late-bind'));
+      await store.bindMany([{ object: created, binding: { slot: 's1' } }]);
+      // A delete conditioned on what was read before the binding fails instead of dropping the finalizer.
+      await expect(store.delete('Placed', ref('late-bind'), { resourceVersion: created.metadata.resourceVersion })).rejects.toSatisfy((e) =>
+        isStoreError(e, 'Conflict'),
+      );
+      const deleting = await store.delete<Placed>('Placed', ref('late-bind'));
+      expect(deleting!.metadata.finalizers).toEqual(['capstan.io/runner']);
+    });
+
+    it('binds many in transactions of at most 128 compares with the fence added', async () => {
+      const lease = client.lease(10);
+      await lease.put('/capstan/leaders/bind').value('me');
+      const kv = (await client.get('/capstan/leaders/bind').exec()).kvs[0]!;
+      const leader = store.withFence({ key: '/capstan/leaders/bind', createRevision: kv.create_revision });
+      expect(leader.bindingsPerTransaction(1)).toBe(42);
+      const { created } = await store.createMany(Array.from({ length: 100 }, (_, i) => placed(`b${i}`)));
+      const { written, failed } = await leader.bindMany(
+        created.map((object, i) => ({ object, binding: { slot: `s${i}` }, alsoPut: [{ key: `/capstan/index/test/b${i}`, value: 'x' }] })),
+      );
+      expect(failed).toEqual([]);
+      expect(written).toHaveLength(100);
+      expect((await store.list<Placed>('Placed')).items.filter((p) => p.spec.slot).length).toBe(100);
+      await lease.revoke();
+    });
   });
 });

@@ -39,6 +39,14 @@ export interface KindDefinition {
   check?(object: AnyObject): FieldProblem[];
   /** Rules that need other objects (uniqueness across the cluster), run at apply time. */
   checkAgainstStore?(object: AnyObject, store: StoreReader): Promise<FieldProblem[]>;
+  /**
+   * Spec fields written once, by binding (a Task's nodeName and hostPorts), and stored in a key of
+   * their own (api/keys.ts bindingKey) that the store and the informers join into the spec. An
+   * object of such a kind carries `finalizer` from its creation, for whoever runs it once bound;
+   * deleting an object that was never bound drops that finalizer at once, as Kubernetes deletes an
+   * unscheduled pod without waiting for a kubelet.
+   */
+  binding?: { fields: readonly string[]; finalizer: string };
   /** Extra `get` columns after NAME (and NAMESPACE with -A). AGE is always appended. */
   columns?: Column[];
 }

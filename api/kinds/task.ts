@@ -1,11 +1,13 @@
 // Task: one instance of one Revision (a Marathon task, a Kubernetes pod), owned by the Revision.
-// The replicas controller creates it with the template; the scheduler writes `nodeName` and
-// `hostPorts` once; the node agent and the health controller write its status.
+// The replicas controller creates it with the template; the scheduler binds it, writing `nodeName`
+// and `hostPorts` once (into the binding key the store joins into the spec, KindDefinition.binding);
+// the node agent and the health controller write its status.
 import { z } from 'zod';
 import { API_VERSION, getCondition } from '../object.ts';
 import type { AnyObject, CommonStatus } from '../object.ts';
 import { appTemplateSchema } from './app.ts';
 import type { KindDefinition } from './registry.ts';
+import { AGENT_FINALIZER } from './wellknown.ts';
 
 export const taskSpecSchema = z.strictObject({
   app: z.string().min(1),
@@ -66,6 +68,7 @@ export const taskKind: KindDefinition = {
   shortNames: ['tk'],
   namespaced: true,
   spec: taskSpecSchema,
+  binding: { fields: ['nodeName', 'hostPorts'], finalizer: AGENT_FINALIZER },
   columns: [
     { header: 'APP', value: (o) => specOf(o).app ?? '' },
     { header: 'REVISION', value: (o) => String(specOf(o).revision ?? '-') },

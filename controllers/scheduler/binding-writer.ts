@@ -4,14 +4,10 @@
 // whole round was placed left etcd idle during placement and the scheduler idle during the writes
 // (for a backlog of 10,000 tasks the first binding went out about 0.47 s after the caches synced, now within 0.02 s).
 import type { AnyObject } from '../../api/object.ts';
-import type { RawPut, Store } from '../../api/store.ts';
+import type { BindingRequest, Store } from '../../api/store.ts';
 
-export interface Binding {
-  from: AnyObject;
-  to: AnyObject;
-  /** The node's index entry, written in the same transaction. */
-  alsoPut: RawPut[];
-}
+/** One task's binding: the task as read, `{ nodeName, hostPorts }`, and the node's index entry. */
+export type Binding = BindingRequest;
 
 export interface BindingWriterOptions {
   store: Store;
@@ -38,7 +34,7 @@ export class BindingWriter {
   private failure: { error: unknown } | undefined;
 
   constructor(private readonly options: BindingWriterOptions) {
-    this.groupSize = options.store.changesPerTransaction(1);
+    this.groupSize = options.store.bindingsPerTransaction(1);
     this.concurrency = options.concurrency ?? BINDING_TXNS_IN_FLIGHT;
   }
 
@@ -62,16 +58,16 @@ export class BindingWriter {
     if (this.group.length === 0) return;
     const group = this.group;
     this.group = [];
-    const write = this.options.store.updateMany(group, { validated: true }).then(
+    const write = this.options.store.bindMany(group).then(
       ({ failed }) => {
         if (failed.length === 0) return;
         this.stale += failed.length;
         // A transaction is all or nothing: one stale task fails the whole group.
-        this.options.onUnwritten(group.map((binding) => binding.from));
+        this.options.onUnwritten(group.map((binding) => binding.object));
       },
       (error: unknown) => {
         this.failure ??= { error };
-        this.options.onUnwritten(group.map((binding) => binding.from));
+        this.options.onUnwritten(group.map((binding) => binding.object));
       },
     );
     this.inFlight.add(write);
@@ -88,7 +84,7 @@ export class BindingWriter {
    * error. Either way `onUnwritten` has heard of every binding that did not land.
    */
   async flush(): Promise<number> {
-    if (this.failure) this.options.onUnwritten(this.group.map((binding) => binding.from));
+    if (this.failure) this.options.onUnwritten(this.group.map((binding) => binding.object));
     else await this.send();
     this.group = [];
     await Promise.all(this.inFlight);

@@ -8,7 +8,6 @@
 // that fit nowhere get the reasons in their status and an Event, and are tried again on the next
 // change.
 import { setCondition, type AnyObject, type DeepReadonly } from '../../api/object.ts';
-import { AGENT_FINALIZER } from '../../api/kinds/wellknown.ts';
 import type { TaskStatus } from '../../api/kinds/task.ts';
 import type { InformerEvent } from '../../api/informer.ts';
 import { nodeTaskIndexEntry } from '../../api/node-index.ts';
@@ -59,8 +58,6 @@ async function scheduleAll(stack: Stack, state: SchedulerState, ctx: ReconcileCo
   if (state.pending.size === 0) return done();
   const pending = [...state.pending].sort(([, a], [, b]) => byCreation(a, b));
   const snapshot = state.snapshot;
-  // Bindings change only nodeName, hostPorts and a finalizer of tasks read from the store, so the
-  // spec needs no second validation on the way back (the writer skips it).
   const writer = new BindingWriter({ store: ctx.store, onUnwritten: (tasks) => tasks.forEach((task) => state.unassume(keyOf(task))) });
   const unplaced: { task: Task; message: string }[] = [];
   let bound = 0;
@@ -79,7 +76,7 @@ async function scheduleAll(stack: Stack, state: SchedulerState, ctx: ReconcileCo
     // from the index alone, so a binding without it would never run.
     const indexEntry = nodeTaskIndexEntry({ node, namespace: task.metadata.namespace!, name: task.metadata.name, uid: task.metadata.uid! });
     bound += 1;
-    if (writer.add({ from: task as AnyObject, to: bind(task, node, hostPorts), alsoPut: [indexEntry] })) await writer.send();
+    if (writer.add({ object: task as AnyObject, binding: { nodeName: node, hostPorts }, alsoPut: [indexEntry] })) await writer.send();
   }
   const stale = await writer.flush();
   await Promise.all(unplaced.map(({ task, message }) => reportUnschedulable(task, message, ctx)));
@@ -87,16 +84,6 @@ async function scheduleAll(stack: Stack, state: SchedulerState, ctx: ReconcileCo
   // A stale binding means a task changed under us; its change event queues another round anyway,
   // but ask for one explicitly so a lost event cannot strand it.
   return stale ? retry(new Error(`${stale} bindings raced with other writers`)) : done();
-}
-
-/** The bound task: shallow copies of the parts that change; the template is shared, never mutated. */
-function bind(task: Task, node: string, hostPorts: number[]): AnyObject {
-  const finalizers = task.metadata.finalizers ?? [];
-  return {
-    ...(task as AnyObject),
-    metadata: { ...(task.metadata as AnyObject['metadata']), finalizers: finalizers.includes(AGENT_FINALIZER) ? [...finalizers] : [...finalizers, AGENT_FINALIZER] },
-    spec: { ...(task.spec as object), nodeName: node, hostPorts },
-  };
 }
 
 const keyOf = (task: Task) => `${task.metadata.namespace}/${task.metadata.name}`;
