@@ -5,7 +5,7 @@ import { Informer, type InformerEvent } from '../api/informer.ts';
 import { KeyedInformer } from '../api/keyed-informer.ts';
 import { Store } from '../api/store.ts';
 import { startEtcd, type TestEtcd } from './helpers/etcd.ts';
-import { widget, widgetKind, widgetRegistry } from './helpers/kinds.ts';
+import { placed, placedKind, widget, widgetKind, widgetRegistry } from './helpers/kinds.ts';
 import { until } from './helpers/poll.ts';
 import { startProxy, type Partitionable } from './helpers/tcp-proxy.ts';
 
@@ -124,6 +124,39 @@ describe('informers on a real etcd', () => {
     await until(() => events.some((e) => e.key === 'default/kept'), { what: 'a change after the re-list' });
     expect(events).toHaveLength(5);
   });
+
+  it('joins bindings into the spec: a binding is one modified event, and a bound object\'s deletion one deleted event, in both informers', async () => {
+    informerClient = connectEtcd({ endpoints: etcd.url });
+    informer = new Informer(informerClient, placedKind);
+    const keyed = new KeyedInformer(informerClient, placedKind, '/capstan/index/test/');
+    const events: string[] = [];
+    const keyedEvents: string[] = [];
+    const describe = (e: InformerEvent) => `${e.type} ${e.key} slot=${(e.object.spec as { slot?: string }).slot ?? '-'}`;
+    informer.events$.subscribe((e) => events.push(describe(e)));
+    keyed.events$.subscribe((e) => keyedEvents.push(describe(e)));
+    await store.create(placed('listed', { slot: 'born' }));
+    await Promise.all([informer.start(), keyed.start()]);
+    expect(informer.get('default/listed')!.spec).toEqual({ size: 1, slot: 'born' });
+
+    const created = await store.create(placed('p'));
+    await until(() => events.length === 1, { what: 'the add' });
+    await store.bindMany([{ object: created, binding: { slot: 's1', port: 7 }, alsoPut: [{ key: '/capstan/index/test/default/p', value: created.metadata.uid! }] }]);
+    await until(() => events.length === 2 && keyedEvents.length === 1, { what: 'the binding' });
+    expect(informer.get('default/p')!.spec).toEqual({ size: 1, slot: 's1', port: 7 });
+    expect(keyed.get('default/p')!.spec).toEqual({ size: 1, slot: 's1', port: 7 });
+    const fresh = await store.mustGet('Placed', { namespace: 'default', name: 'p' });
+    expect(informer.get('default/p')!.metadata.resourceVersion).toBe(fresh.metadata.resourceVersion);
+
+    // Marked for deletion (the finalizer holds it), then the finalizer released: spec, status and
+    // binding go in one transaction, and each informer tells of it once, never as unbound.
+    await store.delete('Placed', { namespace: 'default', name: 'p' });
+    const marked = await store.mustGet('Placed', { namespace: 'default', name: 'p' });
+    await store.update({ ...marked, metadata: { ...marked.metadata, finalizers: [] } });
+    await until(() => events.length === 4 && keyedEvents.length === 3, { what: 'the deletion' });
+    expect(events).toEqual(['added default/p slot=-', 'modified default/p slot=s1', 'modified default/p slot=s1', 'deleted default/p slot=s1']);
+    expect(keyedEvents).toEqual(['added default/p slot=s1', 'modified default/p slot=s1', 'deleted default/p slot=s1']);
+    await keyed.stop();
+  });
 });
 
 describe('the keyed informer (an index of keys) on a real etcd', () => {
@@ -178,4 +211,5 @@ describe('the keyed informer (an index of keys) on a real etcd', () => {
       await proxy.close();
     }
   });
+
 });
