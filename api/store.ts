@@ -313,7 +313,10 @@ export class Store {
    * bound copy of each object is built; read the store or an informer for those).
    */
   async bindMany(requests: readonly BindingRequest[]): Promise<{ written: BindingRequest[]; failed: BindingRequest[] }> {
-    const writes = requests.map((request) => {
+    // An object read as bound is not bound again, whether its binding is in its own key or (bound
+    // before bindings had one) still in the spec key, which the compares below cannot see.
+    const bound = requests.filter(({ object }) => bindingOf(this.kind(object.kind), object.spec));
+    const writes = requests.filter((request) => !bound.includes(request)).map((request) => {
       const { object, binding, alsoPut = [] } = request;
       const definition = this.kind(object.kind);
       const namespace = this.namespaceOf(definition, object.metadata.namespace);
@@ -334,7 +337,7 @@ export class Store {
       };
     });
     const { written, failed } = await this.writeBatched(writes);
-    return { written: written.map(({ result }) => result), failed: failed.map(({ result }) => result) };
+    return { written: written.map(({ result }) => result), failed: [...bound, ...failed.map(({ result }) => result)] };
   }
 
   /**

@@ -296,6 +296,22 @@ describe('the store on a real etcd', () => {
       expect(deleting!.metadata.finalizers).toEqual(['capstan.io/runner']);
     });
 
+    it('reads an object bound before bindings had a key as bound, and moves its binding out on its next spec write', async () => {
+      const created = await store.create<Placed>(placed('legacy'));
+      const stored = await rawJson('/capstan/spec/placeds/default/legacy');
+      await client.put('/capstan/spec/placeds/default/legacy').value(JSON.stringify({ ...stored, spec: { ...stored.spec, slot: 'old' } }));
+      const read = await store.mustGet<Placed>('Placed', ref('legacy'));
+      expect(read.spec.slot).toBe('old');
+      expect((await store.bindMany([{ object: read, binding: { slot: 'new' } }])).failed).toHaveLength(1);
+      expect(await client.get('/capstan/binding/placeds/default/legacy').string()).toBeNull();
+      const labelled = await store.update<Placed>({ ...read, metadata: { ...read.metadata, labels: { moved: 'yes' } } });
+      expect(labelled.spec.slot).toBe('old');
+      expect(await rawJson('/capstan/binding/placeds/default/legacy')).toEqual({ slot: 'old' });
+      expect((await rawJson('/capstan/spec/placeds/default/legacy')).spec.slot).toBeUndefined();
+      expect((await store.mustGet<Placed>('Placed', ref('legacy'))).spec.slot).toBe('old');
+      expect(created.metadata.uid).toBe(labelled.metadata.uid);
+    });
+
     it('binds many in transactions of at most 128 compares with the fence added', async () => {
       const lease = client.lease(10);
       await lease.put('/capstan/leaders/bind').value('me');

@@ -61,9 +61,9 @@ export class BindingWriter {
     const write = this.options.store.bindMany(group).then(
       ({ failed }) => {
         if (failed.length === 0) return;
+        // A transaction is all or nothing, so one stale task fails the others of its group too.
         this.stale += failed.length;
-        // A transaction is all or nothing: one stale task fails the whole group.
-        this.options.onUnwritten(group.map((binding) => binding.object));
+        this.options.onUnwritten(failed.map((binding) => binding.object));
       },
       (error: unknown) => {
         this.failure ??= { error };
