@@ -1,15 +1,15 @@
 // An informer keeps one kind's objects in memory and tells subscribers what changed: list, then
 // watch from the list's revision (DESIGN.md "Informers and the controller runtime").
 //
-// Two etcd watches feed it, one on the kind's spec prefix and one on its status prefix (and a third on
-// its binding prefix, for kinds with bindings); the cache joins them by key. Reconnects after an etcd restart are the etcd3 client's: its watcher resumes
-// from the last revision it delivered, so nothing is lost or repeated. When resuming is impossible
+// One etcd watch per part of the kind's objects feeds it (spec, status, and binding for kinds with
+// bindings), each on that part's prefix; the cache joins them by key. Reconnects after an etcd
+// restart are the etcd3 client's: its watcher resumes from the last revision it delivered, so nothing is lost or repeated. When resuming is impossible
 // (etcd compacted past that revision, and cancels the watch), the informer re-lists and emits the
 // exact difference between what it held and what is there now, then watches from the new list.
 import type { Etcd3, Watcher } from 'etcd3';
-import { bindingPrefix, refKeyFromKey, specPrefix, statusPrefix } from './keys.ts';
+import { partPrefix, partsOf, refKeyFromKey, type Part } from './keys.ts';
 import type { KindDefinition } from './kinds/registry.ts';
-import { CachedInformer, cancelWatchers, parseKv, prefixRange, type Half, type InformerOptions, type Kv } from './object-cache.ts';
+import { CachedInformer, cancelWatchers, parseKv, prefixRange, type InformerOptions, type Kv, type Parsed } from './object-cache.ts';
 import type { Store } from './store.ts';
 import { openWatch } from './watch.ts';
 
@@ -29,31 +29,28 @@ export class Informer extends CachedInformer {
   }
 
   protected async listAndWatch(emit: boolean): Promise<void> {
-    const roots: [Half, string][] = [
-      ['spec', specPrefix(this.definition)],
-      ['status', statusPrefix(this.definition)],
-      ...(this.definition.binding ? [['binding', bindingPrefix(this.definition)] as [Half, string]] : []),
-    ];
+    const parts = partsOf(this.definition);
     const response = (await this.client.kv.txn({
-      success: roots.map(([, root]) => ({ request_range: prefixRange(root) })),
+      success: parts.map((part) => ({ request_range: prefixRange(partPrefix(part, this.definition)) })),
     } as never)) as unknown as { header: { revision: string }; responses: { response_range: { kvs: Kv[] } }[] };
-    const byKey = (i: number) => new Map(response.responses[i]?.response_range.kvs.map((kv) => [this.keyOf(kv.key), parseKv(kv)]));
-    const statuses = byKey(1);
-    const bindings = byKey(2);
+    // Every part but the spec by key; the spec's list says which objects exist.
+    const others = parts.slice(1).map((part, i) => [part, new Map(response.responses[i + 1]!.response_range.kvs.map((kv) => [this.keyOf(kv.key), parseKv(kv)]))] as const);
     const entries = response.responses[0]!.response_range.kvs.map((kv) => {
       const key = this.keyOf(kv.key);
-      return { key, spec: parseKv(kv), status: statuses.get(key), binding: bindings.get(key) };
+      const entry: { key: string } & Partial<Record<Part, Parsed>> = { key, spec: parseKv(kv) };
+      for (const [part, byKey] of others) entry[part] = byKey.get(key);
+      return entry;
     });
     this.cache.replace(entries, emit);
     const next = String(BigInt(response.header.revision) + 1n);
     if (this.stopped) return;
-    this.watchers = await Promise.all(roots.map(([half, root]) => this.watch(root, next, half)));
+    this.watchers = await Promise.all(parts.map((part) => this.watch(partPrefix(part, this.definition), next, part)));
   }
 
-  private watch(prefix: string, fromRevision: string, half: Half): Promise<Watcher> {
+  private watch(prefix: string, fromRevision: string, part: Part): Promise<Watcher> {
     const watcher: Promise<Watcher> = openWatch(this.client.watch().prefix(prefix).startRevision(fromRevision), {
-      put: (kv) => this.cache.put(half, this.keyOf(kv.key), kv as unknown as Kv),
-      delete: (kv) => this.cache.delete(half, this.keyOf(kv.key)),
+      put: (kv) => this.cache.put(part, this.keyOf(kv.key), kv as unknown as Kv),
+      delete: (kv) => this.cache.delete(part, this.keyOf(kv.key)),
       // etcd cancels a watch whose start revision was compacted; the client reports that as an error.
       error: (error) => {
         // etcd already dropped this watch; cancelling it again would wait for an end that never comes.

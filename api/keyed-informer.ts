@@ -11,9 +11,9 @@
 // any watch error (etcd compacted past a watch's revision, or cancelled it) everything is read again
 // — the index, then every indexed object — and the exact difference is emitted, as Informer does.
 import type { Etcd3, Watcher } from 'etcd3';
-import { bindingKey, specKey, statusKey } from './keys.ts';
+import { partKey, partsOf, type Part } from './keys.ts';
 import type { KindDefinition } from './kinds/registry.ts';
-import { CachedInformer, cancelWatchers, parseKv, prefixRange, type Half, type InformerOptions, type Kv, type StoredParts } from './object-cache.ts';
+import { CachedInformer, cancelWatchers, parseKv, prefixRange, type InformerOptions, type Kv, type StoredParts } from './object-cache.ts';
 import type { AnyObject, DeepReadonly } from './object.ts';
 import { openWatch } from './watch.ts';
 
@@ -42,7 +42,7 @@ export class KeyedInformer extends CachedInformer {
   private readonly entries = new Map<string, Entry>();
   private indexWatcher: Watcher | undefined;
   /** The keys each object is stored in. */
-  private readonly halves: readonly Half[];
+  private readonly parts: readonly Part[];
 
   constructor(
     private readonly client: Etcd3,
@@ -51,7 +51,7 @@ export class KeyedInformer extends CachedInformer {
     options: InformerOptions = {},
   ) {
     super(options);
-    this.halves = definition.binding ? ['spec', 'status', 'binding'] : ['spec', 'status'];
+    this.parts = partsOf(definition);
   }
 
   /** Index entries whose object has been read (an entry still being read is left out). */
@@ -74,19 +74,19 @@ export class KeyedInformer extends CachedInformer {
   /** The stored parts of each key, with the revision to watch them from. */
   private async read(keys: string[]): Promise<Map<string, { parts: StoredParts; next: string }>> {
     const result = new Map<string, { parts: StoredParts; next: string }>();
-    const width = this.halves.length;
+    const width = this.parts.length;
     for (let start = 0; start < keys.length; start += READ_BATCH) {
       const batch = keys.slice(start, start + READ_BATCH);
-      const success = batch.flatMap((key) => this.halves.map((half) => ({ request_range: { key: Buffer.from(this.keyOf(half, key)) } })));
+      const success = batch.flatMap((key) => this.parts.map((part) => ({ request_range: { key: Buffer.from(this.keyOf(part, key)) } })));
       const response = (await this.client.kv.txn({ success } as never)) as unknown as RangeResponse;
       const next = String(BigInt(response.header.revision) + 1n);
       batch.forEach((key, i) => {
-        const parts: StoredParts = {};
-        this.halves.forEach((half, j) => {
+        const stored: StoredParts = {};
+        this.parts.forEach((part, j) => {
           const [kv] = response.responses[width * i + j]!.response_range.kvs;
-          if (kv) parts[half] = parseKv(kv);
+          if (kv) stored[part] = parseKv(kv);
         });
-        result.set(key, { parts, next });
+        result.set(key, { parts: stored, next });
       });
     }
     return result;
@@ -105,13 +105,13 @@ export class KeyedInformer extends CachedInformer {
     // replaced by a re-list) must not write into the cache.
     const current = () => this.entries.get(key) === entry && !this.stopped;
     const error = (e: Error) => this.relist(`watch on ${key} ended: ${e.message}`);
-    const watch = (half: Half) =>
-      openWatch(this.client.watch().key(this.keyOf(half, key)).startRevision(fromRevision), {
-        put: (kv) => current() && this.cache.put(half, key, kv as unknown as Kv),
-        delete: () => current() && this.cache.delete(half, key),
+    const watch = (part: Part) =>
+      openWatch(this.client.watch().key(this.keyOf(part, key)).startRevision(fromRevision), {
+        put: (kv) => current() && this.cache.put(part, key, kv as unknown as Kv),
+        delete: () => current() && this.cache.delete(part, key),
         error,
       });
-    entry.watchers = await Promise.all(this.halves.map(watch));
+    entry.watchers = await Promise.all(this.parts.map(watch));
     if (!current()) await cancelWatchers(entry.watchers);
   }
 
@@ -150,10 +150,9 @@ export class KeyedInformer extends CachedInformer {
     await cancelWatchers(watchers);
   }
 
-  private keyOf(half: Half, key: string): string {
+  private keyOf(part: Part, key: string): string {
     const [namespace, name] = splitRef(key);
-    const keyFor = half === 'spec' ? specKey : half === 'status' ? statusKey : bindingKey;
-    return keyFor(this.definition, namespace, name);
+    return partKey(part, this.definition, namespace, name);
   }
 }
 

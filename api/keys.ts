@@ -5,6 +5,29 @@ export const ROOT = '/capstan/';
 export interface KindKeys {
   plural: string;
   namespaced: boolean;
+  /** Present for a kind whose objects have a binding key (KindDefinition.binding). */
+  binding?: unknown;
+}
+
+/** The keys one object is stored in: spec, status and, for a kind with bindings, binding. */
+export type Part = 'spec' | 'status' | 'binding';
+
+const SPEC_AND_STATUS: readonly Part[] = ['spec', 'status'];
+const WITH_BINDING: readonly Part[] = ['spec', 'status', 'binding'];
+
+/** The parts an object of this kind is stored in, spec first. */
+export function partsOf(kind: KindKeys): readonly Part[] {
+  return kind.binding ? WITH_BINDING : SPEC_AND_STATUS;
+}
+
+/** The key of one part of an object. */
+export function partKey(part: Part, kind: KindKeys, namespace: string | undefined, name: string): string {
+  return part === 'spec' ? specKey(kind, namespace, name) : part === 'status' ? statusKey(kind, namespace, name) : bindingKey(kind, namespace, name);
+}
+
+/** The prefix of one part of every object of a kind (in a namespace, when given). */
+export function partPrefix(part: Part, kind: KindKeys, namespace?: string): string {
+  return part === 'spec' ? specPrefix(kind, namespace) : part === 'status' ? statusPrefix(kind, namespace) : bindingPrefix(kind, namespace);
 }
 
 export function specPrefix(kind: KindKeys, namespace?: string): string {

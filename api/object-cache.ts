@@ -4,6 +4,7 @@
 // the object controllers read; the stream of what changed; and starting,
 // re-listing after a broken watch, and stopping.
 import type { Watcher } from 'etcd3';
+import type { Part } from './keys.ts';
 import { Subject, type Observable } from 'rxjs';
 import type { AnyObject, DeepReadonly } from './object.ts';
 
@@ -43,15 +44,8 @@ export function parseKv(kv: Kv): Parsed | undefined {
   }
 }
 
-/** One of the keys an object is stored in. */
-export type Half = 'spec' | 'status' | 'binding';
-
 /** An object's keys as read together (a list, or one object's read). */
-export interface StoredParts {
-  spec?: Parsed;
-  status?: Parsed;
-  binding?: Parsed;
-}
+export type StoredParts = Partial<Record<Part, Parsed>>;
 
 export class ObjectCache {
   private readonly specs = new Map<string, Parsed>();
@@ -102,12 +96,12 @@ export class ObjectCache {
   }
 
   /** A put seen by a watch. A status or binding put before its spec waits for the spec. */
-  put(half: Half, key: string, kv: Kv): void {
-    const map = this.mapOf(half);
+  put(part: Part, key: string, kv: Kv): void {
+    const map = this.mapOf(part);
     const parsed = parseKv(kv);
     if (parsed) map.set(key, parsed);
     else map.delete(key);
-    if (half !== 'spec' && !this.specs.has(key)) return;
+    if (part !== 'spec' && !this.specs.has(key)) return;
     const old = this.objects.get(key);
     const object = this.rebuild(key);
     if (object) this.subject.next(old ? { type: 'modified', key, object, old } : { type: 'added', key, object });
@@ -119,9 +113,9 @@ export class ObjectCache {
    * so a binding's delete may arrive before its spec's: emitting it would show a task being deleted
    * as unbound for a moment, which a scheduler would take for a task to place.)
    */
-  delete(half: Half, key: string): void {
-    if (half !== 'spec') {
-      this.mapOf(half).delete(key);
+  delete(part: Part, key: string): void {
+    if (part !== 'spec') {
+      this.mapOf(part).delete(key);
       return;
     }
     this.specs.delete(key);
@@ -143,8 +137,8 @@ export class ObjectCache {
     return this.rebuild(key);
   }
 
-  private mapOf(half: Half): Map<string, Parsed> {
-    return half === 'spec' ? this.specs : half === 'status' ? this.statuses : this.bindings;
+  private mapOf(part: Part): Map<string, Parsed> {
+    return part === 'spec' ? this.specs : part === 'status' ? this.statuses : this.bindings;
   }
 
   private rebuild(key: string): DeepReadonly<AnyObject> | undefined {

@@ -15,7 +15,7 @@ import type { Etcd3 } from 'etcd3';
 import { mapConcurrently } from './concurrently.ts';
 import { alreadyExists, conflict, fenced, isStoreError, notFound, StoreError } from './errors.ts';
 import { prefixRange } from './object-cache.ts';
-import { bindingKey, bindingPrefix, specKey, specPrefix, statusKey, statusPrefix } from './keys.ts';
+import { bindingKey, partKey, partPrefix, partsOf, specKey, statusKey } from './keys.ts';
 import type { KindDefinition, KindRegistry } from './kinds/registry.ts';
 import { matches, parseSelector, type Selector } from './labels.ts';
 import type { AnyObject, CapstanObject, ObjectMeta } from './object.ts';
@@ -104,8 +104,7 @@ export class Store {
 
   /** The object's keys as stored (spec, status, binding), read in one transaction. */
   private async readRaw(definition: KindDefinition, namespace: string | undefined, name: string) {
-    const keys = [specKey(definition, namespace, name), statusKey(definition, namespace, name)];
-    if (definition.binding) keys.push(bindingKey(definition, namespace, name));
+    const keys = partsOf(definition).map((part) => partKey(part, definition, namespace, name));
     const response = await this.txn({ success: keys.map((key) => ({ request_range: { key: Buffer.from(key) } })) }, keys[0]!);
     const [spec, status, binding] = response.responses.map((r) => rangeKvs(r)[0]);
     return { spec, status, binding };
@@ -124,8 +123,7 @@ export class Store {
   /** Every key of the kind read in one transaction, so all come from the same revision. */
   async list<T extends AnyObject = AnyObject>(kind: string, options: ListOptions = {}): Promise<ListResult<T>> {
     const definition = this.kind(kind);
-    const prefixes = [specPrefix(definition, options.namespace), statusPrefix(definition, options.namespace)];
-    if (definition.binding) prefixes.push(bindingPrefix(definition, options.namespace));
+    const prefixes = partsOf(definition).map((part) => partPrefix(part, definition, options.namespace));
     const response = await this.txn(
       { success: prefixes.map((prefix) => ({ request_range: prefixRange(prefix) })) },
       prefixes[0]!,
@@ -161,29 +159,20 @@ export class Store {
    * one by one; `existing` names the objects that were there already.
    */
   async createMany<T extends AnyObject>(objects: readonly T[]): Promise<{ created: T[]; existing: T[] }> {
-    const creations = objects.map((object) => ({ object, ...this.creation(object) }));
     // A creation is one compare, and a put (or delete) per key of its kind.
-    const perBatch = Math.min(...creations.map(({ puts }) => this.changesPerTransaction(1, puts.length)));
-    const batches: (typeof creations)[] = [];
-    for (let i = 0; i < creations.length; i += perBatch) batches.push(creations.slice(i, i + perBatch));
-    const created: T[] = [];
+    const writes = objects.map((object) => {
+      const creation = this.creation(object);
+      return { key: creation.key, result: { object, creation }, compare: [versionIs(creation.key, 0)], success: creation.puts };
+    });
+    const { written, failed } = await this.writeBatched(writes);
+    const created = written.map(({ result, revision }) => result.creation.created(revision) as T);
     const existing: T[] = [];
-    await mapConcurrently(batches, UPDATE_CONCURRENCY, async (batch) => {
-      const response = await this.txn(
-        { compare: batch.map(({ key }) => versionIs(key, 0)), success: batch.flatMap(({ puts }) => puts) },
-        batch[0]!.key,
-      );
-      if (response.succeeded) {
-        for (const creation of batch) created.push(creation.created(String(response.header.revision)) as T);
-        return;
-      }
-      for (const { object } of batch) {
-        try {
-          created.push(await this.create(object));
-        } catch (error) {
-          if (!isStoreError(error, 'AlreadyExists')) throw error;
-          existing.push(object);
-        }
+    await mapConcurrently(failed, UPDATE_CONCURRENCY, async ({ result: { object } }) => {
+      try {
+        created.push(await this.create(object));
+      } catch (error) {
+        if (!isStoreError(error, 'AlreadyExists')) throw error;
+        existing.push(object);
       }
     });
     return { created, existing };
@@ -257,19 +246,13 @@ export class Store {
   }
 
   /**
-   * How many changes of `compares` compares and `puts` puts each fit in one transaction: a caller
-   * that writes in a stream (the scheduler) sends changes in groups of this size, each group one
-   * transaction. etcd's default --max-txn-ops limits each list of a transaction to 128 operations,
-   * and a leader's store adds one compare (its fence) to every transaction.
+   * How many of bindMany's bindings, with `alsoPuts` raw puts each, make one transaction (as
+   * writeBatched packs them): a caller that binds in a stream (the scheduler) sends bindings in
+   * groups of this size, each group one transaction.
    */
-  changesPerTransaction(compares: number, puts: number): number {
-    const compareBudget = this.fence ? MAX_TXN_OPS - 1 : MAX_TXN_OPS;
-    return Math.max(1, Math.min(Math.floor(compareBudget / compares), Math.floor(MAX_TXN_OPS / puts)));
-  }
-
-  /** How many of bindMany's bindings, with `alsoPuts` raw puts each, make one transaction. */
   bindingsPerTransaction(alsoPuts: number): number {
-    return this.changesPerTransaction(BINDING_COMPARES, 1 + alsoPuts);
+    const compareBudget = this.fence ? MAX_TXN_OPS - 1 : MAX_TXN_OPS;
+    return Math.max(1, Math.min(Math.floor(compareBudget / BINDING_COMPARES), Math.floor(MAX_TXN_OPS / (1 + alsoPuts))));
   }
 
   /**
@@ -315,17 +298,22 @@ export class Store {
   async bindMany(requests: readonly BindingRequest[]): Promise<{ written: BindingRequest[]; failed: BindingRequest[] }> {
     // An object read as bound is not bound again, whether its binding is in its own key or (bound
     // before bindings had one) still in the spec key, which the compares below cannot see.
-    const bound = requests.filter(({ object }) => bindingOf(this.kind(object.kind), object.spec));
-    const writes = requests.filter((request) => !bound.includes(request)).map((request) => {
+    const bound: BindingRequest[] = [];
+    const writes = [];
+    for (const request of requests) {
       const { object, binding, alsoPut = [] } = request;
       const definition = this.kind(object.kind);
+      if (bindingOf(definition, object.spec)) {
+        bound.push(request);
+        continue;
+      }
       const namespace = this.namespaceOf(definition, object.metadata.namespace);
       const key = specKey(definition, namespace, object.metadata.name);
       if (!definition.binding) throw new StoreError('Invalid', key, `${definition.kind} has no binding`);
       const keyBytes = Buffer.from(key);
       const bKey = Buffer.from(bindingKey(definition, namespace, object.metadata.name));
       const below = String(BigInt(object.metadata.resourceVersion ?? '0') + 1n);
-      return {
+      writes.push({
         key,
         result: request,
         compare: [
@@ -334,8 +322,8 @@ export class Store {
           compareBytes(bKey, 'Version', 'Equal', 'version', '0'),
         ],
         success: [{ request_put: { key: bKey, value: Buffer.from(JSON.stringify(binding)) } }, ...alsoPut.map(rawPutOp)],
-      };
-    });
+      });
+    }
     const { written, failed } = await this.writeBatched(writes);
     return { written: written.map(({ result }) => result), failed: [...bound, ...failed.map(({ result }) => result)] };
   }
@@ -444,9 +432,7 @@ export class Store {
 
   /** Every key of an object, spec first (watchers learn of the deletion from the spec's delete). */
   private deleteOps(definition: KindDefinition, namespace: string | undefined, name: string): RawTxnOp[] {
-    const ops = [deleteOp(specKey(definition, namespace, name)), deleteOp(statusKey(definition, namespace, name))];
-    if (definition.binding) ops.push(deleteOp(bindingKey(definition, namespace, name)));
-    return ops;
+    return partsOf(definition).map((part) => deleteOp(partKey(part, definition, namespace, name)));
   }
 
   /**
