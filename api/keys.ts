@@ -75,3 +75,21 @@ export const nodeTasksIndexPrefix = (node: string) => `${ROOT}index/nodes/${node
 export const nodeTaskIndexKey = (node: string, namespace: string, name: string) => `${nodeTasksIndexPrefix(node)}${namespace}/${name}`;
 export const eventPrefix = (namespace?: string) => (namespace ? `${ROOT}events/${namespace}/` : `${ROOT}events/`);
 export const inventoryKey = (namespace: string, name: string) => `${ROOT}inventories/${namespace}/${name}`;
+
+/**
+ * Service ports (marathon-lb's 10000–10100): one key per port in use, its value the App that holds
+ * it. Created with a create-if-absent transaction, so two Apps can never be given the same port.
+ */
+export const servicePortPrefix = `${ROOT}serviceports/`;
+export const servicePortKey = (port: number) => `${servicePortPrefix}${port}`;
+/** A running load balancer (`capstan lb`): a key bound to its lease, so the agent knows whom to wait for when draining. */
+export const loadBalancerLeasePrefix = `${ROOT}leases/loadbalancers/`;
+export const loadBalancerLeaseKey = (name: string) => `${loadBalancerLeasePrefix}${name}`;
+/**
+ * What a load balancer has converged to: per App, the Endpoints resourceVersion whose removed
+ * servers it has drained (their connections at zero, or its drain timeout passed). Bound to the load
+ * balancer's lease. The agent stops a draining task once every live load balancer is at or past the
+ * Endpoints revision that no longer lists it.
+ */
+export const drainedPrefix = (lb: string) => `${ROOT}drained/${lb}/`;
+export const drainedKey = (lb: string, namespace: string, app: string) => `${drainedPrefix(lb)}${namespace}/${app}`;

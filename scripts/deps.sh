@@ -9,6 +9,8 @@ missing=()
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+command -v dig >/dev/null 2>&1 || missing+=(bind9-dnsutils)
+command -v git >/dev/null 2>&1 || missing+=(git)
 [ -x /bin/busybox ] || missing+=(busybox-static)
 
 if [ ${#missing[@]} -gt 0 ]; then
