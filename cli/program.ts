@@ -13,6 +13,7 @@ import { controllersCommand } from './controllers.ts';
 import { deleteCommand } from './delete.ts';
 import { describeCommand } from './describe.ts';
 import { diffCommand } from './diff.ts';
+import { dnsCommand } from './dns.ts';
 import { CliError, EXIT } from './errors.ts';
 import { getCommand } from './get.ts';
 import type { CliIO, Output } from './io.ts';
@@ -97,6 +98,7 @@ export function buildProgram(act: Act): Command {
   program.addCommand(agentCommand(act));
   program.addCommand(logsCommand(act));
   program.addCommand(rolloutCommand(act));
+  program.addCommand(dnsCommand(act));
   return program;
 }
 

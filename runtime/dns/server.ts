@@ -1,0 +1,204 @@
+// `capstan dns`'s server: UDP and TCP on one address and port, answering from a Zone that the
+// Endpoints informer keeps current. Event → index update → next query sees it: no polling, no
+// rebuild, so a change is answered as soon as etcd's watch delivers it.
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, isIPv6, type Server, type Socket } from 'node:net';
+import { encode, streamEncode } from 'dns-packet';
+import type { Subscription } from 'rxjs';
+import { Informer } from '../../api/informer.ts';
+import { endpointsSpecSchema } from '../../api/kinds/endpoints.ts';
+import type { AnyObject, DeepReadonly } from '../../api/object.ts';
+import type { Store } from '../../api/store.ts';
+import { replyTo, type Transport } from './reply.ts';
+import { DEFAULT_ZONE, Zone } from './zone.ts';
+
+/**
+ * Two seconds: long enough that a caching resolver in front (systemd-resolved, dnsmasq, nscd) turns
+ * a burst of lookups into one query per name per 2 s, short enough that a client stops using a task
+ * that left Endpoints within about the time the load balancer takes to drain it. Mesos-DNS's 60 s
+ * would keep clients on stopped tasks for a minute; Consul's 0 sends every lookup here.
+ */
+export const DEFAULT_TTL_SECONDS = 2;
+/**
+ * 8600, Consul's DNS port: unprivileged (no root or CAP_NET_BIND_SERVICE), and the port operators
+ * already forward a service-discovery zone to from their resolver. Not 5353, where mDNS responders
+ * (avahi, systemd-resolved) listen and multicast queries would reach us; not 53, which needs root.
+ */
+export const DEFAULT_DNS_PORT = 8600;
+export const DEFAULT_DNS_ADDRESS = '127.0.0.1';
+/** An idle TCP client is let go after this long (RFC 7766 suggests seconds, not minutes). */
+const TCP_IDLE_MS = 10_000;
+/** With port 0, UDP picks a port and TCP must get the same one; another process may hold it on TCP. */
+const PORT_ATTEMPTS = 5;
+
+export interface DnsLog {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+/**
+ * Where Endpoints come from: a store (the server runs and stops an informer of its own), or an
+ * Endpoints informer shared with others in the process (started if it is not; left running on close).
+ */
+export type DnsServerOptions = ({ store: Store; informer?: never } | { informer: Informer; store?: never }) & {
+  /** An IP address; `0.0.0.0` or `::` for every interface. */
+  address?: string;
+  /** 0 for any free port (the same one for UDP and TCP). */
+  port?: number;
+  zone?: string;
+  ttlSeconds?: number;
+  log?: DnsLog;
+};
+
+export interface RunningDnsServer {
+  address: string;
+  port: number;
+  zone: string;
+  /** How many names have records right now. */
+  names(): number;
+  close(): Promise<void>;
+}
+
+const say = {
+  invalid: (key: string, problem: string) => `dns: Endpoints ${key} left out of the zone: ${problem}`,
+  udpError: (error: Error) => `dns: UDP socket error: ${error.message}`,
+  tcpError: (error: Error) => `dns: TCP connection error: ${error.message}`,
+};
+
+export async function startDnsServer(options: DnsServerOptions): Promise<RunningDnsServer> {
+  const address = options.address ?? DEFAULT_DNS_ADDRESS;
+  const log = options.log ?? { info: () => undefined, warn: () => undefined };
+  const wildcard = address === '0.0.0.0' || address === '::';
+  const zone = new Zone({ zone: options.zone ?? DEFAULT_ZONE, ttlSeconds: options.ttlSeconds ?? DEFAULT_TTL_SECONDS, ...(wildcard ? {} : { nameServerAddress: address }) });
+
+  const ownInformer = options.store ? new Informer(options.store.client, options.store.kind('Endpoints')) : undefined;
+  const informer = (ownInformer ?? options.informer)!;
+  const subscription = await followEndpoints(informer, zone, log);
+
+  let sockets: Bound;
+  try {
+    sockets = await bindBoth(address, options.port ?? DEFAULT_DNS_PORT, (message, transport) => {
+      const reply = replyTo(message, transport, (question) => zone.resolve(question));
+      if (!reply) return undefined;
+      return transport === 'udp' ? encode(reply) : streamEncode(reply);
+    }, log);
+  } catch (error) {
+    subscription.unsubscribe();
+    await ownInformer?.stop();
+    throw error;
+  }
+
+  return {
+    address,
+    port: sockets.port,
+    zone: zone.name,
+    names: () => zone.size,
+    async close() {
+      subscription.unsubscribe();
+      await Promise.all([
+        new Promise<void>((resolve) => sockets.udp.close(() => resolve())),
+        sockets.tcp.close(),
+        ownInformer?.stop(),
+      ]);
+    },
+  };
+}
+
+/** Subscribes first, then loads what the cache holds, so no change falls between the two. */
+async function followEndpoints(informer: Informer, zone: Zone, log: DnsLog): Promise<Subscription> {
+  await informer.start();
+  const apply = (key: string, object: DeepReadonly<AnyObject> | undefined) => {
+    if (!object) return zone.apply({ key, namespace: '', spec: undefined });
+    const parsed = endpointsSpecSchema.safeParse(object.spec);
+    if (!parsed.success) {
+      log.warn(say.invalid(key, parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')));
+      return zone.apply({ key, namespace: '', spec: undefined });
+    }
+    zone.apply({ key, namespace: object.metadata.namespace ?? '', spec: parsed.data });
+  };
+  const subscription = informer.events$.subscribe((event) => apply(event.key, event.type === 'deleted' ? undefined : event.object));
+  for (const key of informer.keys()) apply(key, informer.get(key));
+  return subscription;
+}
+
+type Answerer = (message: Buffer, transport: Transport) => Buffer | undefined;
+
+interface Bound {
+  udp: UdpSocket;
+  tcp: TcpListener;
+  port: number;
+}
+
+async function bindBoth(address: string, port: number, answer: Answerer, log: DnsLog): Promise<Bound> {
+  for (let attempt = 1; ; attempt += 1) {
+    const udp = await bindUdp(address, port, answer, log);
+    const bound = udp.address().port;
+    try {
+      return { udp, tcp: await bindTcp(address, bound, answer, log), port: bound };
+    } catch (error) {
+      await new Promise<void>((resolve) => udp.close(() => resolve()));
+      const retry = port === 0 && (error as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < PORT_ATTEMPTS;
+      if (!retry) throw error;
+    }
+  }
+}
+
+function bindUdp(address: string, port: number, answer: Answerer, log: DnsLog): Promise<UdpSocket> {
+  const socket = createSocket(isIPv6(address) ? 'udp6' : 'udp4');
+  socket.on('message', (message, peer) => {
+    const reply = answer(message, 'udp');
+    if (reply) socket.send(reply, peer.port, peer.address);
+  });
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, address, () => {
+      socket.off('error', reject);
+      // A send to a vanished peer and the like: worth a line, never worth stopping the server.
+      socket.on('error', (error) => log.warn(say.udpError(error)));
+      resolve(socket);
+    });
+  });
+}
+
+interface TcpListener {
+  server: Server;
+  close(): Promise<void>;
+}
+
+function bindTcp(address: string, port: number, answer: Answerer, log: DnsLog): Promise<TcpListener> {
+  const connections = new Set<Socket>();
+  const server = createServer((connection) => {
+    connections.add(connection);
+    connection.once('close', () => connections.delete(connection));
+    serveConnection(connection, answer, log);
+  });
+  const close = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      // server.close waits for open connections, and a resolver may keep one open: end them.
+      for (const connection of connections) connection.destroy();
+    });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => {
+      server.off('error', reject);
+      resolve({ server, close });
+    });
+  });
+}
+
+/** RFC 1035 4.2.2 framing: each message behind its two-byte length; several may share a connection. */
+function serveConnection(connection: Socket, answer: Answerer, log: DnsLog): void {
+  let pending: Buffer = Buffer.alloc(0);
+  connection.setTimeout(TCP_IDLE_MS, () => connection.destroy());
+  connection.on('error', (error) => log.warn(say.tcpError(error)));
+  connection.on('data', (chunk: Buffer) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    while (pending.length >= 2 && pending.length >= 2 + pending.readUInt16BE(0)) {
+      const length = pending.readUInt16BE(0);
+      const reply = answer(pending.subarray(2, 2 + length), 'tcp');
+      pending = pending.subarray(2 + length);
+      if (reply) connection.write(reply);
+    }
+  });
+}
