@@ -21,6 +21,11 @@ export interface LbHealthCheck {
 export interface LbServer {
   /** Stable across reloads (the server-state file and the runtime API address servers by name). */
   name: string;
+  /**
+   * An empty slot holds a placeholder, and its port must not be 0 when the service has a health
+   * check: HAProxy refuses a checked server with no port (`haproxy -c`: "has neither service port
+   * nor check port"), and a slot rendered without `check` could not get checks when filled later.
+   */
   address: string;
   port: number;
   /** The task in this slot; absent for an empty (disabled) slot. */
@@ -63,11 +68,40 @@ export interface LbRenderOptions {
   /** The shared HTTPS frontend (SNI) needs a certificate; absent: no HTTPS frontend. */
   https?: { port: number; certificate: string };
   /** Stats page and Prometheus endpoint: always on loopback, always behind credentials. */
-  stats: { address: string; port: number; user: string; password: string };
+  stats: {
+    address: string;
+    port: number;
+    user: string;
+    password: string;
+    /**
+     * Serve `/metrics` through HAProxy's built-in Prometheus exporter. Default true: Debian's 2.6 build
+     * has it (`haproxy -vv`: "Available services : prometheus-exporter"); a build without it would
+     * fail `haproxy -c` as a whole, so a caller that finds it missing (hasPrometheusExporter in
+     * render.ts) sets false.
+     */
+    prometheus?: boolean;
+  };
   /** Admin (runtime API) socket, level admin. */
   adminSocket: string;
   /** Written before each reload, loaded by the new worker (load-server-state-from-file global). */
   serverStateFile: string;
   /** Bounds how long an old worker may linger after a reload with connections still open. */
   hardStopAfterSeconds: number;
+}
+
+/** Lines of a rendered configuration that one service contributed, 1-based and inclusive both ends. */
+export interface LbConfigSection {
+  /** `${namespace}/${app}:${servicePort}`, as serviceKey() spells it. */
+  key: string;
+  lines: [number, number][];
+}
+
+/** A rendered configuration and where each service's part of it lies, to blame `haproxy -c` errors. */
+export interface LbRenderedConfig {
+  text: string;
+  sections: LbConfigSection[];
+}
+
+export function serviceKey(service: Pick<LbService, 'namespace' | 'app' | 'servicePort'>): string {
+  return `${service.namespace}/${service.app}:${service.servicePort}`;
 }
