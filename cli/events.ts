@@ -1,6 +1,6 @@
 // Events live under /capstan/events/<namespace>/<id> (DESIGN.md "Keys in etcd"), each bound to an
 // expiring lease, as whole objects rather than spec/status pairs: the recorder writes them there
-// (controllers/events.ts). get and describe read them from there, plus any Event object stored the
+// (api/events.ts). get and describe read them from there, plus any Event object stored the
 // ordinary way, so both paths show.
 import type { Etcd3, Watcher } from 'etcd3';
 import { eventPrefix } from '../api/keys.ts';

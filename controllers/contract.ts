@@ -3,6 +3,7 @@
 // runtime queues keys, never events: reconcile re-reads what it needs from the caches, so a key that
 // changed five times while queued is reconciled once, against the latest state.
 import type { Logger } from 'pino';
+import type { EventRecorder } from '../api/events.ts';
 import type { InformerEvent } from '../api/informer.ts';
 import type { AnyObject, DeepReadonly } from '../api/object.ts';
 import { refKey } from '../api/object.ts';
@@ -57,13 +58,8 @@ export function toOwner(ownerKind: string): (event: InformerEvent) => string[] {
   };
 }
 
-export interface EventRecorder {
-  /** Best effort: a failure to record is logged, never thrown. */
-  record(
-    object: DeepReadonly<AnyObject>,
-    event: { type?: 'Normal' | 'Warning'; reason: string; message: string },
-  ): Promise<void>;
-}
+/** The recorder lives with the store (api/events.ts): node-local components record events too. */
+export type { EventRecorder };
 
 export interface ReconcileContext {
   /** Fenced with this controller's leadership when running under election: a deposed leader's write fails with `Fenced`. */

@@ -8,7 +8,7 @@ import { BehaviorSubject, type Observable, type Subscription } from 'rxjs';
 import { InformerFactory } from '../api/informer.ts';
 import type { Fence, Store } from '../api/store.ts';
 import type { ControllerDefinition } from './contract.ts';
-import { createEventRecorder } from './events.ts';
+import { createEventRecorder } from '../api/events.ts';
 import { LeaderElection, defaultIdentity, type Leadership } from './leader.ts';
 import { ControllerMetrics } from './metrics.ts';
 import { startPipeline, type InvalidMarks, type Pipeline } from './pipeline.ts';

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import type { AnyObject } from '../api/object.ts';
 import { Store } from '../api/store.ts';
-import { createEventRecorder } from '../controllers/events.ts';
+import { createEventRecorder } from '../api/events.ts';
 import { pino } from 'pino';
 import { capstan, spawnCapstan, startCapstan } from './helpers/cli.ts';
 import { until } from './helpers/poll.ts';

@@ -1,15 +1,24 @@
-// The event recorder controllers get in their context. Events are Event objects (api/kinds/event.ts)
+// The event recorder that controllers get in their context, and that node-local components (the load
+// balancer) use too, so it lives with the store rather than with the controllers. Events are Event objects (api/kinds/event.ts)
 // stored under /capstan/events/<namespace>/<id> and bound to a lease, so they expire on their own
 // (DESIGN.md "Keys in etcd"). The id is derived from the object, reason and message: a repeat of the
 // same event bumps `count` and `lastTimestamp` instead of adding another, as in Kubernetes.
 import { createHash, randomUUID } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
-import { eventPrefix } from '../api/keys.ts';
-import type { KindRegistry } from '../api/kinds/registry.ts';
-import type { AnyObject, DeepReadonly } from '../api/object.ts';
-import { API_VERSION, DEFAULT_NAMESPACE } from '../api/object.ts';
-import type { EventRecorder } from './contract.ts';
+import { eventPrefix } from './keys.ts';
+import type { KindRegistry } from './kinds/registry.ts';
+import type { AnyObject, DeepReadonly } from './object.ts';
+import { API_VERSION, DEFAULT_NAMESPACE } from './object.ts';
+
+/** What a component records events with (controllers get one in their ReconcileContext). */
+export interface EventRecorder {
+  /** Best effort: a failure to record is logged, never thrown. */
+  record(
+    object: DeepReadonly<AnyObject>,
+    event: { type?: 'Normal' | 'Warning'; reason: string; message: string },
+  ): Promise<void>;
+}
 
 export interface EventRecorderOptions {
   client: Etcd3;
