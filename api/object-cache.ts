@@ -1,12 +1,12 @@
 // What every informer keeps and how it lives, whatever tells it about changes (a prefix watch in
 // informer.ts, an index of keys in keyed-informer.ts): each object's spec, status and binding values
 // (the binding only for kinds that have one, KindDefinition.binding), parsed once, joined by key into
-// the object controllers read; the stream of what changed; and starting,
-// re-listing after a broken watch, and stopping.
+// the object controllers read; indexes of those objects by owner, App and node; the stream of what
+// changed; and starting, re-listing after a broken watch, and stopping.
 import type { Watcher } from 'etcd3';
 import type { Part } from './keys.ts';
 import { Subject, type Observable } from 'rxjs';
-import type { AnyObject, DeepReadonly } from './object.ts';
+import { refKey, type AnyObject, type DeepReadonly } from './object.ts';
 
 export type InformerEventType = 'added' | 'modified' | 'deleted';
 
@@ -47,11 +47,107 @@ export function parseKv(kv: Kv): Parsed | undefined {
 /** An object's keys as read together (a list, or one object's read). */
 export type StoredParts = Partial<Record<Part, Parsed>>;
 
+/** The indexes every cache keeps; `indexValues` says what each files an object under. */
+export type IndexName = 'owner' | 'app' | 'node';
+const NONE: readonly string[] = [];
+
+type Fields = { app?: unknown; nodeName?: unknown } | undefined;
+const appOf = (object: DeepReadonly<AnyObject>) => (object.spec as Fields)?.app;
+const nodeOf = (object: DeepReadonly<AnyObject>) => (object.spec as Fields)?.nodeName;
+
+/**
+ * Each index: the values it files an object under, and whether two versions of one object are filed
+ * alike, answered without computing them: most changes (a status write above all) leave what an
+ * index reads as it was, and then cost a comparison per index.
+ */
+const INDEXES: Record<IndexName, { values(object: DeepReadonly<AnyObject>): readonly string[]; sameValues(a: DeepReadonly<AnyObject>, b: DeepReadonly<AnyObject>): boolean }> = {
+  owner: {
+    values: (object) => object.metadata.ownerReferences?.map((ref) => ref.uid) ?? NONE,
+    // Cached objects are never mutated: the same array means the same owners.
+    sameValues: (a, b) => a.metadata.ownerReferences === b.metadata.ownerReferences,
+  },
+  app: {
+    values: (object) => {
+      const { kind, metadata } = object;
+      const app = appOf(object);
+      if (kind === 'App') return [refKey(metadata)];
+      return typeof app === 'string' ? [refKey({ namespace: metadata.namespace, name: app })] : NONE;
+    },
+    sameValues: (a, b) => a.kind === b.kind && a.metadata.namespace === b.metadata.namespace && a.metadata.name === b.metadata.name && appOf(a) === appOf(b),
+  },
+  node: {
+    values: (object) => {
+      const node = nodeOf(object);
+      return typeof node === 'string' && node ? [node] : NONE;
+    },
+    sameValues: (a, b) => nodeOf(a) === nodeOf(b),
+  },
+};
+const INDEX_NAMES = Object.keys(INDEXES) as IndexName[];
+
+/**
+ * The values `object` is filed under in `index`:
+ * - `owner`: the uid of each of its ownerReferences (an App's Revisions, a Revision's Tasks);
+ * - `app`: `namespace/app` of the App it belongs to: its `spec.app` for the kinds that name one
+ *   (Task, Revision, Endpoints), its own key for an App;
+ * - `node`: its `spec.nodeName` once bound (a Task).
+ */
+export function indexValues(index: IndexName, object: DeepReadonly<AnyObject>): readonly string[] {
+  return INDEXES[index].values(object);
+}
+
+/**
+ * Per index, value → the keys of the objects filed under it: the key itself while it is the only one
+ * (most values: an App's own key, a Revision's owner), a set once there are more. Keys only, never
+ * objects: the objects live once, in the cache's map, and most values cost one map entry.
+ */
+class Indexes {
+  private readonly byName = new Map<IndexName, Map<string, string | Set<string>>>(INDEX_NAMES.map((name) => [name, new Map()]));
+
+  /** Files `key` as `next` says, and takes it out of what only `previous` said. */
+  update(key: string, previous: DeepReadonly<AnyObject> | undefined, next: DeepReadonly<AnyObject> | undefined): void {
+    for (const [name, index] of this.byName) {
+      const { values, sameValues } = INDEXES[name];
+      if (previous && next && sameValues(previous, next)) continue;
+      const before = previous ? values(previous) : NONE;
+      const after = next ? values(next) : NONE;
+      for (const value of before) if (!after.includes(value)) remove(index, value, key);
+      for (const value of after) if (!before.includes(value)) add(index, value, key);
+    }
+  }
+
+  keys(name: IndexName, value: string): string[] {
+    const held = this.byName.get(name)!.get(value);
+    return held === undefined ? [] : typeof held === 'string' ? [held] : [...held];
+  }
+
+  clear(): void {
+    for (const index of this.byName.values()) index.clear();
+  }
+}
+
+function add(index: Map<string, string | Set<string>>, value: string, key: string): void {
+  const held = index.get(value);
+  // An App is filed under its own key: the map then holds the cache's key string, not a copy.
+  if (held === undefined) index.set(value === key ? key : value, key);
+  else if (typeof held === 'string') {
+    if (held !== key) index.set(value, new Set<string>().add(held).add(key));
+  } else held.add(key);
+}
+
+function remove(index: Map<string, string | Set<string>>, value: string, key: string): void {
+  const held = index.get(value);
+  if (held === key) index.delete(value);
+  else if (typeof held === 'object' && held.delete(key) && held.size === 1) index.set(value, held.values().next().value!);
+}
+
 export class ObjectCache {
   private readonly specs = new Map<string, Parsed>();
   private readonly statuses = new Map<string, Parsed>();
   private readonly bindings = new Map<string, Parsed>();
   private readonly objects = new Map<string, DeepReadonly<AnyObject>>();
+  /** Kept in step with `objects`: every change to it goes through `rebuild` or `delete`. */
+  private readonly indexes = new Indexes();
   private readonly subject = new Subject<InformerEvent>();
 
   get events$(): Observable<InformerEvent> {
@@ -71,6 +167,11 @@ export class ObjectCache {
     return [...this.objects.keys()];
   }
 
+  /** The objects filed under `value` in `index`, ordered by key; a fresh array. */
+  byIndex(index: IndexName, value: string): DeepReadonly<AnyObject>[] {
+    return this.indexes.keys(index, value).sort().map((key) => this.objects.get(key)!);
+  }
+
   get size(): number {
     return this.objects.size;
   }
@@ -85,6 +186,7 @@ export class ObjectCache {
     this.statuses.clear();
     this.bindings.clear();
     this.objects.clear();
+    this.indexes.clear();
     for (const { key, ...parts } of entries) this.load(key, parts);
     if (emit) this.emitDifference(before);
   }
@@ -123,6 +225,7 @@ export class ObjectCache {
     this.bindings.delete(key);
     const old = this.objects.get(key);
     this.objects.delete(key);
+    this.indexes.update(key, old, undefined);
     if (old) this.subject.next({ type: 'deleted', key, object: old, old });
   }
 
@@ -155,8 +258,10 @@ export class ObjectCache {
     if (status) object.status = status.value;
     else delete object.status;
     if (binding) object.spec = { ...(stored.spec as object), ...(binding.value as object) };
-    this.objects.set(key, object as DeepReadonly<AnyObject>);
-    return object as DeepReadonly<AnyObject>;
+    const next = object as DeepReadonly<AnyObject>;
+    this.indexes.update(key, this.objects.get(key), next);
+    this.objects.set(key, next);
+    return next;
   }
 
   private emitDifference(before: Map<string, DeepReadonly<AnyObject>>): void {
@@ -248,6 +353,11 @@ export abstract class CachedInformer {
 
   keys(): string[] {
     return this.cache.keys();
+  }
+
+  /** The cached objects filed under `value` in `index` (see `indexValues`), ordered by key. */
+  byIndex(index: IndexName, value: string): DeepReadonly<AnyObject>[] {
+    return this.cache.byIndex(index, value);
   }
 
   get size(): number {

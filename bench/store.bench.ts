@@ -3,6 +3,8 @@
 //   (a) apply of 2,000 App manifests vs raw etcd puts of the same bytes from the same client
 //   (b) watch-to-reconcile latency at 1,000 updates/s vs raw etcd put-to-watch latency
 //   (c) RSS of a controller process holding 10,000 Apps in cache vs the same process empty
+//   (d) a reconcile's lookup with 10,000 Tasks cached (the replicas controller's: a Revision's tasks,
+//       by owner uid), through the cache's owner index vs scanning the cache with a filter
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +15,7 @@ import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import { connectEtcd } from '../api/etcd.ts';
+import { ObjectCache } from '../api/object-cache.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import { Store } from '../api/store.ts';
 import { runCli } from '../cli/program.ts';
@@ -27,6 +30,8 @@ const APPS = 2_000;
 const UPDATES_PER_SECOND = 1_000;
 const UPDATE_SECONDS = 5;
 const CACHED_APPS = 10_000;
+const CACHED_TASKS = 10_000;
+const TASKS_PER_REVISION = 5;
 
 function appManifest(i: number) {
   return {
@@ -181,6 +186,47 @@ async function benchRss(client: Etcd3, url: string) {
   return { empty: empty / 2 ** 20, full: full / 2 ** 20 };
 }
 
+/**
+ * In process, no etcd: an ObjectCache filled as a list fills it, then one lookup per Revision in
+ * turn, the way a replicas reconcile asks for its tasks, timed over whole passes.
+ */
+function benchLookup() {
+  const revisions = CACHED_TASKS / TASKS_PER_REVISION;
+  const cache = new ObjectCache();
+  const entries = Array.from({ length: CACHED_TASKS }, (_, i) => {
+    const revision = i % revisions;
+    const m = appManifest(revision);
+    const task = {
+      apiVersion: 'capstan/v1',
+      kind: 'Task',
+      metadata: {
+        name: `task-${i}`,
+        namespace: m.metadata.namespace,
+        uid: `task-uid-${i}`,
+        ownerReferences: [{ apiVersion: 'capstan/v1', kind: 'Revision', name: `app-${revision}-1`, uid: `revision-uid-${revision}`, controller: true }],
+      },
+      spec: { app: m.metadata.name, revision: 1, template: m.spec },
+    };
+    return { key: `${m.metadata.namespace}/task-${i}`, spec: { value: task, revision: BigInt(i + 1) } };
+  });
+  cache.replace(entries, false);
+  const time = (passes: number, lookup: (uid: string) => readonly unknown[]) => {
+    let found = 0;
+    const start = performance.now();
+    for (let pass = 0; pass < passes; pass += 1) {
+      for (let r = 0; r < revisions; r += 1) found += lookup(`revision-uid-${r}`).length;
+    }
+    const micros = ((performance.now() - start) * 1000) / (passes * revisions);
+    if (found !== passes * CACHED_TASKS) throw new Error(`lookup found ${found} tasks, expected ${passes * CACHED_TASKS}`);
+    return micros;
+  };
+  const scan = (uid: string) => cache.list((t) => t.metadata.ownerReferences?.some((o) => o.uid === uid) ?? false);
+  const index = (uid: string) => cache.byIndex('owner', uid);
+  time(1, scan); // warm up both before timing either
+  time(5, index);
+  return { scan: time(1, scan), index: time(50, index) };
+}
+
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'capstan-bench-etcd-'));
   mkdirSync(dir, { recursive: true });
@@ -192,6 +238,7 @@ async function main() {
     const apply = await benchApply(client, etcd.url);
     const latency = await benchLatency(client);
     const rss = await benchRss(client, etcd.url);
+    const lookup = benchLookup();
     printTable([
       ['figure', 'capstan', 'baseline', 'ratio / target'],
       [`(a) apply ${APPS} App manifests, objects/s`, apply.applyRate.toFixed(0), `${apply.rawRate.toFixed(0)} raw puts/s`, `${(apply.applyRate / apply.rawRate).toFixed(2)} (target ≥ 0.5)`],
@@ -199,6 +246,7 @@ async function main() {
       [`(b) watch→reconcile p50, ms @ ${latency.achieved.toFixed(0)} updates/s`, latency.p50.toFixed(1), `${latency.rawP50.toFixed(1)} raw watch`, ''],
       [`    watch→reconcile p99, ms`, latency.p99.toFixed(1), `${latency.rawP99.toFixed(1)} raw watch`, '(target p99 ≤ 20 ms)'],
       [`(c) controller RSS, ${CACHED_APPS} Apps cached, MB`, rss.full.toFixed(0), `${rss.empty.toFixed(0)} empty cache`, '(target ≤ 150 MB)'],
+      [`(d) a revision's tasks, ${CACHED_TASKS} Tasks cached, µs/lookup`, `${lookup.index.toFixed(2)} by index`, `${lookup.scan.toFixed(0)} scan`, `${(lookup.scan / lookup.index).toFixed(0)}× faster`],
     ]);
   } finally {
     client.close();

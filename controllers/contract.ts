@@ -37,6 +37,13 @@ export interface Cache {
   get(key: string): DeepReadonly<AnyObject> | undefined;
   list(filter?: (object: DeepReadonly<AnyObject>) => boolean): DeepReadonly<AnyObject>[];
   keys(): string[];
+  /**
+   * The cached objects filed under `value` in an index the cache keeps as it changes, ordered by key
+   * (a fresh array): `owner` by each ownerReference's uid, `app` by `namespace/app` (a Task's,
+   * Revision's or Endpoints' spec.app; an App's own key), `node` by spec.nodeName. Ask this rather
+   * than filtering `list()`, which reads every object of the kind.
+   */
+  byIndex(index: 'owner' | 'app' | 'node', value: string): DeepReadonly<AnyObject>[];
 }
 
 export type Caches = (kind: string) => Cache;

@@ -52,8 +52,7 @@ function keysFor(kind: string, kinds: string[], event: InformerEvent, caches: Ca
   const uid = event.object.metadata.uid;
   if (event.type === 'deleted' && uid) {
     for (const dependentKind of kinds) {
-      const dependents = caches(dependentKind).list((o) => o.metadata.ownerReferences?.some((ref) => ref.uid === uid) ?? false);
-      for (const dependent of dependents) keys.push(gcKey(dependentKind, refKey(dependent.metadata)));
+      for (const dependent of caches(dependentKind).byIndex('owner', uid)) keys.push(gcKey(dependentKind, refKey(dependent.metadata)));
     }
   }
   return keys;

@@ -41,11 +41,6 @@ export function nodesController(options: { resyncMs?: number } = {}): Controller
 async function reconcileNodes(ctx: ReconcileContext) {
   const leases = new Set((await ctx.store.client.getAll().prefix(LEASE_PREFIX).keys()).map((key) => key.slice(LEASE_PREFIX.length)));
   const now = ctx.now();
-  const tasksByNode = new Map<string, Task[]>();
-  for (const task of ctx.informer('Task').list() as Task[]) {
-    const node = task.spec.nodeName;
-    if (node) tasksByNode.set(node, [...(tasksByNode.get(node) ?? []), task]);
-  }
   let nextCheck = Infinity;
   for (const node of ctx.informer('Node').list() as Node[]) {
     const alive = leases.has(node.metadata.name);
@@ -59,7 +54,8 @@ async function reconcileNodes(ctx: ReconcileContext) {
       continue; // the next round sees the transition time it wrote
     }
     const lastHeartbeat = Date.parse(ready.lastTransitionTime) - (node.status?.leaseTTLSeconds ?? 0) * 1000;
-    const wait = await expireTasks(node.metadata.name, tasksByNode.get(node.metadata.name) ?? [], lastHeartbeat, now, ctx);
+    const tasks = ctx.informer('Task').byIndex('node', node.metadata.name) as Task[];
+    const wait = await expireTasks(node.metadata.name, tasks, lastHeartbeat, now, ctx);
     nextCheck = Math.min(nextCheck, wait);
   }
   return Number.isFinite(nextCheck) ? requeueAfter(Math.max(nextCheck, 50)) : done();

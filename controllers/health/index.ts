@@ -113,6 +113,6 @@ function nodeAddress(caches: Caches, nodeName: string): string | undefined {
 function tasksOnNode(event: { object: DeepReadonly<AnyObject> }, caches: Caches): string[] {
   const name = event.object.metadata.name;
   return caches('Task')
-    .list((t) => (t.spec as { nodeName?: string }).nodeName === name)
+    .byIndex('node', name)
     .map((t) => `${t.metadata.namespace}/${t.metadata.name}`);
 }

@@ -17,7 +17,7 @@ import type { AppSpec } from '../../api/kinds/app.ts';
 import type { RevisionSpec, RevisionStatus } from '../../api/kinds/revision.ts';
 import { isTerminal, type TaskSpec, type TaskStatus } from '../../api/kinds/task.ts';
 import { APP_LABEL, REVISION_LABEL } from '../../api/kinds/wellknown.ts';
-import { done, requeueAfter, toOwner, type ControllerDefinition, type ReconcileContext } from '../contract.ts';
+import { done, requeueAfter, toOwner, type Caches, type ControllerDefinition, type ReconcileContext } from '../contract.ts';
 import { planReplicas, type Backoff, type TaskFacts } from './plan.ts';
 
 export const REPLICAS = 'replicas';
@@ -45,10 +45,11 @@ export function replicasController(): ControllerDefinition {
 }
 
 /** The App holds the backoff settings and killSelection: its change concerns its revisions. */
-function revisionsOfApp(event: { object: DeepReadonly<AnyObject> }, caches: (kind: string) => { list(f?: (o: DeepReadonly<AnyObject>) => boolean): DeepReadonly<AnyObject>[] }): string[] {
+function revisionsOfApp(event: { object: DeepReadonly<AnyObject> }, caches: Caches): string[] {
   const uid = event.object.metadata.uid;
+  if (!uid) return [];
   return caches('Revision')
-    .list((r) => r.metadata.ownerReferences?.some((o) => o.uid === uid) ?? false)
+    .byIndex('owner', uid)
     .map((r) => `${r.metadata.namespace}/${r.metadata.name}`);
 }
 
@@ -61,7 +62,7 @@ async function reconcileRevision(key: string, ctx: ReconcileContext, expectation
   const namespace = revision.metadata.namespace!;
   const app = ctx.informer('App').get(`${namespace}/${revision.spec.app}`);
   if (!app) return done();
-  const tasks = ctx.informer('Task').list((t) => t.metadata.ownerReferences?.some((o) => o.uid === revision.metadata.uid) ?? false);
+  const tasks = revision.metadata.uid ? ctx.informer('Task').byIndex('owner', revision.metadata.uid) : [];
 
   const expectation = expectations.get(key);
   if (expectation && !satisfied(expectation, tasks, ctx.now().getTime())) return requeueAfter(CHECK_CACHE_AGAIN_MS);

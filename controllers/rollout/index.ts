@@ -48,9 +48,7 @@ function ownerApp(object: DeepReadonly<AnyObject>): string[] {
 async function reconcileApp(key: string, ctx: ReconcileContext): Promise<Result> {
   const app = ctx.informer('App').get(key) as App | undefined;
   if (!app || app.metadata.deletionTimestamp) return done();
-  const revisions = ctx
-    .informer('Revision')
-    .list((r) => r.metadata.ownerReferences?.some((o) => o.uid === app.metadata.uid) ?? false) as Revision[];
+  const revisions = (app.metadata.uid ? ctx.informer('Revision').byIndex('owner', app.metadata.uid) : []) as Revision[];
   const spec = app.spec as AppSpec;
   const annotations = app.metadata.annotations ?? {};
   const paused = annotations[PAUSED_ANNOTATION] === 'true';

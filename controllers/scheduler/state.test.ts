@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { indexValues, type IndexName } from '../../api/object-cache.ts';
 import type { AnyObject, DeepReadonly } from '../../api/object.ts';
 import type { Cache } from '../contract.ts';
 import { SchedulerState } from './state.ts';
@@ -14,6 +15,9 @@ class MapCache implements Cache {
   }
   keys() {
     return [...this.objects.keys()];
+  }
+  byIndex(index: IndexName, value: string) {
+    return this.list().filter((object) => indexValues(index, object).includes(value));
   }
 }
 
