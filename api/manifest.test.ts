@@ -142,7 +142,7 @@ describe('validateDocuments', () => {
     ['a list where a mapping belongs', minimal('  containers: [{image: x}]\n  upgradeStrategy: [1]'),
       'web.yaml:6:3: spec.upgradeStrategy: expected a mapping, found a list of 1 item'],
     ['an unknown spec field', minimal('  instanses: 2\n  containers: [{image: x}]'),
-      'web.yaml:5:3: spec.instanses: expected a known field (instances, driver, containers, ports, constraints, healthChecks, readinessChecks, upgradeStrategy, progressDeadlineSeconds, revisionHistoryLimit, backoffSeconds, backoffFactor, maxLaunchDelaySeconds, killSelection, taskKillGracePeriodSeconds, unreachableStrategy, dependencies, volumes, loadBalancer), found unknown field "instanses" (did you mean "instances"?)'],
+      'web.yaml:5:3: spec.instanses: expected a known field (instances, driver, containers, ports, constraints, healthChecks, readinessChecks, upgradeStrategy, progressDeadlineSeconds, revisionHistoryLimit, backoffSeconds, backoffFactor, maxLaunchDelaySeconds, killSelection, taskKillGracePeriodSeconds, drainTimeoutSeconds, unreachableStrategy, dependencies, volumes, loadBalancer), found unknown field "instanses" (did you mean "instances"?)'],
     ['an unknown field of a health check', minimal('  containers: [{image: x}]\n  ports: [{name: http}]\n  healthChecks:\n    - protocol: TCP\n      path: /'),
       'web.yaml:9:7: spec.healthChecks[0].path: expected a known field (protocol, portIndex, portName, gracePeriodSeconds, intervalSeconds, timeoutSeconds, maxConsecutiveFailures, delaySeconds), found unknown field "path"'],
     ['an unknown constraint operator', minimal('  containers: [{image: x}]\n  constraints: [[hostname, UNIQ]]'),

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { KindRegistry } from '../api/kinds/registry.ts';
 import type { Store } from '../api/store.ts';
 import type { ControllerDefinition } from './contract.ts';
+import { endpointsController } from './endpoints/index.ts';
 import { gcController } from './gc.ts';
 import { healthController } from './health/index.ts';
 import { nodesController } from './nodes.ts';
@@ -17,7 +18,7 @@ const NOT_COLLECTED = new Set(['Event']);
 
 export function builtinControllers(registry: KindRegistry): ControllerDefinition[] {
   const kinds = registry.kinds().map((k) => k.kind).filter((kind) => !NOT_COLLECTED.has(kind));
-  return [rolloutController(), replicasController(), schedulerController(), nodesController(), healthController(), gcController({ kinds })];
+  return [rolloutController(), replicasController(), schedulerController(), nodesController(), healthController(), endpointsController(), gcController({ kinds })];
 }
 
 export interface RunControllersOptions {

@@ -23,17 +23,18 @@ import { isStoreError } from '../api/errors.ts';
 import { KeyedInformer } from '../api/keyed-informer.ts';
 import { nodeLeaseKey, nodeTasksIndexPrefix } from '../api/keys.ts';
 import type { NodeResources } from '../api/kinds/node.ts';
-import { isTerminal } from '../api/kinds/task.ts';
+import { isTerminal, type TaskStatus } from '../api/kinds/task.ts';
 import { AGENT_FINALIZER } from '../api/kinds/wellknown.ts';
 import { removeNodeTaskIndexEntry } from '../api/node-index.ts';
-import type { AnyObject } from '../api/object.ts';
+import { getCondition, setCondition, type AnyObject, type Condition } from '../api/object.ts';
 import type { Store } from '../api/store.ts';
 import { taskOutcome, type Driver, type DriverName } from './driver.ts';
 import { CommandChecks } from './agent/command-checks.ts';
 import { NodeLease } from './agent/lease.ts';
 import { LogsServer, type LogSource } from './agent/logs-server.ts';
 import { registerNode } from './agent/node.ts';
-import { messages, planAgent, runningChange, runtimeOf, type AgentAction, type StatusChange, type TaskObject } from './agent/plan.ts';
+import { waitUntilDrained } from './agent/drain.ts';
+import { DEFAULT_DRAIN_TIMEOUT_SECONDS, messages, planAgent, runningChange, runtimeOf, type AgentAction, type StatusChange, type TaskObject } from './agent/plan.ts';
 import { applyChange, launchFor } from './agent/status.ts';
 import { Workloads } from './agent/workloads.ts';
 
@@ -244,6 +245,9 @@ export class Agent {
         case 'release':
           await this.release(action.task);
           break;
+        case 'drain':
+          await this.drain(action.task);
+          break;
       }
     }
   }
@@ -275,14 +279,19 @@ export class Agent {
    * undefined when the task is gone.
    */
   private async report(task: TaskObject, change: StatusChange): Promise<TaskObject | undefined> {
+    const written = await this.writeStatus(task, (current) => applyChange(current.status, change, { nodeName: this.options.nodeName }));
+    if (written && written !== task) this.log.info({ task: refOf(task), phase: written.status?.phase, message: written.status?.message }, 'task status');
+    return written;
+  }
+
+  /** `next` computes the status from the freshest object, undefined when there is nothing to write. */
+  private async writeStatus(task: TaskObject, next: (current: TaskObject) => TaskStatus | undefined): Promise<TaskObject | undefined> {
     let current: TaskObject | undefined = task;
     for (let attempt = 1; current; attempt += 1) {
-      const next = applyChange(current.status, change, { nodeName: this.options.nodeName });
-      if (!next) return current;
+      const status = next(current);
+      if (!status) return current;
       try {
-        const written = (await this.options.store.updateStatus({ ...writable(current), status: next })) as TaskObject;
-        this.log.info({ task: refOf(task), phase: next.phase, message: next.message }, 'task status');
-        return written;
+        return (await this.options.store.updateStatus({ ...writable(current), status })) as TaskObject;
       } catch (error) {
         if (isStoreError(error, 'NotFound')) return undefined;
         if (!isStoreError(error, 'Conflict') || attempt >= MAX_ATTEMPTS) throw error;
@@ -290,6 +299,40 @@ export class Agent {
       }
     }
     return undefined;
+  }
+
+  /**
+   * Drain before kill (agent/drain.ts): condition Draining True, wait until no load balancer routes
+   * to the task or the App's drainTimeoutSeconds since the deletion passed, then Draining False with
+   * how it ended. The deadline counts from the deletion, so an agent restarted mid-drain does not
+   * start the wait over. The next pass stops the task.
+   */
+  private async drain(task: TaskObject): Promise<void> {
+    const current = await this.fresh(task);
+    if (!current || getCondition(current.status?.conditions, 'Draining')?.status === 'False') return;
+    const seconds = current.spec.template.drainTimeoutSeconds ?? DEFAULT_DRAIN_TIMEOUT_SECONDS;
+    const deletedAt = Date.parse(current.metadata.deletionTimestamp ?? '') || Date.now();
+    const started = Date.now();
+    const condition = (next: Omit<Condition, 'lastTransitionTime'>) => (t: TaskObject) => {
+      if (isTerminal(t.status?.phase)) return undefined;
+      const status = structuredClone((t.status ?? { phase: 'Pending' }) as TaskStatus);
+      return { ...status, conditions: setCondition(status.conditions, next) };
+    };
+    const draining = await this.writeStatus(current, condition({ type: 'Draining', status: 'True', reason: 'Draining', message: messages.draining(seconds) }));
+    if (!draining) return;
+    const outcome = await waitUntilDrained({
+      store: this.options.store,
+      client: this.options.store.client,
+      target: { namespace: task.metadata.namespace ?? 'default', app: task.spec.app, task: task.metadata.name },
+      deadline: deletedAt + seconds * 1000,
+    });
+    const ms = Date.now() - started;
+    const done =
+      outcome.result === 'drained'
+        ? { type: 'Draining', status: 'False' as const, reason: 'Drained', message: messages.drained(ms, outcome.loadBalancers.length) }
+        : { type: 'Draining', status: 'False' as const, reason: 'DrainTimeout', message: messages.drainTimeout(seconds, outcome.waitingFor) };
+    this.log.info({ task: refOf(task), outcome: done.reason, ms }, 'task drained');
+    await this.writeStatus(draining, condition(done));
   }
 
   /** Index entries whose task is gone, is another incarnation, or is bound to another node. */

@@ -33,6 +33,7 @@ describe('App defaults', () => {
       maxLaunchDelaySeconds: 300,
       killSelection: 'YOUNGEST_FIRST',
       taskKillGracePeriodSeconds: 10,
+      drainTimeoutSeconds: 5,
       unreachableStrategy: { inactiveAfterSeconds: 5, expungeAfterSeconds: 30 },
       dependencies: [],
       volumes: [],
@@ -92,7 +93,7 @@ describe('App defaults', () => {
   it('takes the template fields for a revision', () => {
     const spec = appSpecSchema.parse(docker);
     expect(Object.keys(templateOf(spec)).sort()).toEqual(
-      ['constraints', 'containers', 'driver', 'healthChecks', 'ports', 'readinessChecks', 'taskKillGracePeriodSeconds', 'unreachableStrategy', 'volumes'],
+      ['constraints', 'containers', 'drainTimeoutSeconds', 'driver', 'healthChecks', 'ports', 'readinessChecks', 'taskKillGracePeriodSeconds', 'unreachableStrategy', 'volumes'],
     );
   });
 });
@@ -206,6 +207,12 @@ describe('service ports across the cluster', () => {
 
   it('does not count the App itself (a re-apply)', async () => {
     expect(await checkServicePorts(app(withServicePort(10004)), reader([app(withServicePort(10004))]))).toEqual([]);
+  });
+
+  it('names the App holding a service port the system allocated it (from its Endpoints)', async () => {
+    const endpoints: AnyObject = { apiVersion: 'capstan/v1', kind: 'Endpoints', metadata: { name: 'api', namespace: 'billing' }, spec: { app: 'api', ports: [{ index: 0, servicePort: 10004, protocol: 'tcp', addresses: [] }] } };
+    const problems = await checkServicePorts(app(withServicePort(10004)), reader([endpoints]));
+    expect(problems.map((p) => p.found)).toEqual(['10004, used by App billing/api']);
   });
 
   it('finds an App of the same name in another namespace', async () => {

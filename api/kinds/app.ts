@@ -240,6 +240,13 @@ export const appSpecSchema = z.strictObject({
   maxLaunchDelaySeconds: z.number().min(0).default(300),
   killSelection: z.enum(['YOUNGEST_FIRST', 'OLDEST_FIRST']).default('YOUNGEST_FIRST'),
   taskKillGracePeriodSeconds: seconds.default(10),
+  /**
+   * A planned stop (scale-down, rollout, rollback, delete) first takes the task out of Endpoints and
+   * waits, at most this long, until every load balancer has drained it (its connections at zero)
+   * before SIGTERM. 0 stops at once. Part of the template, like the kill grace period, since the
+   * task's agent enforces it.
+   */
+  drainTimeoutSeconds: seconds.default(5),
   unreachableStrategy: unreachableStrategySchema.prefault({}),
   dependencies: z.array(z.string().min(1)).default([]),
   volumes: z.array(volumeSchema).default([]),
@@ -261,14 +268,15 @@ export const appTemplateSchema = appSpecSchema.pick({
   readinessChecks: true,
   volumes: true,
   taskKillGracePeriodSeconds: true,
+  drainTimeoutSeconds: true,
   unreachableStrategy: true,
 });
 export type AppTemplate = z.infer<typeof appTemplateSchema>;
 
 export function templateOf(spec: AppSpec): AppTemplate {
   const { driver, containers, ports, constraints, healthChecks, readinessChecks, volumes } = spec;
-  const { taskKillGracePeriodSeconds, unreachableStrategy } = spec;
-  return { driver, containers, ports, constraints, healthChecks, readinessChecks, volumes, taskKillGracePeriodSeconds, unreachableStrategy };
+  const { taskKillGracePeriodSeconds, drainTimeoutSeconds, unreachableStrategy } = spec;
+  return { driver, containers, ports, constraints, healthChecks, readinessChecks, volumes, taskKillGracePeriodSeconds, drainTimeoutSeconds, unreachableStrategy };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -519,19 +527,30 @@ export function checkApp(object: AnyObject): FieldProblem[] {
 
 /**
  * Service ports are the load balancer's listening ports, one App each across the whole cluster:
- * another App (any namespace) using the same one is named so the user knows whom they collide with.
+ * another App (any namespace) naming the same one, or holding it from the system's allocation (its
+ * Endpoints say so), is named so the user knows whom they collide with. The endpoints controller's
+ * claim (a create-if-absent key) settles what two applies racing past this check would leave.
  */
 export async function checkServicePorts(object: AnyObject, store: StoreReader): Promise<FieldProblem[]> {
   const spec = object.spec as AppSpec;
   const wanted = spec.ports.map((p, i) => ({ servicePort: p.servicePort, i })).filter((p) => p.servicePort);
   if (wanted.length === 0) return [];
-  const { items } = await store.list('App');
-  const others = items.filter((other) => other.metadata.name !== object.metadata.name || other.metadata.namespace !== object.metadata.namespace);
+  const self = (namespace: string | undefined, name: string) => name === object.metadata.name && (namespace ?? 'default') === (object.metadata.namespace ?? 'default');
+  const holders = new Map<number, string>();
+  for (const other of (await store.list('App')).items) {
+    if (self(other.metadata.namespace, other.metadata.name)) continue;
+    for (const p of (other.spec as AppSpec).ports ?? []) if (p.servicePort) holders.set(p.servicePort, `${other.metadata.namespace ?? 'default'}/${other.metadata.name}`);
+  }
+  for (const endpoints of (await store.list('Endpoints')).items) {
+    const app = (endpoints.spec as { app?: string }).app ?? endpoints.metadata.name;
+    if (self(endpoints.metadata.namespace, app)) continue;
+    for (const p of (endpoints.spec as { ports?: { servicePort?: number }[] }).ports ?? []) {
+      if (p.servicePort && !holders.has(p.servicePort)) holders.set(p.servicePort, `${endpoints.metadata.namespace ?? 'default'}/${app}`);
+    }
+  }
   return wanted.flatMap(({ servicePort, i }) => {
-    const users = others.filter((other) => ((other.spec as AppSpec).ports ?? []).some((p) => p.servicePort === servicePort));
-    return users.map((user) =>
-      problem(['spec', 'ports', i, 'servicePort'], EXPECTED.uniqueServicePort, `${servicePort}, used by App ${user.metadata.namespace ?? 'default'}/${user.metadata.name}`),
-    );
+    const holder = holders.get(servicePort!);
+    return holder ? [problem(['spec', 'ports', i, 'servicePort'], EXPECTED.uniqueServicePort, `${servicePort}, used by App ${holder}`)] : [];
   });
 }
 

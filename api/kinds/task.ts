@@ -31,8 +31,12 @@ export function isTerminal(phase: TaskPhase | undefined): boolean {
   return phase !== undefined && TERMINAL_PHASES.includes(phase);
 }
 
-/** Scheduled (bound to a node), Healthy (all health checks pass), Ready (all readiness checks pass). */
-export type TaskConditionType = 'Scheduled' | 'Healthy' | 'Ready';
+/**
+ * Scheduled (bound to a node), Healthy (all health checks pass), Ready (all readiness checks pass),
+ * Draining (a planned stop: True while the load balancers let go of it, False once they have, or the
+ * drain timeout passed; the agent stops it only then).
+ */
+export type TaskConditionType = 'Scheduled' | 'Healthy' | 'Ready' | 'Draining';
 
 /** One health check's state, in the order of template.healthChecks. */
 export interface HealthResult {

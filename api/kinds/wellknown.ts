@@ -11,3 +11,10 @@ export const REVISION_LABEL = 'capstan.io/revision';
  * unreachable past expungeAfterSeconds. A Task deleted before it was bound loses it at once.
  */
 export const AGENT_FINALIZER = 'capstan.io/agent';
+
+/**
+ * On Apps: condition a load balancer (`capstan lb`) sets False, reason ConfigRejected, when
+ * `haproxy -c` refused the App's part of its configuration and it left the App out, and True once
+ * it routes the App again.
+ */
+export const LOAD_BALANCED_CONDITION = 'LoadBalanced';

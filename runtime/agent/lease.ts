@@ -16,6 +16,8 @@ export interface NodeLeaseOptions {
   /** Stored under the key: who holds it, for people reading etcd. */
   value: string;
   logger: Logger;
+  /** Called after a lease is granted again: keys put on the lost one (putOnLease) are gone. */
+  onRenewed?: () => void;
 }
 
 const RETRY_MIN_MS = 100;
@@ -35,6 +37,12 @@ export class NodeLease {
     this.loop = this.keep(lost);
   }
 
+  /** Puts another key on the current lease, so it goes with it (a load balancer's drain records). */
+  async putOnLease(key: string, value: string): Promise<void> {
+    if (!this.lease) throw new Error(`no lease for ${this.options.key} right now; it is being granted again`);
+    await this.lease.put(key).value(value);
+  }
+
   /** Revokes the lease, so the key (and the node's liveness) goes at once rather than after the TTL. */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -51,7 +59,7 @@ export class NodeLease {
     const lease = client.lease(ttlSeconds);
     const lost = new Promise<void>((resolve) => {
       lease.on('lost', (error: Error) => {
-        if (!this.stopped) this.options.logger.warn({ key, error: error.message }, 'node lease lost; granting a new one');
+        if (!this.stopped) this.options.logger.warn({ key, error: error.message }, 'lease lost; granting a new one');
         resolve();
       });
     });
@@ -76,7 +84,8 @@ export class NodeLease {
       for (let attempt = 0; !this.stopped; attempt += 1) {
         try {
           ({ lost } = await this.acquire());
-          this.options.logger.info({ key: this.options.key }, 'node lease granted again');
+          this.options.logger.info({ key: this.options.key }, 'lease granted again');
+          this.options.onRenewed?.();
           break;
         } catch {
           await new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_MIN_MS * 2 ** attempt, RETRY_MAX_MS)));

@@ -8,7 +8,9 @@ import { applyChange, launchFor } from './status.ts';
 const NODE = 'n1';
 const T0 = '2025-01-01T00:00:00.000Z';
 
-function task(phase: TaskPhase, options: { deleting?: boolean; finalizer?: boolean; pid?: number } = {}): TaskObject {
+type Draining = 'True' | 'False';
+
+function task(phase: TaskPhase, options: { deleting?: boolean; finalizer?: boolean; pid?: number; draining?: Draining; drainTimeoutSeconds?: number; ports?: boolean } = {}): TaskObject {
   return {
     apiVersion: 'capstan/v1',
     kind: 'Task',
@@ -27,16 +29,21 @@ function task(phase: TaskPhase, options: { deleting?: boolean; finalizer?: boole
       template: {
         driver: 'process',
         containers: [{ name: 'main', cmd: 'httpd', env: {}, resources: { cpus: 0.1, mem: 32, disk: 0, gpus: 0 }, volumeMounts: [] }],
-        ports: [{ name: 'http', hostPort: 0, protocol: 'tcp' }],
+        ports: options.ports === false ? [] : [{ name: 'http', hostPort: 0, protocol: 'tcp' }],
         constraints: [],
         healthChecks: [],
         readinessChecks: [],
         volumes: [],
         taskKillGracePeriodSeconds: 3,
+        drainTimeoutSeconds: options.drainTimeoutSeconds ?? 5,
         unreachableStrategy: { inactiveAfterSeconds: 5, expungeAfterSeconds: 30 },
       },
     },
-    status: { phase, ...(options.pid ? { runtime: { driver: 'process', pid: options.pid } } : {}) },
+    status: {
+      phase,
+      ...(options.pid ? { runtime: { driver: 'process', pid: options.pid } } : {}),
+      ...(options.draining ? { conditions: [{ type: 'Draining', status: options.draining, reason: 'r', message: 'm', lastTransitionTime: T0 }] } : {}),
+    },
   };
 }
 
@@ -71,7 +78,12 @@ describe('planTask', () => {
       w: workload(running('a'), exited('failed', 1, 'b')),
       want: ['report Failed', 'stop (pod-failed)'],
     },
-    { scenario: 'a deleted running task is Killing and stopped', t: task('Running', { deleting: true }), w: workload(running()), want: ['report Killing', 'stop (deleting)'] },
+    { scenario: 'a deleted running task with ports is drained first', t: task('Running', { deleting: true }), w: workload(running()), want: ['drain'] },
+    { scenario: 'a drain under way is resumed (after an agent restart)', t: task('Running', { deleting: true, draining: 'True' }), w: workload(running()), want: ['drain'] },
+    { scenario: 'a drained task is Killing and stopped', t: task('Running', { deleting: true, draining: 'False' }), w: workload(running()), want: ['report Killing', 'stop (deleting)'] },
+    { scenario: 'a deleted task without ports is not drained', t: task('Running', { deleting: true, ports: false }), w: workload(running()), want: ['report Killing', 'stop (deleting)'] },
+    { scenario: 'drainTimeoutSeconds 0 stops at once', t: task('Running', { deleting: true, drainTimeoutSeconds: 0 }), w: workload(running()), want: ['report Killing', 'stop (deleting)'] },
+    { scenario: 'a task deleted while Starting was never routed to: no drain', t: task('Starting', { deleting: true }), w: workload(running()), want: ['report Killing', 'stop (deleting)'] },
     {
       scenario: 'a deleted task whose workload stopped is Killed, cleaned and released',
       t: task('Killing', { deleting: true }),

@@ -39,7 +39,13 @@ export type AgentAction =
   /** Kills whatever still runs and forgets the remains. */
   | { type: 'remove'; driver: DriverName; reason: StopReason }
   /** Removes AGENT_FINALIZER from the Task (with a fresh read). */
-  | { type: 'release'; task: TaskObject };
+  | { type: 'release'; task: TaskObject }
+  /**
+   * The first step of a planned stop: condition Draining True, wait (at most the template's
+   * drainTimeoutSeconds from the deletion) until no load balancer routes to the task, Draining False.
+   * The next pass then stops it.
+   */
+  | { type: 'drain'; task: TaskObject };
 
 export interface TaskPlan {
   uid: string;
@@ -53,6 +59,9 @@ export const messages = {
   portsMismatch: (ports: number, hostPorts: number) =>
     `the template has ${ports} port(s) but the binding has ${hostPorts} host port(s)`,
   containerReason: (container: string, reason: string) => `container ${container} ${reason}`,
+  draining: (seconds: number) => `out of Endpoints; waiting up to ${seconds} s for the load balancers to let go`,
+  drained: (ms: number, loadBalancers: number) => `drained in ${ms} ms (${loadBalancers} load balancer${loadBalancers === 1 ? '' : 's'})`,
+  drainTimeout: (seconds: number, waitingFor: string[]) => `drain timeout (${seconds} s) passed, still waiting for ${waitingFor.join(', ')}; stopping anyway`,
 };
 
 export interface PlanInput {
@@ -87,6 +96,7 @@ export function planTask(task: TaskObject | undefined, workload: Workload | unde
     workload ? [{ type: 'stop', driver: workload.driver, gracePeriodSeconds: grace, reason }] : [];
 
   if (task.metadata.deletionTimestamp) {
+    if (live && needsDrain(task, phase)) return [{ type: 'drain', task }];
     if (live) {
       const killing: AgentAction[] = isTerminal(phase) || phase === 'Killing' ? [] : [{ type: 'report', task, change: { phase: 'Killing' } }];
       return [...killing, ...stop('deleting')];
@@ -121,6 +131,21 @@ export function planTask(task: TaskObject | undefined, workload: Workload | unde
   }
   // One failed container fails a pod: report it, then stop the others.
   return [{ type: 'report', task, change: endOf(workload, false) }, ...(live ? stop('pod-failed') : [])];
+}
+
+/** Marathon's default drain is none; Capstan's is the App's drainTimeoutSeconds (5 s) for tasks with ports. */
+export const DEFAULT_DRAIN_TIMEOUT_SECONDS = 5;
+
+/**
+ * A Running task with ports may be in Endpoints and so in a load balancer: it is drained before it
+ * is stopped, once (Draining False says it is done, whichever way it ended). A task that never ran
+ * was never routed to, and a failed one (a health kill) is not a planned stop.
+ */
+export function needsDrain(task: TaskObject, phase: TaskPhase): boolean {
+  const { template } = task.spec;
+  if (phase !== 'Running' || template.ports.length === 0) return false;
+  if ((template.drainTimeoutSeconds ?? DEFAULT_DRAIN_TIMEOUT_SECONDS) <= 0) return false;
+  return task.status?.conditions?.find((c) => c.type === 'Draining')?.status !== 'False';
 }
 
 /** How a task ended, from its containers' exits. */
