@@ -1,5 +1,6 @@
 // `capstan describe`: one object for people: metadata, spec, status with its conditions as a table,
-// and the recent Events about it (newest last).
+// sections of the kind's own (an App's Traffic: describe-traffic.ts), and the recent Events about it
+// (newest last).
 import { Command } from 'commander';
 import { stringify } from 'yaml';
 import type { AnyObject, Condition } from '../api/object.ts';
@@ -33,12 +34,31 @@ export async function runDescribe(ctx: CommandContext, options: { kind: string; 
   const object = await session.store.get(definition.kind, { namespace, name: options.name });
   if (!object) throw new CliError(getSay.notFound(definition, options.name, namespace));
   const events = await eventsFor(session, object);
-  ctx.io.stdout.write(describeObject(object, events, { color: ctx.io.color }));
+  const sections = await sectionsFor(session, object);
+  ctx.io.stdout.write(describeObject(object, events, { color: ctx.io.color, sections }));
   return EXIT.ok;
 }
 
+/** A titled part of describe's text after the conditions; its body indented by two spaces. */
+export interface DescribeSection {
+  title: string;
+  body: string;
+}
+
+/** The sections a kind adds: an App's Traffic. Loaded on demand, as it reads the DNS and load-balancer rules. */
+async function sectionsFor(session: Session, object: AnyObject): Promise<DescribeSection[]> {
+  if (object.kind !== 'App') return [];
+  const { readTraffic, trafficSection } = await import('./describe-traffic.ts');
+  const facts = await readTraffic({ client: session.client, store: session.store, app: object });
+  return [{ title: 'Traffic', body: trafficSection(facts) }];
+}
+
 /** The text of describe, pure: tests and other commands (rollout status, say) may reuse it. */
-export function describeObject(object: AnyObject, events: AnyObject[], options: { color: boolean; now?: number }): string {
+export function describeObject(
+  object: AnyObject,
+  events: AnyObject[],
+  options: { color: boolean; now?: number; sections?: readonly DescribeSection[] },
+): string {
   const paint = palette(options.color);
   const now = options.now ?? Date.now();
   const m = object.metadata;
@@ -65,6 +85,7 @@ export function describeObject(object: AnyObject, events: AnyObject[], options: 
     for (const c of conditions) rows.push([c.type, c.status, c.reason ?? '', c.message ?? '', formatAge(c.lastTransitionTime, now)]);
     lines.push(indent(formatTable(rows)));
   } else lines.push('  <none>');
+  for (const section of options.sections ?? []) lines.push(paint.bold(`${section.title}:`), section.body);
 
   lines.push(paint.bold('Events:'));
   if (events.length) {

@@ -34,12 +34,25 @@ export type EndpointsSpec = z.infer<typeof endpointsSpecSchema>;
 
 const specOf = (object: AnyObject) => object.spec as Partial<EndpointsSpec>;
 
-/** `address:port` of the first port's addresses, shortened like kubectl's. */
+/** Every port's `address:port`, shortened like kubectl's: the first `limit`, then how many more. */
 function listAddresses(object: AnyObject, limit = 3): string {
   const addresses = (specOf(object).ports ?? []).flatMap((p) => p.addresses.map((a) => `${a.address}:${a.hostPort}`));
   if (addresses.length === 0) return '<none>';
   const more = addresses.length - limit;
   return addresses.slice(0, limit).join(',') + (more > 0 ? ` + ${more} more...` : '');
+}
+
+/** `http:10000`, `10001` for an unnamed port, `/udp` appended for udp; ports with no service port are left out. */
+function listServicePorts(object: AnyObject): string {
+  return (specOf(object).ports ?? [])
+    .filter((p) => p.servicePort)
+    .map((p) => `${p.name ? `${p.name}:` : ''}${p.servicePort}${p.protocol === 'udp' ? '/udp' : ''}`)
+    .join(',');
+}
+
+/** Every address with the task serving there, `task@address:port`: for -o wide, never shortened. */
+function listTasks(object: AnyObject): string {
+  return (specOf(object).ports ?? []).flatMap((p) => p.addresses.map((a) => `${a.task}@${a.address}:${a.hostPort}`)).join(',');
 }
 
 export const endpointsKind: KindDefinition = {
@@ -52,7 +65,8 @@ export const endpointsKind: KindDefinition = {
   spec: endpointsSpecSchema,
   columns: [
     { header: 'APP', value: (o) => specOf(o).app ?? '' },
+    { header: 'SERVICE PORTS', value: (o) => listServicePorts(o) },
     { header: 'ENDPOINTS', value: (o) => listAddresses(o) },
-    { header: 'ALL', wide: true, value: (o) => listAddresses(o, Number.POSITIVE_INFINITY) },
+    { header: 'TASKS', wide: true, value: (o) => listTasks(o) },
   ],
 };
