@@ -96,6 +96,9 @@ function head(options: LbRenderOptions): string[] {
     '  load-server-state-from-file global',
     '  option dontlognull',
     '  option redispatch',
+    // On a reload the old worker closes its idle keep-alive connections after the response it is
+    // sending, not under a request the client is about to send (one in 600 failed without it).
+    '  option idle-close-on-response',
     '  retries 3',
     '  backlog 10000',
     '  maxconn 10000',

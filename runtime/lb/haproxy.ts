@@ -1,0 +1,537 @@
+// Runs a real HAProxy 2.6 in master-worker mode for `capstan lb`, and is the balancer's
+// HAProxyControl (balancer.ts): check a configuration, install it atomically and reload hitlessly,
+// talk to the runtime API, and keep the master running.
+//
+// Everything lives in one directory: haproxy.cfg, haproxy.pid (the master's pid) and master.sock
+// (the master CLI). The admin socket and the server-state file are wherever the configuration's
+// global section names them (render.ts puts them beside these).
+//
+// The master runs in its own process group: a Ctrl-C in a terminal reaches only `capstan lb`,
+// which calls stop() (soft stop, then the whole group killed), and a `capstan lb` killed outright
+// leaves a master that the next start() replaces — hitlessly: the new master takes the listening
+// sockets from the old worker (`-x <admin socket>`, which `expose-fd listeners` allows) before the
+// old master is told to finish and leave, so there are never two masters serving for long.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { isAbsolute, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Logger } from 'pino';
+import { Subject, type Observable } from 'rxjs';
+import { parseShowProc, RuntimeApi, sendCommand, type ProcList } from './runtime-api.ts';
+
+/** A problem `haproxy -c` reported, with the 1-based line of the checked text when it named one. */
+export interface ConfigError {
+  line?: number;
+  message: string;
+}
+
+export type CheckResult = { ok: true } | { ok: false; errors: ConfigError[] };
+
+export type InstallResult =
+  | { outcome: 'unchanged' }
+  /** Written without a reload: a restarted master starts from it. */
+  | { outcome: 'written' }
+  | { outcome: 'reloaded'; workerPid: number }
+  | { outcome: 'rejected'; errors: ConfigError[] };
+
+/** The master died and a new one serves the installed configuration: runtime API changes made since the last reload are gone. */
+export interface HAProxyRestart {
+  masterPid: number;
+  reason: string;
+}
+
+export interface HAProxyProcessOptions {
+  /** Holds haproxy.cfg, haproxy.pid and master.sock. Must be short enough for a unix socket path. */
+  dir: string;
+  /** The configuration to start with (checked first). */
+  config: string;
+  log: Logger;
+  binary?: string;
+  /** How long start, reload and restart may take before they fail. */
+  readyTimeoutMs?: number;
+}
+
+/** A running haproxy process of one directory, as /proc shows it. */
+export interface HAProxyProcessInfo {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  argv: string[];
+}
+
+const DEFAULT_READY_TIMEOUT_MS = 10_000;
+const POLL_MS = 20;
+/** Restarts of a master that keeps dying back off from the first delay to the last. */
+const RESTART_DELAY_MS = { first: 100, max: 5_000 };
+/** A master that lived this long before dying is restarted at the first delay again. */
+const STABLE_AFTER_MS = 10_000;
+/** Linux's sun_path holds 108 bytes including the terminating NUL. */
+const MAX_SOCKET_PATH = 107;
+
+const messages = {
+  notInstalled: (binary: string) => `${binary} is not installed: apt-get install haproxy`,
+  pathTooLong: (path: string) =>
+    `The HAProxy master socket ${path} is ${Buffer.byteLength(path)} bytes, longer than the ${MAX_SOCKET_PATH} a unix socket allows: choose a shorter directory.`,
+  noAdminSocket: () =>
+    'The HAProxy configuration has no "stats socket <path> … level admin" line in its global section; capstan lb needs it for the runtime API.',
+  invalid: (errors: ConfigError[]) =>
+    `The HAProxy configuration does not pass "haproxy -c": ${errors.map((e) => (e.line ? `line ${e.line}: ${e.message}` : e.message)).join('; ')}.`,
+  exited: (code: number | null, signal: string | null) => `the HAProxy master exited (code ${code}, signal ${signal})`,
+  notReady: (what: string, ms: number) => `HAProxy did not ${what} within ${ms} ms; its messages are in the capstan lb log.`,
+  reloadFailed: (failed: number) =>
+    `HAProxy could not load the new configuration (failed reloads: ${failed}); the previous worker keeps serving; its messages are in the capstan lb log.`,
+  stopped: () => 'This HAProxy process manager was stopped.',
+};
+
+export class HAProxyProcess {
+  private child: ChildProcess | undefined;
+  private childStartedAt = 0;
+  private restartDelayMs = RESTART_DELAY_MS.first;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  /** Another manager replaced our master: stop() must leave its haproxy alone. */
+  private superseded = false;
+  /** Installs, restarts and stop run one at a time, in order (a reload during a restart would race it). */
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly restartSubject = new Subject<HAProxyRestart>();
+  /** Each restart after the master died; the caller re-applies its runtime state (addresses, drains). */
+  readonly restarts: Observable<HAProxyRestart> = this.restartSubject.asObservable();
+
+  private constructor(readonly options: HAProxyProcessOptions) {}
+
+  /** Starts HAProxy on `config`, replacing (hitlessly) a master a previous run left for this directory. */
+  static async start(options: HAProxyProcessOptions): Promise<HAProxyProcess> {
+    const haproxy = new HAProxyProcess(options);
+    if (Buffer.byteLength(haproxy.masterSocket) > MAX_SOCKET_PATH) throw new Error(messages.pathTooLong(haproxy.masterSocket));
+    mkdirSync(options.dir, { recursive: true });
+    const checked = await haproxy.check(options.config);
+    if (!checked.ok) throw new Error(messages.invalid(checked.errors));
+    // Fails now, with a sentence, rather than at the first runtime API call.
+    adminSocketOf(options.config);
+    writeAtomically(haproxy.configFile, options.config);
+    await haproxy.launch();
+    return haproxy;
+  }
+
+  get configFile(): string {
+    return join(this.options.dir, 'haproxy.cfg');
+  }
+
+  get pidFile(): string {
+    return join(this.options.dir, 'haproxy.pid');
+  }
+
+  get masterSocket(): string {
+    return join(this.options.dir, 'master.sock');
+  }
+
+  /** The admin socket the installed configuration names. */
+  get adminSocket(): string {
+    return adminSocketOf(this.installed());
+  }
+
+  get masterPid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** The runtime API of the current worker. */
+  get runtime(): RuntimeApi {
+    return new RuntimeApi({ socketPath: this.adminSocket });
+  }
+
+  /** `haproxy -c` on this text. */
+  async check(text: string): Promise<CheckResult> {
+    const file = join(this.options.dir, `.check-${randomBytes(4).toString('hex')}.cfg`);
+    writeFileSync(file, text);
+    try {
+      const result = await run(this.binary, ['-c', '-f', file]);
+      if (result.code === 0) return { ok: true };
+      const errors = parseCheckOutput(result.output, file);
+      return { ok: false, errors: errors.length > 0 ? errors : [{ message: result.output.trim() || `haproxy -c exited with ${result.code}` }] };
+    } finally {
+      rmSync(file, { force: true });
+    }
+  }
+
+  /**
+   * Installs `text` as haproxy.cfg: unchanged text does nothing; otherwise it is checked, then
+   * (with `reload`, the default) the server state is saved and HAProxy reloads, answering once the
+   * new worker serves and the old ones are leaving.
+   */
+  install(text: string, options: { reload?: boolean } = {}): Promise<InstallResult> {
+    return this.serialized(async () => {
+      if (text === this.installed()) return { outcome: 'unchanged' };
+      const checked = await this.check(text);
+      if (!checked.ok) return { outcome: 'rejected', errors: checked.errors };
+      if (options.reload === false) {
+        writeAtomically(this.configFile, text);
+        return { outcome: 'written' };
+      }
+      // The state first, from the running worker, to the file the new configuration loads from:
+      // runtime API changes (addresses, drain, maint) survive the reload.
+      await this.saveServerState(text);
+      writeAtomically(this.configFile, text);
+      const workerPid = await this.reload();
+      return { outcome: 'reloaded', workerPid };
+    });
+  }
+
+  /** One runtime API command on the admin socket; HAProxy's answer. */
+  command(command: string): Promise<string> {
+    return this.runtime.command(command);
+  }
+
+  /** Current sessions per `backend/server`. */
+  sessions(): Promise<Map<string, number>> {
+    return this.runtime.sessions();
+  }
+
+  /** The master's `show proc`. */
+  async processes(): Promise<ProcList> {
+    const list = parseShowProc(await sendCommand(this.masterSocket, 'show proc'));
+    if (!list) throw new Error(`HAProxy's master CLI at ${this.masterSocket} answered "show proc" with no master row.`);
+    return list;
+  }
+
+  /** Workers from before the last reload, still finishing their connections. */
+  async oldWorkers(): Promise<number> {
+    return (await this.processes()).oldWorkers.length;
+  }
+
+  /**
+   * Soft stop (listeners closed, current requests finished, bounded by the configuration's
+   * hard-stop-after), then after `timeoutMs` the whole process group is killed. Leaves no haproxy
+   * process of this directory behind.
+   */
+  stop(options: { timeoutMs?: number } = {}): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.restartTimer);
+    return this.serialized(async () => {
+      const child = this.child;
+      this.child = undefined;
+      if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        child.kill('SIGUSR1');
+        const timer = setTimeout(() => killGroup(child.pid!), options.timeoutMs ?? 5_000);
+        await exited;
+        clearTimeout(timer);
+        // Workers die with their master, a moment later; none may outlive stop().
+        killGroup(child.pid);
+      }
+      if (!this.superseded) await this.killLeftovers(2_000);
+      this.restartSubject.complete();
+    });
+  }
+
+  private get binary(): string {
+    return this.options.binary ?? 'haproxy';
+  }
+
+  private get readyTimeoutMs(): number {
+    return this.options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
+  }
+
+  private installed(): string {
+    return readFileSync(this.configFile, 'utf8');
+  }
+
+  private serialized<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(work);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Starts a master on the installed file. A live master of this directory (a previous run's)
+   * hands its listening sockets and server state over and is then soft-stopped.
+   */
+  private async launch(): Promise<void> {
+    const previous = this.previousMaster();
+    const adminSocket = this.adminSocket;
+    let takeOver = false;
+    if (previous) {
+      takeOver = await this.saveServerState(this.installed()).then(() => true, () => false);
+      this.options.log.info({ pid: previous.pid, hitless: takeOver }, 'replacing the HAProxy master a previous run left');
+      if (!takeOver) await terminate(previous.pid, this.readyTimeoutMs);
+    }
+    const args = ['-W', '-S', this.masterSocket, '-f', this.configFile, '-p', this.pidFile];
+    if (takeOver) args.push('-x', adminSocket);
+    const child = spawn(this.binary, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    this.childStartedAt = Date.now();
+    forwardLines(child, this.options.log);
+    const failed = new Promise<never>((_, reject) => {
+      child.once('error', (error: NodeJS.ErrnoException) =>
+        reject(error.code === 'ENOENT' ? new Error(messages.notInstalled(this.binary)) : error),
+      );
+      child.once('exit', (code, signal) => reject(new Error(messages.exited(code, signal))));
+    });
+    failed.catch(() => undefined);
+    try {
+      await Promise.race([this.waitServing(new Set()), failed]);
+    } catch (error) {
+      // A master that never served is not left running behind an error.
+      killGroup(child.pid!);
+      this.child = undefined;
+      throw error;
+    }
+    child.once('exit', (code, signal) => this.onMasterExit(child, messages.exited(code, signal)));
+    if (previous && takeOver) {
+      // SIGUSR1: the old master stops its workers softly (they finish what they hold, bounded by
+      // hard-stop-after) and exits after them.
+      signal(previous.pid, 'SIGUSR1');
+      await waitGone(previous.pid, this.readyTimeoutMs).catch(() => terminate(previous.pid, 1_000));
+    }
+    await this.killLeftovers(1_000);
+  }
+
+  /** The master a pidfile names, when it is alive and an haproxy of this directory (not ours). */
+  private previousMaster(): HAProxyProcessInfo | undefined {
+    if (!existsSync(this.pidFile)) return undefined;
+    const pid = Number(readFileSync(this.pidFile, 'utf8').trim());
+    return findHAProxyProcesses(this.options.dir).find((p) => p.pid === pid && p.pid !== this.child?.pid);
+  }
+
+  /** Any haproxy of this directory other than our master and its children (a master the pidfile no longer names, say). */
+  private async killLeftovers(timeoutMs: number): Promise<void> {
+    const ours = this.child?.pid;
+    const strays = findHAProxyProcesses(this.options.dir).filter((p) => p.pid !== ours && p.ppid !== ours);
+    for (const stray of strays) {
+      this.options.log.warn({ pid: stray.pid }, 'killing a stray HAProxy process of this directory');
+      signal(stray.pid, 'SIGKILL');
+    }
+    await Promise.all(strays.map((stray) => waitGone(stray.pid, timeoutMs)));
+  }
+
+  /** Writes `show servers state` of the running worker to the state file `config` names. */
+  private async saveServerState(config: string): Promise<void> {
+    const file = serverStateFileOf(config);
+    if (!file) return;
+    const { text } = await new RuntimeApi({ socketPath: adminSocketOf(this.installed()) }).showServersState();
+    writeAtomically(file, text);
+  }
+
+  /**
+   * `reload` on the master CLI. 2.6 gives no answer (the master re-executes itself, and the
+   * connection ends or is left hanging), so success is read from `show proc`: the master's reload
+   * count went up, a worker that did not exist before answers on its CLI, and `failed` did not grow.
+   */
+  private async reload(): Promise<number> {
+    const before = await this.processes();
+    await fireAndForget(this.masterSocket, 'reload\n');
+    const deadline = Date.now() + this.readyTimeoutMs;
+    for (;;) {
+      const now = await this.processes().catch(() => undefined);
+      if (now && now.master.failedReloads > before.master.failedReloads) throw new Error(messages.reloadFailed(now.master.failedReloads));
+      if (now && now.master.reloads > before.master.reloads) {
+        return this.waitServing(new Set(before.workers.map((w) => w.pid)), deadline);
+      }
+      if (Date.now() > deadline) throw new Error(messages.notReady('reload', this.readyTimeoutMs));
+      await delay(POLL_MS);
+    }
+  }
+
+  /**
+   * Waits for a worker of our master, not in `previous`, whose own CLI answers (it has bound its
+   * listeners and runs); its pid. Until our new master has bound master.sock, the path still leads
+   * to a replaced master, whose worker must not be taken for ours.
+   */
+  private async waitServing(previous: ReadonlySet<number>, deadline = Date.now() + this.readyTimeoutMs): Promise<number> {
+    for (;;) {
+      const list = await this.processes().catch(() => undefined);
+      const ours = list?.master.pid === this.child?.pid;
+      const worker = ours ? list?.workers.find((w) => !previous.has(w.pid)) : undefined;
+      if (worker && (await sendCommand(this.masterSocket, `@!${worker.pid} show info`).then(() => true, () => false))) return worker.pid;
+      if (Date.now() > deadline) throw new Error(messages.notReady('start serving', this.readyTimeoutMs));
+      await delay(POLL_MS);
+    }
+  }
+
+  /** Supervision: a master that died unasked is started again, on the installed configuration. */
+  private onMasterExit(child: ChildProcess, reason: string): void {
+    if (this.stopping || this.child !== child) return;
+    this.child = undefined;
+    const successor = this.previousMaster();
+    if (successor) {
+      // Another process manager started on this directory and replaced our master: restarting
+      // would replace it in turn, and the two would fight forever.
+      this.superseded = true;
+      this.options.log.warn({ pid: successor.pid }, `${reason}: another process manager took over ${this.options.dir}; this one stops supervising it`);
+      return;
+    }
+    if (Date.now() - this.childStartedAt > STABLE_AFTER_MS) this.restartDelayMs = RESTART_DELAY_MS.first;
+    this.scheduleRestart(reason);
+  }
+
+  /** Starts a master again after a delay that doubles while restarts keep failing or dying young. */
+  private scheduleRestart(reason: string): void {
+    const wait = this.restartDelayMs;
+    this.restartDelayMs = Math.min(this.restartDelayMs * 2, RESTART_DELAY_MS.max);
+    this.options.log.error({ restartInMs: wait }, `${reason}; restarting it with the installed configuration`);
+    this.restartTimer = setTimeout(() => {
+      this.serialized(async () => {
+        if (this.stopping) return;
+        await this.killLeftovers(1_000);
+        await this.launch();
+        const masterPid = this.child?.pid ?? 0;
+        this.options.log.warn({ pid: masterPid }, 'HAProxy master restarted; runtime API changes since the last reload must be applied again');
+        this.restartSubject.next({ masterPid, reason });
+      }).catch((error: unknown) => {
+        if (this.stopping) return;
+        this.scheduleRestart(`restarting HAProxy failed (${error instanceof Error ? error.message : String(error)})`);
+      });
+    }, wait);
+  }
+}
+
+/**
+ * The errors of `haproxy -c` output: its [ALERT] lines, with the line number when they name a
+ * position in `file` (`parsing [/path:12] : …` or `[/path:12] : …`). Lines that follow an alert
+ * without a tag of their own continue its message. The closing summary alerts ("Error(s) found in
+ * configuration file", "Fatal errors found") say nothing the others do not, unless they are alone.
+ */
+export function parseCheckOutput(output: string, file: string): ConfigError[] {
+  const errors: ConfigError[] = [];
+  let last: ConfigError | undefined;
+  for (const raw of output.split('\n')) {
+    const tagged = /^\[(ALERT|WARNING|NOTICE)\]\s*(?:\(\d+\)\s*)?:\s*(.*)$/.exec(raw);
+    if (!tagged) {
+      if (last && raw.trim() !== '') last.message += ` ${raw.trim()}`;
+      continue;
+    }
+    last = undefined;
+    if (tagged[1] !== 'ALERT') continue;
+    const text = tagged[2]!.replace(/^config\s*:\s*/, '');
+    const located = /^(?:parsing\s+)?\[([^\]]+):(\d+)\]\s*:\s*(.*)$/.exec(text);
+    last = located && located[1] === file ? { line: Number(located[2]), message: located[3]! } : { message: text.replaceAll(file, 'the configuration') };
+    errors.push(last);
+  }
+  const specific = errors.filter((e) => !/^(Error\(s\) found in configuration file|Fatal errors found in configuration)/.test(e.message));
+  return specific.length > 0 ? specific : errors;
+}
+
+/** The admin socket a configuration's global section names (`stats socket <path> …`). */
+export function adminSocketOf(config: string): string {
+  const path = globalWord(config, 'stats socket');
+  if (!path) throw new Error(messages.noAdminSocket());
+  return path;
+}
+
+/** The absolute `server-state-file` a configuration names, if any. */
+export function serverStateFileOf(config: string): string | undefined {
+  const path = globalWord(config, 'server-state-file');
+  return path && isAbsolute(path) ? path : undefined;
+}
+
+function globalWord(config: string, keyword: string): string | undefined {
+  const match = new RegExp(`^\\s*${keyword}\\s+('[^']*'|"[^"]*"|\\S+)`, 'm').exec(config);
+  return match?.[1]?.replace(/^['"]|['"]$/g, '');
+}
+
+/** Every live haproxy process whose command line names this directory's haproxy.cfg (zombies are not live). */
+export function findHAProxyProcesses(dir: string): HAProxyProcessInfo[] {
+  const config = join(dir, 'haproxy.cfg');
+  const found: HAProxyProcessInfo[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter((arg) => arg !== '');
+      if (!argv[0]?.endsWith('haproxy') || !argv.includes(config)) continue;
+      // stat: "pid (comm) state ppid pgrp …"; comm may hold spaces, so read after its last ')'.
+      const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      if (fields[0] === 'Z') continue;
+      found.push({ pid: Number(entry), ppid: Number(fields[1]), pgid: Number(fields[2]), argv });
+    } catch {
+      // The process ended between readdir and read: not live, so not found.
+    }
+  }
+  return found;
+}
+
+function writeAtomically(file: string, text: string): void {
+  const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+  writeFileSync(temp, text);
+  renameSync(temp, file);
+}
+
+/** Sends a line and closes without waiting for an answer that 2.6's `reload` never gives. */
+function fireAndForget(socketPath: string, line: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(socketPath, () => socket.end(line, () => resolve()));
+    socket.setTimeout(1_000, () => socket.destroy());
+    socket.on('error', reject);
+    socket.on('close', () => resolve());
+  });
+}
+
+/** HAProxy's lines into the log, at the level HAProxy gave them. */
+function forwardLines(child: ChildProcess, log: Logger): void {
+  for (const stream of [child.stdout, child.stderr]) {
+    if (!stream) continue;
+    createInterface({ input: stream }).on('line', (line) => {
+      if (line.startsWith('[ALERT]')) log.error({ source: 'haproxy' }, line);
+      else if (line.startsWith('[WARNING]')) log.warn({ source: 'haproxy' }, line);
+      else log.info({ source: 'haproxy' }, line);
+    });
+  }
+}
+
+function run(binary: string, args: string[]): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
+    child.once('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'ENOENT' ? new Error(messages.notInstalled(binary)) : error),
+    );
+    child.once('close', (code) => resolve({ code, output }));
+  });
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch (error) {
+    // ESRCH: it is gone already, which is what the caller wants.
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+}
+
+/** SIGKILL to the master's process group: the master and every worker it forked. */
+function killGroup(pgid: number): void {
+  signal(-pgid, 'SIGKILL');
+}
+
+/** SIGTERM (HAProxy's hard stop), SIGKILL after `timeoutMs`. */
+async function terminate(pid: number, timeoutMs: number): Promise<void> {
+  signal(pid, 'SIGTERM');
+  await waitGone(pid, timeoutMs).catch(() => {
+    signal(pid, 'SIGKILL');
+    return waitGone(pid, 1_000);
+  });
+}
+
+/** A process is gone when /proc has no live (non-zombie) entry for it: a reparented zombie may never be reaped. */
+async function waitGone(pid: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (isLive(pid)) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not exit within ${timeoutMs} ms`);
+    await delay(POLL_MS);
+  }
+}
+
+function isLive(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
