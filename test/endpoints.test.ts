@@ -13,6 +13,7 @@ import type { EndpointsSpec } from '../api/kinds/endpoints.ts';
 import type { AnyObject } from '../api/object.ts';
 import type { Store } from '../api/store.ts';
 import { runControllers, type RunningControllers } from '../controllers/builtin.ts';
+import { ServicePorts } from '../controllers/endpoints/service-ports.ts';
 import { waitUntilDrained } from '../runtime/agent/drain.ts';
 import { closeStore, openStore, type TestEtcd } from './helpers/etcd.ts';
 import { until } from './helpers/poll.ts';
@@ -117,6 +118,27 @@ describe('endpoints controller', () => {
     const events = async () => Object.values(await client.getAll().prefix(`/capstan/events/${NS}/`).strings()).map((v) => (JSON.parse(v) as { spec: { reason: string; message: string } }).spec);
     const conflict = await until(async () => (await events()).find((e) => e.reason === 'ServicePortConflict'), { what: 'a ServicePortConflict event' });
     expect(conflict.message).toBe(`service port 10050 is held by App ${NS}/first`);
+  });
+});
+
+describe('service port claims', () => {
+  let etcd: TestEtcd;
+  let client: Etcd3;
+
+  beforeAll(async () => {
+    ({ etcd, client } = await openStore(builtinRegistry()));
+  });
+  afterAll(() => closeStore({ etcd, client }));
+
+  it('a reconcile reading stale Endpoints (no port yet) finds the port it claimed, and frees nothing', async () => {
+    const ports = new ServicePorts({ client, range: { from: 10000, to: 10100 } });
+    const app = { namespace: NS, app: 'web', uid: 'u1', wanted: [undefined, undefined] };
+    const first = await ports.assign({ ...app, held: [] });
+    expect(first.ports).toEqual([10000, 10001]);
+    expect((await ports.assign({ ...app, held: [] })).ports).toEqual([10000, 10001]);
+    expect(Object.keys(await client.getAll().prefix('/capstan/serviceports/').strings())).toHaveLength(2);
+    // Another App racing for ports gets the next ones.
+    expect((await ports.assign({ namespace: NS, app: 'api', uid: 'u2', wanted: [undefined], held: [] })).ports).toEqual([10002]);
   });
 });
 

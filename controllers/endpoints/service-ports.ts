@@ -21,6 +21,8 @@ export interface Claim {
   namespace: string;
   app: string;
   uid: string;
+  /** The App port it serves: a reconcile that reads stale Endpoints finds its port again by it. */
+  index?: number;
 }
 
 export interface AssignInput {
@@ -61,26 +63,37 @@ export class ServicePorts {
   /** Claims what is wanted, keeps what is held, allocates the rest, and frees what the App no longer uses. */
   async assign(input: AssignInput): Promise<Assignment> {
     const claims = await this.claims();
-    const mine = (port: number) => claims.get(port)?.uid === input.uid;
     const result: Assignment = { ports: [], conflicts: [], exhausted: [] };
     const keep = new Set<number>();
     for (const [index, want] of input.wanted.entries()) {
-      const held = input.held[index];
-      const port = want ? want : held && mine(held) && !input.wanted.includes(held) ? held : undefined;
+      const port = want ? want : this.heldBy(input, index, claims);
       if (port !== undefined) {
-        const holder = await this.claim(port, input, claims);
+        const holder = await this.claim(port, { ...input, index }, claims);
         if (holder) result.conflicts.push({ index, port, holder });
         else keep.add(port);
         result.ports.push(holder ? undefined : port);
         continue;
       }
-      const allocated = await this.allocate(input, claims, new Set([...keep, ...input.wanted.filter((w): w is number => Boolean(w))]));
+      const allocated = await this.allocate({ ...input, index }, claims, new Set([...keep, ...input.wanted.filter((w): w is number => Boolean(w))]));
       if (allocated === undefined) result.exhausted.push(index);
       else keep.add(allocated);
       result.ports.push(allocated);
     }
     for (const [port, claim] of claims) if (claim.uid === input.uid && !keep.has(port)) await this.free(port, claim);
     return result;
+  }
+
+  /**
+   * The port the App already holds for port `index`: what its Endpoints say, or else its claim for
+   * that index (Endpoints read from a cache may not show an allocation made a moment ago; without
+   * this a second reconcile would allocate another port and free the first).
+   */
+  private heldBy(input: AssignInput, index: number, claims: Map<number, Claim>): number | undefined {
+    const mine = (port: number | undefined) => port !== undefined && claims.get(port)?.uid === input.uid && !input.wanted.includes(port);
+    const held = input.held[index];
+    if (mine(held)) return held;
+    for (const [port, claim] of claims) if (claim.uid === input.uid && claim.index === index && mine(port)) return port;
+    return undefined;
   }
 
   /** Frees every port held by the App `namespace/app` (any incarnation): it is gone. */
@@ -111,10 +124,10 @@ export class ServicePorts {
   }
 
   /** Undefined when the port is (now) ours; the holder otherwise. */
-  private async claim(port: number, input: AssignInput, claims: Map<number, Claim>): Promise<Claim | undefined> {
+  private async claim(port: number, input: AssignInput & { index: number }, claims: Map<number, Claim>): Promise<Claim | undefined> {
     const existing = claims.get(port);
     if (existing) return existing.uid === input.uid ? undefined : existing;
-    const claim: Claim = { namespace: input.namespace, app: input.app, uid: input.uid };
+    const claim: Claim = { namespace: input.namespace, app: input.app, uid: input.uid, index: input.index };
     const key = servicePortKey(port);
     const { client } = this.options;
     const result = await client.if(key, 'Create', '==', 0).then(client.put(key).value(JSON.stringify(claim))).else(client.get(key)).commit();
@@ -130,7 +143,7 @@ export class ServicePorts {
   }
 
   /** The lowest free port of the range that is not wanted explicitly by this App's other ports. */
-  private async allocate(input: AssignInput, claims: Map<number, Claim>, reserved: Set<number>): Promise<number | undefined> {
+  private async allocate(input: AssignInput & { index: number }, claims: Map<number, Claim>, reserved: Set<number>): Promise<number | undefined> {
     const { from, to } = this.options.range;
     for (let port = from; port <= to; port += 1) {
       if (claims.has(port) || reserved.has(port)) continue;
