@@ -16,6 +16,7 @@ import { diffCommand } from './diff.ts';
 import { dnsCommand } from './dns.ts';
 import { CliError, EXIT } from './errors.ts';
 import { getCommand } from './get.ts';
+import { lbCommand } from './lb.ts';
 import type { CliIO, Output } from './io.ts';
 import { logsCommand } from './logs.ts';
 import { rolloutCommand } from './rollout.ts';
@@ -99,6 +100,7 @@ export function buildProgram(act: Act): Command {
   program.addCommand(logsCommand(act));
   program.addCommand(rolloutCommand(act));
   program.addCommand(dnsCommand(act));
+  program.addCommand(lbCommand(act));
   return program;
 }
 

@@ -50,6 +50,15 @@ describe('placeServers', () => {
     expect(layout(grown.next)).toBe('t1 t2 t3 t4 t5 t6 t7 t8~ t9 - - - - - - -');
   });
 
+  it('growing still reports what changed in the slots HAProxy has, to apply before the reload', () => {
+    let slots = placeServers(undefined, tasks('t1', 't2')).next;
+    slots = placeServers(slots, tasks('t2')).next;
+    const grown = placeServers(slots, tasks('t2', 't3', 't4', 't5', 't6', 't7', 't8', 't9', 't10'));
+    expect(grown.reshaped).toBe(true);
+    expect(grown.changes.map((c) => `${c.type} ${c.slot} ${c.entry.task}`)).toEqual(['ready 2 t3', 'ready 3 t4', 'ready 4 t5', 'ready 5 t6', 'ready 6 t7', 'ready 7 t8']);
+    expect(layout(grown.next)).toBe('t1~ t2 t3 t4 t5 t6 t7 t8 t9 t10 - - - - - -');
+  });
+
   it('a task that serves again (healthy after a flap) gets its slot back; a moved one its new address', () => {
     let slots = placeServers(undefined, tasks('t1', 't2')).next;
     slots = placeServers(slots, tasks('t1')).next;

@@ -34,7 +34,7 @@ export type SlotChange =
 
 export interface Placement {
   next: BackendSlots;
-  /** What the runtime API must do when the shape holds (`reshaped` false). */
+  /** What the runtime API must do to the slots the running HAProxy has (also before a reload: see below). */
   changes: SlotChange[];
   /** The slots had to grow: the configuration's shape changed and HAProxy reloads with `next`. */
   reshaped: boolean;
@@ -73,23 +73,31 @@ export function placeServers(current: BackendSlots | undefined, addresses: reado
 
   const newcomers = addresses.filter((a) => !placed.has(a.task));
   const free = entries.flatMap((e, slot) => (e ? [] : [slot]));
-  if (newcomers.length > free.length) {
-    const used = entries.filter(Boolean).length + newcomers.length;
-    const grown = [...entries, ...new Array(sizeFor(used) - entries.length).fill(undefined)] as (SlotEntry | undefined)[];
-    let slot = 0;
-    for (const address of newcomers) {
-      while (grown[slot]) slot += 1;
-      grown[slot] = { ...address, draining: false };
-    }
-    return { next: { entries: grown }, changes: [], reshaped: true };
-  }
-  newcomers.forEach((address, i) => {
+  // Free slots first, each a runtime change; what does not fit grows the backend.
+  newcomers.slice(0, free.length).forEach((address, i) => {
     const slot = free[i]!;
     entries[slot] = { ...address, draining: false };
     changes.push({ type: 'ready', slot, entry: { ...address, draining: false } });
   });
-  // A backend HAProxy does not have yet is a new shape whatever fits.
-  return current ? { next: { entries }, changes, reshaped: false } : { next: { entries }, changes: [], reshaped: true };
+  const overflow = newcomers.slice(free.length);
+  // A backend HAProxy does not have yet is a new shape whatever fits; it starts from the configuration.
+  if (!current) return { next: { entries: overflow.length ? grow(entries, overflow) : entries }, changes: [], reshaped: true };
+  if (overflow.length === 0) return { next: { entries }, changes, reshaped: false };
+  // Growing reloads HAProxy. `changes` still says what moved in the slots the running HAProxy has:
+  // applied before the reload, they are in the server-state file the new worker loads, which would
+  // otherwise restore the old states over the new configuration.
+  return { next: { entries: grow(entries, overflow) }, changes, reshaped: true };
+}
+
+function grow(entries: (SlotEntry | undefined)[], overflow: readonly Address[]): (SlotEntry | undefined)[] {
+  const used = entries.filter(Boolean).length + overflow.length;
+  const grown = [...entries, ...new Array(Math.max(0, sizeFor(used) - entries.length)).fill(undefined)] as (SlotEntry | undefined)[];
+  let slot = 0;
+  for (const address of overflow) {
+    while (grown[slot]) slot += 1;
+    grown[slot] = { ...address, draining: false };
+  }
+  return grown;
 }
 
 /** A draining slot whose connections are gone becomes free. */

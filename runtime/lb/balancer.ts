@@ -1,0 +1,523 @@
+// `capstan lb`: marathon-lb's role on Capstan's architecture. It watches Apps and Endpoints, keeps a
+// real HAProxy (haproxy.ts, master-worker) routing to exactly the serving tasks, and tells the agents
+// when a task it routed to has been drained, so they can stop it without losing a request.
+//
+// One sync at a time, re-run while changes keep coming (level-triggered: each sync reads the caches
+// as they are now, never replays events):
+//
+// 1. What to route: for each Endpoints, the App's services (services.ts) — or, once the App is
+//    deleted, the services it last had, kept until its Endpoints go, so its last tasks are drained
+//    through the runtime API and not cut off by a reload — with the serving addresses in slots
+//    (slots.ts).
+// 2. How to apply it: render the configuration twice, with the servers as they are and with every
+//    server blanked (the "shape"). The shape unchanged: only addresses and states moved, so the
+//    runtime API applies them (no reload), and the file is rewritten so that a restarted HAProxy
+//    starts from it. The shape changed: check (`haproxy -c`), leave out any App whose part fails
+//    (an Event and condition LoadBalanced=False on it say why), install and reload hitlessly.
+// 3. Drain: a server whose task left Endpoints is put in `drain` (no new connections) and watched
+//    until its current connections reach zero — and, if HAProxy reloaded meanwhile, until the old
+//    workers that may still hold its connections are gone — or the drain timeout; then `maint`, and
+//    its slot is free.
+// 4. Acknowledge: per App, the Endpoints revision this load balancer has converged to with nothing
+//    left draining, written under its lease (api/keys.ts drainedKey) — what runtime/agent/drain.ts
+//    waits for before SIGTERM.
+import type { Logger } from 'pino';
+import type { Subscription } from 'rxjs';
+import { createEventRecorder, type EventRecorder } from '../../api/events.ts';
+import { Informer } from '../../api/informer.ts';
+import { drainedKey, loadBalancerLeaseKey } from '../../api/keys.ts';
+import type { AppSpec } from '../../api/kinds/app.ts';
+import type { EndpointsSpec } from '../../api/kinds/endpoints.ts';
+import { LOAD_BALANCED_CONDITION } from '../../api/kinds/wellknown.ts';
+import { isStoreError } from '../../api/errors.ts';
+import { parseRefKey, setCondition, type AnyObject, type CapstanObject, type DeepReadonly } from '../../api/object.ts';
+import type { Store } from '../../api/store.ts';
+import { NodeLease } from '../agent/lease.ts';
+import type { LbRenderOptions, LbServer, LbService } from './model.ts';
+import { serviceKey } from './model.ts';
+import { backendName, renderConfig } from './render.ts';
+import { servicesOf, type LbServiceSpec } from './services.ts';
+import { freeSlot, placeServers, slotName, type BackendSlots, type SlotChange } from './slots.ts';
+
+/** What the balancer needs of a running HAProxy (haproxy.ts provides it). */
+export interface HAProxyControl {
+  /** `haproxy -c` on this text; errors carry the 1-based line haproxy blamed, when it named one. */
+  check(text: string): Promise<{ ok: true } | { ok: false; errors: { line?: number; message: string }[] }>;
+  /** Writes the configuration atomically; with `reload`, saves the server state and reloads hitlessly. */
+  install(text: string, options: { reload: boolean }): Promise<{ outcome: string; errors?: { line?: number; message: string }[] }>;
+  /** One runtime API (admin socket) command; its answer. */
+  command(command: string): Promise<string>;
+  /** Current sessions per `backend/server`, from `show stat`. */
+  sessions(): Promise<Map<string, number>>;
+  /** Workers from before the last reload still running (they finish the connections they hold). */
+  oldWorkers(): Promise<number>;
+}
+
+export interface BalancerOptions {
+  store: Store;
+  /** This load balancer's name: its lease and drain records. Unique per running `capstan lb`. */
+  name: string;
+  /** marathon-lb's --group: the groups served; '*' serves all. */
+  groups: string[];
+  render: LbRenderOptions;
+  haproxy: HAProxyControl;
+  log: Logger;
+  /** The longest a server is left draining; the App's own drainTimeoutSeconds usually ends it first (the agent stops the task). */
+  drainTimeoutMs?: number;
+  leaseTtlSeconds?: number;
+  /** How often draining servers' connections are read. */
+  drainPollMs?: number;
+}
+
+/** What one sync did, for logs, `lb status` and the bench's reload count. */
+export interface SyncReport {
+  reloaded: boolean;
+  runtimeCommands: number;
+  draining: number;
+  excluded: string[];
+}
+
+interface Drain {
+  key: string;
+  backend: string;
+  server: string;
+  slot: number;
+  task: string;
+  app: string;
+  since: number;
+  /** Reloads count when the drain began: a reload since means old workers may hold its connections. */
+  reloadsAtStart: number;
+}
+
+const messages = {
+  rejected: (lb: string, said: string) => `load balancer ${lb} left this App out: haproxy -c said: ${said}`,
+  accepted: (lb: string) => `load balancer ${lb} routes this App`,
+};
+
+const DEFAULT_DRAIN_TIMEOUT_MS = 60_000;
+const DEFAULT_DRAIN_POLL_MS = 25;
+const RETRY_SYNC_MS = { first: 100, max: 5_000 };
+
+export class Balancer {
+  readonly apps: Informer;
+  readonly endpoints: Informer;
+  private readonly lease: NodeLease;
+  private readonly events: EventRecorder;
+  private readonly subscriptions: Subscription[] = [];
+  private slots = new Map<string, BackendSlots>();
+  /** The services each App last had, by App key: kept after the App is gone, until its Endpoints are. */
+  private readonly lastServices = new Map<string, LbServiceSpec[]>();
+  /** Apps left out of the configuration, with what they said when they failed (labels and spec) and why. */
+  private readonly excluded = new Map<string, { fingerprint: string; reason: string }>();
+  /** Apps this load balancer marked LoadBalanced=False: marked True again once it routes them. */
+  private readonly rejected = new Set<string>();
+  private readonly problemsSaid = new Map<string, string>();
+  private readonly drains = new Map<string, Drain>();
+  /** Per App: the Endpoints revision last synced, and the one acknowledged under the lease. */
+  private readonly synced = new Map<string, bigint>();
+  private readonly acknowledged = new Map<string, bigint>();
+  private shape: string | undefined;
+  /** HAProxy restarted: its runtime state is the file's and a stale server-state file's until set again. */
+  private resync = false;
+  private installed: string | undefined;
+  private dirty = false;
+  private running: Promise<void> | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private stopped = false;
+  /** Counters since start. */
+  readonly stats = { syncs: 0, reloads: 0, runtimeCommands: 0, drained: 0, drainTimeouts: 0 };
+  /** Called after each sync (tests and the bench watch it). */
+  onSync: ((report: SyncReport) => void) | undefined;
+
+  constructor(private readonly options: BalancerOptions) {
+    const { store } = options;
+    this.apps = new Informer(store.client, store.kind('App'));
+    this.endpoints = new Informer(store.client, store.kind('Endpoints'));
+    this.lease = new NodeLease({
+      client: store.client,
+      key: loadBalancerLeaseKey(options.name),
+      ttlSeconds: options.leaseTtlSeconds ?? 5,
+      value: JSON.stringify({ name: options.name, groups: options.groups, pid: process.pid }),
+      logger: options.log,
+      // Drain records went with the lost lease: write them again.
+      onRenewed: () => {
+        this.acknowledged.clear();
+        this.request();
+      },
+    });
+    this.events = createEventRecorder({ client: store.client, registry: store.registry, component: `lb/${options.name}`, log: options.log, now: () => new Date() });
+  }
+
+  /** Lists, routes what is there (the first configuration), then registers, so agents wait for it only once it serves. */
+  async start(): Promise<void> {
+    await Promise.all([this.apps.start(), this.endpoints.start()]);
+    await this.sync();
+    await this.lease.start();
+    this.subscriptions.push(this.apps.events$.subscribe(() => this.request()), this.endpoints.events$.subscribe(() => this.request()));
+    // Acknowledgements were held until the lease existed.
+    this.request();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const s of this.subscriptions) s.unsubscribe();
+    clearTimeout(this.drainTimer);
+    clearTimeout(this.retryTimer);
+    await this.running?.catch(() => undefined);
+    await this.lease.stop();
+    await Promise.all([this.apps.stop(), this.endpoints.stop()]);
+  }
+
+  /** The HAProxy master died and was started again from the installed file: set every slot again. */
+  restarted(): void {
+    this.resync = true;
+    this.request();
+  }
+
+  /** Something changed: sync, once the sync under way (if any) is done. */
+  request(): void {
+    if (this.stopped) return;
+    this.dirty = true;
+    if (this.running) return;
+    this.running = this.loop().finally(() => (this.running = undefined));
+  }
+
+  /** Resolves once a sync has run that started after this call (tests, `capstan up`). */
+  async settled(): Promise<void> {
+    this.request();
+    while (this.running) await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    while (this.dirty && !this.stopped) {
+      this.dirty = false;
+      try {
+        await this.sync();
+        this.failures = 0;
+      } catch (error) {
+        // HAProxy or etcd refused something: the state is re-read and everything tried again.
+        this.failures += 1;
+        const ms = Math.min(RETRY_SYNC_MS.first * 2 ** (this.failures - 1), RETRY_SYNC_MS.max);
+        this.options.log.warn({ err: error, retryInMs: ms }, 'load balancer sync failed; retrying');
+        clearTimeout(this.retryTimer);
+        this.retryTimer = setTimeout(() => this.request(), ms);
+        return;
+      }
+    }
+  }
+
+  private async sync(): Promise<SyncReport> {
+    const { haproxy } = this.options;
+    const desired = this.desired();
+    const next = new Map<string, BackendSlots>();
+    const changes: { service: LbServiceSpec; change: SlotChange }[] = [];
+    let reshaped = [...this.slots.keys()].some((key) => !desired.has(key));
+    for (const [key, { service, addresses }] of desired) {
+      const placement = placeServers(this.slots.get(key), addresses);
+      next.set(key, placement.next);
+      reshaped ||= placement.reshaped;
+      for (const change of placement.changes) changes.push({ service, change });
+    }
+
+    const services = [...desired.values()].map(({ service }) => withServers(service, next.get(serviceKey(service))!));
+    let runtimeCommands = 0;
+    if (this.resync) {
+      // HAProxy was restarted from the file and the last saved server state: set every slot as it is.
+      this.resync = false;
+      for (const [key, { service }] of desired) if (this.slots.has(key)) runtimeCommands += await this.applySlots(service, next.get(key)!);
+    } else {
+      // What moved in the backends the running HAProxy has goes through its runtime API, also before a
+      // reload: the server-state file saved for the new worker must already say it.
+      for (const { service, change } of changes) if (this.slots.has(serviceKey(service))) runtimeCommands += await this.applyChange(service, change);
+    }
+    let reloaded = false;
+    let excluded: string[] = [];
+    const shape = renderConfig(services.map(blank), this.options.render).text;
+    if (reshaped || shape !== this.shape) {
+      const valid = await this.validate(services);
+      excluded = valid.excluded;
+      installed(await haproxy.install(valid.text, { reload: true }));
+      this.installed = valid.text;
+      this.shape = renderConfig(valid.services.map(blank), this.options.render).text;
+      reloaded = true;
+      this.stats.reloads += 1;
+    } else {
+      const text = renderConfig(services, this.options.render).text;
+      if (text !== this.installed) {
+        installed(await haproxy.install(text, { reload: false }));
+        this.installed = text;
+      }
+    }
+    this.slots = next;
+    for (const { service, change } of changes) if (change.type === 'drain') this.beginDrain(service, change);
+    // A task that serves again was taken back out of its drain.
+    for (const { service, change } of changes) if (change.type === 'ready') this.drains.delete(drainKey(service, change.slot));
+    this.forgetGone(desired);
+    await this.acknowledge();
+    this.stats.syncs += 1;
+    this.stats.runtimeCommands += runtimeCommands;
+    const report = { reloaded, runtimeCommands, draining: this.drains.size, excluded };
+    this.onSync?.(report);
+    return report;
+  }
+
+  /** Every service to route, by service key, with its serving addresses; records each App's Endpoints revision. */
+  private desired(): Map<string, { service: LbServiceSpec; addresses: { task: string; address: string; port: number }[] }> {
+    const desired = new Map<string, { service: LbServiceSpec; addresses: { task: string; address: string; port: number }[] }>();
+    for (const endpoints of this.endpoints.list()) {
+      const appKey = `${endpoints.metadata.namespace}/${endpoints.metadata.name}`;
+      const spec = endpoints.spec as DeepReadonly<EndpointsSpec>;
+      this.synced.set(appKey, BigInt(endpoints.metadata.resourceVersion ?? '0'));
+      const services = this.servicesOf(appKey, spec);
+      for (const service of services) {
+        const port = spec.ports.find((p) => p.index === service.portIndex);
+        const addresses = (port?.addresses ?? []).map((a) => ({ task: a.task, address: a.address, port: a.hostPort }));
+        desired.set(serviceKey(service), { service, addresses });
+      }
+    }
+    return desired;
+  }
+
+  private servicesOf(appKey: string, endpoints: DeepReadonly<EndpointsSpec>): LbServiceSpec[] {
+    const app = this.apps.get(appKey) as DeepReadonly<CapstanObject<AppSpec>> | undefined;
+    if (!app || app.metadata.deletionTimestamp) return this.lastServices.get(appKey) ?? [];
+    const excluded = this.excluded.get(appKey);
+    if (excluded && excluded.fingerprint === fingerprint(app)) return [];
+    if (excluded) this.excluded.delete(appKey);
+    const servicePorts = app.spec.ports.map((_, index) => endpoints.ports.find((p) => p.index === index)?.servicePort);
+    const { services, problems } = servicesOf({ app, servicePorts, groups: this.options.groups });
+    this.lastServices.set(appKey, services);
+    const said = problems.join('\n');
+    if (said !== (this.problemsSaid.get(appKey) ?? '')) {
+      this.problemsSaid.set(appKey, said);
+      for (const message of problems) void this.events.record(app, { type: 'Warning', reason: 'LoadBalancerSettings', message });
+    }
+    return services;
+  }
+
+  /**
+   * `haproxy -c` on the whole configuration; an App whose lines an error names is left out and the
+   * rest checked again, so one bad App never stops the others from being served.
+   */
+  private async validate(services: LbService[]): Promise<{ text: string; services: LbService[]; excluded: string[] }> {
+    let kept = services;
+    const excluded: string[] = [];
+    for (;;) {
+      const rendered = renderConfig(kept, this.options.render);
+      const result = await this.options.haproxy.check(rendered.text);
+      if (result.ok) {
+        await this.acceptAgain(kept);
+        return { text: rendered.text, services: kept, excluded };
+      }
+      const blamed = new Map<string, string>();
+      for (const error of result.errors) {
+        const section = error.line === undefined ? undefined : rendered.sections.find((s) => s.lines.some(([from, to]) => error.line! >= from && error.line! <= to));
+        if (!section) continue;
+        const appKey = section.key.slice(0, section.key.lastIndexOf(':'));
+        if (!blamed.has(appKey)) blamed.set(appKey, error.message);
+      }
+      if (blamed.size === 0) throw new Error(`haproxy refused the configuration, and no App's part is to blame: ${result.errors.map((e) => e.message).join('; ')}`);
+      for (const [appKey, message] of blamed) {
+        const app = this.apps.get(appKey);
+        this.excluded.set(appKey, { fingerprint: app ? fingerprint(app) : '', reason: message });
+        excluded.push(appKey);
+        if (app) await this.setLoadBalanced(app, { status: 'False', reason: 'ConfigRejected', message: messages.rejected(this.options.name, message) });
+        if (app) this.rejected.add(appKey);
+        this.options.log.warn({ app: appKey, error: message }, 'App left out of the load balancer');
+      }
+      kept = kept.filter((s) => !blamed.has(`${s.namespace}/${s.app}`));
+    }
+  }
+
+  /** Apps this load balancer had rejected and now routes: LoadBalanced True again. */
+  private async acceptAgain(services: readonly LbService[]): Promise<void> {
+    for (const appKey of new Set(services.map((s) => `${s.namespace}/${s.app}`))) {
+      const app = this.rejected.has(appKey) ? this.apps.get(appKey) : undefined;
+      if (!app) continue;
+      await this.setLoadBalanced(app, { status: 'True', reason: 'Accepted', message: messages.accepted(this.options.name) });
+      this.rejected.delete(appKey);
+    }
+  }
+
+  private async setLoadBalanced(app: DeepReadonly<AnyObject>, condition: { status: 'True' | 'False'; reason: string; message: string }): Promise<void> {
+    if (condition.status === 'False') await this.events.record(app, { type: 'Warning', reason: 'LoadBalancerConfigRejected', message: condition.message });
+    const { namespace, name } = app.metadata;
+    for (let attempt = 1; attempt <= 5; attempt += 1) {
+      const current = await this.options.store.get('App', { namespace, name });
+      if (!current) return;
+      const status = (current.status ?? {}) as { conditions?: [] };
+      const conditions = setCondition(status.conditions, { type: LOAD_BALANCED_CONDITION, ...condition });
+      try {
+        await this.options.store.updateStatus({ ...current, status: { ...status, conditions } });
+        return;
+      } catch (error) {
+        if (!isStoreError(error, 'Conflict')) throw error;
+      }
+    }
+  }
+
+  /** Runtime API commands for one slot change; how many were sent. */
+  private async applyChange(service: LbServiceSpec, change: SlotChange): Promise<number> {
+    const { haproxy } = this.options;
+    const target = `${backendName(service)}/${slotName(change.slot)}`;
+    if (change.type === 'drain') {
+      await haproxy.command(`set server ${target} state drain`);
+      return 1;
+    }
+    await haproxy.command(`set server ${target} addr ${change.entry.address} port ${change.entry.port}`);
+    await haproxy.command(`set server ${target} state ready`);
+    // A server out of maintenance would wait for `rise` checks before taking traffic; Endpoints
+    // already say the task is healthy and ready, so it serves at once and HAProxy's own checks
+    // take it out only if they fail.
+    if (service.healthCheck) {
+      await haproxy.command(`set server ${target} health up`);
+      return 3;
+    }
+    return 2;
+  }
+
+  /** Every slot of a backend as it should be: after a restart. */
+  private async applySlots(service: LbServiceSpec, slots: BackendSlots): Promise<number> {
+    let commands = 0;
+    for (const [slot, entry] of slots.entries.entries()) {
+      if (entry) commands += await this.applyChange(service, { type: 'ready', slot, entry });
+      if (entry?.draining) commands += await this.applyChange(service, { type: 'drain', slot, entry });
+      if (!entry) {
+        await this.options.haproxy.command(`set server ${backendName(service)}/${slotName(slot)} state maint`);
+        commands += 1;
+      }
+    }
+    return commands;
+  }
+
+  private beginDrain(service: LbServiceSpec, change: SlotChange): void {
+    const key = drainKey(service, change.slot);
+    this.drains.set(key, {
+      key,
+      backend: backendName(service),
+      server: slotName(change.slot),
+      slot: change.slot,
+      task: change.entry.task,
+      app: `${service.namespace}/${service.app}`,
+      since: Date.now(),
+      reloadsAtStart: this.stats.reloads,
+    });
+    this.scheduleDrainCheck();
+  }
+
+  private scheduleDrainCheck(): void {
+    if (this.drainTimer || this.drains.size === 0 || this.stopped) return;
+    this.drainTimer = setTimeout(() => {
+      this.drainTimer = undefined;
+      this.checkDrains().then(
+        () => this.scheduleDrainCheck(),
+        (error: unknown) => {
+          this.options.log.warn({ err: error }, 'reading connection counts failed; trying again');
+          this.scheduleDrainCheck();
+        },
+      );
+    }, this.options.drainPollMs ?? DEFAULT_DRAIN_POLL_MS);
+  }
+
+  /** Ends the drains whose connections are gone (or that ran out of time); frees their slots. */
+  private async checkDrains(): Promise<void> {
+    const { haproxy } = this.options;
+    const sessions = await haproxy.sessions();
+    const reloadedSince = [...this.drains.values()].some((d) => d.reloadsAtStart !== this.stats.reloads);
+    const oldWorkers = reloadedSince ? await haproxy.oldWorkers() : 0;
+    const timeout = this.options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+    let ended = false;
+    for (const drain of [...this.drains.values()]) {
+      const idle = (sessions.get(`${drain.backend}/${drain.server}`) ?? 0) === 0 && (drain.reloadsAtStart === this.stats.reloads || oldWorkers === 0);
+      const late = Date.now() - drain.since > timeout;
+      if (!idle && !late) continue;
+      if (late) this.stats.drainTimeouts += 1;
+      else this.stats.drained += 1;
+      this.drains.delete(drain.key);
+      ended = true;
+      const service = [...this.slots.keys()].find((k) => drainKey({ ...parseService(k) }, drain.slot) === drain.key);
+      if (service && this.slots.get(service)?.entries[drain.slot]?.task === drain.task) {
+        await haproxy.command(`set server ${drain.backend}/${drain.server} state maint`).catch(() => undefined);
+        this.slots.set(service, freeSlot(this.slots.get(service)!, drain.slot, drain.task));
+      }
+    }
+    if (ended) await this.acknowledge();
+  }
+
+  /** Writes, per App with nothing left draining, the Endpoints revision this load balancer has converged to. */
+  private async acknowledge(): Promise<void> {
+    if (this.stopped) return;
+    const pending = new Set([...this.drains.values()].map((d) => d.app));
+    for (const [appKey, revision] of this.synced) {
+      if (pending.has(appKey) || (this.acknowledged.get(appKey) ?? -1n) >= revision) continue;
+      const { namespace, name } = parseRefKey(appKey) as { namespace: string; name: string };
+      try {
+        await this.lease.putOnLease(drainedKey(this.options.name, namespace, name), String(revision));
+      } catch {
+        // Not registered yet (start) or the lease is being granted again: onRenewed writes them all.
+        return;
+      }
+      this.acknowledged.set(appKey, revision);
+    }
+  }
+
+  /** Apps whose Endpoints are gone: forget what was kept for them. */
+  private forgetGone(desired: Map<string, unknown>): void {
+    const present = new Set(this.endpoints.keys());
+    for (const key of [...this.synced.keys()]) {
+      if (present.has(key)) continue;
+      this.synced.delete(key);
+      this.acknowledged.delete(key);
+      this.lastServices.delete(key);
+      this.problemsSaid.delete(key);
+      const { namespace, name } = parseRefKey(key) as { namespace: string; name: string };
+      void this.options.store.client.delete().key(drainedKey(this.options.name, namespace, name)).catch(() => undefined);
+    }
+    for (const drain of [...this.drains.values()]) if (![...desired.keys()].some((k) => drainKey(parseService(k), drain.slot) === drain.key)) this.drains.delete(drain.key);
+  }
+
+  /** What `capstan lb status` and tests read: the slots as this process holds them. */
+  slotsOf(key: string): BackendSlots | undefined {
+    return this.slots.get(key);
+  }
+}
+
+/** What an App says that the load balancer reads: a change to it deserves another try after a rejection. */
+function fingerprint(app: DeepReadonly<AnyObject>): string {
+  return JSON.stringify([app.metadata.labels ?? {}, app.spec]);
+}
+
+/** A configuration that passed the check a moment ago and is refused now: throw, and the sync is retried. */
+function installed(result: { outcome: string; errors?: { line?: number; message: string }[] }): void {
+  if (result.outcome === 'rejected') throw new Error(`haproxy refused the configuration: ${(result.errors ?? []).map((e) => e.message).join('; ')}`);
+}
+
+function withServers(service: LbServiceSpec, slots: BackendSlots): LbService {
+  const servers: LbServer[] = slots.entries.map((entry, slot) =>
+    entry
+      ? { name: slotName(slot), address: entry.address, port: entry.port, task: entry.task, disabled: entry.draining }
+      : { name: slotName(slot), address: PLACEHOLDER.address, port: PLACEHOLDER.port, disabled: true },
+  );
+  return { ...service, servers };
+}
+
+/**
+ * An empty slot's address: never connected to (the server is disabled), valid for `haproxy -c`. The
+ * runtime API gives the slot its task's address when it fills.
+ */
+const PLACEHOLDER = { address: '127.0.0.1', port: 1 };
+
+/** The service with every server blanked: equal for two configurations that differ only in addresses and states. */
+function blank(service: LbService): LbService {
+  return { ...service, servers: service.servers.map((s) => ({ name: s.name, address: PLACEHOLDER.address, port: PLACEHOLDER.port, disabled: true })) };
+}
+
+const drainKey = (service: Pick<LbService, 'namespace' | 'app' | 'servicePort'>, slot: number) => `${serviceKey(service)}#${slot}`;
+
+function parseService(key: string): Pick<LbService, 'namespace' | 'app' | 'servicePort'> {
+  const [app, port] = [key.slice(0, key.lastIndexOf(':')), key.slice(key.lastIndexOf(':') + 1)];
+  const { namespace, name } = parseRefKey(app) as { namespace: string; name: string };
+  return { namespace, app: name, servicePort: Number(port) };
+}
