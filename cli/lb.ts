@@ -147,7 +147,14 @@ export function lbCommand(act: Act): Command {
     .description("What this node's load balancer reports: frontends, backends and each server's state, sessions and task")
     .option('--name <name>', 'the load balancer (default: lb-<hostname>)')
     .option('--dir <dir>', 'its directory (default: ~/.capstan/lb/<name>)')
-    .action(act(async (ctx, flags: { name?: string; dir?: string }) => runLbStatus(ctx, resolve(flags.dir ?? lbDirFor(flags.name ?? defaultLbName())))));
+    // The parent `lb` takes --name and --dir first (commander gives an option to the first command
+    // that defines it), so read them with the parent's.
+    .action(
+      act(async (ctx, _flags: unknown, status: Command) => {
+        const flags = status.optsWithGlobals<{ name?: string; dir?: string }>();
+        return runLbStatus(ctx, resolve(flags.dir ?? lbDirFor(flags.name ?? defaultLbName())));
+      }),
+    );
   return command;
 }
 
@@ -241,6 +248,22 @@ export async function runLbCommand(ctx: CommandContext, options: LbCommandOption
   return EXIT.ok;
 }
 
+/** `address:port` → task, from every Endpoints in the store; empty when the store cannot be read (status still shows HAProxy's view). */
+async function tasksByAddress(ctx: CommandContext): Promise<Map<string, string>> {
+  const tasks = new Map<string, string>();
+  try {
+    const { store } = await ctx.session();
+    for (const endpoints of (await store.list('Endpoints')).items) {
+      for (const port of (endpoints.spec as { ports: { addresses: { address: string; hostPort: number; task: string }[] }[] }).ports) {
+        for (const a of port.addresses) tasks.set(`${a.address}:${a.hostPort}`, `${endpoints.metadata.namespace}/${a.task}`);
+      }
+    }
+  } catch {
+    // etcd unreachable: HAProxy's own view is still worth showing, without task names.
+  }
+  return tasks;
+}
+
 /** `capstan lb status`: HAProxy's own view (show stat) of every frontend, backend and non-empty server slot. */
 export async function runLbStatus(ctx: CommandContext, dir: string): Promise<number> {
   const { parseShowStat, sendCommand } = await import('../runtime/lb/runtime-api.ts');
@@ -257,11 +280,16 @@ export async function runLbStatus(ctx: CommandContext, dir: string): Promise<num
   const backends = rows.filter((r) => r.svname === 'BACKEND');
   // An empty slot is a disabled server at the placeholder address: not worth a line.
   const servers = rows.filter((r) => r.svname !== 'FRONTEND' && r.svname !== 'BACKEND' && !(r.status === 'MAINT' && r.addr?.endsWith(':1')));
+  const serving = (r: { status: string }) => r.status.startsWith('UP') || r.status === 'no check';
+  const tasks = await tasksByAddress(ctx);
+  // MAINT with an address is a slot whose task was drained and stopped: free for the next one.
+  const taskOf = (r: { status: string; addr?: string }) => (r.status === 'MAINT' ? '(free)' : (tasks.get(r.addr ?? '') ?? '?'));
+  const shown = (r: { status: string }) => (r.status === 'no check' ? 'UP (no check)' : r.status);
   ctx.io.stdout.write('FRONTENDS\n');
   ctx.io.stdout.write(formatTable([['NAME', 'STATUS', 'SESSIONS', 'TOTAL'], ...frontends.map((r) => [r.pxname, r.status, String(r.scur), String(r.stot)])]));
   ctx.io.stdout.write('\nBACKENDS\n');
-  ctx.io.stdout.write(formatTable([['NAME', 'STATUS', 'SERVERS UP', 'SESSIONS', 'TOTAL'], ...backends.map((r) => [r.pxname, r.status, String(servers.filter((s) => s.pxname === r.pxname && s.status.startsWith('UP')).length), String(r.scur), String(r.stot)])]));
+  ctx.io.stdout.write(formatTable([['NAME', 'STATUS', 'SERVING', 'SESSIONS', 'TOTAL'], ...backends.map((r) => [r.pxname, r.status, String(servers.filter((s) => s.pxname === r.pxname && serving(s)).length), String(r.scur), String(r.stot)])]));
   ctx.io.stdout.write('\nSERVERS\n');
-  ctx.io.stdout.write(formatTable([['BACKEND', 'SERVER', 'ADDRESS', 'STATUS', 'CHECK', 'SESSIONS', 'TOTAL'], ...servers.map((r) => [r.pxname, r.svname, r.addr ?? '', r.status, r.checkStatus ?? '', String(r.scur), String(r.stot)])]));
+  ctx.io.stdout.write(formatTable([['BACKEND', 'SERVER', 'ADDRESS', 'TASK', 'STATUS', 'CHECK', 'SESSIONS', 'TOTAL'], ...servers.map((r) => [r.pxname, r.svname, r.addr ?? '', taskOf(r), shown(r), r.checkStatus ?? '', String(r.scur), String(r.stot)])]));
   return EXIT.ok;
 }

@@ -18,6 +18,7 @@ import type { Store } from '../api/store.ts';
 import { startLoadBalancer, type RunningLoadBalancer } from '../cli/lb.ts';
 import { runControllers, type RunningControllers } from '../controllers/builtin.ts';
 import { findHAProxyProcesses } from '../runtime/lb/haproxy.ts';
+import { capstan } from './helpers/cli.ts';
 import { closeStore, openStore, type TestEtcd } from './helpers/etcd.ts';
 import { runLoad } from './helpers/http-load.ts';
 import { until } from './helpers/poll.ts';
@@ -37,7 +38,7 @@ async function backend(name: string): Promise<{ name: string; port: number; serv
   return state;
 }
 
-function get(port: number, options: { host?: string; path?: string } = {}): Promise<{ status: number; body: string }> {
+function get(port: number, options: { host?: string; path?: string; timeoutMs?: number } = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path: options.path ?? '/', headers: options.host ? { host: options.host } : {}, agent: false }, (res) => {
       let body = '';
@@ -45,7 +46,7 @@ function get(port: number, options: { host?: string; path?: string } = {}): Prom
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
     });
     req.on('error', reject);
-    req.setTimeout(2_000, () => req.destroy(new Error('timeout')));
+    req.setTimeout(options.timeoutMs ?? 2_000, () => req.destroy(new Error('timeout')));
     req.end();
   });
 }
@@ -149,6 +150,29 @@ describe('capstan lb on a real HAProxy', () => {
     }, { what: 'requests only to the 2 remaining tasks' });
     expect(lb!.balancer.stats.reloads).toBe(reloads);
     expect(findHAProxyProcesses(dir).length).toBe(masters);
+
+    // `capstan lb status` shows HAProxy's own view: the backend with its 2 servers up, the drained ones gone.
+    const status = await capstan(['lb', 'status', '--dir', dir], { etcd: etcd.url });
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/shop_web_\d+\s+UP\s+2\s/);
+    const up = status.stdout.match(/^shop_web_\d+\s+s\d+\s+127\.0\.0\.1:\d+\s+shop\/(\S+)\s+UP/gm) ?? [];
+    expect(up.map((line) => line.split(/\s+/)[3]).sort()).toEqual(servers.slice(4).map((s) => `shop/${s.name}`).sort());
+  });
+
+  it('HAProxy killed with -9 is restarted, and routes to the tasks of now, including runtime changes since its last reload', async () => {
+    await createApp('phoenix', { loadBalancer: {} });
+    for (let i = 0; i < 2; i += 1) await addTask('phoenix', {});
+    const port = await servicePort('phoenix');
+    await until(async () => (await spread(port, 4).catch(() => new Set())).size === 2, { what: 'phoenix routed' });
+    // A change that fits the slots: the runtime API, no reload; then the master dies.
+    const reloads = lb!.balancer.stats.reloads;
+    const third = await addTask('phoenix', {});
+    await until(async () => (await spread(port, 6).catch(() => new Set())).has(third.name), { what: 'the third task routed' });
+    expect(lb!.balancer.stats.reloads).toBe(reloads);
+    const master = findHAProxyProcesses(dir).find((p) => p.argv.includes('-W'))!;
+    process.kill(master.pid, 'SIGKILL');
+    await until(async () => (await spread(port, 9).catch(() => new Set())).size === 3, { timeoutMs: 10_000, what: 'all three routed after the restart' });
+    expect(findHAProxyProcesses(dir).filter((p) => p.argv.includes('-W')).map((p) => p.pid)).not.toContain(master.pid);
   });
 
   it('drains a removed task: its open request finishes, and the drain is acknowledged only after it', async () => {
@@ -161,7 +185,7 @@ describe('capstan lb on a real HAProxy', () => {
     let release: (() => void) | undefined;
     b.server.removeAllListeners('request');
     b.server.on('request', (_req, res) => (release = () => res.end('late')));
-    const answers = [get(port), get(port)];
+    const answers = [get(port, { timeoutMs: 20_000 }), get(port, { timeoutMs: 20_000 })];
     await until(() => release !== undefined, { what: 'a request held by b' });
 
     await removeTask(b.name);

@@ -39,7 +39,9 @@ beforeAll(async () => {
   stateDir = mkdtempSync(join(tmpdir(), 'capstan-rollout-seed-'));
   controllers = await runControllers({ store, leaderElection: false, logger: pino({ level: 'silent' }), handleSignals: false });
   // Each agent its own host port range, away from the default one other tests use.
-  const base = 40_000 + Math.floor(Math.random() * 100) * 100;
+  // Below the kernel's ephemeral range (32768-60999), where an outgoing connection's local port could
+  // hold a task's host port and fail its start (EADDRINUSE).
+  const base = 27_000 + Math.floor(Math.random() * 10) * 100;
   NODES.forEach((node, i) => {
     const ports = `${base + i * 50}-${base + i * 50 + 49}`;
     agents.push(startAgentProcess({ etcd: etcd.url, node, stateDir: join(stateDir, node), dockerSocket: '/nonexistent', extraArgs: ['--drivers', 'process', '--ports', ports] }));

@@ -10,6 +10,8 @@ export interface LoadOptions {
   timeoutMs: number;
   /** Reuse connections (HTTP keep-alive); default false, one connection per request. */
   keepAlive?: boolean;
+  /** Stops sending when aborted, before durationMs (which stays the bound). */
+  signal?: AbortSignal;
 }
 
 export interface LoadResult {
@@ -27,6 +29,7 @@ export interface LoadResult {
  * Sends `ratePerSecond` requests a second for `durationMs`, each started on schedule whether or not
  * earlier ones have answered (an open-loop load, as real clients are), and resolves once every one
  * has answered or timed out. Bounded in count (rate × duration) and time (duration + timeout).
+ * `signal` ends it early: the scenario under load is over.
  */
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const url = new URL(options.url);
@@ -41,6 +44,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     const due = started + i * intervalMs;
     const wait = due - Date.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    if (options.signal?.aborted) break;
     result.sent += 1;
     pending.push(
       once(url, options, agent).then(
