@@ -1,12 +1,16 @@
 // `capstan up`: a local Capstan in one command. Starts a list of components in order — etcd, a Docker
-// Engine (unless one answers already), the busybox image, the node agent, the controllers — points the
-// config file at the etcd it started, applies the demo manifests, prints the URL where the demo
-// answers, and on Ctrl-C stops what it started, in reverse order, and nothing else.
+// Engine (unless one answers already), the busybox image, the node agent, the controllers, the DNS
+// server and a load balancer (HAProxy) — points the config file at the etcd it started, applies the
+// demo manifests, prints the URLs where the demo answers (directly, through HAProxy, by name), and on
+// Ctrl-C stops what it started, in reverse order, and nothing else.
 //
-// The order is chosen for the stop as much as for the start: the controllers stop first, so nothing
-// replaces the workloads the agent then stops; dockerd and etcd go last, after everything using them.
+// The order is chosen for the stop as much as for the start. The load balancer and DNS come last, so
+// they stop first: the front door closes (no new connection is routed, no name resolves) while every
+// task behind it still serves, instead of HAProxy answering 503 while the agent stops them. Then the
+// controllers, so nothing replaces the workloads the agent then stops; dockerd and etcd go last,
+// after everything using them. The load balancer is not kept up to drain tasks: on Ctrl-C the agent
+// stops them all at once, and there is no traffic worth keeping once the door is closed.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import type { Logger } from 'pino';
@@ -14,12 +18,16 @@ import { z } from 'zod';
 import { runApply } from './apply.ts';
 import { writeConfigFile, type CliConfig } from './config.ts';
 import { openSession, type CommandContext, type Session } from './context.ts';
-import { startControllers } from './controllers.ts';
+import { positiveInteger, startControllers } from './controllers.ts';
 import { EXIT } from './errors.ts';
+import type { RunningLoadBalancer } from './lb.ts';
 import { waitForDemoUrl } from './local/demo-url.ts';
 import { DockerEngine, findReachableDocker, runDirFor } from './local/dockerd.ts';
 import { EtcdServer } from './local/etcd-server.ts';
+import { checkFrontDoorPorts, dnsComponent, DNS_ZONE, FRONT_DOOR_DEFAULTS, lbComponent, LOOPBACK, type FrontDoorPorts } from './local/front-door.ts';
 import { LocalAgent } from './local/node-agent.ts';
+import { firstFree } from './local/ports.ts';
+import { waitForFrontDoor } from './local/traffic.ts';
 import { readableLogger } from './logger.ts';
 import type { Act } from './program.ts';
 
@@ -29,6 +37,12 @@ export interface UpOptions {
   controllers: boolean;
   /** A Docker Engine to use when it answers; otherwise up starts its own. */
   dockerSocket?: string;
+  /** The DNS server's port on 127.0.0.1 (UDP and TCP). */
+  dnsPort?: number;
+  /** The load balancer's shared HTTP frontend (virtual hosts) on 127.0.0.1. */
+  httpPort?: number;
+  /** The load balancer's stats page on 127.0.0.1. */
+  statsPort?: number;
 }
 
 /** One thing `up` runs. start() returns a line saying where it is; stop() undoes exactly start(). */
@@ -47,27 +61,38 @@ const NODE_NAME = 'local';
 const IMAGE = 'local/busybox:1';
 /** Bounded: the first run imports the image and starts containers; a minute is generous. */
 const DEMO_TIMEOUT_MS = 60_000;
+/** After a task answers: its health and readiness checks pass (seconds), then Endpoints, HAProxy and DNS follow at once. */
+const FRONT_DOOR_TIMEOUT_MS = 30_000;
+/** The demo App's virtual host (manifests/demo/web.yaml): *.localhost resolves to 127.0.0.1 in curl and browsers. */
+const DEMO_VHOST = 'web.localhost';
 
 const portsSchema = z.object({ clientPort: z.number().int(), peerPort: z.number().int() });
 
 export function upCommand(act: Act): Command {
   return new Command('up')
     .description(
-      'Run a local Capstan in the foreground: etcd, a Docker Engine (unless one answers), the controllers and one node agent, ' +
-        'data kept in the state dir; applies the demo and prints its URL; Ctrl-C stops everything it started',
+      'Run a local Capstan in the foreground: etcd, a Docker Engine (unless one answers), the controllers, one node agent, ' +
+        'the DNS server and a load balancer (HAProxy) on 127.0.0.1, data kept in the state dir; applies the demo and prints ' +
+        'where it answers (directly, through HAProxy, by name); Ctrl-C stops everything it started',
     )
     .option('--state-dir <dir>', 'where etcd, dockerd and the agent keep their data and logs (default: .capstan/ in the current directory)')
     .option('--apply <dir>', `apply these manifests once started (default: ${DEMO} when present)`)
     .option('--no-apply', 'apply nothing')
     .option('--no-controllers', 'start etcd only')
     .option('--docker-socket <path>', 'use the Docker Engine on this socket when it answers, instead of starting one', DEFAULT_DOCKER_SOCKET)
+    .option('--dns-port <port>', `the DNS server's port on ${LOOPBACK}, UDP and TCP (default: ${FRONT_DOOR_DEFAULTS.dnsPort})`, positiveInteger('--dns-port'))
+    .option('--http-port <port>', `the load balancer's shared HTTP frontend (virtual hosts) on ${LOOPBACK} (default: ${FRONT_DOOR_DEFAULTS.httpPort}; 80 needs root and is often taken)`, positiveInteger('--http-port'))
+    .option('--stats-port <port>', `the load balancer's stats page on ${LOOPBACK} (default: ${FRONT_DOOR_DEFAULTS.statsPort})`, positiveInteger('--stats-port'))
     .action(
-      act(async (ctx, options: { stateDir?: string; apply?: string | boolean; controllers: boolean; dockerSocket: string }) =>
+      act(async (ctx, options: { stateDir?: string; apply?: string | boolean; controllers: boolean; dockerSocket: string; dnsPort?: number; httpPort?: number; statsPort?: number }) =>
         runUp(ctx, {
           stateDir: options.stateDir,
           apply: options.apply === false ? false : typeof options.apply === 'string' ? options.apply : undefined,
           controllers: options.controllers,
           dockerSocket: options.dockerSocket,
+          dnsPort: options.dnsPort,
+          httpPort: options.httpPort,
+          statsPort: options.statsPort,
         }),
       ),
     );
@@ -80,6 +105,13 @@ export async function runUp(ctx: CommandContext, options: UpOptions): Promise<nu
   const stateDir = resolve(ctx.config.cwd, options.stateDir ?? '.capstan');
   mkdirSync(stateDir, { recursive: true });
   const log = readableLogger({ out: ctx.io.stderr, color: ctx.io.color, name: 'up' });
+  const frontDoor: FrontDoorPorts = {
+    dnsPort: options.dnsPort ?? FRONT_DOOR_DEFAULTS.dnsPort,
+    httpPort: options.httpPort ?? FRONT_DOOR_DEFAULTS.httpPort,
+    statsPort: options.statsPort ?? FRONT_DOOR_DEFAULTS.statsPort,
+  };
+  // Before anything starts: a taken port is one sentence now, not an error after dockerd's start.
+  if (options.controllers) await checkFrontDoorPorts(frontDoor);
   const ports = await choosePorts(stateDir);
   const etcd = new EtcdServer({ dataDir: join(stateDir, 'etcd', 'data'), logFile: join(stateDir, 'etcd.log'), ownProcessGroup: true, ...ports });
   const upConfig: CliConfig = { ...ctx.config, etcd: etcd.url, etcdSource: 'capstan up' };
@@ -101,12 +133,15 @@ export async function runUp(ctx: CommandContext, options: UpOptions): Promise<nu
       },
     },
   ];
+  const lb = lbComponent({ session: () => session!, stateDir, httpPort: frontDoor.httpPort, statsPort: frontDoor.statsPort, log });
   if (options.controllers) {
     const docker = dockerComponent(stateDir, options.dockerSocket ?? DEFAULT_DOCKER_SOCKET);
     components.push(
       docker,
       agentComponent({ session: () => session!, stateDir, socketPath: () => docker.socketPath, log }),
       controllersComponent(() => session!, log),
+      dnsComponent({ session: () => session!, port: frontDoor.dnsPort, log }),
+      lb,
     );
   }
 
@@ -124,7 +159,7 @@ export async function runUp(ctx: CommandContext, options: UpOptions): Promise<nu
       log.info(`applying ${applyDir}`);
       const applyCtx: CommandContext = { ...ctx, config: upConfig, session: async () => session! };
       code = await runApply(applyCtx, { files: [applyDir], dryRun: false, prune: false });
-      if (applyDir === DEMO && options.controllers) await announceDemo(session!, ctx, log, stop.signal);
+      if (applyDir === DEMO && lb.running) await announceDemo({ session: session!, ctx, log, signal: stop.signal, lb: { dir: lb.dir, statsUrl: lb.running.statsUrl, credentials: lb.running.credentials }, frontDoor });
     }
     if (!stop.signal.aborted) log.info(`ready. In another terminal: npx capstan get tasks -A -o wide   (Ctrl-C here stops what up started)`);
     await interrupted;
@@ -138,12 +173,47 @@ export async function runUp(ctx: CommandContext, options: UpOptions): Promise<nu
   return code;
 }
 
-/** Waits (bounded) until a demo task answers HTTP and prints its URL on stdout, the one line scripts read. */
-async function announceDemo(session: Session, ctx: CommandContext, log: Logger, signal: AbortSignal): Promise<void> {
+interface AnnounceOptions {
+  session: Session;
+  ctx: CommandContext;
+  log: Logger;
+  signal: AbortSignal;
+  lb: Pick<RunningLoadBalancer, 'statsUrl' | 'credentials'> & { dir: string };
+  frontDoor: FrontDoorPorts;
+}
+
+/**
+ * Waits (bounded) until a demo task answers HTTP and prints its URL on stdout (`demo: URL`, the line
+ * scripts read); then the ways in through the load balancer and DNS, each only once it has answered.
+ */
+async function announceDemo({ session, ctx, log, signal, lb, frontDoor }: AnnounceOptions): Promise<void> {
   log.info(`waiting for ${DEMO_APP.namespace}/${DEMO_APP.app} to answer (at most ${DEMO_TIMEOUT_MS / 1000} s)`);
   const url = await waitForDemoUrl({ store: session.store, ...DEMO_APP, timeoutMs: DEMO_TIMEOUT_MS, signal });
-  if (url) ctx.io.stdout.write(`demo: ${url}\n`);
-  else if (!signal.aborted) log.warn(`no demo task answered HTTP within ${DEMO_TIMEOUT_MS / 1000} s; see npx capstan get tasks -A -o wide and npx capstan describe`);
+  if (!url) {
+    if (!signal.aborted) log.warn(`no demo task answered HTTP within ${DEMO_TIMEOUT_MS / 1000} s; see npx capstan get tasks -A -o wide and npx capstan describe`);
+    return;
+  }
+  ctx.io.stdout.write(`demo: ${url}\n`);
+  log.info(`waiting for ${DEMO_APP.namespace}/${DEMO_APP.app} to answer through HAProxy and DNS (at most ${FRONT_DOOR_TIMEOUT_MS / 1000} s)`);
+  const found = await waitForFrontDoor({
+    store: session.store,
+    ...DEMO_APP,
+    lb: { address: LOOPBACK, httpPort: frontDoor.httpPort, statsUrl: lb.statsUrl, credentials: lb.credentials },
+    vhost: DEMO_VHOST,
+    dns: { address: LOOPBACK, port: frontDoor.dnsPort, zone: DNS_ZONE },
+    timeoutMs: FRONT_DOOR_TIMEOUT_MS,
+    signal,
+  });
+  const lines = [
+    found.servicePortUrl && `demo through the load balancer: ${found.servicePortUrl}`,
+    found.vhostUrl && `demo by virtual host: ${found.vhostUrl}`,
+    found.dig && `demo by name: ${found.dig}`,
+    found.statsUrl && `load balancer stats: ${found.statsUrl} (user and password in ${join(lb.dir, 'stats-credentials')})`,
+  ].filter(Boolean);
+  ctx.io.stdout.write(lines.map((line) => `${line}\n`).join(''));
+  if (found.failed.length > 0 && !signal.aborted) {
+    log.warn(`within ${FRONT_DOOR_TIMEOUT_MS / 1000} s, ${found.failed.join('; ')}; see npx capstan describe app ${DEMO_APP.app} -n ${DEMO_APP.namespace} and npx capstan lb status --dir ${lb.dir}`);
+  }
 }
 
 /**
@@ -239,27 +309,3 @@ async function choosePorts(stateDir: string): Promise<{ clientPort: number; peer
   return { clientPort, peerPort };
 }
 
-async function firstFree(candidates: (number | undefined)[]): Promise<number> {
-  for (const port of candidates) if (port !== undefined && (await isFree(port))) return port;
-  return listen(0);
-}
-
-async function isFree(port: number): Promise<boolean> {
-  return listen(port).then(
-    () => true,
-    () => false,
-  );
-}
-
-function listen(port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      const address = server.address();
-      const chosen = typeof address === 'object' && address ? address.port : port;
-      server.close(() => resolve(chosen));
-    });
-  });
-}
