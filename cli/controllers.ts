@@ -13,6 +13,7 @@ export interface ControllersOptions {
   only?: string[];
   leaseTtlSeconds?: number;
   metricsPort?: number;
+  servicePortRange?: { from: number; to: number };
 }
 
 export interface StartControllersOptions {
@@ -21,6 +22,7 @@ export interface StartControllersOptions {
   leaderElection?: boolean;
   leaseTtlSeconds?: number;
   metricsPort?: number;
+  servicePortRange?: { from: number; to: number };
   logger: Logger;
 }
 
@@ -44,12 +46,14 @@ export function controllersCommand(act: Act): Command {
     .option('--only <names>', 'comma-separated controllers to run, e.g. rollout,replicas')
     .option('--lease-ttl <seconds>', 'leader lease TTL in seconds', positiveInteger('--lease-ttl'))
     .option('--metrics-port <port>', 'serve Prometheus metrics on this port', positiveInteger('--metrics-port'))
+    .option('--service-port-range <from-to>', "where load-balanced ports get their service ports when an App names none (marathon-lb's)", portRange, { from: 10000, to: 10100 })
     .action(
-      act(async (ctx, options: { only?: string; leaseTtl?: number; metricsPort?: number }) =>
+      act(async (ctx, options: { only?: string; leaseTtl?: number; metricsPort?: number; servicePortRange: { from: number; to: number } }) =>
         runControllersCommand(ctx, {
           only: options.only?.split(',').map((s) => s.trim()).filter(Boolean),
           leaseTtlSeconds: options.leaseTtl,
           metricsPort: options.metricsPort,
+          servicePortRange: options.servicePortRange,
         }),
       ),
     );
@@ -61,6 +65,13 @@ export function positiveInteger(flag: string): (value: string) => number {
     if (!Number.isInteger(number) || number <= 0) throw usageError(`${flag}: expected a positive integer, found "${value}"`);
     return number;
   };
+}
+
+function portRange(value: string): { from: number; to: number } {
+  const match = /^(\d+)-(\d+)$/.exec(value.trim());
+  const [from, to] = match ? [Number(match[1]), Number(match[2])] : [0, 0];
+  if (!match || from < 1 || to > 65_535 || from > to) throw usageError(`--service-port-range: expected FROM-TO with 1 <= FROM <= TO <= 65535, e.g. 10000-10100, found "${value}"`);
+  return { from, to };
 }
 
 export async function runControllersCommand(ctx: CommandContext, options: ControllersOptions): Promise<number> {

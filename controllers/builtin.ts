@@ -4,6 +4,7 @@ import type { KindRegistry } from '../api/kinds/registry.ts';
 import type { Store } from '../api/store.ts';
 import type { ControllerDefinition } from './contract.ts';
 import { endpointsController } from './endpoints/index.ts';
+import type { ServicePortRange } from './endpoints/service-ports.ts';
 import { gcController } from './gc.ts';
 import { healthController } from './health/index.ts';
 import { nodesController } from './nodes.ts';
@@ -16,9 +17,10 @@ import { serveMetrics, type MetricsServer } from './metrics.ts';
 /** Events live under their own prefix with a lease and expire by themselves: nothing to collect. */
 const NOT_COLLECTED = new Set(['Event']);
 
-export function builtinControllers(registry: KindRegistry): ControllerDefinition[] {
+export function builtinControllers(registry: KindRegistry, options: { servicePortRange?: ServicePortRange } = {}): ControllerDefinition[] {
   const kinds = registry.kinds().map((k) => k.kind).filter((kind) => !NOT_COLLECTED.has(kind));
-  return [rolloutController(), replicasController(), schedulerController(), nodesController(), healthController(), endpointsController(), gcController({ kinds })];
+  const endpoints = endpointsController(options.servicePortRange ? { servicePortRange: options.servicePortRange } : {});
+  return [rolloutController(), replicasController(), schedulerController(), nodesController(), healthController(), endpoints, gcController({ kinds })];
 }
 
 export interface RunControllersOptions {
@@ -34,6 +36,8 @@ export interface RunControllersOptions {
   handleSignals?: boolean;
   /** Extra controllers to run beside the built-in ones (a user's, in the same process). */
   extra?: ControllerDefinition[];
+  /** Where the endpoints controller allocates service ports (default 10000-10100, marathon-lb's). */
+  servicePortRange?: ServicePortRange;
 }
 
 export interface RunningControllers {
@@ -51,7 +55,7 @@ export class UnknownControllerError extends Error {
 }
 
 export async function runControllers(options: RunControllersOptions): Promise<RunningControllers> {
-  const all = [...builtinControllers(options.store.registry), ...(options.extra ?? [])];
+  const all = [...builtinControllers(options.store.registry, options.servicePortRange ? { servicePortRange: options.servicePortRange } : {}), ...(options.extra ?? [])];
   const known = all.map((c) => c.name);
   const unknown = (options.only ?? []).filter((name) => !known.includes(name));
   if (unknown.length > 0) throw new UnknownControllerError(unknown, known);
