@@ -171,7 +171,7 @@ export interface RunningLoadBalancer {
 export async function startLoadBalancer(options: LbCommandOptions & { store: Store; log: Logger }): Promise<RunningLoadBalancer> {
   // Loaded here, not at the top: other commands would otherwise pay for the load balancer.
   const { Balancer } = await import('../runtime/lb/balancer.ts');
-  const { HAProxyProcess } = await import('../runtime/lb/haproxy.ts');
+  const { checkConfig, HAProxyProcess } = await import('../runtime/lb/haproxy.ts');
   const { hasPrometheusExporter } = await import('../runtime/lb/render.ts');
   mkdirSync(options.dir, { recursive: true });
   const credentials = statsCredentials(options.dir);
@@ -184,24 +184,28 @@ export async function startLoadBalancer(options: LbCommandOptions & { store: Sto
     serverStateFile: join(options.dir, 'server-state'),
     hardStopAfterSeconds: options.hardStopAfterSeconds,
   };
-  const { renderConfig } = await import('../runtime/lb/render.ts');
-  const haproxy = await HAProxyProcess.start({ dir: options.dir, config: renderConfig([], render).text, log: options.log });
   const balancer = new Balancer({
     store: options.store,
     name: options.name,
     groups: options.groups,
     render,
-    haproxy,
+    check: (text) => checkConfig(text, { dir: options.dir }),
     log: options.log,
     drainTimeoutMs: options.drainTimeoutSeconds * 1000,
   });
-  // A master that died and was restarted from the file: re-read everything and converge again.
-  const restarts = haproxy.restarts.subscribe(() => balancer.restarted());
+  let haproxy: import('../runtime/lb/haproxy.ts').HAProxyProcess | undefined;
+  let restarts: { unsubscribe(): void } | undefined;
   try {
-    await balancer.start();
+    // HAProxy starts (or takes over from one a previous run left) with every App already in its
+    // configuration: never a moment of serving nothing.
+    haproxy = await HAProxyProcess.start({ dir: options.dir, config: await balancer.prepare(), log: options.log });
+    // A master that died and was restarted from the file: set every slot again.
+    restarts = haproxy.restarts.subscribe(() => balancer.restarted());
+    await balancer.start(haproxy);
   } catch (error) {
-    restarts.unsubscribe();
-    await haproxy.stop();
+    restarts?.unsubscribe();
+    await balancer.stop();
+    await haproxy?.stop();
     throw error;
   }
   const host = options.bindAddress === '*' ? '127.0.0.1' : options.bindAddress;
@@ -212,9 +216,9 @@ export async function startLoadBalancer(options: LbCommandOptions & { store: Sto
     credentials,
     balancer,
     stop: async () => {
-      restarts.unsubscribe();
+      restarts?.unsubscribe();
       await balancer.stop();
-      await haproxy.stop();
+      await haproxy?.stop();
     },
   };
 }

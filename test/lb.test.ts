@@ -2,6 +2,7 @@
 // real HAProxy (master-worker), and real HTTP servers in this process standing in for tasks (the
 // Tasks are written with the status an agent would give them; test/traffic.test.ts runs real
 // agents). Requests go to 127.0.0.1 only.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -18,7 +19,8 @@ import type { Store } from '../api/store.ts';
 import { startLoadBalancer, type RunningLoadBalancer } from '../cli/lb.ts';
 import { runControllers, type RunningControllers } from '../controllers/builtin.ts';
 import { findHAProxyProcesses } from '../runtime/lb/haproxy.ts';
-import { capstan } from './helpers/cli.ts';
+import { parseShowStat, sendCommand } from '../runtime/lb/runtime-api.ts';
+import { BIN, capstan } from './helpers/cli.ts';
 import { closeStore, openStore, type TestEtcd } from './helpers/etcd.ts';
 import { runLoad } from './helpers/http-load.ts';
 import { until } from './helpers/poll.ts';
@@ -26,6 +28,23 @@ import { freePort } from './helpers/ports.ts';
 
 const NS = 'shop';
 const log = pino({ level: process.env.TEST_LOG ?? 'silent' });
+
+/** The HAProxy masters of a directory: its processes whose parent is not one of them (workers share the master's argv). */
+function mastersOf(dir: string) {
+  const processes = findHAProxyProcesses(dir);
+  return processes.filter((p) => !processes.some((q) => q.pid === p.ppid));
+}
+
+/** `capstan lb` as its own OS process, as a node runs it. */
+function startLbProcess(args: string[], etcdUrl: string) {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, CAPSTAN_ETCD: etcdUrl, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return { process: child, exited, stdout: () => stdout, stderr: () => stderr.slice(-2_000) };
+}
 
 /** An HTTP server answering with its name: one "task". */
 async function backend(name: string): Promise<{ name: string; port: number; server: Server; hits: number }> {
@@ -169,10 +188,45 @@ describe('capstan lb on a real HAProxy', () => {
     const third = await addTask('phoenix', {});
     await until(async () => (await spread(port, 6).catch(() => new Set())).has(third.name), { what: 'the third task routed' });
     expect(lb!.balancer.stats.reloads).toBe(reloads);
-    const master = findHAProxyProcesses(dir).find((p) => p.argv.includes('-W'))!;
-    process.kill(master.pid, 'SIGKILL');
+    const [master] = mastersOf(dir);
+    process.kill(master!.pid, 'SIGKILL');
     await until(async () => (await spread(port, 9).catch(() => new Set())).size === 3, { timeoutMs: 10_000, what: 'all three routed after the restart' });
-    expect(findHAProxyProcesses(dir).filter((p) => p.argv.includes('-W')).map((p) => p.pid)).not.toContain(master.pid);
+    expect(mastersOf(dir).map((p) => p.pid)).not.toContain(master!.pid);
+    expect(mastersOf(dir)).toHaveLength(1);
+  });
+
+  it('capstan lb killed with -9 and started again: HAProxy serves throughout, and one master is left', async () => {
+    // Its own group, directory and ports, so the in-process load balancer of the other tests stays out of it.
+    await createApp('relay', {}, { HAPROXY_GROUP: 'inner' });
+    for (let i = 0; i < 2; i += 1) await addTask('relay', {});
+    const port = await servicePort('relay');
+    const innerDir = mkdtempSync(join(tmpdir(), 'capstan-lb-inner-'));
+    const args = ['lb', '--name', 'inner', '--group', 'inner', '--dir', innerDir, '--bind-address', '127.0.0.1', '--http-port', String(await freePort()), '--stats-port', String(await freePort())];
+    const masters = () => mastersOf(innerDir);
+    const first = startLbProcess(args, etcd.url);
+    try {
+      await until(() => first.stdout().includes('serving groups inner'), { timeoutMs: 15_000, what: `the first capstan lb to serve (stderr: ${first.stderr()})` });
+      await until(async () => (await spread(port, 4).catch(() => new Set())).size === 2, { what: 'relay routed' });
+      const load = runLoad({ url: `http://127.0.0.1:${port}/`, ratePerSecond: 200, durationMs: 3_000, timeoutMs: 5_000 });
+      first.process.kill('SIGKILL');
+      await first.exited;
+      const second = startLbProcess(args, etcd.url);
+      try {
+        await until(() => second.stdout().includes('serving groups inner'), { timeoutMs: 15_000, what: `the second capstan lb to serve (stderr: ${second.stderr()})` });
+        const result = await load;
+        expect(result.failures).toEqual([]);
+        await until(() => masters().length === 1, { what: 'exactly one HAProxy master' });
+        second.process.kill('SIGINT');
+        await second.exited;
+        expect(findHAProxyProcesses(innerDir)).toEqual([]);
+      } finally {
+        second.process.kill('SIGKILL');
+      }
+    } finally {
+      first.process.kill('SIGKILL');
+      for (const p of findHAProxyProcesses(innerDir)) process.kill(p.pid, 'SIGKILL');
+      rmSync(innerDir, { recursive: true, force: true });
+    }
   });
 
   it('drains a removed task: its open request finishes, and the drain is acknowledged only after it', async () => {
@@ -195,6 +249,9 @@ describe('capstan lb on a real HAProxy', () => {
     }, { what: 'b out of Endpoints' });
     const without = BigInt(endpoints.metadata.resourceVersion!);
     const acknowledged = async () => BigInt((await client.get(drainedKey('edge', NS, 'api')).string()) ?? '0') >= without;
+    const stat = async () => parseShowStat(await sendCommand(join(dir, 'admin.sock'), 'show stat')).find((r) => r.addr === `127.0.0.1:${b.port}`);
+    await until(async () => (await stat())?.status === 'DRAIN', { what: 'b in DRAIN in HAProxy' });
+    expect((await stat())?.scur).toBe(1);
     // b is draining in HAProxy: no new request reaches it, the held one is still open, nothing acknowledged.
     expect(await spread(port, 4)).toEqual(new Set([a.name]));
     expect(await acknowledged()).toBe(false);

@@ -39,14 +39,14 @@ import { backendName, renderConfig } from './render.ts';
 import { servicesOf, type LbServiceSpec } from './services.ts';
 import { freeSlot, placeServers, slotName, type BackendSlots, type SlotChange } from './slots.ts';
 
+/** `haproxy -c` on a text; errors carry the 1-based line haproxy blamed, when it named one. */
+export type ConfigCheck = (text: string) => Promise<{ ok: true } | { ok: false; errors: { line?: number; message: string }[] }>;
+
 /** What the balancer needs of a running HAProxy (haproxy.ts provides it). */
-export interface HAProxyControl {
-  /** `haproxy -c` on this text; errors carry the 1-based line haproxy blamed, when it named one. */
-  check(text: string): Promise<{ ok: true } | { ok: false; errors: { line?: number; message: string }[] }>;
-  /** Writes the configuration atomically; with `reload`, saves the server state and reloads hitlessly. */
+export interface HAProxyControl {  /** Writes the configuration atomically; with `reload`, saves the server state and reloads hitlessly. */
   install(text: string, options: { reload: boolean }): Promise<{ outcome: string; errors?: { line?: number; message: string }[] }>;
-  /** One runtime API (admin socket) command; its answer. */
-  command(command: string): Promise<string>;
+  /** Runtime API (admin socket) commands, in order, on one connection; their answers run together. */
+  commands(commands: readonly string[]): Promise<string>;
   /** Current sessions per `backend/server`, from `show stat`. */
   sessions(): Promise<Map<string, number>>;
   /** Workers from before the last reload still running (they finish the connections they hold). */
@@ -60,7 +60,8 @@ export interface BalancerOptions {
   /** marathon-lb's --group: the groups served; '*' serves all. */
   groups: string[];
   render: LbRenderOptions;
-  haproxy: HAProxyControl;
+  /** Checks a configuration; works before HAProxy runs (the first one is checked before it starts). */
+  check: ConfigCheck;
   log: Logger;
   /** The longest a server is left draining; the App's own drainTimeoutSeconds usually ends it first (the agent stops the task). */
   drainTimeoutMs?: number;
@@ -102,6 +103,7 @@ export class Balancer {
   readonly apps: Informer;
   readonly endpoints: Informer;
   private readonly lease: NodeLease;
+  private haproxy: HAProxyControl | undefined;
   private readonly events: EventRecorder;
   private readonly subscriptions: Subscription[] = [];
   private slots = new Map<string, BackendSlots>();
@@ -123,6 +125,7 @@ export class Balancer {
   private dirty = false;
   private running: Promise<void> | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
+  private turn: Promise<void> = Promise.resolve();
   private retryTimer: NodeJS.Timeout | undefined;
   private failures = 0;
   private stopped = false;
@@ -150,9 +153,25 @@ export class Balancer {
     this.events = createEventRecorder({ client: store.client, registry: store.registry, component: `lb/${options.name}`, log: options.log, now: () => new Date() });
   }
 
-  /** Lists, routes what is there (the first configuration), then registers, so agents wait for it only once it serves. */
-  async start(): Promise<void> {
+  /**
+   * Lists Apps and Endpoints and makes the first configuration (checked; an App failing it left
+   * out): what HAProxy starts with, so that a new HAProxy — or one taking over from a running one
+   * after `capstan lb` restarted — serves every App from its first moment.
+   */
+  async prepare(): Promise<string> {
     await Promise.all([this.apps.start(), this.endpoints.start()]);
+    const plan = this.plan();
+    const valid = await this.validate(plan.services);
+    this.slots = plan.next;
+    this.installed = valid.text;
+    this.shape = shapeOf(valid.services, this.options.render);
+    this.forgetGone(plan.desired);
+    return valid.text;
+  }
+
+  /** Drives `haproxy` (started with prepare()'s configuration), then registers, so agents wait for it only once it serves. */
+  async start(haproxy: HAProxyControl): Promise<void> {
+    this.haproxy = haproxy;
     await this.sync();
     await this.lease.start();
     this.subscriptions.push(this.apps.events$.subscribe(() => this.request()), this.endpoints.events$.subscribe(() => this.request()));
@@ -190,11 +209,24 @@ export class Balancer {
     while (this.running) await this.running;
   }
 
+  /**
+   * Syncs and drain checks run one at a time: both read and replace the slots, and a drain check
+   * freeing a slot in the middle of a sync would be undone by the slots that sync computed.
+   */
+  private serially<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.turn.then(work);
+    this.turn = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
+  }
+
   private async loop(): Promise<void> {
     while (this.dirty && !this.stopped) {
       this.dirty = false;
       try {
-        await this.sync();
+        await this.serially(() => this.sync());
         this.failures = 0;
       } catch (error) {
         // HAProxy or etcd refused something: the state is re-read and everything tried again.
@@ -208,8 +240,8 @@ export class Balancer {
     }
   }
 
-  private async sync(): Promise<SyncReport> {
-    const { haproxy } = this.options;
+  /** What to route now, in slots, and what moved in the slots HAProxy has. */
+  private plan() {
     const desired = this.desired();
     const next = new Map<string, BackendSlots>();
     const changes: { service: LbServiceSpec; change: SlotChange }[] = [];
@@ -220,27 +252,34 @@ export class Balancer {
       reshaped ||= placement.reshaped;
       for (const change of placement.changes) changes.push({ service, change });
     }
-
     const services = [...desired.values()].map(({ service }) => withServers(service, next.get(serviceKey(service))!));
-    let runtimeCommands = 0;
+    return { desired, next, changes, reshaped, services };
+  }
+
+  private async sync(): Promise<SyncReport> {
+    const haproxy = this.haproxy;
+    if (!haproxy) throw new Error('the balancer syncs only once start() gave it an HAProxy');
+    const { desired, next, changes, reshaped, services } = this.plan();
+    const commands: string[] = [];
     if (this.resync) {
       // HAProxy was restarted from the file and the last saved server state: set every slot as it is.
       this.resync = false;
-      for (const [key, { service }] of desired) if (this.slots.has(key)) runtimeCommands += await this.applySlots(service, next.get(key)!);
+      for (const [key, { service }] of desired) if (this.slots.has(key)) commands.push(...slotCommands(service, next.get(key)!));
     } else {
       // What moved in the backends the running HAProxy has goes through its runtime API, also before a
       // reload: the server-state file saved for the new worker must already say it.
-      for (const { service, change } of changes) if (this.slots.has(serviceKey(service))) runtimeCommands += await this.applyChange(service, change);
+      for (const { service, change } of changes) if (this.slots.has(serviceKey(service))) commands.push(...changeCommands(service, change));
     }
+    if (commands.length) await this.send(commands);
+    const runtimeCommands = commands.length;
     let reloaded = false;
     let excluded: string[] = [];
-    const shape = renderConfig(services.map(blank), this.options.render).text;
-    if (reshaped || shape !== this.shape) {
+    if (reshaped || shapeOf(services, this.options.render) !== this.shape) {
       const valid = await this.validate(services);
       excluded = valid.excluded;
       installed(await haproxy.install(valid.text, { reload: true }));
       this.installed = valid.text;
-      this.shape = renderConfig(valid.services.map(blank), this.options.render).text;
+      this.shape = shapeOf(valid.services, this.options.render);
       reloaded = true;
       this.stats.reloads += 1;
     } else {
@@ -306,7 +345,7 @@ export class Balancer {
     const excluded: string[] = [];
     for (;;) {
       const rendered = renderConfig(kept, this.options.render);
-      const result = await this.options.haproxy.check(rendered.text);
+      const result = await this.options.check(rendered.text);
       if (result.ok) {
         await this.acceptAgain(kept);
         return { text: rendered.text, services: kept, excluded };
@@ -358,38 +397,12 @@ export class Balancer {
     }
   }
 
-  /** Runtime API commands for one slot change; how many were sent. */
-  private async applyChange(service: LbServiceSpec, change: SlotChange): Promise<number> {
-    const { haproxy } = this.options;
-    const target = `${backendName(service)}/${slotName(change.slot)}`;
-    if (change.type === 'drain') {
-      await haproxy.command(`set server ${target} state drain`);
-      return 1;
+  /** Sends runtime API commands in one round trip; an answer HAProxy gives only to a refusal is logged. */
+  private async send(commands: readonly string[]): Promise<void> {
+    const answer = await this.haproxy!.commands(commands);
+    for (const line of answer.split('\n')) {
+      if (REFUSALS.test(line)) this.options.log.warn({ answer: line.trim() }, 'HAProxy refused a runtime API command');
     }
-    await haproxy.command(`set server ${target} addr ${change.entry.address} port ${change.entry.port}`);
-    await haproxy.command(`set server ${target} state ready`);
-    // A server out of maintenance would wait for `rise` checks before taking traffic; Endpoints
-    // already say the task is healthy and ready, so it serves at once and HAProxy's own checks
-    // take it out only if they fail.
-    if (service.healthCheck) {
-      await haproxy.command(`set server ${target} health up`);
-      return 3;
-    }
-    return 2;
-  }
-
-  /** Every slot of a backend as it should be: after a restart. */
-  private async applySlots(service: LbServiceSpec, slots: BackendSlots): Promise<number> {
-    let commands = 0;
-    for (const [slot, entry] of slots.entries.entries()) {
-      if (entry) commands += await this.applyChange(service, { type: 'ready', slot, entry });
-      if (entry?.draining) commands += await this.applyChange(service, { type: 'drain', slot, entry });
-      if (!entry) {
-        await this.options.haproxy.command(`set server ${backendName(service)}/${slotName(slot)} state maint`);
-        commands += 1;
-      }
-    }
-    return commands;
   }
 
   private beginDrain(service: LbServiceSpec, change: SlotChange): void {
@@ -411,7 +424,7 @@ export class Balancer {
     if (this.drainTimer || this.drains.size === 0 || this.stopped) return;
     this.drainTimer = setTimeout(() => {
       this.drainTimer = undefined;
-      this.checkDrains().then(
+      this.serially(() => this.checkDrains()).then(
         () => this.scheduleDrainCheck(),
         (error: unknown) => {
           this.options.log.warn({ err: error }, 'reading connection counts failed; trying again');
@@ -423,7 +436,8 @@ export class Balancer {
 
   /** Ends the drains whose connections are gone (or that ran out of time); frees their slots. */
   private async checkDrains(): Promise<void> {
-    const { haproxy } = this.options;
+    const haproxy = this.haproxy!;
+    if (this.drains.size === 0) return;
     const sessions = await haproxy.sessions();
     const reloadedSince = [...this.drains.values()].some((d) => d.reloadsAtStart !== this.stats.reloads);
     const oldWorkers = reloadedSince ? await haproxy.oldWorkers() : 0;
@@ -439,7 +453,7 @@ export class Balancer {
       ended = true;
       const service = [...this.slots.keys()].find((k) => drainKey({ ...parseService(k) }, drain.slot) === drain.key);
       if (service && this.slots.get(service)?.entries[drain.slot]?.task === drain.task) {
-        await haproxy.command(`set server ${drain.backend}/${drain.server} state maint`).catch(() => undefined);
+        await this.send([`set server ${drain.backend}/${drain.server} state maint`]);
         this.slots.set(service, freeSlot(this.slots.get(service)!, drain.slot, drain.task));
       }
     }
@@ -494,6 +508,32 @@ function installed(result: { outcome: string; errors?: { line?: number; message:
   if (result.outcome === 'rejected') throw new Error(`haproxy refused the configuration: ${(result.errors ?? []).map((e) => e.message).join('; ')}`);
 }
 
+/** What HAProxy's CLI answers when it does not do a command (other answers, such as "IP changed from …", are news). */
+const REFUSALS = /No such|not found|Unknown|Require|invalid|cannot|can't|Failed/i;
+
+/** Runtime API commands for one slot change. */
+function changeCommands(service: LbServiceSpec, change: SlotChange): string[] {
+  const target = `${backendName(service)}/${slotName(change.slot)}`;
+  if (change.type === 'drain') return [`set server ${target} state drain`];
+  return [
+    `set server ${target} addr ${change.entry.address} port ${change.entry.port}`,
+    `set server ${target} state ready`,
+    // Out of maintenance a checked server starts at the lowest health (one failed check takes it
+    // down); Endpoints already say the task is healthy and ready, so it gets full health at once, and
+    // HAProxy's own checks take it out only after \`fall\` failures.
+    ...(service.healthCheck ? [`set server ${target} health up`] : []),
+  ];
+}
+
+/** Every slot of a backend as it should be: after HAProxy restarted from the file and an old server-state file. */
+function slotCommands(service: LbServiceSpec, slots: BackendSlots): string[] {
+  return slots.entries.flatMap((entry, slot) => {
+    if (!entry) return [`set server ${backendName(service)}/${slotName(slot)} state maint`];
+    const ready = changeCommands(service, { type: 'ready', slot, entry });
+    return entry.draining ? [...ready, ...changeCommands(service, { type: 'drain', slot, entry })] : ready;
+  });
+}
+
 function withServers(service: LbServiceSpec, slots: BackendSlots): LbService {
   const servers: LbServer[] = slots.entries.map((entry, slot) =>
     entry
@@ -509,9 +549,16 @@ function withServers(service: LbServiceSpec, slots: BackendSlots): LbService {
  */
 const PLACEHOLDER = { address: '127.0.0.1', port: 1 };
 
-/** The service with every server blanked: equal for two configurations that differ only in addresses and states. */
-function blank(service: LbService): LbService {
-  return { ...service, servers: service.servers.map((s) => ({ name: s.name, address: PLACEHOLDER.address, port: PLACEHOLDER.port, disabled: true })) };
+/**
+ * The configuration with every server blanked: equal for two configurations that differ only in
+ * addresses and states, which the runtime API changes without a reload.
+ */
+function shapeOf(services: readonly LbService[], render: LbRenderOptions): string {
+  const blank = (service: LbService): LbService => ({
+    ...service,
+    servers: service.servers.map((s) => ({ name: s.name, address: PLACEHOLDER.address, port: PLACEHOLDER.port, disabled: true })),
+  });
+  return renderConfig(services.map(blank), render).text;
 }
 
 const drainKey = (service: Pick<LbService, 'namespace' | 'app' | 'servicePort'>, slot: number) => `${serviceKey(service)}#${slot}`;

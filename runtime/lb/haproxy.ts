@@ -19,7 +19,7 @@ import { isAbsolute, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
 import { Subject, type Observable } from 'rxjs';
-import { parseShowProc, RuntimeApi, sendCommand, type ProcList } from './runtime-api.ts';
+import { parseShowProc, RuntimeApi, sendCommand, sendCommands, type ProcList } from './runtime-api.ts';
 
 /** A problem `haproxy -c` reported, with the 1-based line of the checked text when it named one. */
 export interface ConfigError {
@@ -142,33 +142,26 @@ export class HAProxyProcess {
   }
 
   /** `haproxy -c` on this text. */
-  async check(text: string): Promise<CheckResult> {
-    const file = join(this.options.dir, `.check-${randomBytes(4).toString('hex')}.cfg`);
-    writeFileSync(file, text);
-    try {
-      const result = await run(this.binary, ['-c', '-f', file]);
-      if (result.code === 0) return { ok: true };
-      const errors = parseCheckOutput(result.output, file);
-      return { ok: false, errors: errors.length > 0 ? errors : [{ message: result.output.trim() || `haproxy -c exited with ${result.code}` }] };
-    } finally {
-      rmSync(file, { force: true });
-    }
+  check(text: string): Promise<CheckResult> {
+    return checkConfig(text, { dir: this.options.dir, binary: this.binary });
   }
 
   /**
-   * Installs `text` as haproxy.cfg: unchanged text does nothing; otherwise it is checked, then
-   * (with `reload`, the default) the server state is saved and HAProxy reloads, answering once the
-   * new worker serves and the old ones are leaving.
+   * Installs `text` as haproxy.cfg: unchanged text does nothing; with `reload` (the default) it is
+   * checked, the server state saved and HAProxy reloaded, answering once the new worker serves and
+   * the old ones are leaving; without, it is only written (atomically), unchecked.
    */
   install(text: string, options: { reload?: boolean } = {}): Promise<InstallResult> {
     return this.serialized(async () => {
       if (text === this.installed()) return { outcome: 'unchanged' };
-      const checked = await this.check(text);
-      if (!checked.ok) return { outcome: 'rejected', errors: checked.errors };
+      // Without a reload the caller vouches for the text: it differs from a checked one only in what
+      // the runtime API changed (addresses, states), and a check (~60 ms) would delay the next change.
       if (options.reload === false) {
         writeAtomically(this.configFile, text);
         return { outcome: 'written' };
       }
+      const checked = await this.check(text);
+      if (!checked.ok) return { outcome: 'rejected', errors: checked.errors };
       // The state first, from the running worker, to the file the new configuration loads from:
       // runtime API changes (addresses, drain, maint) survive the reload.
       await this.saveServerState(text);
@@ -181,6 +174,11 @@ export class HAProxyProcess {
   /** One runtime API command on the admin socket; HAProxy's answer. */
   command(command: string): Promise<string> {
     return this.runtime.command(command);
+  }
+
+  /** Runtime API commands in order on one connection; HAProxy's answers run together. */
+  commands(commands: readonly string[]): Promise<string> {
+    return sendCommands(this.adminSocket, commands);
   }
 
   /** Current sessions per `backend/server`. */
@@ -392,6 +390,24 @@ export class HAProxyProcess {
  * without a tag of their own continue its message. The closing summary alerts ("Error(s) found in
  * configuration file", "Fatal errors found") say nothing the others do not, unless they are alone.
  */
+/**
+ * `haproxy -c` on this text, from a file in `dir` (so paths in the text resolve as they will when it
+ * is installed there). Needs no running HAProxy: the first configuration is checked before one starts.
+ */
+export async function checkConfig(text: string, options: { dir: string; binary?: string }): Promise<CheckResult> {
+  mkdirSync(options.dir, { recursive: true });
+  const file = join(options.dir, `.check-${randomBytes(4).toString('hex')}.cfg`);
+  writeFileSync(file, text);
+  try {
+    const result = await run(options.binary ?? 'haproxy', ['-c', '-f', file]);
+    if (result.code === 0) return { ok: true };
+    const errors = parseCheckOutput(result.output, file);
+    return { ok: false, errors: errors.length > 0 ? errors : [{ message: result.output.trim() || `haproxy -c exited with ${result.code}` }] };
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
 export function parseCheckOutput(output: string, file: string): ConfigError[] {
   const errors: ConfigError[] = [];
   let last: ConfigError | undefined;

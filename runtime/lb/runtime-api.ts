@@ -21,7 +21,17 @@ const messages = {
 
 /** Sends one command and returns HAProxy's whole answer. Throws when the socket is unreachable or slow. */
 export function sendCommand(socketPath: string, command: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string> {
-  if (/[;\r\n]/.test(command)) return Promise.reject(new Error(messages.unsafe(command)));
+  return sendCommands(socketPath, [command], timeoutMs);
+}
+
+/**
+ * Sends several commands on one connection (`a;b;c`, which the CLI runs in order) and returns their
+ * answers run together: one round trip for all that a sync changes, instead of one per command.
+ */
+export function sendCommands(socketPath: string, commands: readonly string[], timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string> {
+  const unsafe = commands.find((command) => /[;\r\n]/.test(command));
+  if (unsafe !== undefined) return Promise.reject(new Error(messages.unsafe(unsafe)));
+  const command = commands.join(';');
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const socket = connect(socketPath);
