@@ -16,10 +16,10 @@ import { printTable } from './report.ts';
 
 const INSTANCES = 20;
 const INACTIVE_AFTER_SECONDS = 3;
-const VICTIM = { name: 'bench-r1', ports: '34000-34099' };
+const VICTIM = { name: 'bench-r1', ports: '23000-23099' };
 const SURVIVORS = [
-  { name: 'bench-r2', ports: '34100-34199' },
-  { name: 'bench-r3', ports: '34200-34299' },
+  { name: 'bench-r2', ports: '23100-23199' },
+  { name: 'bench-r3', ports: '23200-23299' },
 ];
 const APP = 'survivor';
 

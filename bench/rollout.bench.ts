@@ -48,7 +48,7 @@ async function main() {
       node,
       stateDir: join(dir, node),
       dockerSocket: '/nonexistent',
-      extraArgs: ['--drivers', 'process', '--ports', `${41_000 + i * 200}-${41_000 + i * 200 + 199}`],
+      extraArgs: ['--drivers', 'process', '--ports', `${22_000 + i * 200}-${22_000 + i * 200 + 199}`],
     }),
   );
   try {

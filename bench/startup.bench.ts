@@ -16,9 +16,9 @@ import { percentile, printTable } from './report.ts';
 const PROCESS_INSTANCES = 100;
 const DOCKER_INSTANCES = 30;
 const NODES = [
-  { name: 'bench-a1', ports: '33000-33199' },
-  { name: 'bench-a2', ports: '33200-33399' },
-  { name: 'bench-a3', ports: '33400-33599' },
+  { name: 'bench-a1', ports: '21000-21199' },
+  { name: 'bench-a2', ports: '21200-21399' },
+  { name: 'bench-a3', ports: '21400-21599' },
 ];
 const BASELINE_PORTS = 33600;
 

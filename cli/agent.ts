@@ -79,7 +79,7 @@ export function agentCommand(act: Act): Command {
     .option('--mem <mb>', 'memory offered in MiB (default: this machine\'s)', number('--mem'))
     .option('--disk <mb>', 'disk offered in MiB', number('--disk'), 0)
     .option('--gpus <n>', 'gpus offered', integer('--gpus'), 0)
-    .addOption(new Option('--ports <from-to>', 'host ports handed out for hostPort 0').argParser(portRange).default({ from: 31000, to: 31999 }, '31000-31999'))
+    .addOption(new Option('--ports <from-to>', "host ports handed out for hostPort 0; keep them below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768-60999 on Linux), where outgoing connections could hold one").argParser(portRange).default({ from: 31000, to: 31999 }, '31000-31999'))
     .addOption(
       new Option('--drivers <list>', 'drivers to offer (docker is left out when its socket does not answer)')
         .argParser(driverList)
