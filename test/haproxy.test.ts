@@ -67,6 +67,7 @@ function configText(options: {
     `  stats socket ${options.dir}/admin.sock mode 600 level admin expose-fd listeners`,
     `  server-state-file ${options.dir}/server-state`,
     `  hard-stop-after ${options.hardStopAfterSeconds ?? 5}s`,
+    '  mworker-max-reloads 1',
     'defaults',
     '  mode http',
     '  log global',
@@ -326,6 +327,23 @@ describe('HAProxy in master-worker mode', () => {
     console.log(`old worker holding a connection gone ${lingered} ms after the reload; the held request ended with: ${await open}`);
     expect(lingered).toBeGreaterThanOrEqual(1_500);
     expect(findHAProxyProcesses(env.dir).some((p) => p.pid === old)).toBe(false);
+  });
+
+  it('never more than one lingers: a worker still holding a connection at the next reload is ended (mworker-max-reloads 1)', async () => {
+    const env = await setup({ hardStopAfterSeconds: 30 });
+    const haproxy = await env.start();
+    const a = env.backends[0]!;
+    a.hold();
+    const first = fetchOnce(env.frontendPort, 20_000).catch((error: Error) => error.message);
+    await until(() => a.held() === 1, { what: 'a request held on the first worker' });
+    await haproxy.install(env.config('v2'));
+    const second = fetchOnce(env.frontendPort, 20_000).catch((error: Error) => error.message);
+    await until(() => a.held() === 2, { what: 'a request held on the second worker' });
+    await haproxy.install(env.config('v3'));
+    // Both older workers hold a connection, hard-stop-after is far away: still only one old worker.
+    await until(async () => (await haproxy.oldWorkers()) === 1, { timeoutMs: 5_000, what: 'one old worker left' });
+    a.release();
+    await Promise.all([first, second]);
   });
 });
 

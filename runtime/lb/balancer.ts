@@ -44,7 +44,7 @@ export type ConfigCheck = (text: string) => Promise<{ ok: true } | { ok: false; 
 
 /** What the balancer needs of a running HAProxy (haproxy.ts provides it). */
 export interface HAProxyControl {  /** Writes the configuration atomically; with `reload`, saves the server state and reloads hitlessly. */
-  install(text: string, options: { reload: boolean }): Promise<{ outcome: string; errors?: { line?: number; message: string }[] }>;
+  install(text: string, options: { reload: boolean; checked?: boolean }): Promise<{ outcome: string; errors?: { line?: number; message: string }[] }>;
   /** Runtime API (admin socket) commands, in order, on one connection; their answers run together. */
   commands(commands: readonly string[]): Promise<string>;
   /** Current sessions per `backend/server`, from `show stat`. */
@@ -277,7 +277,7 @@ export class Balancer {
     if (reshaped || shapeOf(services, this.options.render) !== this.shape) {
       const valid = await this.validate(services);
       excluded = valid.excluded;
-      installed(await haproxy.install(valid.text, { reload: true }));
+      installed(await haproxy.install(valid.text, { reload: true, checked: true }));
       this.installed = valid.text;
       this.shape = shapeOf(valid.services, this.options.render);
       reloaded = true;

@@ -88,6 +88,9 @@ function head(options: LbRenderOptions): string[] {
     '  stats timeout 30s',
     `  server-state-file ${word(options.serverStateFile)}`,
     `  hard-stop-after ${options.hardStopAfterSeconds}s`,
+    // At most one old worker lingers: a worker still finishing connections when the next reload
+    // comes is ended then (SIGTERM), rather than a worker per reload piling up.
+    '  mworker-max-reloads 1',
     '  ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets',
     '',
     'defaults',

@@ -47,7 +47,8 @@ describe('placeServers', () => {
     slots = placeServers(slots, tasks('t1', 't2', 't3', 't4', 't5', 't6', 't7')).next;
     const grown = placeServers(slots, tasks('t1', 't2', 't3', 't4', 't5', 't6', 't7', 't9'));
     expect(grown.reshaped).toBe(true);
-    expect(layout(grown.next)).toBe('t1 t2 t3 t4 t5 t6 t7 t8~ t9 - - - - - - -');
+    // Grown to twice what it needs (9 in use → 32), so the next steps of a scale-up fit.
+    expect(layout(grown.next)).toBe(`t1 t2 t3 t4 t5 t6 t7 t8~ t9${' -'.repeat(23)}`);
   });
 
   it('growing still reports what changed in the slots HAProxy has, to apply before the reload', () => {
@@ -56,7 +57,7 @@ describe('placeServers', () => {
     const grown = placeServers(slots, tasks('t2', 't3', 't4', 't5', 't6', 't7', 't8', 't9', 't10'));
     expect(grown.reshaped).toBe(true);
     expect(grown.changes.map((c) => `${c.type} ${c.slot} ${c.entry.task}`)).toEqual(['ready 2 t3', 'ready 3 t4', 'ready 4 t5', 'ready 5 t6', 'ready 6 t7', 'ready 7 t8']);
-    expect(layout(grown.next)).toBe('t1~ t2 t3 t4 t5 t6 t7 t8 t9 t10 - - - - - -');
+    expect(layout(grown.next)).toBe(`t1~ t2 t3 t4 t5 t6 t7 t8 t9 t10${' -'.repeat(22)}`);
   });
 
   it('a task that serves again (healthy after a flap) gets its slot back; a moved one its new address', () => {

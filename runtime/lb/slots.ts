@@ -4,9 +4,10 @@
 // stays with its task while the task serves; a task that stops serving keeps its slot, draining,
 // until its connections are gone, so no other task is put behind a server that still has traffic.
 //
-// Sizes are powers of two from MIN_SLOTS up: 3 → 6 instances fit without a reload, 6 → 20 reloads
-// once (to 32). Slots never shrink while the backend exists: a reload to give back a few disabled
-// lines would cost more than they do.
+// Sizes are powers of two from MIN_SLOTS up, and a backend that must grow grows to twice what it
+// needs, so the next steps of a scale-up fit: 3 → 6 instances fit without a reload, 6 → 12 reloads
+// once (to 32) and 12 → 32 not again. Slots never shrink while the backend exists: a reload to give
+// back a few disabled lines would cost more than they do (a disabled server runs no checks).
 
 export const MIN_SLOTS = 8;
 
@@ -91,7 +92,8 @@ export function placeServers(current: BackendSlots | undefined, addresses: reado
 
 function grow(entries: (SlotEntry | undefined)[], overflow: readonly Address[]): (SlotEntry | undefined)[] {
   const used = entries.filter(Boolean).length + overflow.length;
-  const grown = [...entries, ...new Array(Math.max(0, sizeFor(used) - entries.length)).fill(undefined)] as (SlotEntry | undefined)[];
+  const size = entries.length === 0 ? sizeFor(used) : sizeFor(2 * used);
+  const grown = [...entries, ...new Array(Math.max(0, size - entries.length)).fill(undefined)] as (SlotEntry | undefined)[];
   let slot = 0;
   for (const address of overflow) {
     while (grown[slot]) slot += 1;
