@@ -1,5 +1,6 @@
 // node --import tsx bench/dns.bench.ts — `capstan dns` answering UDP A queries for random Apps out of
-// 1,000 (3 addresses each, Endpoints in a real etcd), beside a baseline measured in the same run by
+// 1,000 (3 addresses each: Endpoints, and the 3,000 Running Tasks and 100 Nodes behind them, which
+// give each task its own name, all in a real etcd), beside a baseline measured in the same run by
 // the same load generator: a bare node:dgram responder that sends back one prebuilt answer, i.e. the
 // cost of Node's UDP path alone. The server runs in this process; the load generator is this same
 // file run as a second process (`generate`), so that generating load does not share the server's
@@ -10,6 +11,7 @@ import { fork } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { fileURLToPath } from 'node:url';
 import { decode, encode, RECURSION_DESIRED } from 'dns-packet';
+import { appSpecSchema, templateOf } from '../api/kinds/app.ts';
 import type { AnyObject } from '../api/object.ts';
 import { API_VERSION } from '../api/object.ts';
 import { startDnsServer } from '../runtime/dns/server.ts';
@@ -19,6 +21,7 @@ import { percentile, printTable } from './report.ts';
 const APPS = 1_000;
 const ADDRESSES = 3;
 const NAMESPACES = 10;
+const NODES = 100;
 const IN_FLIGHT = [1, 32] as const;
 const MEASURE_MS = 3_000;
 const WARMUP_MS = 500;
@@ -40,7 +43,11 @@ export interface DnsRun {
 
 export interface DnsFigures {
   apps: number;
-  /** From starting the server to answering: informer list of every Endpoints object + zone build. */
+  tasks: number;
+  nodes: number;
+  /** Names in the zone once started: each App's A and two SRV names, and each task's. */
+  names: number;
+  /** From starting the server to answering: informer lists of every Endpoints, Task and Node + zone build. */
   startMs: number;
   runs: DnsRun[];
 }
@@ -54,13 +61,35 @@ interface GenerateRequest {
 }
 type GenerateResult = Omit<DnsRun, 'target'>;
 
+const nodeName = (n: number) => `node-${n}`;
+const nodeAddress = (n: number) => `10.0.${Math.floor(n / 250)}.${(n % 250) + 1}`;
+/** App i's task k runs on its own node: an App's 3 addresses differ. */
+const nodeOf = (i: number, k: number) => (i * ADDRESSES + k) % NODES;
+
+function node(n: number): AnyObject {
+  return { apiVersion: API_VERSION, kind: 'Node', metadata: { name: nodeName(n) }, spec: { address: nodeAddress(n), capacity: { cpus: 64, mem: 262_144 } } };
+}
+
+const template = templateOf(appSpecSchema.parse({ driver: 'process', containers: [{ name: 'main', cmd: 'sleep 3600' }], ports: [{ name: 'http' }] }));
+
+/** Task k of App i: bound, Running, healthy. */
+function task(i: number, k: number): AnyObject {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Task',
+    metadata: { name: `app-${i}-${k}`, namespace: `ns-${i % NAMESPACES}` },
+    spec: { app: `app-${i}`, revision: 1, template, nodeName: nodeName(nodeOf(i, k)), hostPorts: [31_000 + k] },
+    status: { phase: 'Running' },
+  };
+}
+
 function endpoints(i: number): AnyObject {
   const app = `app-${i}`;
   const addresses = Array.from({ length: ADDRESSES }, (_, k) => ({
-    address: `10.${Math.floor(i / 250)}.${i % 250}.${k + 1}`,
+    address: nodeAddress(nodeOf(i, k)),
     hostPort: 31_000 + k,
     task: `${app}-${k}`,
-    node: `node-${k}`,
+    node: nodeName(nodeOf(i, k)),
   }));
   return {
     apiVersion: API_VERSION,
@@ -106,10 +135,13 @@ function generate(request: GenerateRequest): Promise<GenerateResult> {
 export async function benchDns(): Promise<DnsFigures> {
   const etcd = await startBenchEtcd();
   try {
+    await etcd.store.createMany(Array.from({ length: NODES }, (_, n) => node(n)));
+    await etcd.store.createMany(Array.from({ length: APPS * ADDRESSES }, (_, j) => task(Math.floor(j / ADDRESSES), j % ADDRESSES)));
     await etcd.store.createMany(Array.from({ length: APPS }, (_, i) => endpoints(i)));
     const started = performance.now();
     const server = await startDnsServer({ store: etcd.store, address: '127.0.0.1', port: 0 });
     const startMs = performance.now() - started;
+    const zoneNames = server.names();
     const names = Array.from({ length: APPS }, (_, i) => appName(i));
     const runs: DnsRun[] = [];
     try {
@@ -127,7 +159,7 @@ export async function benchDns(): Promise<DnsFigures> {
     } finally {
       await bare.close();
     }
-    return { apps: APPS, startMs, runs };
+    return { apps: APPS, tasks: APPS * ADDRESSES, nodes: NODES, names: zoneNames, startMs, runs };
   } finally {
     await etcd.stop();
   }
@@ -218,7 +250,9 @@ async function main(): Promise<void> {
       run.target === 'capstan dns' ? (run.queriesPerSecond / baseline(run)!.queriesPerSecond).toFixed(2) : '-',
     ]),
   ]);
-  console.log(`\nserver start (list ${APPS} Endpoints, build the zone): ${figures.startMs.toFixed(0)} ms`);
+  console.log(
+    `\nserver start (list ${figures.apps} Endpoints, ${figures.tasks} Tasks and ${figures.nodes} Nodes, build the zone of ${figures.names} names): ${figures.startMs.toFixed(0)} ms`,
+  );
 }
 
 if (process.argv[2] === 'generate') {

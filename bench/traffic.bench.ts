@@ -458,7 +458,7 @@ function report(routing: RoutingFigures, reloads: ReloadFigures, withDrain: Fail
   console.log(`  Drain timeouts reached by the balancer: ${withDrain.drainTimeouts} with drain, ${without.drainTimeouts} without.`);
   console.log(`Reload events took ${reloads.seconds.toFixed(1)} s (each event waits until the tasks run and are routed, or are drained and gone);`);
   console.log(`  slots the balancer still held as draining after the last event, their tasks long gone: ${reloads.drainingAfter}.`);
-  console.log(`DNS server start (list ${dns.apps} Endpoints, build the zone): ${dns.startMs.toFixed(0)} ms.`);
+  console.log(`DNS server start (list ${dns.apps} Apps' Endpoints and their Tasks and Nodes, build the zone): ${dns.startMs.toFixed(0)} ms.`);
   console.log(`Tasks that failed during the bench (crashed, or unhealthy past maxConsecutiveFailures): ${failedTasks.length}.`);
   console.log(`Whole bench: ${((performance.now() - benchStart) / 1000).toFixed(0)} s.`);
 }

@@ -113,12 +113,15 @@ function portLines(app: DeepReadonly<CapstanObject<AppSpec>>, endpoints: DeepRea
   return [...formatTable(rows).trimEnd().split('\n'), ...(endpoints ? [] : [say.noEndpoints])];
 }
 
-/** The App's own names from what the DNS server would answer; the per-task names summed up in one line. */
+/**
+ * The App's own names from what the DNS server would answer (its Endpoints); the per-task names summed
+ * up in one line. Those come from the Tasks, one per Running task whether it serves or not, so the
+ * line holds even when the App's own name does not exist.
+ */
 function dnsLines(app: DeepReadonly<CapstanObject<AppSpec>>, endpoints: DeepReadonly<EndpointsSpec> | undefined, zone: string): string[] {
   const namespace = app.metadata.namespace!;
   const records = endpoints ? recordsOf({ namespace, spec: endpoints, zone }) : new Map();
-  if (records.size === 0) return [say.noNames(`${app.metadata.name}.${namespace}.${zone}`)];
-  const taskNames = new Set(endpoints!.ports.flatMap((p) => p.addresses.map((a) => `${a.task}.${namespace}.${zone}`)));
+  const taskNames = new Set(endpoints?.ports.flatMap((p) => p.addresses.map((a) => `${a.task}.${namespace}.${zone}`)));
   const rows: string[][] = [];
   for (const [name, r] of records) {
     if (taskNames.has(name)) continue;
@@ -126,8 +129,9 @@ function dnsLines(app: DeepReadonly<CapstanObject<AppSpec>>, endpoints: DeepRead
     const what = r.services.length ? `${r.services.length} target${plural(r.services.length)}` : `${r.ipv4.length + r.ipv6.length} address${r.ipv4.length + r.ipv6.length === 1 ? '' : 'es'}`;
     rows.push([name, types.join(',') || '-', what]);
   }
-  rows.push([`<task>.${namespace}.${zone}`, 'A', `one per serving task (${taskNames.size})`]);
-  return formatTable(rows).trimEnd().split('\n');
+  rows.push([`<task>.${namespace}.${zone}`, 'A', `one per Running task, serving or not (${taskNames.size} serving)`]);
+  const table = formatTable(rows).trimEnd().split('\n');
+  return records.size === 0 ? [say.noNames(`${app.metadata.name}.${namespace}.${zone}`), ...table] : table;
 }
 
 /** What the App says (field and labels), then what the load balancer makes of it, port by port. */

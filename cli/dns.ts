@@ -1,5 +1,6 @@
 // `capstan dns`: the DNS server of runtime/dns in the foreground until SIGINT/SIGTERM, answering A
-// and SRV for `<app>.<namespace>.<zone>` and `<task>.<namespace>.<zone>` from the Endpoints in etcd.
+// and SRV for `<app>.<namespace>.<zone>` from the Endpoints in etcd, and A for every Running task's
+// `<task>.<namespace>.<zone>` from the Tasks and Nodes.
 import { isIP } from 'node:net';
 import { Command } from 'commander';
 import { z } from 'zod';
@@ -21,7 +22,7 @@ const say = {
   zone: (value: string) => `--zone: expected a domain name of DNS labels (lowercase letters, digits, "-"), e.g. capstan or cluster.local, found "${value}"`,
   ttl: (value: string) => `--ttl: expected whole seconds 0-3600, found "${value}"`,
   listening: (zone: string, where: string, ttl: number, etcd: string) =>
-    `dns: answering for ${zone}. on ${where} (udp, tcp), ttl ${ttl}s, from the Endpoints in ${etcd}; Ctrl-C to stop`,
+    `dns: answering for ${zone}. on ${where} (udp, tcp), ttl ${ttl}s, from the Endpoints, Tasks and Nodes in ${etcd}; Ctrl-C to stop`,
 };
 
 export interface DnsCommandOptions {
@@ -64,7 +65,7 @@ function parseListen(value: string): { address: string; port: string } {
 
 export function dnsCommand(act: Act): Command {
   return new Command('dns')
-    .description('Serve DNS for the cluster: A and SRV records of Apps and Tasks from their Endpoints, updated as they change (SIGINT/SIGTERM stop it)')
+    .description('Serve DNS for the cluster: A and SRV records of Apps from their Endpoints and A records of every Running Task, updated as they change (SIGINT/SIGTERM stop it)')
     .option('--listen <address:port>', `where to answer, UDP and TCP (default: ${HELP_DEFAULTS.address}:${HELP_DEFAULTS.port})`)
     .option('--address <ip>', `address to listen on (default: ${HELP_DEFAULTS.address}; 0.0.0.0 for every interface)`)
     .option('--port <port>', `port to listen on (default: ${HELP_DEFAULTS.port}; 0 for any free port)`)
@@ -76,11 +77,12 @@ export function dnsCommand(act: Act): Command {
         '',
         'Names (zone "capstan"):',
         '  <app>.<namespace>.capstan                    A    every serving task\'s node address, shuffled per answer',
-        '  <task>.<namespace>.capstan                   A    that task\'s node address',
+        '  <task>.<namespace>.capstan                   A    that task\'s node address: every Running task, serving or not',
         '  _<port>._<tcp|udp>.<app>.<namespace>.capstan SRV  0 1 <hostPort> <task>.<namespace>.capstan, per named port',
         '  _<app>._<tcp|udp>.<namespace>.capstan        SRV  the same for every port of that protocol (Mesos-DNS\'s form)',
-        'An App with no serving task has no name (NXDOMAIN), as in Mesos-DNS. Answers over 512 bytes',
-        '(or the client\'s EDNS size, at most 1232) are truncated over UDP; clients retry over TCP.',
+        'An App with no serving task has no name (NXDOMAIN), as in Mesos-DNS; a task has a name while it',
+        'is bound to a node, Running and not being deleted. Answers over 512 bytes (or the client\'s EDNS',
+        'size, at most 1232) are truncated over UDP; clients retry over TCP.',
         '',
         `Port ${HELP_DEFAULTS.port} is Consul's DNS port: unprivileged (53 needs root), and not 5353, where mDNS`,
         'responders listen. Forward the zone to it from a local resolver, e.g. dnsmasq:',

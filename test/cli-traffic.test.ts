@@ -92,7 +92,7 @@ describe('capstan get endpoints and describe app traffic', () => {
     expect(traffic).toMatch(/^ {4}web\.shop\.capstan\s+A\s+3 addresses$/m);
     expect(traffic).toMatch(/^ {4}_http\._tcp\.web\.shop\.capstan\s+SRV\s+3 targets$/m);
     expect(traffic).toMatch(/^ {4}_web\._tcp\.shop\.capstan\s+SRV\s+6 targets$/m);
-    expect(traffic).toMatch(/^ {4}<task>\.shop\.capstan\s+A\s+one per serving task \(3\)$/m);
+    expect(traffic).toMatch(/^ {4}<task>\.shop\.capstan\s+A\s+one per Running task, serving or not \(3 serving\)$/m);
     expect(traffic).toMatch(/^ {4}spec\.loadBalancer: group=external vhost=web\.example\.com .*portIndex=0$/m);
     expect(traffic).toContain('labels: HAPROXY_0_BALANCE=leastconn');
     expect(traffic).toContain('port 0 → service port 10000: group external, http, vhost web.example.com, leastconn');
@@ -122,6 +122,7 @@ describe('capstan get endpoints and describe app traffic', () => {
     const { stdout } = await run('describe', 'app', 'batch', '-n', NS);
     expect(stdout).toContain('the App declares no ports: nothing to route to');
     expect(stdout).toContain('none yet: no task is serving, so batch.shop.capstan answers NXDOMAIN');
+    expect(stdout).toMatch(/^ {4}<task>\.shop\.capstan\s+A\s+one per Running task, serving or not \(0 serving\)$/m);
     expect(stdout).toContain('<none>: no load balancer routes to this App');
     expect(stdout).toContain('none running (`capstan lb` registers under /capstan/leases/loadbalancers/)');
   });

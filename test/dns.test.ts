@@ -1,12 +1,14 @@
 // `capstan dns` on a real etcd, asked by the real `dig`: names and record shapes, NXDOMAIN and
-// REFUSED, TCP and the UDP→TCP fallback of a truncated answer, and how soon a change in Endpoints is
-// answered (measured with a small dns-packet client, since dig's own start takes longer than that).
+// REFUSED, TCP and the UDP→TCP fallback of a truncated answer, every Running task's own name (from
+// Tasks and Nodes, serving or not), and how soon a change in Endpoints, a Task or a Node is answered
+// (measured with a small dns-packet client, since dig's own start takes longer than that).
 import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { promisify } from 'node:util';
 import { decode, encode, type Answer } from 'dns-packet';
 import type { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { appSpecSchema, templateOf } from '../api/kinds/app.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import type { EndpointAddress, EndpointsSpec } from '../api/kinds/endpoints.ts';
 import { API_VERSION, type AnyObject } from '../api/object.ts';
@@ -36,6 +38,23 @@ function serving(namespace: string, app: string, count: number): AnyObject {
       { name: 'stats', index: 1, protocol: 'udp', addresses: tasks.map((task, i) => address(task, i, 32_000 + i)) },
     ],
   });
+}
+
+function node(name: string, nodeAddress: string): AnyObject {
+  return { apiVersion: API_VERSION, kind: 'Node', metadata: { name }, spec: { address: nodeAddress, capacity: { cpus: 4, mem: 4096 } } };
+}
+
+/** A task of App `db` (one TCP health check) created bound to `nodeName`, in `phase`, healthy or not. */
+function task(namespace: string, name: string, nodeName: string, phase: string, healthy: boolean): AnyObject {
+  const spec = appSpecSchema.parse({ driver: 'process', containers: [{ name: 'main', cmd: 'x' }], ports: [{ name: 'pg' }], healthChecks: [{ protocol: 'TCP' }] });
+  const lastTransitionTime = new Date().toISOString();
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Task',
+    metadata: { name, namespace },
+    spec: { app: 'db', revision: 1, template: templateOf(spec), nodeName, hostPorts: [31_000] },
+    status: { phase, conditions: [{ type: 'Healthy', status: healthy ? 'True' : 'False', lastTransitionTime }] },
+  };
 }
 
 describe('capstan dns', () => {
@@ -131,6 +150,59 @@ describe('capstan dns', () => {
 
     await opened.store.delete('Endpoints', { namespace: 'prod', name: 'web' });
     await until(async () => (await status('web.prod.capstan', 'A')) === 'NXDOMAIN', { what: 'the deleted App gone' });
+  });
+
+  it('names every Running task, serving or not: one failing its health checks (so in no Endpoints) resolves by its name', async () => {
+    await opened.store.create(node('n1', '10.2.0.1'));
+    await opened.store.create(endpoints('prod', 'db', { ports: [{ name: 'pg', index: 0, protocol: 'tcp', addresses: [] }] }));
+    await opened.store.create(task('prod', 'db-0', 'n1', 'Running', false));
+    await opened.store.create(task('prod', 'db-1', 'n1', 'Starting', false));
+    await until(async () => (await short('db-0.prod.capstan', 'A')).length > 0, { what: 'the Running task named' });
+    expect(await short('db-0.prod.capstan', 'A')).toEqual(['10.2.0.1']);
+    expect(await dig('db-0.prod.capstan', 'A', '+noall', '+answer')).toMatch(/^db-0\.prod\.capstan\.\s+2\s+IN\s+A\s+10\.2\.0\.1$/m);
+    expect(await status('db-1.prod.capstan', 'A'), 'a task not Running yet').toBe('NXDOMAIN');
+    expect(await status('db.prod.capstan', 'A'), 'its App, with no serving task').toBe('NXDOMAIN');
+  });
+
+  it('takes a task\'s name away within 100 ms of it failing, and when it is deleted', async () => {
+    await opened.store.create(node('n1', '10.2.0.1'));
+    const failing = await opened.store.create(task('prod', 'db-0', 'n1', 'Running', true));
+    await opened.store.create(task('prod', 'db-1', 'n1', 'Running', true));
+    await until(async () => (await short('db-1.prod.capstan', 'A')).length > 0 && (await short('db-0.prod.capstan', 'A')).length > 0, { what: 'both tasks named' });
+
+    await opened.store.updateStatus({ ...failing, status: { ...failing.status!, phase: 'Failed' } });
+    const written = performance.now();
+    await until(async () => (await askUdp(server.port, 'db-0.prod.capstan')).length === 0, { intervalMs: 1, timeoutMs: 2_000, what: 'the Failed task\'s name gone' });
+    expect(performance.now() - written, 'ms from the status write to the name gone').toBeLessThan(100);
+    expect(await status('db-0.prod.capstan', 'A')).toBe('NXDOMAIN');
+
+    // Bound tasks carry the agent's finalizer: a delete marks them, and the mark alone takes the name.
+    expect((await opened.store.delete('Task', { namespace: 'prod', name: 'db-1' }))?.metadata.deletionTimestamp).toBeDefined();
+    await until(async () => (await status('db-1.prod.capstan', 'A')) === 'NXDOMAIN', { what: 'the deleted task\'s name gone' });
+    expect(await status('prod.capstan', 'A'), 'the namespace, now with no names below it').toBe('NXDOMAIN');
+  });
+
+  it('moves a node\'s tasks\' answers within 100 ms of its address changing, and only theirs', async () => {
+    const n1 = await opened.store.create(node('n1', '10.2.0.1'));
+    await opened.store.create(node('n2', '10.2.0.2'));
+    await opened.store.create(task('prod', 'db-0', 'n1', 'Running', true));
+    await opened.store.create(task('prod', 'db-1', 'n1', 'Running', false));
+    await opened.store.create(task('prod', 'db-2', 'n2', 'Running', true));
+    await until(async () => (await short('db-2.prod.capstan', 'A')).length > 0, { what: 'the tasks named' });
+    expect(await short('db-0.prod.capstan', 'A')).toEqual(['10.2.0.1']);
+
+    const moved = await opened.store.update({ ...n1, spec: { ...(n1.spec as object), address: '10.2.0.11' } });
+    const written = performance.now();
+    await until(async () => (await askUdp(server.port, 'db-1.prod.capstan'))[0] === '10.2.0.11', { intervalMs: 1, timeoutMs: 2_000, what: 'the new address answered' });
+    expect(performance.now() - written, 'ms from the Node write to the answer moving').toBeLessThan(100);
+    expect(await short('db-0.prod.capstan', 'A')).toEqual(['10.2.0.11']);
+    expect(await short('db-1.prod.capstan', 'A')).toEqual(['10.2.0.11']);
+    expect(await short('db-2.prod.capstan', 'A')).toEqual(['10.2.0.2']);
+
+    await opened.store.update({ ...moved, spec: { ...(moved.spec as object), address: 'fd00::11' } });
+    await until(async () => (await short('db-0.prod.capstan', 'AAAA'))[0] === 'fd00::11', { what: 'an IPv6 address answered as AAAA' });
+    expect(await status('db-0.prod.capstan', 'A')).toBe('NOERROR');
+    expect(await short('db-0.prod.capstan', 'A')).toEqual([]);
   });
 
   it('runs as `capstan dns`, printing where it listens, until interrupted', async () => {

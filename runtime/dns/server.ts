@@ -1,5 +1,6 @@
-// `capstan dns`'s server: UDP and TCP on one address and port, answering from a Zone that the
-// Endpoints informer keeps current. Event → index update → next query sees it: no polling, no
+// `capstan dns`'s server: UDP and TCP on one address and port, answering from a Zone that three
+// informers keep current: Endpoints (App names and SRV), Tasks (every bound Running task's name) and
+// Nodes (the addresses those names give). Event → index update → next query sees it: no polling, no
 // rebuild, so a change is answered as soon as etcd's watch delivers it.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
@@ -7,8 +8,10 @@ import { encode, streamEncode } from 'dns-packet';
 import type { Subscription } from 'rxjs';
 import { Informer } from '../../api/informer.ts';
 import { endpointsSpecSchema } from '../../api/kinds/endpoints.ts';
-import type { AnyObject, DeepReadonly } from '../../api/object.ts';
+import type { NodeSpec } from '../../api/kinds/node.ts';
+import { refKey, type AnyObject, type DeepReadonly } from '../../api/object.ts';
 import type { Store } from '../../api/store.ts';
+import { namedNodeOf } from './records.ts';
 import { replyTo, type Transport } from './reply.ts';
 import { DEFAULT_ZONE, Zone } from './zone.ts';
 
@@ -36,11 +39,18 @@ export interface DnsLog {
   warn(message: string): void;
 }
 
+/** The informers the zone follows, one per kind. */
+export interface DnsInformers {
+  endpoints: Informer;
+  tasks: Informer;
+  nodes: Informer;
+}
+
 /**
- * Where Endpoints come from: a store (the server runs and stops an informer of its own), or an
- * Endpoints informer shared with others in the process (started if it is not; left running on close).
+ * Where the zone's objects come from: a store (the server runs and stops informers of its own), or
+ * informers shared with others in the process (started if they are not; left running on close).
  */
-export type DnsServerOptions = ({ store: Store; informer?: never } | { informer: Informer; store?: never }) & {
+export type DnsServerOptions = ({ store: Store; informers?: never } | { informers: DnsInformers; store?: never }) & {
   /** An IP address; `0.0.0.0` or `::` for every interface. */
   address?: string;
   /** 0 for any free port (the same one for UDP and TCP). */
@@ -71,9 +81,18 @@ export async function startDnsServer(options: DnsServerOptions): Promise<Running
   const wildcard = address === '0.0.0.0' || address === '::';
   const zone = new Zone({ zone: options.zone ?? DEFAULT_ZONE, ttlSeconds: options.ttlSeconds ?? DEFAULT_TTL_SECONDS, ...(wildcard ? {} : { nameServerAddress: address }) });
 
-  const ownInformer = options.store ? new Informer(options.store.client, options.store.kind('Endpoints')) : undefined;
-  const informer = (ownInformer ?? options.informer)!;
-  const subscription = await followEndpoints(informer, zone, log);
+  const own = options.store ? ownInformers(options.store) : undefined;
+  const informers = (own ?? options.informers)!;
+  const stopOwn = async () => {
+    if (own) await Promise.all(Object.values(own).map((informer) => informer.stop()));
+  };
+  let subscription: Subscription;
+  try {
+    subscription = await follow(informers, zone, log);
+  } catch (error) {
+    await stopOwn();
+    throw error;
+  }
 
   let sockets: Bound;
   try {
@@ -84,7 +103,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<Running
     }, log);
   } catch (error) {
     subscription.unsubscribe();
-    await ownInformer?.stop();
+    await stopOwn();
     throw error;
   }
 
@@ -98,28 +117,64 @@ export async function startDnsServer(options: DnsServerOptions): Promise<Running
       await Promise.all([
         new Promise<void>((resolve) => sockets.udp.close(() => resolve())),
         sockets.tcp.close(),
-        ownInformer?.stop(),
+        stopOwn(),
       ]);
     },
   };
 }
 
-/** Subscribes first, then loads what the cache holds, so no change falls between the two. */
-async function followEndpoints(informer: Informer, zone: Zone, log: DnsLog): Promise<Subscription> {
-  await informer.start();
-  const apply = (key: string, object: DeepReadonly<AnyObject> | undefined) => {
-    if (!object) return zone.apply({ key, namespace: '', spec: undefined });
+function ownInformers(store: Store): DnsInformers {
+  return {
+    endpoints: new Informer(store.client, store.kind('Endpoints')),
+    tasks: new Informer(store.client, store.kind('Task')),
+    nodes: new Informer(store.client, store.kind('Node')),
+  };
+}
+
+/**
+ * Starts the informers (every cache listed before the first query), subscribes, then loads what the
+ * caches hold, so no change falls between the two: applying an object twice changes nothing.
+ */
+async function follow(informers: DnsInformers, zone: Zone, log: DnsLog): Promise<Subscription> {
+  const { endpoints, tasks, nodes } = informers;
+  await Promise.all([endpoints.start(), tasks.start(), nodes.start()]);
+
+  const applyEndpoints = (key: string, object: DeepReadonly<AnyObject> | undefined) => {
+    if (!object) return zone.applyEndpoints({ key, namespace: '', spec: undefined });
     const parsed = endpointsSpecSchema.safeParse(object.spec);
     if (!parsed.success) {
       log.warn(say.invalid(key, parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')));
-      return zone.apply({ key, namespace: '', spec: undefined });
+      return zone.applyEndpoints({ key, namespace: '', spec: undefined });
     }
-    zone.apply({ key, namespace: object.metadata.namespace ?? '', spec: parsed.data });
+    zone.applyEndpoints({ key, namespace: object.metadata.namespace ?? '', spec: parsed.data });
   };
-  const subscription = informer.events$.subscribe((event) => apply(event.key, event.type === 'deleted' ? undefined : event.object));
-  for (const key of informer.keys()) apply(key, informer.get(key));
+  // A task on a node not (yet) in the Node cache has no name: the Node's arrival gives it one below.
+  const applyTask = (key: string, task: DeepReadonly<AnyObject> | undefined) => {
+    const node = task ? namedNodeOf(task) : undefined;
+    const address = node === undefined ? undefined : addressOf(nodes.get(node));
+    zone.applyTask({ key, namespace: task?.metadata.namespace ?? '', name: task?.metadata.name ?? '', address });
+  };
+
+  const subscription = endpoints.events$.subscribe((event) => applyEndpoints(event.key, event.type === 'deleted' ? undefined : event.object));
+  subscription.add(tasks.events$.subscribe((event) => applyTask(event.key, event.type === 'deleted' ? undefined : event.object)));
+  // A node's address is in the name of every task on it: when the address changes, or the node comes
+  // or goes, those names are redone. Its status writes (allocations and the like) change nothing here.
+  subscription.add(
+    nodes.events$.subscribe((event) => {
+      const address = event.type === 'deleted' ? undefined : addressOf(event.object);
+      if (address === addressOf(event.old)) return;
+      for (const task of tasks.byIndex('node', event.key)) applyTask(refKey(task.metadata), task);
+    }),
+  );
+  for (const key of endpoints.keys()) applyEndpoints(key, endpoints.get(key));
+  for (const key of tasks.keys()) applyTask(key, tasks.get(key));
   return subscription;
 }
+
+const addressOf = (node: DeepReadonly<AnyObject> | undefined): string | undefined => {
+  const address = (node?.spec as Partial<NodeSpec> | undefined)?.address;
+  return typeof address === 'string' && address !== '' ? address : undefined;
+};
 
 type Answerer = (message: Buffer, transport: Transport) => Buffer | undefined;
 

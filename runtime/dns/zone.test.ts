@@ -1,7 +1,7 @@
 import type { Answer, Question } from 'dns-packet';
 import { describe, expect, it } from 'vitest';
 import type { EndpointsSpec } from '../../api/kinds/endpoints.ts';
-import { Zone, type Resolution } from './zone.ts';
+import { Zone, type Resolution, type TaskChange } from './zone.ts';
 
 const web: EndpointsSpec = {
   app: 'web',
@@ -31,7 +31,7 @@ const idle: EndpointsSpec = { app: 'idle', ports: [{ name: 'http', index: 0, pro
 
 function zoneWith(...objects: [namespace: string, spec: EndpointsSpec][]) {
   const zone = new Zone({ zone: 'capstan', ttlSeconds: 2, nameServerAddress: '127.0.0.1', random: () => 0 });
-  for (const [namespace, spec] of objects) zone.apply({ key: `${namespace}/${spec.app}`, namespace, spec });
+  for (const [namespace, spec] of objects) zone.applyEndpoints({ key: `${namespace}/${spec.app}`, namespace, spec });
   return zone;
 }
 
@@ -105,14 +105,14 @@ describe('Zone.resolve: Endpoints → answers', () => {
 describe('Zone.apply: the index follows Endpoints changes', () => {
   it('scales down: the gone task\'s address and name leave at once', () => {
     const zone = zoneWith(['prod', web]);
-    zone.apply({ key: 'prod/web', namespace: 'prod', spec: { ...web, ports: web.ports.map((p) => ({ ...p, addresses: p.addresses.filter((a) => a.task === 'web-a') })) } });
+    zone.applyEndpoints({ key: 'prod/web', namespace: 'prod', spec: { ...web, ports: web.ports.map((p) => ({ ...p, addresses: p.addresses.filter((a) => a.task === 'web-a') })) } });
     expect(summary(zone.resolve(ask('web.prod.capstan', 'A')))).toEqual(['an A web.prod.capstan 10.0.0.1']);
     expect(summary(zone.resolve(ask('web-b.prod.capstan', 'A')))).toEqual(['NXDOMAIN soa=capstan']);
   });
 
   it('deletes: every name of the App goes, and so do the names that only held them', () => {
     const zone = zoneWith(['prod', web]);
-    zone.apply({ key: 'prod/web', namespace: 'prod', spec: undefined });
+    zone.applyEndpoints({ key: 'prod/web', namespace: 'prod', spec: undefined });
     for (const name of ['web.prod.capstan', 'web-a.prod.capstan', 'prod.capstan', '_tcp.web.prod.capstan']) {
       expect(summary(zone.resolve(ask(name, 'A'))), name).toEqual(['NXDOMAIN soa=capstan']);
     }
@@ -123,7 +123,7 @@ describe('Zone.apply: the index follows Endpoints changes', () => {
     const other: EndpointsSpec = { app: 'api', ports: [{ index: 0, protocol: 'tcp', addresses: [{ address: '10.0.0.1', hostPort: 1, task: 'web-a', node: 'n1' }] }] };
     const zone = zoneWith(['prod', web], ['prod', other]);
     expect(summary(zone.resolve(ask('web-a.prod.capstan', 'A')))).toEqual(['an A web-a.prod.capstan 10.0.0.1']);
-    zone.apply({ key: 'prod/web', namespace: 'prod', spec: undefined });
+    zone.applyEndpoints({ key: 'prod/web', namespace: 'prod', spec: undefined });
     expect(summary(zone.resolve(ask('web-a.prod.capstan', 'A')))).toEqual(['an A web-a.prod.capstan 10.0.0.1']);
   });
 
@@ -144,15 +144,67 @@ describe('Zone.apply: the index follows Endpoints changes', () => {
       ports: [{ index: 0, protocol: 'tcp', addresses: Array.from({ length: 8 }, (_, i) => ({ address: `10.0.1.${i}`, hostPort: 1, task: `t${i}`, node: 'n' })) }],
     };
     const zone = new Zone({ zone: 'capstan', ttlSeconds: 2 });
-    zone.apply({ key: 'x/many', namespace: 'x', spec: many });
+    zone.applyEndpoints({ key: 'x/many', namespace: 'x', spec: many });
     const orders = new Set(Array.from({ length: 20 }, () => JSON.stringify(zone.resolve(ask('many.x.capstan', 'A')))));
     expect(orders.size).toBeGreaterThan(1);
   });
 
   it('serves a zone of several labels', () => {
     const zone = new Zone({ zone: 'Cluster.Local.', ttlSeconds: 1 });
-    zone.apply({ key: 'prod/web', namespace: 'prod', spec: web });
+    zone.applyEndpoints({ key: 'prod/web', namespace: 'prod', spec: web });
     expect(summary(zone.resolve(ask('web-b.prod.cluster.local', 'A')))).toEqual(['an A web-b.prod.cluster.local 10.0.0.2']);
     expect(summary(zone.resolve(ask('web.prod.capstan', 'A')))).toEqual(['REFUSED']);
+  });
+});
+
+describe('Zone.applyTask: every bound Running task\'s name, from its Task', () => {
+  const task = (name: string, address: string | undefined): TaskChange => ({ key: `prod/${name}`, namespace: 'prod', name, address });
+  const withTasks = (...changes: TaskChange[]) => (zone: Zone) => changes.forEach((change) => zone.applyTask(change));
+  const withEndpoints = (spec: EndpointsSpec | undefined, name = 'web') => (zone: Zone) => zone.applyEndpoints({ key: `prod/${name}`, namespace: 'prod', spec });
+  const webWithout = (task: string): EndpointsSpec => ({ ...web, ports: web.ports.map((p) => ({ ...p, addresses: p.addresses.filter((a) => a.task !== task) })) });
+
+  it.each<[string, ((zone: Zone) => void)[], Question, string[]]>([
+    ['a task in no Endpoints (running, not healthy): its node address', [withTasks(task('db-0', '10.0.0.9'))], ask('db-0.prod.capstan', 'A'), ['an A db-0.prod.capstan 10.0.0.9']],
+    ['its namespace exists: NODATA', [withTasks(task('db-0', '10.0.0.9'))], ask('prod.capstan', 'A'), ['NODATA soa=capstan']],
+    ['a task without a name (not Running, deleted, gone): NXDOMAIN', [withTasks(task('db-0', '10.0.0.9'), task('db-0', undefined))], ask('db-0.prod.capstan', 'A'), ['NXDOMAIN soa=capstan']],
+    ['and the namespace only it held: NXDOMAIN', [withTasks(task('db-0', '10.0.0.9'), task('db-0', undefined))], ask('prod.capstan', 'A'), ['NXDOMAIN soa=capstan']],
+    ['its node\'s address changed: the new one only', [withTasks(task('db-0', '10.0.0.9'), task('db-0', '10.0.0.10'))], ask('db-0.prod.capstan', 'A'), ['an A db-0.prod.capstan 10.0.0.10']],
+    ['an IPv6 node: AAAA', [withTasks(task('db-0', 'fd00::9'))], ask('db-0.prod.capstan', 'AAAA'), ['an AAAA db-0.prod.capstan fd00::9']],
+    ['an IPv6 node: NODATA for A', [withTasks(task('db-0', 'fd00::9'))], ask('db-0.prod.capstan', 'A'), ['NODATA soa=capstan']],
+    ['a node known by a host name: the name exists, with no A', [withTasks(task('db-0', 'node-1.lan'))], ask('db-0.prod.capstan', 'A'), ['NODATA soa=capstan']],
+    ['a serving task, from its Task and its Endpoints: one record', [withEndpoints(web), withTasks(task('web-a', '10.0.0.1'))], ask('web-a.prod.capstan', 'A'), ['an A web-a.prod.capstan 10.0.0.1']],
+    [
+      'a serving task whose Task is not seen yet: Endpoints name it, so an SRV target resolves',
+      [withEndpoints(web), withTasks(task('web-a', '10.0.0.1'), task('web-a', undefined))],
+      ask('web-a.prod.capstan', 'A'),
+      ['an A web-a.prod.capstan 10.0.0.1'],
+    ],
+    ['a task that left Endpoints (unhealthy) keeps its name', [withEndpoints(web), withTasks(task('web-a', '10.0.0.1')), withEndpoints(webWithout('web-a'))], ask('web-a.prod.capstan', 'A'), ['an A web-a.prod.capstan 10.0.0.1']],
+    ['while its App\'s name gives only the serving tasks', [withEndpoints(web), withTasks(task('web-a', '10.0.0.1')), withEndpoints(webWithout('web-a'))], ask('web.prod.capstan', 'A'), ['an A web.prod.capstan 10.0.0.2']],
+    [
+      'a Task keyed like an Endpoints object (a task named like an App): each takes out only its own',
+      [withEndpoints(web), withTasks(task('web', '10.0.0.7')), withEndpoints(undefined)],
+      ask('web.prod.capstan', 'A'),
+      ['an A web.prod.capstan 10.0.0.7'],
+    ],
+  ])('%s', (_, steps, question, expected) => {
+    const zone = zoneWith();
+    for (const step of steps) step(zone);
+    expect(summary(zone.resolve(question))).toEqual(expected);
+  });
+
+  it('a status write that leaves the name as it was changes nothing, not even the SOA serial', () => {
+    const zone = zoneWith();
+    const serial = () => {
+      const soa = zone.resolve(ask('capstan', 'SOA'));
+      return soa.outcome === 'answer' && soa.answers[0]!.type === 'SOA' ? soa.answers[0].data.serial : undefined;
+    };
+    zone.applyTask(task('db-0', '10.0.0.9'));
+    const before = serial();
+    zone.applyTask(task('db-0', '10.0.0.9'));
+    expect(serial()).toBe(before);
+    zone.applyTask(task('db-0', undefined));
+    expect(serial()).toBe(before! + 1);
+    expect(zone.size).toBe(0);
   });
 });

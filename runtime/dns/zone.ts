@@ -1,10 +1,15 @@
-// The zone as an index kept current from Endpoints changes, and the answer to one question. No I/O:
-// the server (server.ts) feeds it informer events and encodes what `resolve` returns.
+// The zone as an index kept current from two sources, and the answer to one question. No I/O: the
+// server (server.ts) feeds it informer events and encodes what `resolve` returns.
 //
-// A change costs the size of the one Endpoints object that changed (its old names out, its new ones
-// in); a question costs a map lookup plus its answer's size. Never a scan per query.
+// Endpoints give the App names, their SRV names and their serving tasks' names; Tasks give every bound
+// Running task's name (records.ts). A name may come from either or both: a serving task's name is
+// given by its Task and by its App's Endpoints, and stays while either gives it, so an SRV target
+// resolves as long as the SRV record that names it.
+//
+// A change costs the size of the one object that changed (its old names out, its new ones in); a
+// question costs a map lookup plus its answer's size. Never a scan per query.
 import type { Answer, Question, SoaAnswer } from 'dns-packet';
-import { canonicalName, recordsOf, type NameRecords, type Service } from './records.ts';
+import { canonicalName, recordsOf, recordsOfTask, type NameRecords, type Service } from './records.ts';
 import type { EndpointsSpec } from '../../api/kinds/endpoints.ts';
 import type { DeepReadonly } from '../../api/object.ts';
 
@@ -37,15 +42,27 @@ export interface EndpointsChange {
   spec: DeepReadonly<EndpointsSpec> | undefined;
 }
 
+/** What one Task says: its name's address (its node's), undefined while it has no name or is gone. */
+export interface TaskChange {
+  /** The informer's key, `namespace/name`. */
+  key: string;
+  namespace: string;
+  name: string;
+  address: string | undefined;
+}
+
 export class Zone {
   readonly name: string;
   private readonly ttl: number;
   private readonly random: () => number;
   private readonly nameServer: string;
   private readonly nameServerAddress: string | undefined;
-  /** What each Endpoints object contributed, to take it out again when it changes. */
+  /**
+   * What each object contributed, to take it out again when it changes; keyed `<kind> <key>`, since
+   * an Endpoints and a Task may share a key.
+   */
   private readonly byObject = new Map<string, Map<string, NameRecords>>();
-  /** Per name, each contributor's records (nearly always one: an App's name is its own). */
+  /** Per name, each contributor's records (one, or a serving task's Task and its App's Endpoints). */
   private readonly byName = new Map<string, Map<string, NameRecords>>();
   /**
    * Names with no records of their own but names with records below them (`<namespace>.<zone>`,
@@ -64,14 +81,14 @@ export class Zone {
   }
 
   /** Replaces what one Endpoints object says; an undefined spec takes it out. Idempotent. */
-  apply(change: EndpointsChange): void {
-    const before = this.byObject.get(change.key);
+  applyEndpoints(change: EndpointsChange): void {
     const after = change.spec ? recordsOf({ namespace: change.namespace, spec: change.spec, zone: this.name }) : new Map<string, NameRecords>();
-    for (const name of before?.keys() ?? []) this.withdraw(name, change.key);
-    for (const [name, records] of after) this.contribute(name, change.key, records);
-    if (after.size > 0) this.byObject.set(change.key, after);
-    else this.byObject.delete(change.key);
-    if (before?.size || after.size) this.serial = (this.serial + 1) >>> 0 || 1;
+    this.replace(`Endpoints ${change.key}`, after);
+  }
+
+  /** Replaces what one Task says; an undefined address takes its name out. Idempotent. */
+  applyTask(change: TaskChange): void {
+    this.replace(`Task ${change.key}`, recordsOfTask({ namespace: change.namespace, task: change.name, address: change.address, zone: this.name }));
   }
 
   /** Every name that has records, for logs and tests. */
@@ -138,7 +155,7 @@ export class Zone {
     const contributors = this.byName.get(name);
     if (!contributors) return undefined;
     if (contributors.size === 1) return contributors.values().next().value;
-    const merged: NameRecords = { ipv4: [], ipv6: [], services: [] };
+    const merged = { ipv4: [] as string[], ipv6: [] as string[], services: [] as Service[] };
     const services = new Set<string>();
     for (const records of contributors.values()) {
       for (const a of records.ipv4) if (!merged.ipv4.includes(a)) merged.ipv4.push(a);
@@ -150,6 +167,18 @@ export class Zone {
       }
     }
     return merged;
+  }
+
+  private replace(contributor: string, after: Map<string, NameRecords>): void {
+    const before = this.byObject.get(contributor);
+    // Most Task events are status writes (health results, conditions) that leave its name as it was:
+    // nothing to redo, and the SOA serial moves only when the zone does.
+    if (sameRecords(before, after)) return;
+    for (const name of before?.keys() ?? []) this.withdraw(name, contributor);
+    for (const [name, records] of after) this.contribute(name, contributor, records);
+    if (after.size > 0) this.byObject.set(contributor, after);
+    else this.byObject.delete(contributor);
+    this.serial = (this.serial + 1) >>> 0 || 1;
   }
 
   private contribute(name: string, key: string, records: NameRecords): void {
@@ -204,3 +233,16 @@ export class Zone {
 }
 
 const serviceKey = (s: Service) => `${s.target}:${s.port}`;
+
+/** Whether a contributor says the same as before, record for record (`recordsOf` is deterministic). */
+function sameRecords(before: ReadonlyMap<string, NameRecords> | undefined, after: ReadonlyMap<string, NameRecords>): boolean {
+  if ((before?.size ?? 0) !== after.size) return false;
+  for (const [name, records] of after) {
+    const was = before!.get(name);
+    if (!was || !sameList(was.ipv4, records.ipv4) || !sameList(was.ipv6, records.ipv6) || !sameServices(was.services, records.services)) return false;
+  }
+  return true;
+}
+
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+const sameServices = (a: readonly Service[], b: readonly Service[]) => a.length === b.length && a.every((s, i) => s.port === b[i]!.port && s.target === b[i]!.target);
