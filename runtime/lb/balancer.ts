@@ -80,6 +80,8 @@ export interface SyncReport {
 
 interface Drain {
   key: string;
+  /** The service key (`ns/app:port`) whose slots hold it. */
+  service: string;
   backend: string;
   server: string;
   slot: number;
@@ -201,12 +203,6 @@ export class Balancer {
     this.dirty = true;
     if (this.running) return;
     this.running = this.loop().finally(() => (this.running = undefined));
-  }
-
-  /** Resolves once a sync has run that started after this call (tests, `capstan up`). */
-  async settled(): Promise<void> {
-    this.request();
-    while (this.running) await this.running;
   }
 
   /**
@@ -409,6 +405,7 @@ export class Balancer {
     const key = drainKey(service, change.slot);
     this.drains.set(key, {
       key,
+      service: serviceKey(service),
       backend: backendName(service),
       server: slotName(change.slot),
       slot: change.slot,
@@ -451,10 +448,10 @@ export class Balancer {
       else this.stats.drained += 1;
       this.drains.delete(drain.key);
       ended = true;
-      const service = [...this.slots.keys()].find((k) => drainKey({ ...parseService(k) }, drain.slot) === drain.key);
-      if (service && this.slots.get(service)?.entries[drain.slot]?.task === drain.task) {
+      const slots = this.slots.get(drain.service);
+      if (slots?.entries[drain.slot]?.task === drain.task) {
         await this.send([`set server ${drain.backend}/${drain.server} state maint`]);
-        this.slots.set(service, freeSlot(this.slots.get(service)!, drain.slot, drain.task));
+        this.slots.set(drain.service, freeSlot(slots, drain.slot, drain.task));
       }
     }
     if (ended) await this.acknowledge();
@@ -489,7 +486,7 @@ export class Balancer {
       const { namespace, name } = parseRefKey(key) as { namespace: string; name: string };
       void this.options.store.client.delete().key(drainedKey(this.options.name, namespace, name)).catch(() => undefined);
     }
-    for (const drain of [...this.drains.values()]) if (![...desired.keys()].some((k) => drainKey(parseService(k), drain.slot) === drain.key)) this.drains.delete(drain.key);
+    for (const drain of [...this.drains.values()]) if (!desired.has(drain.service)) this.drains.delete(drain.key);
   }
 
   /** What `capstan lb status` and tests read: the slots as this process holds them. */
@@ -563,8 +560,3 @@ function shapeOf(services: readonly LbService[], render: LbRenderOptions): strin
 
 const drainKey = (service: Pick<LbService, 'namespace' | 'app' | 'servicePort'>, slot: number) => `${serviceKey(service)}#${slot}`;
 
-function parseService(key: string): Pick<LbService, 'namespace' | 'app' | 'servicePort'> {
-  const [app, port] = [key.slice(0, key.lastIndexOf(':')), key.slice(key.lastIndexOf(':') + 1)];
-  const { namespace, name } = parseRefKey(app) as { namespace: string; name: string };
-  return { namespace, app: name, servicePort: Number(port) };
-}
