@@ -178,6 +178,22 @@ describe('capstan lb on a real HAProxy', () => {
     expect(up.map((line) => line.split(/\s+/)[3]).sort()).toEqual(servers.slice(4).map((s) => `shop/${s.name}`).sort());
   });
 
+  it('a task killed (its process died, the agent reported it Failed) is gone from the backend at once', async () => {
+    await createApp('crashy', { loadBalancer: {} });
+    const tasks = [await addTask('crashy', {}), await addTask('crashy', {}), await addTask('crashy', {})];
+    const port = await servicePort('crashy');
+    await until(async () => (await spread(port, 9).catch(() => new Set())).size === 3, { what: 'three tasks routed' });
+    const victim = tasks[1]!;
+    victim.server.close();
+    victim.server.closeAllConnections();
+    const task = await store.mustGet('Task', { namespace: NS, name: victim.name });
+    await store.updateStatus({ ...task, status: { phase: 'Failed', message: 'killed by signal 9' } });
+    await until(async () => {
+      const seen = await spread(port, 6).catch(() => undefined);
+      return seen?.size === 2 && !seen.has(victim.name);
+    }, { what: 'the killed task out of the backend' });
+  });
+
   it('HAProxy killed with -9 is restarted, and routes to the tasks of now, including runtime changes since its last reload', async () => {
     await createApp('phoenix', { loadBalancer: {} });
     for (let i = 0; i < 2; i += 1) await addTask('phoenix', {});
