@@ -5,7 +5,7 @@
 // is gone, another incarnation, or bound elsewhere) and by the nodes controller (finalizer expunged).
 import type { Etcd3 } from 'etcd3';
 import { nodeTaskIndexKey } from './keys.ts';
-import type { RawPut } from './store.ts';
+import type { RawPut } from './txn.ts';
 
 export interface IndexedTask {
   node: string;

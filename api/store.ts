@@ -9,17 +9,35 @@
 // conflicts with a controller writing status, and a status write never conflicts with an apply.
 //
 // A binding is written once (bindMany) and only ever removed with its object. Spec writes leave its
-// fields out of the spec key and may not change them.
-import { randomUUID } from 'node:crypto';
+// fields out of the spec key and may not change them. How an object maps onto its keys is
+// stored-form.ts; how bindMany packs its transactions, store-batch.ts.
 import type { Etcd3 } from 'etcd3';
-import { mapConcurrently } from './concurrently.ts';
-import { alreadyExists, conflict, fenced, isStoreError, notFound, StoreError } from './errors.ts';
+import { alreadyExists, conflict, fenced, notFound, StoreError } from './errors.ts';
 import { prefixRange } from './object-cache.ts';
 import { bindingKey, partKey, partPrefix, partsOf, specKey, statusKey } from './keys.ts';
 import type { KindDefinition, KindRegistry } from './kinds/registry.ts';
 import { matches, parseSelector, type Selector } from './labels.ts';
-import type { AnyObject, CapstanObject, ObjectMeta } from './object.ts';
-import { API_VERSION, DEFAULT_NAMESPACE } from './object.ts';
+import { mergeForUpdate } from './merge.ts';
+import type { AnyObject, CapstanObject } from './object.ts';
+import * as batch from './store-batch.ts';
+import { bindingOf, creationOf, decode, keepBinding, namespaceOf, prepare, specKeyValue } from './stored-form.ts';
+import {
+  createBelow,
+  createIs,
+  deleteOp,
+  modBelow,
+  modIs,
+  putOp,
+  rangeKvs,
+  rangeOp,
+  versionAbove,
+  versionIs,
+  type RawKv,
+  type RawPut,
+  type RawTxnOp,
+  type TxnRequest,
+  type TxnResponse,
+} from './txn.ts';
 
 /** A leader's claim, added as a compare to every write a leader makes (DESIGN.md "Leadership"). */
 export interface Fence {
@@ -49,14 +67,6 @@ export interface ObjectName {
   name: string;
 }
 
-type RawTxnOp = Record<string, unknown>;
-
-/** A key written as given (not a Capstan object), beside an object's change. */
-export interface RawPut {
-  key: string;
-  value: string;
-}
-
 /** One object to bind: as read (its resourceVersion conditions the write), and its binding fields. */
 export interface BindingRequest {
   object: AnyObject;
@@ -64,19 +74,6 @@ export interface BindingRequest {
   binding: Record<string, unknown>;
   /** Raw keys written in the binding's transaction (the node's index entry). */
   alsoPut?: readonly RawPut[];
-}
-
-/** etcd's default --max-txn-ops: operations per compare, success or failure list. */
-const MAX_TXN_OPS = 128;
-/** Transactions in flight at once in updateMany, createMany and bindMany. */
-const UPDATE_CONCURRENCY = 4;
-
-interface RawKv {
-  key: Buffer;
-  value: Buffer;
-  mod_revision: string;
-  create_revision: string;
-  version: string;
 }
 
 export class Store {
@@ -97,7 +94,7 @@ export class Store {
 
   async get<T extends AnyObject = AnyObject>(kind: string, ref: ObjectName): Promise<T | undefined> {
     const definition = this.kind(kind);
-    const namespace = this.namespaceOf(definition, ref.namespace);
+    const namespace = namespaceOf(definition, ref.namespace);
     const raw = await this.readRaw(definition, namespace, ref.name);
     return raw.spec ? (decode(raw.spec, raw.status, raw.binding) as T) : undefined;
   }
@@ -105,7 +102,7 @@ export class Store {
   /** The object's keys as stored (spec, status, binding), read in one transaction. */
   private async readRaw(definition: KindDefinition, namespace: string | undefined, name: string) {
     const keys = partsOf(definition).map((part) => partKey(part, definition, namespace, name));
-    const response = await this.txn({ success: keys.map((key) => ({ request_range: { key: Buffer.from(key) } })) }, keys[0]!);
+    const response = await this.txn({ success: keys.map(rangeOp) }, keys[0]!);
     const [spec, status, binding] = response.responses.map((r) => rangeKvs(r)[0]);
     return { spec, status, binding };
   }
@@ -115,7 +112,7 @@ export class Store {
     const object = await this.get<T>(kind, ref);
     if (!object) {
       const definition = this.kind(kind);
-      throw notFound(specKey(definition, this.namespaceOf(definition, ref.namespace), ref.name));
+      throw notFound(specKey(definition, namespaceOf(definition, ref.namespace), ref.name));
     }
     return object;
   }
@@ -146,72 +143,10 @@ export class Store {
    * fields given in its spec (an object created already bound, as a Kubernetes pod with nodeName).
    */
   async create<T extends AnyObject>(object: T): Promise<T> {
-    const creation = this.creation(object);
+    const creation = creationOf(this.kind(object.kind), object);
     const response = await this.txn({ compare: [versionIs(creation.key, 0)], success: creation.puts }, creation.key);
     if (!response.succeeded) throw alreadyExists(creation.key);
     return creation.created(String(response.header.revision)) as T;
-  }
-
-  /**
-   * Creates many objects in few transactions, for bursts (bench:scheduler's stream round). Each
-   * is created as `create` would, all validated before anything is written. A transaction is all or
-   * nothing, so when one of its objects already exists the others of that transaction are created
-   * one by one; `existing` names the objects that were there already.
-   */
-  async createMany<T extends AnyObject>(objects: readonly T[]): Promise<{ created: T[]; existing: T[] }> {
-    // A creation is one compare, and a put (or delete) per key of its kind.
-    const writes = objects.map((object) => {
-      const creation = this.creation(object);
-      return { key: creation.key, result: { object, creation }, compare: [versionIs(creation.key, 0)], success: creation.puts };
-    });
-    const { written, failed } = await this.writeBatched(writes);
-    const created = written.map(({ result, revision }) => result.creation.created(revision) as T);
-    const existing: T[] = [];
-    await mapConcurrently(failed, UPDATE_CONCURRENCY, async ({ result: { object } }) => {
-      try {
-        created.push(await this.create(object));
-      } catch (error) {
-        if (!isStoreError(error, 'AlreadyExists')) throw error;
-        existing.push(object);
-      }
-    });
-    return { created, existing };
-  }
-
-  /**
-   * What creating `object` writes (spec, status when given, binding when its spec has one), and the
-   * object as created. For a kind with bindings the binding's finalizer is added, and an unbound
-   * object's binding key is cleared: a key left by something that removed an earlier object of
-   * the same name behind the store's back must not bind this one.
-   */
-  private creation(object: AnyObject): { key: string; puts: RawTxnOp[]; created: (revision: string) => AnyObject } {
-    const definition = this.kind(object.kind);
-    const prepared = this.prepare(definition, object);
-    const namespace = prepared.metadata.namespace;
-    const key = specKey(definition, namespace, prepared.metadata.name);
-    const metadata: ObjectMeta = {
-      ...prepared.metadata,
-      uid: randomUUID(),
-      generation: 1,
-      creationTimestamp: new Date().toISOString(),
-    };
-    delete metadata.resourceVersion;
-    delete metadata.deletionTimestamp;
-    const finalizer = definition.binding?.finalizer;
-    if (finalizer && !metadata.finalizers?.includes(finalizer)) metadata.finalizers = [...(metadata.finalizers ?? []), finalizer];
-    const { spec, binding } = splitBinding(definition, prepared.spec);
-    const stored = { apiVersion: prepared.apiVersion, kind: definition.kind, metadata, spec };
-    const puts: RawTxnOp[] = [putOp(key, stored)];
-    if (object.status !== undefined) puts.push(putOp(statusKey(definition, namespace, metadata.name), object.status));
-    if (definition.binding) {
-      const bKey = bindingKey(definition, namespace, metadata.name);
-      puts.push(binding ? putOp(bKey, binding) : deleteOp(bKey));
-    }
-    return {
-      key,
-      puts,
-      created: (revision) => ({ ...stored, metadata: { ...metadata, resourceVersion: revision }, spec: prepared.spec, status: object.status }),
-    };
   }
 
   /**
@@ -223,7 +158,7 @@ export class Store {
    */
   async update<T extends AnyObject>(object: T): Promise<T> {
     const definition = this.kind(object.kind);
-    const prepared = this.prepare(definition, object);
+    const prepared = prepare(definition, object);
     const namespace = prepared.metadata.namespace;
     const name = prepared.metadata.name;
     const key = specKey(definition, namespace, name);
@@ -238,7 +173,7 @@ export class Store {
     const next = mergeForUpdate(current, keepBinding(definition, key, current, prepared));
     if (next === current) return current;
     const finishing = Boolean(next.metadata.deletionTimestamp) && (next.metadata.finalizers ?? []).length === 0;
-    const success = finishing ? this.deleteOps(definition, namespace, name) : this.specPuts(definition, next, raw.binding);
+    const success = finishing ? this.deleteOps(definition, namespace, name) : [this.specPut(definition, next)];
     const response = await this.txn({ compare: unchangedCompares(definition, namespace, name, raw), success }, key);
     if (!response.succeeded) throw conflict(key, 'the object changed since it was read');
     const revision = String(response.header.revision);
@@ -246,44 +181,12 @@ export class Store {
   }
 
   /**
-   * How many of bindMany's bindings, with `alsoPuts` raw puts each, make one transaction (as
-   * writeBatched packs them): a caller that binds in a stream (the scheduler) sends bindings in
-   * groups of this size, each group one transaction.
+   * How many of bindMany's bindings, with `alsoPuts` raw puts each, make one transaction: a caller
+   * that binds in a stream (the scheduler) sends bindings in groups of this size, each group one
+   * transaction.
    */
   bindingsPerTransaction(alsoPuts: number): number {
-    const compareBudget = this.fence ? MAX_TXN_OPS - 1 : MAX_TXN_OPS;
-    return Math.max(1, Math.min(Math.floor(compareBudget / BINDING_COMPARES), Math.floor(MAX_TXN_OPS / (1 + alsoPuts))));
-  }
-
-  /**
-   * Many spec updates in few transactions, for bursts. Each change names the object as read
-   * (`from`, e.g. from an informer cache) and as it should be (`to`); no read is made: each object is
-   * conditioned on existing and its spec being unchanged since `from` was read, which also proves
-   * `from` is what is stored. `alsoPut` are raw keys written in the same transaction as their change,
-   * so they land exactly when it does. A transaction is all or nothing, so the result says which
-   * changes landed; the caller retries the rest one by one with fresh reads.
-   */
-  async updateMany(
-    changes: readonly { from: AnyObject; to: AnyObject; alsoPut?: readonly RawPut[] }[],
-  ): Promise<{ written: AnyObject[]; failed: AnyObject[] }> {
-    const writes = changes.map(({ from, to, alsoPut = [] }) => {
-      const definition = this.kind(from.kind);
-      const key = specKey(definition, this.namespaceOf(definition, from.metadata.namespace), from.metadata.name);
-      const next = mergeForUpdate(from, keepBinding(definition, key, from, this.prepare(definition, to)));
-      const keyBytes = Buffer.from(key);
-      const below = String(BigInt(from.metadata.resourceVersion ?? '0') + 1n);
-      return {
-        key,
-        result: next,
-        compare: [compareBytes(keyBytes, 'Version', 'Greater', 'version', '0'), compareBytes(keyBytes, 'Mod', 'Less', 'mod_revision', below)],
-        success: [{ request_put: { key: keyBytes, value: Buffer.from(JSON.stringify(withoutVersion(storedForm(definition, next)))) } }, ...alsoPut.map(rawPutOp)],
-      };
-    });
-    const { written, failed } = await this.writeBatched(writes);
-    return {
-      written: written.map(({ result, revision }) => ({ ...result, metadata: { ...result.metadata, resourceVersion: revision } })),
-      failed: failed.map(({ result }) => result),
-    };
+    return batch.bindingsPerTransaction(this.fence !== undefined, alsoPuts);
   }
 
   /**
@@ -296,78 +199,13 @@ export class Store {
    * bound copy of each object is built; read the store or an informer for those).
    */
   async bindMany(requests: readonly BindingRequest[]): Promise<{ written: BindingRequest[]; failed: BindingRequest[] }> {
-    // An object read as bound is not bound again, whether its binding is in its own key or (bound
-    // before bindings had one) still in the spec key, which the compares below cannot see.
-    const bound: BindingRequest[] = [];
-    const writes = [];
-    for (const request of requests) {
-      const { object, binding, alsoPut = [] } = request;
-      const definition = this.kind(object.kind);
-      if (bindingOf(definition, object.spec)) {
-        bound.push(request);
-        continue;
-      }
-      const namespace = this.namespaceOf(definition, object.metadata.namespace);
-      const key = specKey(definition, namespace, object.metadata.name);
-      if (!definition.binding) throw new StoreError('Invalid', key, `${definition.kind} has no binding`);
-      const keyBytes = Buffer.from(key);
-      const bKey = Buffer.from(bindingKey(definition, namespace, object.metadata.name));
-      const below = String(BigInt(object.metadata.resourceVersion ?? '0') + 1n);
-      writes.push({
-        key,
-        result: request,
-        compare: [
-          compareBytes(keyBytes, 'Version', 'Greater', 'version', '0'),
-          compareBytes(keyBytes, 'Mod', 'Less', 'mod_revision', below),
-          compareBytes(bKey, 'Version', 'Equal', 'version', '0'),
-        ],
-        success: [{ request_put: { key: bKey, value: Buffer.from(JSON.stringify(binding)) } }, ...alsoPut.map(rawPutOp)],
-      });
-    }
-    const { written, failed } = await this.writeBatched(writes);
-    return { written: written.map(({ result }) => result), failed: [...bound, ...failed.map(({ result }) => result)] };
-  }
-
-  /**
-   * Writes independent changes in as few transactions as etcd takes, a few in flight at once: waiting
-   * for one round trip per transaction would leave etcd idle most of the time.
-   */
-  private async writeBatched<R>(
-    writes: readonly { key: string; result: R; compare: RawTxnOp[]; success: RawTxnOp[] }[],
-  ): Promise<{ written: { result: R; revision: string }[]; failed: { result: R }[] }> {
-    type Write = (typeof writes)[number];
-    const batches: Write[][] = [];
-    let batch: Write[] = [];
-    let compares = this.fence ? 1 : 0;
-    let puts = 0;
-    for (const write of writes) {
-      if (write.compare.length + 1 > MAX_TXN_OPS || write.success.length > MAX_TXN_OPS) {
-        throw new StoreError('Invalid', write.key, `a change of ${write.success.length} puts exceeds etcd's ${MAX_TXN_OPS} operations per transaction`);
-      }
-      if (compares + write.compare.length > MAX_TXN_OPS || puts + write.success.length > MAX_TXN_OPS) {
-        batches.push(batch);
-        batch = [];
-        compares = this.fence ? 1 : 0;
-        puts = 0;
-      }
-      batch.push(write);
-      compares += write.compare.length;
-      puts += write.success.length;
-    }
-    if (batch.length > 0) batches.push(batch);
-    const results = await mapConcurrently(batches, UPDATE_CONCURRENCY, async (batch) => {
-      const response = await this.txn({ compare: batch.flatMap((w) => w.compare), success: batch.flatMap((w) => w.success) }, batch[0]!.key);
-      return { batch, succeeded: response.succeeded, revision: String(response.header.revision) };
+    const writes = requests.map((request) => {
+      const definition = this.kind(request.object.kind);
+      return batch.bindingWrite(definition, namespaceOf(definition, request.object.metadata.namespace), request);
     });
-    const written: { result: R; revision: string }[] = [];
-    const failed: { result: R }[] = [];
-    for (const { batch, succeeded, revision } of results) {
-      for (const { result } of batch) {
-        if (succeeded) written.push({ result, revision });
-        else failed.push({ result });
-      }
-    }
-    return { written, failed };
+    const target = { txn: (request: TxnRequest, key: string) => this.txn(request, key), fenced: this.fence !== undefined };
+    const { written, failed } = await batch.writeBatched(target, writes);
+    return { written: written.map(({ result }) => result), failed: failed.map(({ result }) => result) };
   }
 
   /**
@@ -376,7 +214,7 @@ export class Store {
    */
   async updateStatus<T extends AnyObject>(object: T): Promise<T> {
     const definition = this.kind(object.kind);
-    const namespace = this.namespaceOf(definition, object.metadata.namespace);
+    const namespace = namespaceOf(definition, object.metadata.namespace);
     const key = specKey(definition, namespace, object.metadata.name);
     const sKey = statusKey(definition, namespace, object.metadata.name);
     const expected = object.metadata.resourceVersion;
@@ -386,7 +224,7 @@ export class Store {
       {
         compare: [versionAbove(key, 0), createBelow(key, below), modBelow(sKey, below)],
         success: [putOp(sKey, object.status ?? {})],
-        failure: [{ request_range: { key: Buffer.from(key) } }],
+        failure: [rangeOp(key)],
       },
       sKey,
     );
@@ -406,7 +244,7 @@ export class Store {
    */
   async delete<T extends AnyObject = AnyObject>(kind: string, ref: ObjectName, options: DeleteOptions = {}): Promise<T | undefined> {
     const definition = this.kind(kind);
-    const namespace = this.namespaceOf(definition, ref.namespace);
+    const namespace = namespaceOf(definition, ref.namespace);
     const key = specKey(definition, namespace, ref.name);
     const raw = await this.readRaw(definition, namespace, ref.name);
     if (!raw.spec) return undefined;
@@ -421,7 +259,7 @@ export class Store {
     if (finalizers.length > 0) {
       if (current.metadata.deletionTimestamp) return current;
       const marked = { ...current, metadata: { ...current.metadata, finalizers, deletionTimestamp: new Date().toISOString() } };
-      const response = await this.txn({ compare, success: this.specPuts(definition, marked, raw.binding) }, key);
+      const response = await this.txn({ compare, success: [this.specPut(definition, marked)] }, key);
       if (!response.succeeded) throw conflict(key, 'the object changed while being deleted');
       return { ...marked, metadata: { ...marked.metadata, resourceVersion: String(response.header.revision) } };
     }
@@ -435,44 +273,16 @@ export class Store {
     return partsOf(definition).map((part) => deleteOp(partKey(part, definition, namespace, name)));
   }
 
-  /**
-   * The puts of a spec write: the spec key without binding fields, and — for an object bound before
-   * bindings had a key of their own, whose spec key still holds them — the binding key, so that
-   * moving them out loses nothing.
-   */
-  private specPuts(definition: KindDefinition, object: AnyObject, storedBinding: RawKv | undefined): RawTxnOp[] {
-    const key = specKey(definition, object.metadata.namespace, object.metadata.name);
-    const puts = [putOp(key, withoutVersion(storedForm(definition, object)))];
-    const binding = bindingOf(definition, object.spec);
-    if (binding && !storedBinding) puts.push(putOp(bindingKey(definition, object.metadata.namespace, object.metadata.name), binding));
-    return puts;
-  }
-
-  private namespaceOf(definition: KindDefinition, namespace: string | undefined): string | undefined {
-    return definition.namespaced ? namespace || DEFAULT_NAMESPACE : undefined;
-  }
-
-  /** Validates the spec with the kind's schema (defaults applied) and normalises the envelope. */
-  private prepare<T extends AnyObject>(definition: KindDefinition, object: T): T {
-    const namespace = this.namespaceOf(definition, object.metadata?.namespace);
-    const key = specKey(definition, namespace, object.metadata?.name ?? '');
-    if (!object.metadata?.name) throw new StoreError('Invalid', key, 'metadata.name is required');
-    const parsed = definition.spec.safeParse(object.spec ?? {});
-    if (!parsed.success) {
-      const detail = parsed.error.issues.map((issue) => `spec.${issue.path.join('.')}: ${issue.message}`).join('; ');
-      throw new StoreError('Invalid', key, detail);
-    }
-    const metadata: ObjectMeta = { ...object.metadata };
-    if (namespace) metadata.namespace = namespace;
-    else delete metadata.namespace;
-    return { ...object, apiVersion: object.apiVersion ?? API_VERSION, kind: definition.kind, metadata, spec: parsed.data };
+  /** The put of a spec write: the spec key, without binding fields (their key is written once, by bindMany). */
+  private specPut(definition: KindDefinition, object: AnyObject): RawTxnOp {
+    return putOp(specKey(definition, object.metadata.namespace, object.metadata.name), specKeyValue(definition, object));
   }
 
   /**
    * One etcd transaction, with the fence compare added when this store belongs to a leader. A
    * transaction that failed because of the fence is reported as `Fenced`, not as a conflict.
    */
-  private async txn(request: { compare?: RawTxnOp[]; success: RawTxnOp[]; failure?: RawTxnOp[] }, key: string) {
+  private async txn(request: TxnRequest, key: string): Promise<TxnResponse> {
     const compare = [...(request.compare ?? [])];
     const isWrite = request.success.some((op) => 'request_put' in op || 'request_delete_range' in op);
     if (this.fence && isWrite) compare.push(createIs(this.fence.key, this.fence.createRevision));
@@ -497,50 +307,10 @@ export class Store {
   }
 }
 
-interface TxnResponse {
-  header: { revision: string };
-  succeeded: boolean;
-  responses: { response_range?: { kvs: RawKv[] } }[];
-}
-
-function rangeKvs(response: { response_range?: { kvs: RawKv[] } } | undefined): RawKv[] {
-  return response?.response_range?.kvs ?? [];
-}
-
-
-const compareOp = (key: string, target: string, result: string, field: string, value: string | number) =>
-  compareBytes(Buffer.from(key), target, result, field, String(value));
-const compareBytes = (key: Buffer, target: string, result: string, field: string, value: string) => ({ key, target, result, [field]: value });
-const versionIs = (key: string, version: number) => compareOp(key, 'Version', 'Equal', 'version', version);
-const versionAbove = (key: string, version: number) => compareOp(key, 'Version', 'Greater', 'version', version);
-const modIs = (key: string, revision: string) => compareOp(key, 'Mod', 'Equal', 'mod_revision', revision);
-const modBelow = (key: string, revision: string) => compareOp(key, 'Mod', 'Less', 'mod_revision', revision);
-const createBelow = (key: string, revision: string) => compareOp(key, 'Create', 'Less', 'create_revision', revision);
-const createIs = (key: string, revision: string) => compareOp(key, 'Create', 'Equal', 'create_revision', revision);
-const putOp = (key: string, value: unknown): RawTxnOp => ({
-  request_put: { key: Buffer.from(key), value: Buffer.from(JSON.stringify(value)) },
-});
-const rawPutOp = ({ key, value }: RawPut): RawTxnOp => ({ request_put: { key: Buffer.from(key), value: Buffer.from(value) } });
-const deleteOp = (key: string): RawTxnOp => ({ request_delete_range: { key: Buffer.from(key) } });
-
 function toSelector(selector: string | Selector | undefined): Selector | undefined {
   if (selector === undefined) return undefined;
   return typeof selector === 'string' ? parseSelector(selector) : selector;
 }
-
-/** Builds an object from its spec key and (optional) status and binding keys, as stored. */
-function decode(spec: RawKv, status: RawKv | undefined, binding: RawKv | undefined): AnyObject {
-  const object = JSON.parse(spec.value.toString()) as AnyObject;
-  let revision = BigInt(spec.mod_revision);
-  for (const kv of [status, binding]) if (kv && BigInt(kv.mod_revision) > revision) revision = BigInt(kv.mod_revision);
-  object.metadata.resourceVersion = String(revision);
-  if (status) object.status = JSON.parse(status.value.toString());
-  if (binding) object.spec = { ...(object.spec as object), ...(JSON.parse(binding.value.toString()) as object) };
-  return object;
-}
-
-/** A bindMany binding's compares: the object exists, its spec is unchanged, it is not bound yet. */
-const BINDING_COMPARES = 3;
 
 /** Whether a key was written after the read at `resourceVersion`. */
 function changedSince(kv: RawKv | undefined, resourceVersion: string): boolean {
@@ -555,95 +325,6 @@ function unchangedCompares(definition: KindDefinition, namespace: string | undef
   const compare = [modIs(specKey(definition, namespace, name), raw.spec!.mod_revision)];
   if (definition.binding) compare.push(modIs(bindingKey(definition, namespace, name), raw.binding?.mod_revision ?? '0'));
   return compare;
-}
-
-/** A spec's binding fields, or undefined when it has none (not bound). */
-function bindingOf(definition: KindDefinition, spec: unknown): Record<string, unknown> | undefined {
-  const fields = definition.binding?.fields;
-  if (!fields) return undefined;
-  const source = spec as Record<string, unknown>;
-  let binding: Record<string, unknown> | undefined;
-  for (const field of fields) if (source[field] !== undefined) (binding ??= {})[field] = source[field];
-  return binding;
-}
-
-/** A spec apart: what its spec key stores (no binding fields) and its binding. */
-function splitBinding(definition: KindDefinition, spec: unknown): { spec: unknown; binding?: Record<string, unknown> } {
-  const binding = bindingOf(definition, spec);
-  if (!binding) return { spec };
-  const stored = { ...(spec as Record<string, unknown>) };
-  for (const field of definition.binding!.fields) delete stored[field];
-  return { spec: stored, binding };
-}
-
-/** The object as its spec key stores it: binding fields live in the binding key. */
-function storedForm(definition: KindDefinition, object: AnyObject): AnyObject {
-  return definition.binding ? { ...object, spec: splitBinding(definition, object.spec).spec } : object;
-}
-
-/**
- * `desired` with `current`'s binding: a spec write may leave binding fields out (they keep their
- * value) but not change them, since only bindMany writes a binding, and only once.
- */
-function keepBinding<T extends AnyObject>(definition: KindDefinition, key: string, current: T, desired: T): T {
-  if (!definition.binding) return desired;
-  const bound = bindingOf(definition, current.spec);
-  const asked = bindingOf(definition, desired.spec);
-  if (asked && !deepEqual(asked, bound)) {
-    const fields = definition.binding.fields.map((field) => `spec.${field}`).join(', ');
-    throw new StoreError('Invalid', key, `${fields} are written once, by binding (Store.bindMany), not by an update`);
-  }
-  return asked || !bound ? desired : { ...desired, spec: { ...(desired.spec as object), ...bound } };
-}
-
-function withoutVersion(object: AnyObject): AnyObject {
-  const { resourceVersion: _ignored, ...metadata } = object.metadata;
-  const { status: _status, ...rest } = object;
-  return { ...rest, metadata };
-}
-
-/**
- * The object an update stores: system fields (uid, creation time, generation, deletion time) come
- * from the stored object, user fields from the caller. Returns `current` itself when nothing would
- * change, so the caller can skip the write.
- */
-export function mergeForUpdate<T extends AnyObject>(current: T, desired: T): T {
-  const specChanged = !deepEqual(current.spec, desired.spec);
-  const metadata: ObjectMeta = {
-    ...current.metadata,
-    labels: desired.metadata.labels,
-    annotations: desired.metadata.annotations,
-    ownerReferences: desired.metadata.ownerReferences,
-    finalizers: desired.metadata.finalizers,
-  };
-  for (const field of ['labels', 'annotations', 'ownerReferences', 'finalizers'] as const) {
-    if (metadata[field] === undefined) delete metadata[field];
-  }
-  const metadataChanged = !deepEqual(stripVersion(current.metadata), stripVersion(metadata));
-  if (!specChanged && !metadataChanged && current.apiVersion === desired.apiVersion) return current;
-  if (specChanged) metadata.generation = (current.metadata.generation ?? 0) + 1;
-  return { ...current, apiVersion: desired.apiVersion, metadata, spec: desired.spec } as T;
-}
-
-function stripVersion(metadata: ObjectMeta): ObjectMeta {
-  const { resourceVersion: _ignored, ...rest } = metadata;
-  return rest;
-}
-
-/** Structural equality of JSON values; key order does not matter. */
-export function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a)) {
-    const other = b as unknown[];
-    return a.length === other.length && a.every((item, index) => deepEqual(item, other[index]));
-  }
-  const left = Object.entries(a).filter(([, v]) => v !== undefined);
-  const right = Object.entries(b).filter(([, v]) => v !== undefined);
-  if (left.length !== right.length) return false;
-  const rightMap = new Map(right);
-  return left.every(([key, value]) => rightMap.has(key) && deepEqual(value, rightMap.get(key)));
 }
 
 export type { CapstanObject };

@@ -15,6 +15,7 @@ import { appSpecSchema, templateOf } from '../api/kinds/app.ts';
 import type { AnyObject } from '../api/object.ts';
 import { API_VERSION } from '../api/object.ts';
 import { startDnsServer } from '../runtime/dns/server.ts';
+import { createMany } from './create-many.ts';
 import { startBenchEtcd } from './local-etcd.ts';
 import { percentile, printTable } from './report.ts';
 
@@ -135,9 +136,9 @@ function generate(request: GenerateRequest): Promise<GenerateResult> {
 export async function benchDns(): Promise<DnsFigures> {
   const etcd = await startBenchEtcd();
   try {
-    await etcd.store.createMany(Array.from({ length: NODES }, (_, n) => node(n)));
-    await etcd.store.createMany(Array.from({ length: APPS * ADDRESSES }, (_, j) => task(Math.floor(j / ADDRESSES), j % ADDRESSES)));
-    await etcd.store.createMany(Array.from({ length: APPS }, (_, i) => endpoints(i)));
+    await createMany(etcd.store, Array.from({ length: NODES }, (_, n) => node(n)));
+    await createMany(etcd.store, Array.from({ length: APPS * ADDRESSES }, (_, j) => task(Math.floor(j / ADDRESSES), j % ADDRESSES)));
+    await createMany(etcd.store, Array.from({ length: APPS }, (_, i) => endpoints(i)));
     const started = performance.now();
     const server = await startDnsServer({ store: etcd.store, address: '127.0.0.1', port: 0 });
     const startMs = performance.now() - started;

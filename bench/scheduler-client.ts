@@ -13,6 +13,7 @@ import { builtinRegistry } from '../api/kinds/builtin.ts';
 import type { AnyObject } from '../api/object.ts';
 import { Store } from '../api/store.ts';
 import { openWatch } from '../api/watch.ts';
+import { createMany } from './create-many.ts';
 
 const INDEX_PREFIX = '/capstan/index/nodes/';
 const now = () => performance.timeOrigin + performance.now();
@@ -38,7 +39,7 @@ async function handle(request: Request): Promise<void> {
     process.send!({ prepared: true });
     return;
   }
-  await store.createMany(prepared);
+  await createMany(store, prepared);
   prepared = [];
   process.send!({ created: now() });
 }

@@ -10,7 +10,7 @@
 // land, so this process runs the scheduler and nothing else while it is measured.
 //
 //   (a) stream: the scheduler runs, synced, while the 10,000 tasks arrive as one burst of batched
-//       creates (Store.createMany, 42 per transaction); from the first create to the last binding
+//       creates (create-many.ts, 42 per transaction); from the first create to the last binding
 //       seen by a watch, and from the first binding to the last (the scheduler's throughput).
 //   (b) backlog: 10,000 tasks already pending when the scheduler starts; from Manager.start() to
 //       the last binding seen (informer list included), and from the first binding to the last.
@@ -147,7 +147,7 @@ class Client {
     await prepared;
   }
 
-  /** Creates the prepared tasks (Store.createMany) in the client process; resolves with when that ended. */
+  /** Creates the prepared tasks (create-many.ts) in the client process; resolves with when that ended. */
   async create(): Promise<number> {
     const created = this.reply<{ created: number }>('created');
     this.child.send({ create: true });
@@ -178,7 +178,7 @@ async function streamRound(bench: BenchEtcd, client: Client, revisions: Map<stri
   const watch = await client.watchBindings(TASKS);
   await client.prepare(Array.from({ length: TASKS }, (_, i) => taskObject(i, revisions, 's')));
   const start = performance.now();
-  // A burst as fast as the store takes creates: batched transactions (Store.createMany). The replicas
+  // A burst as fast as the store takes creates: batched transactions (create-many.ts). The replicas
   // controller creates one task at a time, which would measure its pace rather than the scheduler's.
   const created = await client.create();
   const { first: firstBinding, last } = await watch.done;

@@ -138,60 +138,6 @@ describe('the store on a real etcd', () => {
     expect(await store.get('Widget', { name: 'late' })).toBeUndefined();
   });
 
-  it('writes many changes in few transactions, and a batch with one stale object lands nothing', async () => {
-    const created = await Promise.all(Array.from({ length: 100 }, (_, i) => store.create(widget(`w${i}`, 1))));
-    const { written, failed } = await store.updateMany(created.map((from) => ({ from, to: { ...from, spec: { size: 2 } } })));
-    expect(written).toHaveLength(100);
-    expect(failed).toHaveLength(0);
-    expect(written[0]!.metadata.generation).toBe(2);
-    const now = await store.list<Widget>('Widget');
-    expect(now.items.every((w) => w.spec.size === 2)).toBe(true);
-
-    // Stale copies (read before the first batch): every change fails, nothing lands.
-    const stale = await store.updateMany(created.slice(0, 3).map((from) => ({ from, to: { ...from, spec: { size: 3 } } })));
-    expect(stale.failed).toHaveLength(3);
-    expect((await store.mustGet<Widget>('Widget', { name: 'w0' })).spec.size).toBe(2);
-    // A deleted object is not resurrected.
-    const fresh = await store.mustGet('Widget', { name: 'w1' });
-    await store.delete('Widget', { name: 'w1' });
-    const gone = await store.updateMany([{ from: fresh, to: { ...fresh, spec: { size: 4 } } }]);
-    expect(gone.failed).toHaveLength(1);
-    expect(await store.get('Widget', { name: 'w1' })).toBeUndefined();
-  });
-
-  it('stays within etcd\'s 128 compares per transaction with the fence compare added', async () => {
-    const lease = client.lease(10);
-    await lease.put('/capstan/leaders/batch').value('me');
-    const kv = (await client.get('/capstan/leaders/batch').exec()).kvs[0]!;
-    const leader = store.withFence({ key: '/capstan/leaders/batch', createRevision: kv.create_revision });
-    const created = await Promise.all(Array.from({ length: 130 }, (_, i) => store.create(widget(`f${i}`, 1))));
-    const { written, failed } = await leader.updateMany(created.map((from) => ({ from, to: { ...from, spec: { size: 2 } } })));
-    expect(failed).toHaveLength(0);
-    expect(written).toHaveLength(130);
-    await lease.revoke();
-  });
-
-  it('creates many objects in few transactions, with statuses, and names those that already existed', async () => {
-    await store.create(widget('m7', 9));
-    const lease = client.lease(10);
-    await lease.put('/capstan/leaders/create').value('me');
-    const kv = (await client.get('/capstan/leaders/create').exec()).kvs[0]!;
-    const leader = store.withFence({ key: '/capstan/leaders/create', createRevision: kv.create_revision });
-    const objects = Array.from({ length: 150 }, (_, i) => ({ ...widget(`m${i}`, 1), status: { note: `n${i}` } }));
-    const { created, existing } = await leader.createMany(objects);
-    expect(existing.map((w) => w.metadata.name)).toEqual(['m7']);
-    expect(created).toHaveLength(149);
-    expect(new Set(created.map((w) => w.metadata.uid)).size).toBe(149);
-    const listed = await store.list<Widget>('Widget');
-    expect(listed.items).toHaveLength(150);
-    expect(listed.items.find((w) => w.metadata.name === 'm7')!.spec.size).toBe(9);
-    expect(listed.items.find((w) => w.metadata.name === 'm42')!.status).toEqual({ note: 'n42' });
-    // Invalid input writes nothing at all.
-    await expect(store.createMany([widget('x1'), { ...widget('x2'), spec: { size: 'big' } as never }])).rejects.toSatisfy((e) => isStoreError(e, 'Invalid'));
-    expect(await store.get('Widget', { name: 'x1' })).toBeUndefined();
-    await lease.revoke();
-  });
-
   describe('bindings (a kind whose binding fields live in a key of their own, as Task\'s nodeName and hostPorts)', () => {
     type Placed = ReturnType<typeof placed>;
     const ref = (name: string) => ({ namespace: 'default', name });
@@ -296,29 +242,13 @@ describe('the store on a real etcd', () => {
       expect(deleting!.metadata.finalizers).toEqual(['capstan.io/runner']);
     });
 
-    it('reads an object bound before bindings had a key as bound, and moves its binding out on its next spec write', async () => {
-      const created = await store.create<Placed>(placed('legacy'));
-      const stored = await rawJson('/capstan/spec/placeds/default/legacy');
-      await client.put('/capstan/spec/placeds/default/legacy').value(JSON.stringify({ ...stored, spec: { ...stored.spec, slot: 'old' } }));
-      const read = await store.mustGet<Placed>('Placed', ref('legacy'));
-      expect(read.spec.slot).toBe('old');
-      expect((await store.bindMany([{ object: read, binding: { slot: 'new' } }])).failed).toHaveLength(1);
-      expect(await client.get('/capstan/binding/placeds/default/legacy').string()).toBeNull();
-      const labelled = await store.update<Placed>({ ...read, metadata: { ...read.metadata, labels: { moved: 'yes' } } });
-      expect(labelled.spec.slot).toBe('old');
-      expect(await rawJson('/capstan/binding/placeds/default/legacy')).toEqual({ slot: 'old' });
-      expect((await rawJson('/capstan/spec/placeds/default/legacy')).spec.slot).toBeUndefined();
-      expect((await store.mustGet<Placed>('Placed', ref('legacy'))).spec.slot).toBe('old');
-      expect(created.metadata.uid).toBe(labelled.metadata.uid);
-    });
-
     it('binds many in transactions of at most 128 compares with the fence added', async () => {
       const lease = client.lease(10);
       await lease.put('/capstan/leaders/bind').value('me');
       const kv = (await client.get('/capstan/leaders/bind').exec()).kvs[0]!;
       const leader = store.withFence({ key: '/capstan/leaders/bind', createRevision: kv.create_revision });
       expect(leader.bindingsPerTransaction(1)).toBe(42);
-      const { created } = await store.createMany(Array.from({ length: 100 }, (_, i) => placed(`b${i}`)));
+      const created = await Promise.all(Array.from({ length: 100 }, (_, i) => store.create<Placed>(placed(`b${i}`))));
       const { written, failed } = await leader.bindMany(
         created.map((object, i) => ({ object, binding: { slot: `s${i}` }, alsoPut: [{ key: `/capstan/index/test/b${i}`, value: 'x' }] })),
       );

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AnyObject } from '../object.ts';
-import { appKind, appSpecSchema, checkApp, checkConstraintValue, checkServicePorts, templateOf } from './app.ts';
+import { appKind, appSpecSchema, templateOf } from './app.ts';
+import { checkApp, checkConstraintValue, checkServicePorts } from './app-checks.ts';
 import type { AppSpec, ConstraintOperator } from './app.ts';
 import type { StoreReader } from './registry.ts';
 

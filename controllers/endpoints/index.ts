@@ -14,8 +14,8 @@
 import { isStoreError } from '../../api/errors.ts';
 import type { EndpointsSpec } from '../../api/kinds/endpoints.ts';
 import type { NodeSpec } from '../../api/kinds/node.ts';
+import { deepEqual } from '../../api/merge.ts';
 import { parseRefKey, type AnyObject, type DeepReadonly } from '../../api/object.ts';
-import { deepEqual } from '../../api/store.ts';
 import type { AppSpec } from '../../api/kinds/app.ts';
 import { done, type ControllerDefinition, type ReconcileContext, type Result } from '../contract.ts';
 import { planEndpoints, wantsServicePorts } from './plan.ts';

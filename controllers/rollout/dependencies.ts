@@ -1,7 +1,8 @@
 // App dependencies (Marathon's app groups): an App starts, and upgrades, only once every App it
 // depends on is healthy at its desired count with its rollout complete. Pure: reads Apps through a
 // lookup, says which are missing and which are not ready yet.
-import { parseDependency, type AppSpec, type AppStatus } from '../../api/kinds/app.ts';
+import type { AppSpec, AppStatus } from '../../api/kinds/app.ts';
+import { parseDependency } from '../../api/kinds/app-checks.ts';
 import type { AnyObject, DeepReadonly } from '../../api/object.ts';
 
 export type DependencyState = { ready: true } | { ready: false; missing: string[]; waiting: string[]; message: string };

@@ -8,7 +8,7 @@
 // a copy under a new number.
 import type { AppSpec, AppTemplate } from '../../api/kinds/app.ts';
 import { templateOf } from '../../api/kinds/app.ts';
-import { deepEqual } from '../../api/store.ts';
+import { deepEqual } from '../../api/merge.ts';
 import { decideCounts, type RevisionCounts } from './counts.ts';
 
 export interface RevisionFacts extends RevisionCounts {

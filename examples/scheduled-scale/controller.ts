@@ -4,8 +4,8 @@
 // corrected on the next reconcile.
 import { isStoreError } from '../../api/errors.ts';
 import type { InformerEvent } from '../../api/informer.ts';
+import { deepEqual } from '../../api/merge.ts';
 import { parseRefKey, refKey, setCondition, type AnyObject, type DeepReadonly } from '../../api/object.ts';
-import { deepEqual } from '../../api/store.ts';
 import { done, invalid, requeueAfter, type Caches, type ControllerDefinition, type ReconcileContext, type Result } from '../../controllers/contract.ts';
 import type { ScheduledScaleSpec, ScheduledScaleStatus } from './kind.ts';
 import { isTimeZone, planAt } from './plan.ts';

@@ -1,8 +1,8 @@
 // Pure translations between a Task and what the agent and the drivers speak: the next TaskStatus for
 // a reported change, and the TaskLaunch a driver starts.
 import { isTerminal, type TaskStatus } from '../../api/kinds/task.ts';
+import { deepEqual } from '../../api/merge.ts';
 import { setCondition, type DeepReadonly } from '../../api/object.ts';
-import { deepEqual } from '../../api/store.ts';
 import type { TaskLaunch } from '../driver.ts';
 import { messages, type StatusChange, type TaskObject } from './plan.ts';
 

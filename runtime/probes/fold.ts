@@ -11,8 +11,8 @@
 // verdict changes nothing in the store, so 1,000 probes a second of steady tasks write nothing.
 import type { HealthCheck, ReadinessCheck } from '../../api/kinds/app.ts';
 import type { HealthResult, TaskStatus } from '../../api/kinds/task.ts';
+import { deepEqual } from '../../api/merge.ts';
 import { setCondition, type Condition, type DeepReadonly } from '../../api/object.ts';
-import { deepEqual } from '../../api/store.ts';
 
 export type ProbeOutcome =
   /** `detail`: what was seen, for the condition message ("HTTP 200", "connected", "exit 0"). */
