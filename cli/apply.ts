@@ -2,10 +2,10 @@
 // delete what the same set applied last time and no longer contains.
 import { Command } from 'commander';
 import { mapConcurrently } from '../api/concurrently.ts';
-import { isStoreError } from '../api/errors.ts';
 import type { KindDefinition } from '../api/kinds/registry.ts';
 import { matches, parseSelector, type Selector } from '../api/labels.ts';
 import { checkDnsLabel, type AnyObject } from '../api/object.ts';
+import { readModifyWrite } from '../api/read-modify-write.ts';
 import type { Store } from '../api/store.ts';
 import {
   defaultInventoryName,
@@ -189,21 +189,39 @@ async function applyOne(
   dryRun: boolean,
   prefetched: { object: AnyObject | undefined } | undefined,
 ): Promise<{ outcome: ApplyOutcome; object: AnyObject }> {
-  const ref = { namespace: desired.metadata.namespace, name: desired.metadata.name };
-  for (let attempt = 1; ; attempt += 1) {
-    // The first attempt plans from the prefetched list; a lost race re-reads.
-    const current = attempt === 1 && prefetched ? prefetched.object : await store.get(definition.kind, ref);
+  const plan = (current: AnyObject | undefined) => {
     if (current?.metadata.deletionTimestamp) throw new Error(say.beingDeleted);
-    const step = planApply(definition, desired, current);
+    return planApply(definition, desired, current);
+  };
+  const ref = { namespace: desired.metadata.namespace, name: desired.metadata.name };
+  if (dryRun) {
+    const step = plan(prefetched ? prefetched.object : await store.get(definition.kind, ref));
     if (step.action === 'unchanged') return { outcome: 'unchanged', object: step.current };
-    if (dryRun) return { outcome: step.action === 'create' ? 'created' : 'configured', object: step.object };
-    try {
-      if (step.action === 'create') return { outcome: 'created', object: await store.create(step.object) };
-      return { outcome: 'configured', object: await store.update(step.object) };
-    } catch (error) {
-      const raced = isStoreError(error, 'Conflict') || isStoreError(error, 'AlreadyExists') || isStoreError(error, 'NotFound');
-      if (!raced || attempt >= MAX_ATTEMPTS) throw error;
-    }
+    return { outcome: step.action === 'create' ? 'created' : 'configured', object: step.object };
+  }
+  // The first attempt plans from the prefetched list; a lost race re-reads.
+  const result = await readModifyWrite<AnyObject>({
+    store,
+    kind: definition.kind,
+    ref,
+    from: prefetched,
+    write: 'createOrUpdate',
+    change: (current) => {
+      const step = plan(current);
+      return step.action === 'unchanged' ? undefined : step.object;
+    },
+    attempts: MAX_ATTEMPTS,
+  });
+  switch (result.outcome) {
+    case 'created':
+      return { outcome: 'created', object: result.object };
+    case 'updated':
+      return { outcome: 'configured', object: result.object };
+    case 'unchanged':
+      return { outcome: 'unchanged', object: result.object };
+    case 'gone':
+      // A bug: planApply plans a create for whatever is absent, so there is always something to write.
+      throw new Error(`apply: nothing planned for absent ${definition.kind} ${ref.name}`);
   }
 }
 

@@ -8,11 +8,11 @@
 // which makes that Revision current again (its remaining tasks are kept). Applying the App's
 // manifest again keeps both annotations: apply removes only the annotations its manifests set.
 import { Command } from 'commander';
-import { isStoreError } from '../api/errors.ts';
 import type { AppSpec, AppStatus } from '../api/kinds/app.ts';
 import type { RevisionSpec, RevisionStatus } from '../api/kinds/revision.ts';
 import { APP_LABEL } from '../api/kinds/wellknown.ts';
 import { getCondition, type CapstanObject } from '../api/object.ts';
+import { readModifyWrite } from '../api/read-modify-write.ts';
 import type { Store } from '../api/store.ts';
 import { PAUSED_ANNOTATION, RESTARTED_AT_ANNOTATION, withTemplateOf } from '../controllers/rollout/index.ts';
 import type { CommandContext } from './context.ts';
@@ -93,16 +93,9 @@ async function revisionsOf(store: Store, app: App): Promise<Revision[]> {
 }
 
 /** Re-reads and retries on a conflict: someone (a controller, a person) wrote in between. */
-async function updateApp(store: Store, namespace: string, name: string, change: (app: App) => App | null): Promise<App | null> {
-  for (let attempt = 1; ; attempt += 1) {
-    const next = change(await getApp(store, namespace, name));
-    if (!next) return null;
-    try {
-      return await store.update(next);
-    } catch (error) {
-      if (!isStoreError(error, 'Conflict') || attempt >= MAX_ATTEMPTS) throw error;
-    }
-  }
+async function updateApp(store: Store, namespace: string, name: string, change: (app: App) => App): Promise<void> {
+  const result = await readModifyWrite<App>({ store, kind: 'App', ref: { namespace, name }, write: 'update', change, attempts: MAX_ATTEMPTS });
+  if (result.outcome === 'gone') throw new CliError(say.notFound(namespace, name));
 }
 
 async function runAnnotate(ctx: CommandContext, name: string, verb: 'pause' | 'resume' | 'restart'): Promise<number> {

@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { Etcd3, Lease, Watcher } from 'etcd3';
 import { BehaviorSubject, type Observable } from 'rxjs';
 import type { Logger } from 'pino';
+import { cappedBackoff } from '../api/backoff.ts';
 import { leaderKey } from '../api/keys.ts';
 import type { Fence } from '../api/store.ts';
 import { openWatch } from '../api/watch.ts';
@@ -87,10 +88,10 @@ export class LeaderElection {
         failures = 0;
         if (!won) await this.waitForVacancy();
       } catch (error) {
-        // etcd unreachable: keep following and try again with a capped backoff.
+        // etcd unreachable: keep following and try again after 200 ms, 400 ms, … up to one TTL.
         failures += 1;
         this.options.log?.warn({ err: error, key: this.key }, 'leader election: campaign failed, retrying');
-        await this.pause(Math.min(100 * 2 ** failures, this.options.ttlSeconds * 1000));
+        await this.pause(cappedBackoff({ firstMs: 200, maxMs: this.options.ttlSeconds * 1000, attempt: failures }));
       }
     }
   }

@@ -13,6 +13,7 @@
 // All state lives in the subscription's closure; time comes from the scheduler, so tests run the
 // whole thing in virtual time.
 import { asyncScheduler, from, Observable, Subscription, type ObservableInput, type OperatorFunction, type SchedulerLike } from 'rxjs';
+import { cappedBackoff } from '../api/backoff.ts';
 import type { Result } from './contract.ts';
 
 export interface QueueOptions {
@@ -47,8 +48,7 @@ export const QUEUE_DEFAULTS = {
 
 /** The delay before the `failures`-th consecutive retry of a key (1-based). */
 export function backoffMs(failures: number, baseMs: number, maxMs: number): number {
-  // 2 ** 60 overflows nothing but is pointless: clamp the exponent before it gets silly.
-  return Math.min(maxMs, baseMs * 2 ** Math.min(failures - 1, 40));
+  return cappedBackoff({ firstMs: baseMs, maxMs, attempt: failures });
 }
 
 /**

@@ -19,14 +19,15 @@
 // a longer absence turns them Lost, and the returning agent then stops them.
 import type { Logger } from 'pino';
 import type { Subscription } from 'rxjs';
-import { isStoreError } from '../api/errors.ts';
+import { cappedBackoff } from '../api/backoff.ts';
 import { KeyedInformer } from '../api/keyed-informer.ts';
 import { nodeLeaseKey, nodeTasksIndexPrefix } from '../api/keys.ts';
 import type { NodeResources } from '../api/kinds/node.ts';
 import { isTerminal, type TaskStatus } from '../api/kinds/task.ts';
 import { AGENT_FINALIZER } from '../api/kinds/wellknown.ts';
 import { removeNodeTaskIndexEntry } from '../api/node-index.ts';
-import { getCondition, setCondition, type AnyObject, type Condition } from '../api/object.ts';
+import { getCondition, setCondition, type Condition } from '../api/object.ts';
+import { readModifyWrite } from '../api/read-modify-write.ts';
 import type { Store } from '../api/store.ts';
 import { taskOutcome, type Driver, type DriverName } from './driver.ts';
 import { CommandChecks } from './agent/command-checks.ts';
@@ -60,7 +61,7 @@ export interface AgentOptions {
 
 export const DEFAULT_LEASE_TTL_SECONDS = 2;
 const MAX_ATTEMPTS = 10;
-const BACKOFF_MS = { first: 100, max: 5_000 };
+const BACKOFF_MS = { firstMs: 100, maxMs: 5_000 };
 
 export class Agent {
   private readonly workloads = new Workloads();
@@ -163,7 +164,7 @@ export class Agent {
       error: (error: Error) => {
         if (this.stopped) return;
         this.log.warn({ driver: driver.name, error: error.message }, 'exit watch broke; watching again');
-        this.after(BACKOFF_MS.max / 5, () => void this.rewatch(driver));
+        this.after(BACKOFF_MS.maxMs / 5, () => void this.rewatch(driver));
       },
     });
   }
@@ -211,7 +212,7 @@ export class Agent {
           const failures = (this.failures.get(uid) ?? 0) + 1;
           this.failures.set(uid, failures);
           this.log.warn({ task: uid, error: (error as Error).message, failures }, 'agent action failed; retrying');
-          this.after(Math.min(BACKOFF_MS.first * 2 ** (failures - 1), BACKOFF_MS.max), () => {
+          this.after(cappedBackoff({ ...BACKOFF_MS, attempt: failures }), () => {
             this.busy.delete(uid);
             this.requestPass();
           });
@@ -286,19 +287,19 @@ export class Agent {
 
   /** `next` computes the status from the freshest object, undefined when there is nothing to write. */
   private async writeStatus(task: TaskObject, next: (current: TaskObject) => TaskStatus | undefined): Promise<TaskObject | undefined> {
-    let current: TaskObject | undefined = task;
-    for (let attempt = 1; current; attempt += 1) {
-      const status = next(current);
-      if (!status) return current;
-      try {
-        return (await this.options.store.updateStatus({ ...writable(current), status })) as TaskObject;
-      } catch (error) {
-        if (isStoreError(error, 'NotFound')) return undefined;
-        if (!isStoreError(error, 'Conflict') || attempt >= MAX_ATTEMPTS) throw error;
-        current = await this.fresh(task);
-      }
-    }
-    return undefined;
+    const result = await readModifyWrite<TaskObject>({
+      store: this.options.store,
+      kind: 'Task',
+      ref: incarnationOf(task),
+      from: { object: task },
+      write: 'updateStatus',
+      change: (current) => {
+        const status = next(current);
+        return status && { ...current, status };
+      },
+      attempts: MAX_ATTEMPTS,
+    });
+    return result.outcome === 'gone' ? undefined : result.object;
   }
 
   /**
@@ -358,23 +359,23 @@ export class Agent {
 
   /** Removes the agent's finalizer (the last step of a deletion, or of a Lost task stopped here). */
   private async release(task: TaskObject): Promise<void> {
-    for (let attempt = 1; ; attempt += 1) {
-      const current = await this.fresh(task);
-      const finalizers = current?.metadata.finalizers ?? [];
-      if (!current || !finalizers.includes(AGENT_FINALIZER)) return;
-      try {
-        const object = writable(current);
-        const remaining = finalizers.filter((f) => f !== AGENT_FINALIZER);
-        await this.options.store.update({ ...object, metadata: { ...object.metadata, finalizers: remaining } });
-        this.log.info({ task: refOf(task) }, 'finalizer removed');
-        // The task is gone with its last finalizer: so goes its index entry.
-        if (current.metadata.deletionTimestamp && remaining.length === 0) await this.unindex(refOf(task), task.metadata.uid!, 'index entry removed');
-        return;
-      } catch (error) {
-        if (isStoreError(error, 'NotFound')) return;
-        if (!isStoreError(error, 'Conflict') || attempt >= MAX_ATTEMPTS) throw error;
-      }
-    }
+    const result = await readModifyWrite<TaskObject>({
+      store: this.options.store,
+      kind: 'Task',
+      ref: incarnationOf(task),
+      write: 'update',
+      change: (current) => {
+        const finalizers = current.metadata.finalizers ?? [];
+        if (!finalizers.includes(AGENT_FINALIZER)) return undefined;
+        return { ...current, metadata: { ...current.metadata, finalizers: finalizers.filter((f) => f !== AGENT_FINALIZER) } };
+      },
+      attempts: MAX_ATTEMPTS,
+    });
+    if (result.outcome !== 'updated') return;
+    this.log.info({ task: refOf(task) }, 'finalizer removed');
+    // The task is gone with its last finalizer: so goes its index entry.
+    const { deletionTimestamp, finalizers = [] } = result.object.metadata;
+    if (deletionTimestamp && finalizers.length === 0) await this.unindex(refOf(task), task.metadata.uid!, 'index entry removed');
   }
 
   /** The task as stored now, if it is still the same incarnation. */
@@ -416,7 +417,6 @@ export async function runAgent(options: AgentOptions & { signal: AbortSignal }):
   await agent.stop();
 }
 
-/** The store copies what it writes; a cached object is passed through, never changed. */
-const writable = (task: TaskObject) => task as unknown as AnyObject;
 const refOf = (task: TaskObject) => `${task.metadata.namespace}/${task.metadata.name}`;
+const incarnationOf = ({ metadata }: TaskObject) => ({ namespace: metadata.namespace, name: metadata.name, uid: metadata.uid });
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());

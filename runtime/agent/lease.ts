@@ -8,6 +8,7 @@
 // is already gone on the server, so re-granting late loses nothing but that gap.
 import type { Etcd3, Lease } from 'etcd3';
 import type { Logger } from 'pino';
+import { cappedBackoff } from '../../api/backoff.ts';
 
 export interface NodeLeaseOptions {
   client: Etcd3;
@@ -20,8 +21,7 @@ export interface NodeLeaseOptions {
   onRenewed?: () => void;
 }
 
-const RETRY_MIN_MS = 100;
-const RETRY_MAX_MS = 1_000;
+const RETRY_MS = { firstMs: 100, maxMs: 1_000 };
 
 export class NodeLease {
   private lease: Lease | undefined;
@@ -81,14 +81,14 @@ export class NodeLease {
       if (this.stopped) return;
       this.lease?.release();
       this.lease = undefined;
-      for (let attempt = 0; !this.stopped; attempt += 1) {
+      for (let attempt = 1; !this.stopped; attempt += 1) {
         try {
           ({ lost } = await this.acquire());
           this.options.logger.info({ key: this.options.key }, 'lease granted again');
           this.options.onRenewed?.();
           break;
         } catch {
-          await new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_MIN_MS * 2 ** attempt, RETRY_MAX_MS)));
+          await new Promise((resolve) => setTimeout(resolve, cappedBackoff({ ...RETRY_MS, attempt })));
         }
       }
     }

@@ -23,6 +23,7 @@
 //    waits for before SIGTERM.
 import type { Logger } from 'pino';
 import type { Subscription } from 'rxjs';
+import { cappedBackoff } from '../../api/backoff.ts';
 import { createEventRecorder, type EventRecorder } from '../../api/events.ts';
 import { Informer } from '../../api/informer.ts';
 import { drainedKey, loadBalancerLeaseKey } from '../../api/keys.ts';
@@ -31,6 +32,7 @@ import type { EndpointsSpec } from '../../api/kinds/endpoints.ts';
 import { LOAD_BALANCED_CONDITION } from '../../api/kinds/wellknown.ts';
 import { isStoreError } from '../../api/errors.ts';
 import { parseRefKey, setCondition, type AnyObject, type CapstanObject, type DeepReadonly } from '../../api/object.ts';
+import { readModifyWrite } from '../../api/read-modify-write.ts';
 import type { Store } from '../../api/store.ts';
 import { NodeLease } from '../agent/lease.ts';
 import type { LbRenderOptions, LbServer, LbService } from './model.ts';
@@ -99,7 +101,8 @@ const messages = {
 
 const DEFAULT_DRAIN_TIMEOUT_MS = 60_000;
 const DEFAULT_DRAIN_POLL_MS = 25;
-const RETRY_SYNC_MS = { first: 100, max: 5_000 };
+const RETRY_SYNC_MS = { firstMs: 100, maxMs: 5_000 };
+const CONDITION_ATTEMPTS = 5;
 
 export class Balancer {
   readonly apps: Informer;
@@ -227,7 +230,7 @@ export class Balancer {
       } catch (error) {
         // HAProxy or etcd refused something: the state is re-read and everything tried again.
         this.failures += 1;
-        const ms = Math.min(RETRY_SYNC_MS.first * 2 ** (this.failures - 1), RETRY_SYNC_MS.max);
+        const ms = cappedBackoff({ ...RETRY_SYNC_MS, attempt: this.failures });
         this.options.log.warn({ err: error, retryInMs: ms }, 'load balancer sync failed; retrying');
         clearTimeout(this.retryTimer);
         this.retryTimer = setTimeout(() => this.request(), ms);
@@ -379,17 +382,23 @@ export class Balancer {
   private async setLoadBalanced(app: DeepReadonly<AnyObject>, condition: { status: 'True' | 'False'; reason: string; message: string }): Promise<void> {
     if (condition.status === 'False') await this.events.record(app, { type: 'Warning', reason: 'LoadBalancerConfigRejected', message: condition.message });
     const { namespace, name } = app.metadata;
-    for (let attempt = 1; attempt <= 5; attempt += 1) {
-      const current = await this.options.store.get('App', { namespace, name });
-      if (!current) return;
-      const status = (current.status ?? {}) as { conditions?: [] };
-      const conditions = setCondition(status.conditions, { type: LOAD_BALANCED_CONDITION, ...condition });
-      try {
-        await this.options.store.updateStatus({ ...current, status: { ...status, conditions } });
-        return;
-      } catch (error) {
-        if (!isStoreError(error, 'Conflict')) throw error;
-      }
+    try {
+      await readModifyWrite<AnyObject>({
+        store: this.options.store,
+        kind: 'App',
+        ref: { namespace, name },
+        write: 'updateStatus',
+        change: (current) => {
+          const status = (current.status ?? {}) as { conditions?: [] };
+          return { ...current, status: { ...status, conditions: setCondition(status.conditions, { type: LOAD_BALANCED_CONDITION, ...condition }) } };
+        },
+        attempts: CONDITION_ATTEMPTS,
+      });
+    } catch (error) {
+      // The sync goes on without the condition rather than failing over it: what HAProxy routes is
+      // already decided, and a rejection's Event is recorded above.
+      if (!isStoreError(error, 'Conflict')) throw error;
+      this.options.log.warn({ app: `${namespace}/${name}`, error: error.message }, 'LoadBalanced condition not written');
     }
   }
 

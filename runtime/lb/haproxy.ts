@@ -19,6 +19,7 @@ import { isAbsolute, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
 import { Subject, type Observable } from 'rxjs';
+import { cappedBackoff } from '../../api/backoff.ts';
 import { parseShowProc, RuntimeApi, sendCommand, sendCommands, type ProcList } from './runtime-api.ts';
 
 /** A problem `haproxy -c` reported, with the 1-based line of the checked text when it named one. */
@@ -64,7 +65,7 @@ export interface HAProxyProcessInfo {
 const DEFAULT_READY_TIMEOUT_MS = 10_000;
 const POLL_MS = 20;
 /** Restarts of a master that keeps dying back off from the first delay to the last. */
-const RESTART_DELAY_MS = { first: 100, max: 5_000 };
+const RESTART_DELAY_MS = { firstMs: 100, maxMs: 5_000 };
 /** A master that lived this long before dying is restarted at the first delay again. */
 const STABLE_AFTER_MS = 10_000;
 /** Linux's sun_path holds 108 bytes including the terminating NUL. */
@@ -88,7 +89,8 @@ const messages = {
 export class HAProxyProcess {
   private child: ChildProcess | undefined;
   private childStartedAt = 0;
-  private restartDelayMs = RESTART_DELAY_MS.first;
+  /** Restarts since a master last lived past STABLE_AFTER_MS: how far the restart delay has backed off. */
+  private restartsInARow = 0;
   private restartTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   /** Another manager replaced our master: stop() must leave its haproxy alone. */
@@ -360,14 +362,14 @@ export class HAProxyProcess {
       this.options.log.warn({ pid: successor.pid }, `${reason}: another process manager took over ${this.options.dir}; this one stops supervising it`);
       return;
     }
-    if (Date.now() - this.childStartedAt > STABLE_AFTER_MS) this.restartDelayMs = RESTART_DELAY_MS.first;
+    if (Date.now() - this.childStartedAt > STABLE_AFTER_MS) this.restartsInARow = 0;
     this.scheduleRestart(reason);
   }
 
   /** Starts a master again after a delay that doubles while restarts keep failing or dying young. */
   private scheduleRestart(reason: string): void {
-    const wait = this.restartDelayMs;
-    this.restartDelayMs = Math.min(this.restartDelayMs * 2, RESTART_DELAY_MS.max);
+    this.restartsInARow += 1;
+    const wait = cappedBackoff({ ...RESTART_DELAY_MS, attempt: this.restartsInARow });
     this.options.log.error({ restartInMs: wait }, `${reason}; restarting it with the installed configuration`);
     this.restartTimer = setTimeout(() => {
       this.serialized(async () => {
