@@ -44,7 +44,16 @@ export class Informer extends CachedInformer {
     this.cache.replace(entries, emit);
     const next = String(BigInt(response.header.revision) + 1n);
     if (this.stopped) return;
-    this.watchers = await Promise.all(parts.map((part) => this.watch(partPrefix(part, this.definition), next, part)));
+    const opened = await Promise.allSettled(parts.map((part) => this.watch(partPrefix(part, this.definition), next, part)));
+    const watchers = opened.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    const failed = opened.find((result) => result.status === 'rejected');
+    if (failed) {
+      // The watches that did open would go on feeding the cache beside the next attempt's: close
+      // them, so the failure leaves nothing behind and start() (or the re-list) can simply retry.
+      await cancelWatchers(watchers);
+      throw failed.reason;
+    }
+    this.watchers = watchers;
   }
 
   private watch(prefix: string, fromRevision: string, part: Part): Promise<Watcher> {
@@ -85,14 +94,19 @@ export class InformerFactory {
     private readonly options: InformerOptions = {},
   ) {}
 
-  /** The started (or starting) informer for a kind; `await informer.start()` to wait for sync. */
+  /**
+   * The informer for a kind, created on first use. `await informer.start()` lists and watches it:
+   * that is where a failure surfaces, as a rejection (and the next start() tries again). Creating it
+   * starts nothing in the background, whose failure no one would hear of: an informer whose list
+   * failed unnoticed would serve an empty cache for good. The pipeline awaits start() for every kind
+   * a controller watches, and the manager logs a failure and starts the controller again with backoff.
+   */
   informer(kind: string): Informer {
     const definition = this.store.kind(kind);
     let informer = this.informers.get(definition.kind);
     if (!informer) {
       informer = new Informer(this.store.client, definition, this.options);
       this.informers.set(definition.kind, informer);
-      void informer.start().catch(() => undefined);
     }
     return informer;
   }

@@ -9,8 +9,8 @@
 // label and annotation keys its manifest set (APPLIED_ANNOTATION), so that the next apply removes
 // exactly the ones the manifest no longer has: a three-way merge of manifest, record and store.
 import type { KindDefinition } from '../api/kinds/registry.ts';
+import { mergeForUpdate } from '../api/merge.ts';
 import type { AnyObject, ObjectMeta } from '../api/object.ts';
-import { mergeForUpdate } from '../api/store.ts';
 
 /** Marks every object an apply wrote with the set (inventory) it belongs to; prune checks it. */
 export const INVENTORY_LABEL = 'capstan.io/inventory';
@@ -50,14 +50,15 @@ function appliedKeys(object: AnyObject): AppliedKeys | undefined {
     const strings = (value: unknown) => (Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : []);
     return { labels: strings(parsed.labels), annotations: strings(parsed.annotations) };
   } catch {
+    // Not JSON (edited by hand, say): treated as no record, so the manifest's keys replace the stored ones.
     return undefined;
   }
 }
 
 /**
  * Stored keys, minus those the last apply set and the manifest no longer has, plus the manifest's.
- * Without a record (an object written before apply kept one, or by other means) every stored key
- * counts as the last apply's: the manifest's set replaces the stored one, as apply used to do.
+ * Without a record (an object written by other means than apply, or whose record is not readable)
+ * every stored key counts as the last apply's: the manifest's set replaces the stored one outright.
  */
 function threeWay(stored: Record<string, string> | undefined, manifest: Record<string, string> | undefined, lastApplied: string[] | undefined) {
   const merged = { ...stored };

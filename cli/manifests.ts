@@ -38,7 +38,7 @@ export async function loadManifests(ctx: CommandContext, options: LoadOptions): 
   const validation = await validateDocuments(documents, options.registry, options.storeChecks ? { store: options.store } : {});
   problems.push(...validation.problems);
   if (problems.length > 0) {
-    reportProblems(ctx, problems, options.consequence);
+    reportProblems(ctx, problems);
     throw new CliError(summary(problems, options.consequence), 1);
   }
   if (documents.length === 0) throw new CliError(`no objects found in ${options.files.join(', ')}: expected YAML or JSON manifests`);
@@ -48,7 +48,7 @@ export async function loadManifests(ctx: CommandContext, options: LoadOptions): 
 
 const rank = (object: AnyObject) => (object.kind === 'CustomKind' ? 0 : 1);
 
-function reportProblems(ctx: CommandContext, problems: Problem[], _consequence: string): void {
+function reportProblems(ctx: CommandContext, problems: Problem[]): void {
   const paint = palette(ctx.io.color);
   for (const problem of problems) ctx.io.stderr.write(`${paint.red(formatProblem(problem))}\n`);
 }

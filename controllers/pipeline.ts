@@ -57,7 +57,7 @@ const ownKey = (event: InformerEvent) => [event.key];
 /**
  * `mergeMap` for a synchronous function that returns an array, without mergeMap's inner
  * subscription per value. Every informer event of every watch passes here (each of the scheduler's
- * bindings comes back as one), and mergeMap's per-event observable was a visible share of a burst.
+ * bindings comes back as one), and mergeMap's per-event observable is a visible share of a burst.
  */
 const flatMapSync =
   <T, R>(project: (value: T) => readonly R[]) =>

@@ -2,7 +2,7 @@
 // it: docker (containers through the local Docker Engine) and process (Marathon's Mesos containerizer:
 // plain processes in a sandbox directory). The agent never needs to know which one it holds.
 //
-// Departures from the first sketch, and why:
+// What the contract promises beyond start and stop, and why:
 // - Exits are reported per container with an `outcome`, and `taskOutcome()` folds a task's containers
 //   into one verdict. A pod fails as soon as one container fails; the agent reads that from the
 //   single exit report and then stops the rest.

@@ -424,8 +424,13 @@ describe('capstan command on a real etcd', () => {
     await store.update({ ...stored, metadata: { ...stored.metadata, finalizers: ['test/hold'] } });
     const deleting = run('delete', 'app', 'a', '--wait', '--timeout', '10');
     // Release the finalizer once the deletion is marked, as a controller would.
-    let marked: AnyObject | undefined;
-    while (!(marked = await getApp('a'))?.metadata.deletionTimestamp) await new Promise((r) => setTimeout(r, 20));
+    const marked = await until(
+      async () => {
+        const current = await getApp('a');
+        return current?.metadata.deletionTimestamp ? current : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 20, what: 'app/a marked for deletion (deletionTimestamp set)' },
+    );
     await store.update({ ...marked, metadata: { ...marked.metadata, finalizers: [] } });
     const result = await deleting;
     expect(result).toMatchObject({ code: 0, stdout: 'app/a marked for deletion (waiting for finalizers)\napp/a deleted\n' });

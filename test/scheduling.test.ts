@@ -171,11 +171,32 @@ describe('scheduling and replicas on simulated nodes', () => {
     await controllers!.stop();
     controllers = await runControllers({ store, leaderElection: false, logger: log, handleSignals: false });
     await controllers.stop();
-    controllers = await runControllers({ store, leaderElection: false, logger: log, handleSignals: false });
-    // Give the restarted controllers a moment of real work: an unrelated App converges meanwhile.
-    await addApp('other', { instances: 1 });
-    await settle('other', 1, 1);
-    expect(await tasksOf('web')).toHaveLength(4);
+    const restarted = await runControllers({ store, leaderElection: false, logger: log, handleSignals: false });
+    controllers = restarted;
+    // An over-create can only come from the restarted controllers' first look at web: the rollout
+    // controller deciding its Revision (a second one would bring 4 more tasks) and the replicas
+    // controller counting its tasks against a fresh cache (an incomplete one would create more).
+    // Each writes what it creates before its reconcile returns, and web is the only App, so once
+    // both have finished a reconcile since the restart and have nothing queued, an over-create is
+    // already in etcd. The counts are read from etcd, not from a cache.
+    const reconciles = async (controller: string) =>
+      (await restarted.manager.metrics.reconciles.get()).values.filter((v) => v.labels.controller === controller).reduce((sum, v) => sum + v.value, 0);
+    const queued = async (controller: string) =>
+      (await restarted.manager.metrics.queueDepth.get()).values.find((v) => v.labels.controller === controller)?.value ?? 0;
+    await until(
+      async () => {
+        for (const controller of ['rollout', 'replicas']) {
+          if ((await reconciles(controller)) === 0 || (await queued(controller)) > 0) return false;
+        }
+        return true;
+      },
+      { what: 'the restarted rollout and replicas controllers to reconcile web and drain their queues' },
+    );
+    const revisions = (await store.list('Revision', { namespace: 'default' })).items;
+    expect(revisions.map((r) => r.metadata.name)).toHaveLength(1);
+    const tasks = await tasksOf('web');
+    expect(tasks).toHaveLength(4);
+    expect(new Set(tasks.map((t) => t.spec.revision)).size).toBe(1);
   });
 
   it('marks tasks of a node whose lease is gone Lost after inactiveAfterSeconds, and replaces them elsewhere', async () => {

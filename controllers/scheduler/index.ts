@@ -7,6 +7,7 @@
 // and the bindings written in batched transactions while placing goes on (binding-writer.ts). Tasks
 // that fit nowhere get the reasons in their status and an Event, and are tried again on the next
 // change.
+import { isStoreError } from '../../api/errors.ts';
 import { setCondition, type AnyObject, type DeepReadonly } from '../../api/object.ts';
 import type { TaskStatus } from '../../api/kinds/task.ts';
 import type { InformerEvent } from '../../api/informer.ts';
@@ -79,8 +80,11 @@ async function scheduleAll(stack: Stack, state: SchedulerState, ctx: ReconcileCo
     if (writer.add({ object: task as AnyObject, binding: { nodeName: node, hostPorts }, alsoPut: [indexEntry] })) await writer.send();
   }
   const stale = await writer.flush();
-  await Promise.all(unplaced.map(({ task, message }) => reportUnschedulable(task, message, ctx)));
+  const unreported = (await Promise.all(unplaced.map(({ task, message }) => reportUnschedulable(task, message, ctx)))).find((error) => error !== undefined);
   ctx.log.debug({ bound: bound - stale, unplaced: unplaced.length, stale }, 'scheduled');
+  // A reason that could not be written (etcd unavailable, the term lost) would otherwise wait for
+  // the next change to the cluster; retrying writes it, and the runtime logs why it retries.
+  if (unreported) return retry(unreported);
   // A stale binding means a task changed under us; its change event queues another round anyway,
   // but ask for one explicitly so a lost event cannot strand it.
   return stale ? retry(new Error(`${stale} bindings raced with other writers`)) : done();
@@ -88,18 +92,24 @@ async function scheduleAll(stack: Stack, state: SchedulerState, ctx: ReconcileCo
 
 const keyOf = (task: Task) => `${task.metadata.namespace}/${task.metadata.name}`;
 
-async function reportUnschedulable(task: Task, message: string, ctx: ReconcileContext): Promise<void> {
+/**
+ * Writes why a task fits nowhere into its status (condition Scheduled=False) and records an Event.
+ * Returns the error when the write failed for a reason other than the task having changed.
+ */
+async function reportUnschedulable(task: Task, message: string, ctx: ReconcileContext): Promise<unknown> {
   const status = (task.status ?? { phase: 'Pending' }) as TaskStatus;
   const current = status.conditions?.find((c) => c.type === 'Scheduled');
-  if (current?.status === 'False' && current.message === message) return;
+  if (current?.status === 'False' && current.message === message) return undefined;
   const conditions = setCondition(status.conditions, { type: 'Scheduled', status: 'False', reason: 'Unschedulable', message }, ctx.now());
   try {
     await ctx.store.updateStatus({ ...(task as AnyObject), status: { ...status, phase: 'Pending', message, conditions } });
-  } catch {
+  } catch (error) {
     // The task changed meanwhile (bound, deleted): its event brings us back with fresh state.
-    return;
+    if (isStoreError(error, 'Conflict') || isStoreError(error, 'NotFound')) return undefined;
+    return error;
   }
   await ctx.events.record(task, { type: 'Warning', reason: 'FailedScheduling', message });
+  return undefined;
 }
 
 function byCreation(a: Task, b: Task): number {

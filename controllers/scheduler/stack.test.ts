@@ -110,6 +110,30 @@ describe('resources, ports and scoring', () => {
     expect(result.unplaced[0]).toBe('0/5 nodes fit: 3 insufficient mem, 1 no docker driver, 1 node not ready');
   });
 
+  it('explains an unplaceable task from the placing scan, running the filters once per node', () => {
+    // Resources are checked once per node a scan looks at (resourcesFit reads usedOn); scorers read
+    // it too, but only for candidates, and an unplaceable task has none.
+    class CountingSnapshot extends Snapshot {
+      usedOnCalls = 0;
+      override usedOn(name: string) {
+        this.usedOnCalls += 1;
+        return super.usedOn(name);
+      }
+    }
+    const nodes = [
+      ...Array.from({ length: 19 }, (_, i) => node(`small${String(i).padStart(2, '0')}`, {}, { capacity: { cpus: 4, mem: 16, disk: 0, gpus: 0 } })),
+      node('big'),
+    ];
+    const snapshot = new CountingSnapshot(nodes, []);
+    const stack = new Stack({ candidateLimit: 8 });
+    // Placing one task moves the scan's starting point off the first node.
+    expect(stack.place(task(), snapshot)).toMatchObject({ kind: 'placed', placement: { node: 'big' } });
+    snapshot.usedOnCalls = 0;
+    const result = stack.place(task([], { resources: { cpus: 0.1, mem: 5000, disk: 0, gpus: 0 } }), snapshot);
+    expect(result).toMatchObject({ kind: 'unplaced', message: '0/20 nodes fit: 20 insufficient mem' });
+    expect(snapshot.usedOnCalls).toBe(nodes.length);
+  });
+
   it('never gives two tasks on one node the same port, and honours fixed ports', () => {
     const snapshot = new Snapshot([node('n1')], [{ app: 'default/other', node: 'n1', resources: task().resources, hostPorts: [31000, 31002] }]);
     const stack = new Stack();

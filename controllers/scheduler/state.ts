@@ -2,10 +2,10 @@
 // informer caches, the tasks waiting for a node, and the bindings it wrote that the cache does not
 // show yet.
 //
-// Rebuilding the snapshot from every cached task each round cost O(all tasks) per round: with
-// 10,000 tasks bound and new ones arriving a few at a time, that was most of the scheduler's work.
-// The caches replace an object whenever it changes, so comparing references finds what changed;
-// only those tasks and nodes are looked at again.
+// The snapshot is updated, not rebuilt: rebuilding it from every cached task costs O(all tasks) per
+// round, and with 10,000 tasks bound and new ones arriving a few at a time that would be most of the
+// scheduler's work. The caches replace an object whenever it changes, so comparing references finds
+// what changed; only those tasks and nodes are looked at again.
 import type { AnyObject, DeepReadonly } from '../../api/object.ts';
 import type { Cache } from '../contract.ts';
 import { boundTask, isBound, isPending, nodeView } from './demand.ts';
