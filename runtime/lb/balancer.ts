@@ -5,16 +5,16 @@
 // One sync at a time, re-run while changes keep coming (level-triggered: each sync reads the caches
 // as they are now, never replays events):
 //
-// 1. What to route: for each Endpoints, the App's services (services.ts) — or, once the App is
-//    deleted, the services it last had, kept until its Endpoints go, so its last tasks are drained
-//    through the runtime API and not cut off by a reload — with the serving addresses in slots
-//    (slots.ts).
+// 1. What to route: for each Endpoints, the App's services (admission.ts: marathon-lb's rules, and
+//    which Apps are left out) — or, once the App is deleted, the services it last had, kept until its
+//    Endpoints go, so its last tasks are drained through the runtime API and not cut off by a reload —
+//    with the serving addresses in slots (slots.ts; servers.ts says what slots mean to HAProxy).
 // 2. How to apply it: render the configuration twice, with the servers as they are and with every
 //    server blanked (the "shape"). The shape unchanged: only addresses and states moved, so the
 //    runtime API applies them (no reload), and the file is rewritten so that a restarted HAProxy
 //    starts from it. The shape changed: check (`haproxy -c`), leave out any App whose part fails
 //    (an Event and condition LoadBalanced=False on it say why), install and reload hitlessly.
-// 3. Drain: a server whose task left Endpoints is put in `drain` (no new connections) and watched
+// 3. Drain (drains.ts): a server whose task left Endpoints is put in `drain` (no new connections) and watched
 //    until its current connections reach zero — and, if HAProxy reloaded meanwhile, until the old
 //    workers that may still hold its connections are gone — or the drain timeout; then `maint`, and
 //    its slot is free.
@@ -24,22 +24,22 @@
 import type { Logger } from 'pino';
 import type { Subscription } from 'rxjs';
 import { cappedBackoff } from '../../api/backoff.ts';
-import { createEventRecorder, type EventRecorder } from '../../api/events.ts';
+import { createEventRecorder } from '../../api/events.ts';
 import { Informer } from '../../api/informer.ts';
 import { drainedKey, loadBalancerLeaseKey } from '../../api/keys.ts';
 import type { AppSpec } from '../../api/kinds/app.ts';
 import type { EndpointsSpec } from '../../api/kinds/endpoints.ts';
-import { LOAD_BALANCED_CONDITION } from '../../api/kinds/wellknown.ts';
-import { isStoreError } from '../../api/errors.ts';
-import { parseRefKey, setCondition, type AnyObject, type CapstanObject, type DeepReadonly } from '../../api/object.ts';
-import { readModifyWrite } from '../../api/read-modify-write.ts';
+import { parseRefKey, type CapstanObject, type DeepReadonly } from '../../api/object.ts';
 import type { Store } from '../../api/store.ts';
 import { NodeLease } from '../agent/lease.ts';
-import type { LbRenderOptions, LbServer, LbService } from './model.ts';
+import type { LbRenderOptions, LbService } from './model.ts';
 import { serviceKey } from './model.ts';
-import { backendName, renderConfig } from './render.ts';
-import { servicesOf, type LbServiceSpec } from './services.ts';
-import { freeSlot, placeServers, slotName, type BackendSlots, type SlotChange } from './slots.ts';
+import { renderConfig } from './render.ts';
+import { Admission } from './admission.ts';
+import { Drains } from './drains.ts';
+import type { LbServiceSpec } from './services.ts';
+import { changeCommands, REFUSALS, shapeOf, slotCommands, withServers } from './servers.ts';
+import { freeSlot, placeServers, type BackendSlots, type SlotChange } from './slots.ts';
 
 /** `haproxy -c` on a text; errors carry the 1-based line haproxy blamed, when it named one. */
 export type ConfigCheck = (text: string) => Promise<{ ok: true } | { ok: false; errors: { line?: number; message: string }[] }>;
@@ -80,46 +80,19 @@ export interface SyncReport {
   excluded: string[];
 }
 
-interface Drain {
-  key: string;
-  /** The service key (`ns/app:port`) whose slots hold it. */
-  service: string;
-  backend: string;
-  server: string;
-  slot: number;
-  task: string;
-  app: string;
-  since: number;
-  /** Reloads count when the drain began: a reload since means old workers may hold its connections. */
-  reloadsAtStart: number;
-}
-
-const messages = {
-  rejected: (lb: string, said: string) => `load balancer ${lb} left this App out: haproxy -c said: ${said}`,
-  accepted: (lb: string) => `load balancer ${lb} routes this App`,
-};
-
 const DEFAULT_DRAIN_TIMEOUT_MS = 60_000;
 const DEFAULT_DRAIN_POLL_MS = 25;
 const RETRY_SYNC_MS = { firstMs: 100, maxMs: 5_000 };
-const CONDITION_ATTEMPTS = 5;
 
 export class Balancer {
   readonly apps: Informer;
   readonly endpoints: Informer;
   private readonly lease: NodeLease;
   private haproxy: HAProxyControl | undefined;
-  private readonly events: EventRecorder;
   private readonly subscriptions: Subscription[] = [];
   private slots = new Map<string, BackendSlots>();
-  /** The services each App last had, by App key: kept after the App is gone, until its Endpoints are. */
-  private readonly lastServices = new Map<string, LbServiceSpec[]>();
-  /** Apps left out of the configuration, with what they said when they failed (labels and spec) and why. */
-  private readonly excluded = new Map<string, { fingerprint: string; reason: string }>();
-  /** Apps this load balancer marked LoadBalanced=False: marked True again once it routes them. */
-  private readonly rejected = new Set<string>();
-  private readonly problemsSaid = new Map<string, string>();
-  private readonly drains = new Map<string, Drain>();
+  private readonly admission: Admission;
+  private readonly drains = new Drains();
   /** Per App: the Endpoints revision last synced, and the one acknowledged under the lease. */
   private readonly synced = new Map<string, bigint>();
   private readonly acknowledged = new Map<string, bigint>();
@@ -155,7 +128,8 @@ export class Balancer {
         this.request();
       },
     });
-    this.events = createEventRecorder({ client: store.client, registry: store.registry, component: `lb/${options.name}`, log: options.log, now: () => new Date() });
+    const events = createEventRecorder({ client: store.client, registry: store.registry, component: `lb/${options.name}`, log: options.log, now: () => new Date() });
+    this.admission = new Admission({ store, name: options.name, groups: options.groups, events, log: options.log, appOf: (key) => this.apps.get(key) });
   }
 
   /**
@@ -289,9 +263,11 @@ export class Balancer {
       }
     }
     this.slots = next;
-    for (const { service, change } of changes) if (change.type === 'drain') this.beginDrain(service, change);
-    // A task that serves again was taken back out of its drain.
-    for (const { service, change } of changes) if (change.type === 'ready') this.drains.delete(drainKey(service, change.slot));
+    for (const { service, change } of changes) {
+      if (change.type === 'drain') this.drains.begin(service, change, { reloads: this.stats.reloads, now: Date.now() });
+      else this.drains.cancel(service, change.slot);
+    }
+    this.scheduleDrainCheck();
     this.forgetGone(desired);
     await this.acknowledge();
     this.stats.syncs += 1;
@@ -308,7 +284,7 @@ export class Balancer {
       const appKey = `${endpoints.metadata.namespace}/${endpoints.metadata.name}`;
       const spec = endpoints.spec as DeepReadonly<EndpointsSpec>;
       this.synced.set(appKey, BigInt(endpoints.metadata.resourceVersion ?? '0'));
-      const services = this.servicesOf(appKey, spec);
+      const services = this.admission.services(appKey, this.apps.get(appKey) as DeepReadonly<CapstanObject<AppSpec>> | undefined, spec);
       for (const service of services) {
         const port = spec.ports.find((p) => p.index === service.portIndex);
         const addresses = (port?.addresses ?? []).map((a) => ({ task: a.task, address: a.address, port: a.hostPort }));
@@ -316,23 +292,6 @@ export class Balancer {
       }
     }
     return desired;
-  }
-
-  private servicesOf(appKey: string, endpoints: DeepReadonly<EndpointsSpec>): LbServiceSpec[] {
-    const app = this.apps.get(appKey) as DeepReadonly<CapstanObject<AppSpec>> | undefined;
-    if (!app || app.metadata.deletionTimestamp) return this.lastServices.get(appKey) ?? [];
-    const excluded = this.excluded.get(appKey);
-    if (excluded && excluded.fingerprint === fingerprint(app)) return [];
-    if (excluded) this.excluded.delete(appKey);
-    const servicePorts = app.spec.ports.map((_, index) => endpoints.ports.find((p) => p.index === index)?.servicePort);
-    const { services, problems } = servicesOf({ app, servicePorts, groups: this.options.groups });
-    this.lastServices.set(appKey, services);
-    const said = problems.join('\n');
-    if (said !== (this.problemsSaid.get(appKey) ?? '')) {
-      this.problemsSaid.set(appKey, said);
-      for (const message of problems) void this.events.record(app, { type: 'Warning', reason: 'LoadBalancerSettings', message });
-    }
-    return services;
   }
 
   /**
@@ -346,7 +305,7 @@ export class Balancer {
       const rendered = renderConfig(kept, this.options.render);
       const result = await this.options.check(rendered.text);
       if (result.ok) {
-        await this.acceptAgain(kept);
+        await this.admission.accepted(kept);
         return { text: rendered.text, services: kept, excluded };
       }
       const blamed = new Map<string, string>();
@@ -358,47 +317,10 @@ export class Balancer {
       }
       if (blamed.size === 0) throw new Error(`haproxy refused the configuration, and no App's part is to blame: ${result.errors.map((e) => e.message).join('; ')}`);
       for (const [appKey, message] of blamed) {
-        const app = this.apps.get(appKey);
-        this.excluded.set(appKey, { fingerprint: app ? fingerprint(app) : '', reason: message });
+        await this.admission.exclude(appKey, this.apps.get(appKey), message);
         excluded.push(appKey);
-        if (app) await this.setLoadBalanced(app, { status: 'False', reason: 'ConfigRejected', message: messages.rejected(this.options.name, message) });
-        if (app) this.rejected.add(appKey);
-        this.options.log.warn({ app: appKey, error: message }, 'App left out of the load balancer');
       }
       kept = kept.filter((s) => !blamed.has(`${s.namespace}/${s.app}`));
-    }
-  }
-
-  /** Apps this load balancer had rejected and now routes: LoadBalanced True again. */
-  private async acceptAgain(services: readonly LbService[]): Promise<void> {
-    for (const appKey of new Set(services.map((s) => `${s.namespace}/${s.app}`))) {
-      const app = this.rejected.has(appKey) ? this.apps.get(appKey) : undefined;
-      if (!app) continue;
-      await this.setLoadBalanced(app, { status: 'True', reason: 'Accepted', message: messages.accepted(this.options.name) });
-      this.rejected.delete(appKey);
-    }
-  }
-
-  private async setLoadBalanced(app: DeepReadonly<AnyObject>, condition: { status: 'True' | 'False'; reason: string; message: string }): Promise<void> {
-    if (condition.status === 'False') await this.events.record(app, { type: 'Warning', reason: 'LoadBalancerConfigRejected', message: condition.message });
-    const { namespace, name } = app.metadata;
-    try {
-      await readModifyWrite<AnyObject>({
-        store: this.options.store,
-        kind: 'App',
-        ref: { namespace, name },
-        write: 'updateStatus',
-        change: (current) => {
-          const status = (current.status ?? {}) as { conditions?: [] };
-          return { ...current, status: { ...status, conditions: setCondition(status.conditions, { type: LOAD_BALANCED_CONDITION, ...condition }) } };
-        },
-        attempts: CONDITION_ATTEMPTS,
-      });
-    } catch (error) {
-      // The sync goes on without the condition rather than failing over it: what HAProxy routes is
-      // already decided, and a rejection's Event is recorded above.
-      if (!isStoreError(error, 'Conflict')) throw error;
-      this.options.log.warn({ app: `${namespace}/${name}`, error: error.message }, 'LoadBalanced condition not written');
     }
   }
 
@@ -408,22 +330,6 @@ export class Balancer {
     for (const line of answer.split('\n')) {
       if (REFUSALS.test(line)) this.options.log.warn({ answer: line.trim() }, 'HAProxy refused a runtime API command');
     }
-  }
-
-  private beginDrain(service: LbServiceSpec, change: SlotChange): void {
-    const key = drainKey(service, change.slot);
-    this.drains.set(key, {
-      key,
-      service: serviceKey(service),
-      backend: backendName(service),
-      server: slotName(change.slot),
-      slot: change.slot,
-      task: change.entry.task,
-      app: `${service.namespace}/${service.app}`,
-      since: Date.now(),
-      reloadsAtStart: this.stats.reloads,
-    });
-    this.scheduleDrainCheck();
   }
 
   private scheduleDrainCheck(): void {
@@ -444,32 +350,24 @@ export class Balancer {
   private async checkDrains(): Promise<void> {
     const haproxy = this.haproxy!;
     if (this.drains.size === 0) return;
-    const sessions = await haproxy.sessions();
-    const reloadedSince = [...this.drains.values()].some((d) => d.reloadsAtStart !== this.stats.reloads);
-    const oldWorkers = reloadedSince ? await haproxy.oldWorkers() : 0;
-    const timeout = this.options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
-    let ended = false;
-    for (const drain of [...this.drains.values()]) {
-      const idle = (sessions.get(`${drain.backend}/${drain.server}`) ?? 0) === 0 && (drain.reloadsAtStart === this.stats.reloads || oldWorkers === 0);
-      const late = Date.now() - drain.since > timeout;
-      if (!idle && !late) continue;
+    const reloads = this.stats.reloads;
+    const [sessions, oldWorkers] = await Promise.all([haproxy.sessions(), this.drains.needsOldWorkers(reloads) ? haproxy.oldWorkers() : 0]);
+    const ended = this.drains.settle({ sessions, oldWorkers, reloads, timeoutMs: this.options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS, now: Date.now() });
+    for (const { drain, late } of ended) {
       if (late) this.stats.drainTimeouts += 1;
       else this.stats.drained += 1;
-      this.drains.delete(drain.key);
-      ended = true;
       const slots = this.slots.get(drain.service);
-      if (slots?.entries[drain.slot]?.task === drain.task) {
-        await this.send([`set server ${drain.backend}/${drain.server} state maint`]);
-        this.slots.set(drain.service, freeSlot(slots, drain.slot, drain.task));
-      }
+      if (slots?.entries[drain.slot]?.task !== drain.task) continue;
+      await this.send([`set server ${drain.backend}/${drain.server} state maint`]);
+      this.slots.set(drain.service, freeSlot(slots, drain.slot, drain.task));
     }
-    if (ended) await this.acknowledge();
+    if (ended.length) await this.acknowledge();
   }
 
   /** Writes, per App with nothing left draining, the Endpoints revision this load balancer has converged to. */
   private async acknowledge(): Promise<void> {
     if (this.stopped) return;
-    const pending = new Set([...this.drains.values()].map((d) => d.app));
+    const pending = this.drains.pendingApps();
     for (const [appKey, revision] of this.synced) {
       if (pending.has(appKey) || (this.acknowledged.get(appKey) ?? -1n) >= revision) continue;
       const { namespace, name } = parseRefKey(appKey) as { namespace: string; name: string };
@@ -490,12 +388,11 @@ export class Balancer {
       if (present.has(key)) continue;
       this.synced.delete(key);
       this.acknowledged.delete(key);
-      this.lastServices.delete(key);
-      this.problemsSaid.delete(key);
+      this.admission.forget(key);
       const { namespace, name } = parseRefKey(key) as { namespace: string; name: string };
       void this.options.store.client.delete().key(drainedKey(this.options.name, namespace, name)).catch(() => undefined);
     }
-    for (const drain of [...this.drains.values()]) if (!desired.has(drain.service)) this.drains.delete(drain.key);
+    this.drains.keepOnly(desired);
   }
 
   /** What `capstan lb status` and tests read: the slots as this process holds them. */
@@ -504,68 +401,8 @@ export class Balancer {
   }
 }
 
-/** What an App says that the load balancer reads: a change to it deserves another try after a rejection. */
-function fingerprint(app: DeepReadonly<AnyObject>): string {
-  return JSON.stringify([app.metadata.labels ?? {}, app.spec]);
-}
-
 /** A configuration that passed the check a moment ago and is refused now: throw, and the sync is retried. */
 function installed(result: { outcome: string; errors?: { line?: number; message: string }[] }): void {
   if (result.outcome === 'rejected') throw new Error(`haproxy refused the configuration: ${(result.errors ?? []).map((e) => e.message).join('; ')}`);
 }
-
-/** What HAProxy's CLI answers when it does not do a command (other answers, such as "IP changed from …", are news). */
-const REFUSALS = /No such|not found|Unknown|Require|invalid|cannot|can't|Failed/i;
-
-/** Runtime API commands for one slot change. */
-function changeCommands(service: LbServiceSpec, change: SlotChange): string[] {
-  const target = `${backendName(service)}/${slotName(change.slot)}`;
-  if (change.type === 'drain') return [`set server ${target} state drain`];
-  return [
-    `set server ${target} addr ${change.entry.address} port ${change.entry.port}`,
-    `set server ${target} state ready`,
-    // Out of maintenance a checked server starts at the lowest health (one failed check takes it
-    // down); Endpoints already say the task is healthy and ready, so it gets full health at once, and
-    // HAProxy's own checks take it out only after \`fall\` failures.
-    ...(service.healthCheck ? [`set server ${target} health up`] : []),
-  ];
-}
-
-/** Every slot of a backend as it should be: after HAProxy restarted from the file and an old server-state file. */
-function slotCommands(service: LbServiceSpec, slots: BackendSlots): string[] {
-  return slots.entries.flatMap((entry, slot) => {
-    if (!entry) return [`set server ${backendName(service)}/${slotName(slot)} state maint`];
-    const ready = changeCommands(service, { type: 'ready', slot, entry });
-    return entry.draining ? [...ready, ...changeCommands(service, { type: 'drain', slot, entry })] : ready;
-  });
-}
-
-function withServers(service: LbServiceSpec, slots: BackendSlots): LbService {
-  const servers: LbServer[] = slots.entries.map((entry, slot) =>
-    entry
-      ? { name: slotName(slot), address: entry.address, port: entry.port, task: entry.task, disabled: entry.draining }
-      : { name: slotName(slot), address: PLACEHOLDER.address, port: PLACEHOLDER.port, disabled: true },
-  );
-  return { ...service, servers };
-}
-
-/**
- * An empty slot's address: never connected to (the server is disabled), valid for `haproxy -c`. The
- * runtime API gives the slot its task's address when it fills.
- */
-const PLACEHOLDER = { address: '127.0.0.1', port: 1 };
-
-/**
- * The configuration with every server blanked: equal for two configurations that differ only in
- * addresses and states, which the runtime API changes without a reload.
- */
-function shapeOf(services: readonly LbService[], render: LbRenderOptions): string {
-  const blank = (service: LbService): LbService => ({
-    ...service,
-    servers: service.servers.map((s) => ({ name: s.name, address: PLACEHOLDER.address, port: PLACEHOLDER.port, disabled: true })),
-  });
-  return renderConfig(services.map(blank), render).text;
-}
-
-const drainKey = (service: Pick<LbService, 'namespace' | 'app' | 'servicePort'>, slot: number) => `${serviceKey(service)}#${slot}`;
 
