@@ -27,6 +27,7 @@ import { until } from './helpers/poll.ts';
 import { freePort } from './helpers/ports.ts';
 
 const NS = 'shop';
+const SERVICE_PORTS = { from: 11000, to: 11100 };
 const log = pino({ level: process.env.TEST_LOG ?? 'silent' });
 
 /** The HAProxy masters of a directory: its processes whose parent is not one of them (workers share the master's argv). */
@@ -87,7 +88,9 @@ describe('capstan lb on a real HAProxy', () => {
   beforeEach(async () => {
     await client.delete().prefix('/capstan/');
     await store.create({ apiVersion: 'capstan/v1', kind: 'Node', metadata: { name: 'n1' }, spec: { address: '127.0.0.1', capacity: { cpus: 8, mem: 8192 } } });
-    controllers = await runControllers({ store, leaderElection: false, logger: log, handleSignals: false, only: ['endpoints'] });
+    // A service port range of this file's own: HAProxy binds with SO_REUSEPORT, so a load balancer of
+    // another test file on the same port would silently take half the connections.
+    controllers = await runControllers({ store, leaderElection: false, logger: log, handleSignals: false, only: ['endpoints'], servicePortRange: SERVICE_PORTS });
     dir = mkdtempSync(join(tmpdir(), 'capstan-lb-'));
     httpPort = await freePort();
     lb = await startLoadBalancer({

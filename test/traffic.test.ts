@@ -34,6 +34,9 @@ beforeAll(async () => {
   const base = 26_000 + Math.floor(Math.random() * 10) * 100;
   cluster = await TestCluster.start({
     suite: 'traffic',
+    // Its own service ports: HAProxy binds with SO_REUSEPORT, and another file's load balancer on the
+    // same port would silently take half the connections.
+    servicePortRange: { from: 12000, to: 12100 },
     nodes: [
       { name: 'edge-a', ports: `${base}-${base + 49}` },
       { name: 'edge-b', ports: `${base + 50}-${base + 99}` },

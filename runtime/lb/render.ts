@@ -91,6 +91,10 @@ function head(options: LbRenderOptions): string[] {
     // At most one old worker lingers: a worker still finishing connections when the next reload
     // comes is ended then (SIGTERM), rather than a worker per reload piling up.
     '  mworker-max-reloads 1',
+    // No SO_REUSEPORT: reloads and takeovers pass the listening sockets on (expose-fd listeners), so
+    // it is not needed, and without it a second HAProxy on the same port fails to start instead of
+    // silently taking half of the connections.
+    '  noreuseport',
     '  ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets',
     '',
     'defaults',

@@ -42,6 +42,8 @@ export interface ClusterOptions {
   docker?: boolean;
   leaseTtlSeconds?: number;
   namespace?: string;
+  /** Where the endpoints controller allocates service ports: a range of the file's own when it runs a load balancer. */
+  servicePortRange?: { from: number; to: number };
 }
 
 /** The environment variable every App of a suite carries, so its workloads are found on the machine. */
@@ -72,7 +74,13 @@ export class TestCluster {
     const [etcd, dockerd] = await Promise.all([startEtcd(), options.docker ? startDocker() : Promise.resolve(undefined)]);
     const client = connectEtcd({ endpoints: etcd.url });
     const store = new Store(client, builtinRegistry());
-    const controllers = await runControllers({ store, leaderElection: false, handleSignals: false, logger: pino({ level: 'silent' }) });
+    const controllers = await runControllers({
+      store,
+      leaderElection: false,
+      handleSignals: false,
+      logger: pino({ level: 'silent' }),
+      ...(options.servicePortRange ? { servicePortRange: options.servicePortRange } : {}),
+    });
     const cluster = new TestCluster(options, etcd, dockerd, client, store, controllers);
     // "No port clash ever": checked on every change of every task, not only at the end of a test.
     cluster.watch = cluster.tasks.events$.subscribe(() => {
