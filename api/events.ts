@@ -6,7 +6,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from 'pino';
-import { eventPrefix } from './keys.ts';
+import { eventKey } from './keys.ts';
 import type { KindRegistry } from './kinds/registry.ts';
 import type { AnyObject, DeepReadonly } from './object.ts';
 import { API_VERSION, DEFAULT_NAMESPACE } from './object.ts';
@@ -31,10 +31,6 @@ export interface EventRecorderOptions {
 }
 
 export const DEFAULT_EVENT_TTL_SECONDS = 3600;
-
-export function eventKey(namespace: string, id: string): string {
-  return `${eventPrefix(namespace)}${id}`;
-}
 
 export function createEventRecorder(options: EventRecorderOptions): EventRecorder {
   const ttl = options.ttlSeconds ?? DEFAULT_EVENT_TTL_SECONDS;

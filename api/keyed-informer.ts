@@ -14,7 +14,7 @@ import type { Etcd3, Watcher } from 'etcd3';
 import { partKey, partsOf, type Part } from './keys.ts';
 import type { KindDefinition } from './kinds/registry.ts';
 import { CachedInformer, cancelWatchers, parseKv, prefixRange, type InformerOptions, type Kv, type StoredParts } from './object-cache.ts';
-import type { AnyObject, DeepReadonly } from './object.ts';
+import { parseRefKey, type AnyObject, type DeepReadonly } from './object.ts';
 import { openWatch } from './watch.ts';
 
 type RangeResponse = { header: { revision: string }; responses: { response_range: { kvs: Kv[] } }[] };
@@ -151,12 +151,7 @@ export class KeyedInformer extends CachedInformer {
   }
 
   private keyOf(part: Part, key: string): string {
-    const [namespace, name] = splitRef(key);
+    const { namespace, name } = parseRefKey(key);
     return partKey(part, this.definition, namespace, name);
   }
-}
-
-function splitRef(key: string): [string, string] {
-  const slash = key.indexOf('/');
-  return [key.slice(0, slash), key.slice(slash + 1)];
 }

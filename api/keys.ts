@@ -66,7 +66,9 @@ export function refKeyFromKey(kind: KindKeys, key: string): string {
 }
 
 export const leaderKey = (controller: string) => `${ROOT}leaders/${controller}`;
-export const nodeLeaseKey = (node: string) => `${ROOT}leases/nodes/${node}`;
+/** A node's liveness: a key bound to its agent's lease, which the nodes controller watches by this prefix. */
+export const nodeLeasePrefix = `${ROOT}leases/nodes/`;
+export const nodeLeaseKey = (node: string) => `${nodeLeasePrefix}${node}`;
 /**
  * The secondary index of bindings: one key per Task bound to a node, its value the task's uid. The
  * scheduler writes it in the binding's transaction; the node's agent lists and watches its prefix.
@@ -74,6 +76,7 @@ export const nodeLeaseKey = (node: string) => `${ROOT}leases/nodes/${node}`;
 export const nodeTasksIndexPrefix = (node: string) => `${ROOT}index/nodes/${node}/tasks/`;
 export const nodeTaskIndexKey = (node: string, namespace: string, name: string) => `${nodeTasksIndexPrefix(node)}${namespace}/${name}`;
 export const eventPrefix = (namespace?: string) => (namespace ? `${ROOT}events/${namespace}/` : `${ROOT}events/`);
+export const eventKey = (namespace: string, id: string) => `${eventPrefix(namespace)}${id}`;
 export const inventoryKey = (namespace: string, name: string) => `${ROOT}inventories/${namespace}/${name}`;
 
 /**

@@ -6,10 +6,10 @@ import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { z } from 'zod';
 import type { Driver } from '../runtime/driver.ts';
+import type { Act } from './command.ts';
 import type { CommandContext } from './context.ts';
 import { EXIT, usageError } from './errors.ts';
 import { readableLogger } from './logger.ts';
-import type { Act } from './program.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
 export interface AgentCommandOptions {

@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { mapConcurrently } from '../api/concurrently.ts';
 import type { KindDefinition } from '../api/kinds/registry.ts';
 import { matches, parseSelector, type Selector } from '../api/labels.ts';
-import { checkDnsLabel, type AnyObject } from '../api/object.ts';
+import { checkDnsLabel, DEFAULT_NAMESPACE, type AnyObject } from '../api/object.ts';
 import { readModifyWrite } from '../api/read-modify-write.ts';
 import type { Store } from '../api/store.ts';
 import {
@@ -16,13 +16,13 @@ import {
   asApplied,
   type InventoryEntry,
 } from './apply-plan.ts';
+import { collect, parseDuration, type Act } from './command.ts';
 import type { CommandContext, Session } from './context.ts';
 import { EXIT, usageError } from './errors.ts';
 import { entryOf, readInventory, writeInventory } from './inventory.ts';
 import { palette, visibleLength, type Paint } from './io.ts';
 import { displayName, loadManifests } from './manifests.ts';
-import type { Act } from './program.ts';
-import { parseDuration, waitForRollouts } from './rollout.ts';
+import { waitForRollouts } from './rollout.ts';
 
 export interface ApplyOptions {
   files: string[];
@@ -105,10 +105,6 @@ export function applyCommand(act: Act): Command {
     );
 }
 
-export function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
 export async function runApply(ctx: CommandContext, options: ApplyOptions): Promise<number> {
   if (options.files.length === 0) throw usageError(say.needFiles);
   const inventory = options.inventory ?? defaultInventoryName(options.files);
@@ -171,7 +167,7 @@ export async function runApply(ctx: CommandContext, options: ApplyOptions): Prom
       const manifest = [...kinds, ...rest][index]!;
       if (manifest.kind !== 'App' || result.status !== 'fulfilled') return [];
       const { metadata } = result.value.object;
-      return [{ namespace: metadata.namespace ?? 'default', name: metadata.name, generation: metadata.generation ?? 0 }];
+      return [{ namespace: metadata.namespace ?? DEFAULT_NAMESPACE, name: metadata.name, generation: metadata.generation ?? 0 }];
     });
     if (apps.length) return waitForRollouts(ctx, session.store, apps, options.wait.timeoutMs);
   }

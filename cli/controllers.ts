@@ -4,10 +4,10 @@ import { Command } from 'commander';
 import type { Logger } from 'pino';
 import type { Store } from '../api/store.ts';
 import type { RunningControllers } from '../controllers/builtin.ts';
+import { positiveInteger, type Act } from './command.ts';
 import type { CommandContext } from './context.ts';
 import { EXIT, usageError } from './errors.ts';
 import { readableLogger } from './logger.ts';
-import type { Act } from './program.ts';
 
 export interface ControllersOptions {
   only?: string[];
@@ -57,14 +57,6 @@ export function controllersCommand(act: Act): Command {
         }),
       ),
     );
-}
-
-export function positiveInteger(flag: string): (value: string) => number {
-  return (value) => {
-    const number = Number(value);
-    if (!Number.isInteger(number) || number <= 0) throw usageError(`${flag}: expected a positive integer, found "${value}"`);
-    return number;
-  };
 }
 
 function portRange(value: string): { from: number; to: number } {

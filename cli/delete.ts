@@ -2,12 +2,11 @@
 // marked for deletion; --wait waits until it is gone.
 import { Command } from 'commander';
 import type { Store } from '../api/store.ts';
-import { collect } from './apply.ts';
+import { collect, type Act } from './command.ts';
 import type { CommandContext } from './context.ts';
 import { CliError, EXIT, usageError } from './errors.ts';
 import { palette } from './io.ts';
 import { displayName, loadManifests } from './manifests.ts';
-import type { Act } from './program.ts';
 
 export interface DeleteOptions {
   files: string[];

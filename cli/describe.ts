@@ -4,12 +4,11 @@
 import { Command } from 'commander';
 import { stringify } from 'yaml';
 import type { AnyObject, Condition } from '../api/object.ts';
+import { objectNotFound, splitKindName, type Act } from './command.ts';
 import type { CommandContext, Session } from './context.ts';
 import { listEvents } from './events.ts';
 import { CliError, EXIT } from './errors.ts';
 import { formatAge, formatTable, palette } from './io.ts';
-import { say as getSay, splitKindName } from './get.ts';
-import type { Act } from './program.ts';
 
 const MAX_EVENTS = 20;
 
@@ -32,7 +31,7 @@ export async function runDescribe(ctx: CommandContext, options: { kind: string; 
   const definition = session.registry.get(options.kind);
   const namespace = definition.namespaced ? ctx.config.namespace : undefined;
   const object = await session.store.get(definition.kind, { namespace, name: options.name });
-  if (!object) throw new CliError(getSay.notFound(definition, options.name, namespace));
+  if (!object) throw new CliError(objectNotFound(definition, options.name, namespace));
   const events = await eventsFor(session, object);
   const sections = await sectionsFor(session, object);
   ctx.io.stdout.write(describeObject(object, events, { color: ctx.io.color, sections }));

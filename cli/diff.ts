@@ -3,13 +3,12 @@
 import { Command } from 'commander';
 import { stringify } from 'yaml';
 import type { AnyObject } from '../api/object.ts';
-import { collect } from './apply.ts';
 import { defaultInventoryName, planApply, asApplied } from './apply-plan.ts';
+import { collect, type Act } from './command.ts';
 import type { CommandContext } from './context.ts';
 import { usageError } from './errors.ts';
 import { palette } from './io.ts';
 import { displayName, loadManifests } from './manifests.ts';
-import type { Act } from './program.ts';
 import { diffLines, unifiedHunks } from './text-diff.ts';
 
 export interface DiffOptions {

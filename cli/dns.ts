@@ -5,10 +5,10 @@ import { isIP } from 'node:net';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { DNS_LABEL } from '../api/object.ts';
+import type { Act } from './command.ts';
 import type { CommandContext } from './context.ts';
 import { EXIT, usageError } from './errors.ts';
 import { readableLogger } from './logger.ts';
-import type { Act } from './program.ts';
 
 // The defaults are repeated from runtime/dns/server.ts (DEFAULT_DNS_PORT, DEFAULT_TTL_SECONDS) for
 // help only: importing it here would load the server for every command.

@@ -5,11 +5,11 @@ import { stringify } from 'yaml';
 import type { KindDefinition } from '../api/kinds/registry.ts';
 import { matches, parseSelector, type Selector } from '../api/labels.ts';
 import { API_VERSION, type AnyObject, type DeepReadonly } from '../api/object.ts';
+import { objectNotFound, splitKindName, type Act } from './command.ts';
 import type { CommandContext } from './context.ts';
 import { followEvents, informerFeed, listEvents } from './events.ts';
 import { CliError, EXIT, usageError } from './errors.ts';
 import { columnWidths, formatAge, formatRow, formatTable, palette } from './io.ts';
-import type { Act } from './program.ts';
 
 export type OutputFormat = 'table' | 'wide' | 'yaml' | 'json';
 
@@ -22,10 +22,8 @@ export interface GetOptions {
   watch: boolean;
 }
 
-export const say = {
+const say = {
   noResources: (namespace: string | undefined) => (namespace ? `No resources found in ${namespace} namespace.` : 'No resources found.'),
-  notFound: (definition: KindDefinition, name: string, namespace: string | undefined) =>
-    `${definition.singular} "${name}" not found${namespace ? ` in namespace "${namespace}"` : ''}`,
   watchNeedsTable: '-w prints rows: use it with -o table or -o wide',
 } as const;
 
@@ -46,14 +44,6 @@ export function getCommand(act: Act): Command {
     );
 }
 
-/** `app/web` is `app web`, as in kubectl. */
-export function splitKindName(kind: string, name: string | undefined): [string, string | undefined] {
-  const slash = kind.indexOf('/');
-  if (slash < 0) return [kind, name];
-  if (name !== undefined) throw usageError(`give either KIND/NAME or KIND NAME, not both ("${kind}" and "${name}")`);
-  return [kind.slice(0, slash), kind.slice(slash + 1)];
-}
-
 export async function runGet(ctx: CommandContext, options: GetOptions): Promise<number> {
   if (options.watch && (options.output === 'yaml' || options.output === 'json')) throw usageError(say.watchNeedsTable);
   const selector = options.selector !== undefined ? parseSelector(options.selector) : undefined;
@@ -72,7 +62,7 @@ export async function runGet(ctx: CommandContext, options: GetOptions): Promise<
       ? await listEvents(session.client, session.store, namespace)
       : (await session.store.list(definition.kind, { namespace, labelSelector: selector })).items;
   const objects = sortObjects(items.filter(wanted));
-  if (options.name !== undefined && objects.length === 0) throw new CliError(say.notFound(definition, options.name, namespace));
+  if (options.name !== undefined && objects.length === 0) throw new CliError(objectNotFound(definition, options.name, namespace));
   if (objects.length === 0) {
     ctx.io.stderr.write(`${say.noResources(namespace)}\n`);
     return EXIT.ok;

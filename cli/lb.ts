@@ -11,11 +11,11 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { DNS_LABEL } from '../api/object.ts';
 import type { Store } from '../api/store.ts';
+import { collect, type Act } from './command.ts';
 import type { CommandContext } from './context.ts';
 import { EXIT, usageError } from './errors.ts';
 import { formatTable } from './io.ts';
 import { readableLogger } from './logger.ts';
-import type { Act } from './program.ts';
 
 export const LB_DEFAULTS = {
   group: 'external',
@@ -110,7 +110,6 @@ export function parseLbFlags(flags: unknown): LbCommandOptions {
   return options;
 }
 
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export function lbCommand(act: Act): Command {
   const command = new Command('lb')

@@ -5,9 +5,9 @@ import { Command } from 'commander';
 import type { NodeStatus } from '../api/kinds/node.ts';
 import type { TaskSpec, TaskStatus } from '../api/kinds/task.ts';
 import type { CapstanObject } from '../api/object.ts';
+import type { Act } from './command.ts';
 import type { CommandContext } from './context.ts';
 import { CliError, EXIT } from './errors.ts';
-import type { Act } from './program.ts';
 
 export interface LogsOptions {
   task: string;

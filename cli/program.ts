@@ -5,9 +5,11 @@ import { Command, CommanderError } from 'commander';
 import { EtcdUnreachableError } from '../api/etcd.ts';
 import { UnknownKindError } from '../api/kinds/registry.ts';
 import { SelectorError } from '../api/labels.ts';
+import { DEFAULT_NAMESPACE } from '../api/object.ts';
 import { agentCommand } from './agent.ts';
 import { applyCommand } from './apply.ts';
 import { ConfigError, envSchema, resolveConfig, type CliConfig } from './config.ts';
+import type { Act } from './command.ts';
 import { openSession, type CommandContext, type Session } from './context.ts';
 import { controllersCommand } from './controllers.ts';
 import { deleteCommand } from './delete.ts';
@@ -34,9 +36,6 @@ export interface RunOptions {
   /** Resolves when the user asks to stop (SIGINT/SIGTERM in the real command). */
   untilInterrupted?: () => Promise<void>;
 }
-
-/** Wraps a command's handler: builds its context and records its exit code. */
-export type Act = <A extends unknown[]>(handler: (ctx: CommandContext, ...args: A) => Promise<number>) => (...args: A) => Promise<void>;
 
 export async function runCli(options: RunOptions): Promise<number> {
   const env = envSchema.parse(options.env);
@@ -81,7 +80,7 @@ export function buildProgram(act: Act): Command {
   const program = new Command('capstan')
     .description('Capstan: declarative containers on etcd, in Marathon\'s words')
     .option('--etcd <url>', 'etcd endpoint (default: CAPSTAN_ETCD, then the config file written by `capstan up`, then http://127.0.0.1:2379)')
-    .option('-n, --namespace <namespace>', 'namespace (default: "default")')
+    .option('-n, --namespace <namespace>', `namespace (default: "${DEFAULT_NAMESPACE}")`)
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',

@@ -9,16 +9,15 @@
 // manifest again keeps both annotations: apply removes only the annotations its manifests set.
 import { Command } from 'commander';
 import type { AppSpec, AppStatus } from '../api/kinds/app.ts';
-import type { RevisionSpec, RevisionStatus } from '../api/kinds/revision.ts';
-import { APP_LABEL } from '../api/kinds/wellknown.ts';
-import { getCondition, type CapstanObject } from '../api/object.ts';
+import { withTemplateOf, type RevisionSpec, type RevisionStatus } from '../api/kinds/revision.ts';
+import { APP_LABEL, PAUSED_ANNOTATION, RESTARTED_AT_ANNOTATION } from '../api/kinds/wellknown.ts';
+import { getCondition, refKey, type CapstanObject } from '../api/object.ts';
 import { readModifyWrite } from '../api/read-modify-write.ts';
 import type { Store } from '../api/store.ts';
-import { PAUSED_ANNOTATION, RESTARTED_AT_ANNOTATION, withTemplateOf } from '../controllers/rollout/index.ts';
+import { parseDuration, type Act } from './command.ts';
 import type { CommandContext } from './context.ts';
 import { CliError, EXIT, usageError } from './errors.ts';
 import { formatAge, formatTable, palette } from './io.ts';
-import type { Act } from './program.ts';
 
 type App = CapstanObject<AppSpec, AppStatus>;
 type Revision = CapstanObject<RevisionSpec, RevisionStatus>;
@@ -28,7 +27,6 @@ const MAX_ATTEMPTS = 5;
 
 const say = {
   notFound: (ns: string, name: string) => `app "${name}" not found in namespace "${ns}"`,
-  timeout: (value: string) => `--timeout: expected a duration such as 90s, 5m or 1h, found "${value}"`,
   toRevision: (value: string) => `--to-revision: expected a revision number, found "${value}"`,
   noRevision: (name: string, n: number, known: number[]) => `app "${name}" has no revision ${n} (it has ${known.join(', ') || 'none'})`,
   nothingToUndo: (name: string) => `app "${name}" has no earlier revision to go back to`,
@@ -71,14 +69,6 @@ export function rolloutCommand(act: Act): Command {
       .action(act(async (ctx, name: string) => runAnnotate(ctx, name, verb)));
   }
   return rollout;
-}
-
-/** 90s, 5m, 1h, 1500ms, or a bare number of seconds. */
-export function parseDuration(value: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  if (!match) throw usageError(say.timeout(value));
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
-  return Number(match[1]) * unit;
 }
 
 async function getApp(store: Store, namespace: string, name: string): Promise<App> {
@@ -217,7 +207,7 @@ export async function waitForRollouts(ctx: CommandContext, store: Store, apps: r
       drawn = verdicts.length;
     } else {
       verdicts.forEach((v, i) => {
-        const key = `${apps[i]!.namespace}/${apps[i]!.name}`;
+        const key = refKey(apps[i]!);
         if (last.get(key) !== v.line) ctx.io.stdout.write(`${v.line}\n`);
         last.set(key, v.line);
       });

@@ -16,11 +16,13 @@ import { Command } from 'commander';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { runApply } from './apply.ts';
+import { positiveInteger, type Act } from './command.ts';
 import { writeConfigFile, type CliConfig } from './config.ts';
 import { openSession, type CommandContext, type Session } from './context.ts';
-import { positiveInteger, startControllers } from './controllers.ts';
+import { startControllers } from './controllers.ts';
 import { EXIT } from './errors.ts';
 import type { RunningLoadBalancer } from './lb.ts';
+import type { Component } from './local/component.ts';
 import { waitForDemoUrl } from './local/demo-url.ts';
 import { DockerEngine, findReachableDocker, runDirFor } from './local/dockerd.ts';
 import { EtcdServer } from './local/etcd-server.ts';
@@ -29,7 +31,6 @@ import { LocalAgent } from './local/node-agent.ts';
 import { firstFree } from './local/ports.ts';
 import { waitForFrontDoor } from './local/traffic.ts';
 import { readableLogger } from './logger.ts';
-import type { Act } from './program.ts';
 
 export interface UpOptions {
   stateDir?: string;
@@ -43,13 +44,6 @@ export interface UpOptions {
   httpPort?: number;
   /** The load balancer's stats page on 127.0.0.1. */
   statsPort?: number;
-}
-
-/** One thing `up` runs. start() returns a line saying where it is; stop() undoes exactly start(). */
-export interface Component {
-  name: string;
-  start(): Promise<string>;
-  stop(): Promise<void>;
 }
 
 const DEFAULT_CLIENT_PORT = 2379;

@@ -27,9 +27,13 @@ export interface Term {
   signal: AbortSignal;
 }
 
-export type Leadership =
+/**
+ * Following (the leader's identity when known), leading in a term, or stopped. An election always
+ * leads with a term; a Manager run without election leads with none (`Leadership<Term | undefined>`).
+ */
+export type Leadership<T extends Term | undefined = Term> =
   | { state: 'following'; leader?: string }
-  | { state: 'leading'; term: Term }
+  | { state: 'leading'; term: T }
   | { state: 'stopped' };
 
 export interface LeaderElectionOptions {

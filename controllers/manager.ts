@@ -6,10 +6,10 @@
 import { pino, type Logger } from 'pino';
 import { BehaviorSubject, type Observable, type Subscription } from 'rxjs';
 import { InformerFactory } from '../api/informer.ts';
-import type { Fence, Store } from '../api/store.ts';
+import type { Store } from '../api/store.ts';
 import type { ControllerDefinition } from './contract.ts';
 import { createEventRecorder } from '../api/events.ts';
-import { LeaderElection, defaultIdentity, type Leadership } from './leader.ts';
+import { LeaderElection, defaultIdentity, type Leadership, type Term } from './leader.ts';
 import { ControllerMetrics } from './metrics.ts';
 import { startPipeline, type InvalidMarks, type Pipeline } from './pipeline.ts';
 import type { QueueOptions } from './queue.ts';
@@ -37,16 +37,10 @@ export interface ManagerOptions {
 
 export const DEFAULT_LEASE_TTL_SECONDS = 10;
 
-/** What one controller in this process is doing. `fence` is absent when election is off. */
-export type ControllerState =
-  | { state: 'following'; leader?: string }
-  | { state: 'leading'; fence?: Fence }
-  | { state: 'stopped' };
-
 interface Running {
   definition: ControllerDefinition;
   election?: LeaderElection;
-  state: BehaviorSubject<ControllerState>;
+  state: BehaviorSubject<Leadership<Term | undefined>>;
   pipeline?: Pipeline;
   /** Transitions (start/stop of a pipeline) of one controller run one after the other. */
   transition: Promise<void>;
@@ -77,7 +71,7 @@ export class Manager {
     for (const definition of this.options.controllers) {
       const running: Running = {
         definition,
-        state: new BehaviorSubject<ControllerState>({ state: 'following' }),
+        state: new BehaviorSubject<Leadership<Term | undefined>>({ state: 'following' }),
         transition: Promise.resolve(),
         invalidMarks: new Map(),
       };
@@ -85,7 +79,7 @@ export class Manager {
       if (this.options.leaderElection === false) {
         await this.lead(running, this.options.store, new AbortController().signal);
         this.metrics.leading.set({ controller: definition.name }, 1);
-        running.state.next({ state: 'leading' });
+        running.state.next({ state: 'leading', term: undefined });
         continue;
       }
       const election = new LeaderElection({
@@ -101,8 +95,8 @@ export class Manager {
     }
   }
 
-  /** One controller's state as it changes: following, leading (with its fence), stopped. */
-  state$(controller: string): Observable<ControllerState> {
+  /** One controller's state as it changes: following, leading (in its term; none when election is off), stopped. */
+  state$(controller: string): Observable<Leadership<Term | undefined>> {
     const running = this.running.get(controller);
     if (!running) throw new Error(`manager: no controller named "${controller}"`);
     return running.state.asObservable();
@@ -139,7 +133,7 @@ export class Manager {
       const { term } = leadership;
       running.transition = running.transition.then(() => this.lead(running, this.options.store.withFence(term.fence), term.signal));
       this.metrics.leading.set({ controller: name }, 1);
-      running.state.next({ state: 'leading', fence: term.fence });
+      running.state.next(leadership);
       return;
     }
     if (leadership.state === 'following') {

@@ -21,7 +21,7 @@ import type { Logger } from 'pino';
 import type { AnyObject, CapstanObject, DeepReadonly } from '../api/object.ts';
 import { getCondition, setCondition } from '../api/object.ts';
 import { isStoreError } from '../api/errors.ts';
-import { nodeLeaseKey } from '../api/keys.ts';
+import { nodeLeasePrefix } from '../api/keys.ts';
 import type { NodeStatus } from '../api/kinds/node.ts';
 import { isTerminal, type TaskSpec, type TaskStatus } from '../api/kinds/task.ts';
 import { AGENT_FINALIZER } from '../api/kinds/wellknown.ts';
@@ -32,7 +32,6 @@ import { done, requeueAfter, type ControllerDefinition, type ReconcileContext } 
 
 export const NODES = 'nodes';
 const CLUSTER_KEY = 'cluster';
-const LEASE_PREFIX = nodeLeaseKey('');
 /**
  * The safety net only: lease changes are watched and deadlines requeued, so a resync matters only
  * when an event's write failed (etcd unavailable). It reads the caches, not etcd.
@@ -228,13 +227,13 @@ class LeaseWatch {
 
   private async listAndWatch(report: boolean): Promise<void> {
     const { client, signal } = this.options;
-    const listed = await client.kv.range(prefixRange(LEASE_PREFIX));
+    const listed = await client.kv.range(prefixRange(nodeLeasePrefix));
     if (signal.aborted) return;
     const names = new Set(listed.kvs.map((kv) => this.nameOf(kv)));
     for (const name of this.alive) if (!names.has(name)) this.set(name, false, report);
     for (const name of names) if (!this.alive.has(name)) this.set(name, true, report);
     const next = String(BigInt(listed.header.revision) + 1n);
-    this.watcher = await openWatch(client.watch().prefix(LEASE_PREFIX).startRevision(next), {
+    this.watcher = await openWatch(client.watch().prefix(nodeLeasePrefix).startRevision(next), {
       put: (kv) => this.set(this.nameOf(kv), true, true),
       delete: (kv) => this.set(this.nameOf(kv), false, true),
       error: (error) => void this.relist(error),
@@ -278,6 +277,6 @@ class LeaseWatch {
   }
 
   private nameOf(kv: IKeyValue | { key: Buffer }): string {
-    return kv.key.toString().slice(LEASE_PREFIX.length);
+    return kv.key.toString().slice(nodeLeasePrefix.length);
   }
 }

@@ -2,7 +2,7 @@
 // its `checkAgainstStore`): what the schema in app.ts cannot say field by field. Each problem names
 // the field path, what was expected and what was found; the wording lives in EXPECTED below. Also
 // parseDependency, the reading of a dependency that the rollout controller shares.
-import { checkDnsLabel } from '../object.ts';
+import { checkDnsLabel, DEFAULT_NAMESPACE, parseRefKey, refKey } from '../object.ts';
 import type { AnyObject } from '../object.ts';
 import type { AppSpec, ConstraintOperator, Container } from './app.ts';
 import type { FieldProblem, StoreReader } from './registry.ts';
@@ -187,7 +187,7 @@ export function parseDependency(dependency: string, namespace: string): { namesp
 }
 
 function checkDependencies(object: AnyObject, spec: AppSpec): FieldProblem[] {
-  const namespace = object.metadata.namespace ?? 'default';
+  const namespace = object.metadata.namespace ?? DEFAULT_NAMESPACE;
   return spec.dependencies.flatMap((dependency, i) => {
     const ref = parseDependency(dependency, namespace);
     if (ref === null) return [problem(['spec', 'dependencies', i], EXPECTED.dependency, `"${dependency}"`)];
@@ -235,17 +235,17 @@ export async function checkServicePorts(object: AnyObject, store: StoreReader): 
   const spec = object.spec as AppSpec;
   const wanted = spec.ports.map((p, i) => ({ servicePort: p.servicePort, i })).filter((p) => p.servicePort);
   if (wanted.length === 0) return [];
-  const self = (namespace: string | undefined, name: string) => name === object.metadata.name && (namespace ?? 'default') === (object.metadata.namespace ?? 'default');
+  const self = (namespace: string | undefined, name: string) => name === object.metadata.name && (namespace ?? DEFAULT_NAMESPACE) === (object.metadata.namespace ?? DEFAULT_NAMESPACE);
   const holders = new Map<number, string>();
   for (const other of (await store.list('App')).items) {
     if (self(other.metadata.namespace, other.metadata.name)) continue;
-    for (const p of (other.spec as AppSpec).ports ?? []) if (p.servicePort) holders.set(p.servicePort, `${other.metadata.namespace ?? 'default'}/${other.metadata.name}`);
+    for (const p of (other.spec as AppSpec).ports ?? []) if (p.servicePort) holders.set(p.servicePort, `${other.metadata.namespace ?? DEFAULT_NAMESPACE}/${other.metadata.name}`);
   }
   for (const endpoints of (await store.list('Endpoints')).items) {
     const app = (endpoints.spec as { app?: string }).app ?? endpoints.metadata.name;
     if (self(endpoints.metadata.namespace, app)) continue;
     for (const p of (endpoints.spec as { ports?: { servicePort?: number }[] }).ports ?? []) {
-      if (p.servicePort && !holders.has(p.servicePort)) holders.set(p.servicePort, `${endpoints.metadata.namespace ?? 'default'}/${app}`);
+      if (p.servicePort && !holders.has(p.servicePort)) holders.set(p.servicePort, `${endpoints.metadata.namespace ?? DEFAULT_NAMESPACE}/${app}`);
     }
   }
   return wanted.flatMap(({ servicePort, i }) => {
@@ -263,23 +263,26 @@ export async function checkDependencyCycle(object: AnyObject, store: StoreReader
   const spec = object.spec as AppSpec;
   if (spec.dependencies.length === 0) return [];
   const { items } = await store.list('App');
-  const keyOf = (o: AnyObject) => `${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
+  const keyOf = (o: AnyObject) => refKey({ namespace: o.metadata.namespace ?? DEFAULT_NAMESPACE, name: o.metadata.name });
   const edges = new Map<string, string[]>();
   for (const app of [...items, object]) {
-    const namespace = app.metadata.namespace ?? 'default';
+    const namespace = app.metadata.namespace ?? DEFAULT_NAMESPACE;
     const deps = ((app.spec as Partial<AppSpec>).dependencies ?? []).flatMap((d) => {
       const ref = parseDependency(d, namespace);
-      return ref ? [`${ref.namespace}/${ref.name}`] : [];
+      return ref ? [refKey(ref)] : [];
     });
     edges.set(keyOf(app), deps);
   }
   const start = keyOf(object);
-  const namespace = object.metadata.namespace ?? 'default';
+  const namespace = object.metadata.namespace ?? DEFAULT_NAMESPACE;
   return spec.dependencies.flatMap((dependency, i) => {
     const ref = parseDependency(dependency, namespace);
-    const path = ref ? pathTo(`${ref.namespace}/${ref.name}`, start, edges) : null;
+    const path = ref ? pathTo(refKey(ref), start, edges) : null;
     if (!path) return [];
-    const cycle = [start, ...path].map((k) => (k.startsWith(`${namespace}/`) ? k.slice(namespace.length + 1) : k));
+    const cycle = [start, ...path].map((key) => {
+      const app = parseRefKey(key);
+      return app.namespace === namespace ? app.name : key;
+    });
     return [problem(['spec', 'dependencies', i], EXPECTED.noCycle, `the cycle ${cycle.join(' → ')}`)];
   });
 }

@@ -3,9 +3,10 @@
 // this revision it wants right now), so the template itself never moves once written.
 import { z } from 'zod';
 import { API_VERSION, getCondition } from '../object.ts';
-import type { AnyObject, CommonStatus } from '../object.ts';
-import { appTemplateSchema } from './app.ts';
+import type { AnyObject, CapstanObject, CommonStatus, DeepReadonly } from '../object.ts';
+import { appTemplateSchema, type AppSpec, type AppTemplate } from './app.ts';
 import type { KindDefinition } from './registry.ts';
+import { RESTARTED_AT_ANNOTATION } from './wellknown.ts';
 
 export const revisionSpecSchema = z.strictObject({
   /** The owning App's name (same namespace). */
@@ -30,6 +31,20 @@ export interface RevisionStatus extends CommonStatus {
 /** The name a revision of an App gets, so that it is found without a search. */
 export function revisionName(app: string, number: number): string {
   return `${app}-${number}`;
+}
+
+/**
+ * The App with the revision's template and restart stamp; everything else (instances, strategy)
+ * kept. What a rollback writes, from the rollout controller or `capstan rollout undo`.
+ */
+export function withTemplateOf(app: CapstanObject<AppSpec>, revision: DeepReadonly<CapstanObject<RevisionSpec>>): CapstanObject<AppSpec> {
+  const annotations = { ...(app.metadata.annotations ?? {}) };
+  const stamp = revision.metadata.annotations?.[RESTARTED_AT_ANNOTATION];
+  if (stamp) annotations[RESTARTED_AT_ANNOTATION] = stamp;
+  else delete annotations[RESTARTED_AT_ANNOTATION];
+  const { annotations: _, ...rest } = app.metadata;
+  const metadata = Object.keys(annotations).length ? { ...rest, annotations } : rest;
+  return { ...app, metadata, spec: { ...app.spec, ...(structuredClone(revision.spec.template) as AppTemplate) } };
 }
 
 const specOf = (object: AnyObject) => object.spec as Partial<RevisionSpec>;

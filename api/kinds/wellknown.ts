@@ -18,3 +18,14 @@ export const AGENT_FINALIZER = 'capstan.io/agent';
  * it routes the App again.
  */
 export const LOAD_BALANCED_CONDITION = 'LoadBalanced';
+
+/**
+ * On Apps: `"true"` holds the rollout where it is (`capstan rollout pause`); the rollout controller
+ * reads it. An annotation, so it needs no schema change and reads the same in a manifest.
+ */
+export const PAUSED_ANNOTATION = 'capstan.io/paused';
+/**
+ * On Apps and Revisions: a restart stamp (`capstan rollout restart`), part of a revision's identity,
+ * so a new stamp makes a new revision of the same template and every task is replaced.
+ */
+export const RESTARTED_AT_ANNOTATION = 'capstan.io/restartedAt';

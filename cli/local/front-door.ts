@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Session } from '../context.ts';
 import { CliError } from '../errors.ts';
 import { LB_DEFAULTS, startLoadBalancer, type RunningLoadBalancer } from '../lb.ts';
-import type { Component } from '../up.ts';
+import type { Component } from './component.ts';
 import { runDirFor } from './dockerd.ts';
 import { isFree, isFreeUdp, LOOPBACK } from './ports.ts';
 

@@ -15,7 +15,7 @@ import { isStoreError } from '../../api/errors.ts';
 import type { EndpointsSpec } from '../../api/kinds/endpoints.ts';
 import type { NodeSpec } from '../../api/kinds/node.ts';
 import { deepEqual } from '../../api/merge.ts';
-import { parseRefKey, type AnyObject, type DeepReadonly } from '../../api/object.ts';
+import { parseRefKey, refKey, type AnyObject, type DeepReadonly } from '../../api/object.ts';
 import type { AppSpec } from '../../api/kinds/app.ts';
 import { done, type ControllerDefinition, type ReconcileContext, type Result } from '../contract.ts';
 import { planEndpoints, wantsServicePorts } from './plan.ts';
@@ -35,7 +35,7 @@ export function endpointsController(options: EndpointsControllerOptions = {}): C
     concurrency: 4,
     watches: [
       { kind: 'App' },
-      { kind: 'Task', map: (event) => [`${event.object.metadata.namespace}/${(event.object.spec as { app: string }).app}`] },
+      { kind: 'Task', map: (event) => [refKey({ namespace: event.object.metadata.namespace, name: (event.object.spec as { app: string }).app })] },
       { kind: 'Endpoints' },
       // A node's address is part of every address on it; nodes move rarely, so a change re-reads all Apps.
       { kind: 'Node', map: (event, caches) => (event.type === 'modified' && sameAddress(event.object, event.old) ? [] : caches('App').keys()) },

@@ -23,7 +23,7 @@ import { ProbeLoops } from '../../runtime/probes/loops.ts';
 import { networkProber, type NetworkProber } from '../../runtime/probes/network.ts';
 import { isProbed, networkProbes, type ProbedTask } from '../../runtime/probes/task-probes.ts';
 import { writeHealth } from '../../runtime/probes/write.ts';
-import type { AnyObject, DeepReadonly } from '../../api/object.ts';
+import { refKey, type AnyObject, type DeepReadonly } from '../../api/object.ts';
 import { done, type Caches, type ControllerDefinition, type ReconcileContext } from '../contract.ts';
 
 export const HEALTH = 'health';
@@ -114,5 +114,5 @@ function tasksOnNode(event: { object: DeepReadonly<AnyObject> }, caches: Caches)
   const name = event.object.metadata.name;
   return caches('Task')
     .byIndex('node', name)
-    .map((t) => `${t.metadata.namespace}/${t.metadata.name}`);
+    .map((t) => refKey(t.metadata));
 }

@@ -11,7 +11,7 @@
 // caught up before counting again. The memory is per process and short-lived; after a restart the
 // informer's fresh list is complete, so nothing is over-created across restarts either.
 import { randomBytes } from 'node:crypto';
-import type { AnyObject, CapstanObject, DeepReadonly } from '../../api/object.ts';
+import { refKey, type AnyObject, type CapstanObject, type DeepReadonly } from '../../api/object.ts';
 import { isStoreError } from '../../api/errors.ts';
 import type { AppSpec } from '../../api/kinds/app.ts';
 import type { RevisionSpec, RevisionStatus } from '../../api/kinds/revision.ts';
@@ -50,7 +50,7 @@ function revisionsOfApp(event: { object: DeepReadonly<AnyObject> }, caches: Cach
   if (!uid) return [];
   return caches('Revision')
     .byIndex('owner', uid)
-    .map((r) => `${r.metadata.namespace}/${r.metadata.name}`);
+    .map((r) => refKey(r.metadata));
 }
 
 async function reconcileRevision(key: string, ctx: ReconcileContext, expectations: Map<string, Expectation>) {
@@ -60,7 +60,7 @@ async function reconcileRevision(key: string, ctx: ReconcileContext, expectation
     return done();
   }
   const namespace = revision.metadata.namespace!;
-  const app = ctx.informer('App').get(`${namespace}/${revision.spec.app}`);
+  const app = ctx.informer('App').get(refKey({ namespace, name: revision.spec.app }));
   if (!app) return done();
   const tasks = revision.metadata.uid ? ctx.informer('Task').byIndex('owner', revision.metadata.uid) : [];
 

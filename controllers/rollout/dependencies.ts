@@ -3,7 +3,7 @@
 // lookup, says which are missing and which are not ready yet.
 import type { AppSpec, AppStatus } from '../../api/kinds/app.ts';
 import { parseDependency } from '../../api/kinds/app-checks.ts';
-import type { AnyObject, DeepReadonly } from '../../api/object.ts';
+import { DEFAULT_NAMESPACE, refKey, type AnyObject, type DeepReadonly } from '../../api/object.ts';
 
 export type DependencyState = { ready: true } | { ready: false; missing: string[]; waiting: string[]; message: string };
 
@@ -20,13 +20,13 @@ export function dependencyState(
   app: DeepReadonly<AnyObject>,
   lookup: (key: string) => DeepReadonly<AnyObject> | undefined,
 ): DependencyState {
-  const namespace = app.metadata.namespace ?? 'default';
+  const namespace = app.metadata.namespace ?? DEFAULT_NAMESPACE;
   const missing: string[] = [];
   const waiting: string[] = [];
   for (const dependency of (app.spec as DeepReadonly<AppSpec>).dependencies ?? []) {
     const ref = parseDependency(dependency, namespace);
     if (!ref) continue; // rejected at apply; nothing to wait for
-    const key = `${ref.namespace}/${ref.name}`;
+    const key = refKey(ref);
     const other = lookup(key);
     if (!other || other.metadata.deletionTimestamp) missing.push(key);
     else if (!isAppSettled(other)) waiting.push(describeWaiting(key, other));
@@ -47,14 +47,17 @@ function describeWaiting(key: string, app: DeepReadonly<AnyObject>): string {
 
 /** Keys of the Apps that depend on `app`: they are reconciled again when it changes. */
 export function dependentsOf(app: DeepReadonly<AnyObject>, apps: readonly DeepReadonly<AnyObject>[]): string[] {
-  const key = `${app.metadata.namespace ?? 'default'}/${app.metadata.name}`;
+  const key = appKey(app);
   return apps
     .filter((other) => {
-      const namespace = other.metadata.namespace ?? 'default';
+      const namespace = other.metadata.namespace ?? DEFAULT_NAMESPACE;
       return ((other.spec as DeepReadonly<AppSpec>).dependencies ?? []).some((d) => {
         const ref = parseDependency(d, namespace);
-        return ref !== null && `${ref.namespace}/${ref.name}` === key;
+        return ref !== null && refKey(ref) === key;
       });
     })
-    .map((other) => `${other.metadata.namespace ?? 'default'}/${other.metadata.name}`);
+    .map(appKey);
 }
+
+/** An App's cache key, its namespace defaulted. */
+export const appKey = (app: DeepReadonly<AnyObject>) => refKey({ namespace: app.metadata.namespace ?? DEFAULT_NAMESPACE, name: app.metadata.name });

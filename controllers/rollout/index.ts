@@ -7,19 +7,17 @@
 // is part of a revision's identity (kept on the Revision), so a new stamp makes a new revision with
 // the same template, which replaces every task.
 import type { AnyObject, CapstanObject, DeepReadonly } from '../../api/object.ts';
-import { setCondition } from '../../api/object.ts';
+import { DEFAULT_NAMESPACE, parseRefKey, refKey, setCondition } from '../../api/object.ts';
 import { isStoreError } from '../../api/errors.ts';
 import type { AppSpec, AppStatus, AppTemplate } from '../../api/kinds/app.ts';
-import { revisionName, type RevisionSpec, type RevisionStatus } from '../../api/kinds/revision.ts';
-import { APP_LABEL } from '../../api/kinds/wellknown.ts';
+import { revisionName, withTemplateOf, type RevisionSpec, type RevisionStatus } from '../../api/kinds/revision.ts';
+import { APP_LABEL, PAUSED_ANNOTATION, RESTARTED_AT_ANNOTATION } from '../../api/kinds/wellknown.ts';
 import { done, requeueAfter, type ControllerDefinition, type ReconcileContext, type Result } from '../contract.ts';
-import { dependencyState, dependentsOf } from './dependencies.ts';
+import { appKey, dependencyState, dependentsOf } from './dependencies.ts';
 import { isRevisionOf, planRollout, type RevisionFacts } from './plan.ts';
 import { nextProgress, type Progress } from './progress.ts';
 
 export const ROLLOUT = 'rollout';
-export const PAUSED_ANNOTATION = 'capstan.io/paused';
-export const RESTARTED_AT_ANNOTATION = 'capstan.io/restartedAt';
 
 type App = DeepReadonly<CapstanObject<AppSpec, AppStatus>>;
 type Revision = DeepReadonly<CapstanObject<RevisionSpec, RevisionStatus>>;
@@ -38,11 +36,10 @@ export function rolloutController(): ControllerDefinition {
   };
 }
 
-const appKey = (o: DeepReadonly<AnyObject>) => `${o.metadata.namespace ?? 'default'}/${o.metadata.name}`;
 const hasDependencies = (o: DeepReadonly<AnyObject>) => ((o.spec as DeepReadonly<AppSpec>).dependencies?.length ?? 0) > 0;
 function ownerApp(object: DeepReadonly<AnyObject>): string[] {
   const owner = object.metadata.ownerReferences?.find((ref) => ref.controller && ref.kind === 'App');
-  return owner ? [`${object.metadata.namespace ?? 'default'}/${owner.name}`] : [];
+  return owner ? [refKey({ namespace: object.metadata.namespace ?? DEFAULT_NAMESPACE, name: owner.name })] : [];
 }
 
 async function reconcileApp(key: string, ctx: ReconcileContext): Promise<Result> {
@@ -163,21 +160,9 @@ async function markFullyHealthy(revision: Revision, ctx: ReconcileContext) {
  * then current, scaled back up with the tasks it still has, and the stalled one scaled down.
  */
 export async function rollBackTo(key: string, revision: Revision | DeepReadonly<CapstanObject<RevisionSpec>>, ctx: Pick<ReconcileContext, 'store'>) {
-  const [namespace, name] = key.split('/') as [string, string];
-  const app = await ctx.store.get<CapstanObject<AppSpec>>('App', { namespace, name });
+  const app = await ctx.store.get<CapstanObject<AppSpec>>('App', parseRefKey(key));
   if (!app) return;
   await ctx.store.update(withTemplateOf(app, revision));
-}
-
-/** The App with the revision's template and restart stamp; everything else (instances, strategy) kept. */
-export function withTemplateOf(app: CapstanObject<AppSpec>, revision: Revision | DeepReadonly<CapstanObject<RevisionSpec>>): CapstanObject<AppSpec> {
-  const annotations = { ...(app.metadata.annotations ?? {}) };
-  const stamp = revision.metadata.annotations?.[RESTARTED_AT_ANNOTATION];
-  if (stamp) annotations[RESTARTED_AT_ANNOTATION] = stamp;
-  else delete annotations[RESTARTED_AT_ANNOTATION];
-  const { annotations: _, ...rest } = app.metadata;
-  const metadata = Object.keys(annotations).length ? { ...rest, annotations } : rest;
-  return { ...app, metadata, spec: { ...app.spec, ...(structuredClone(revision.spec.template) as AppTemplate) } };
 }
 
 async function recordTransitions(app: App, previous: AppStatus['rollout'] | undefined, progress: Progress, ctx: ReconcileContext) {

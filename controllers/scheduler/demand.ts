@@ -1,5 +1,5 @@
 // From store objects to the scheduler's plain view of them.
-import { getCondition, type AnyObject, type DeepReadonly } from '../../api/object.ts';
+import { getCondition, refKey, type AnyObject, type DeepReadonly } from '../../api/object.ts';
 import type { NodeSpec, NodeStatus } from '../../api/kinds/node.ts';
 import { isTerminal, type TaskSpec, type TaskStatus } from '../../api/kinds/task.ts';
 import { AGENT_FINALIZER } from '../../api/kinds/wellknown.ts';
@@ -33,7 +33,7 @@ export function taskResources(spec: DeepReadonly<TaskSpec>): Resources {
   return total;
 }
 
-export const appKeyOf = (task: Task) => `${task.metadata.namespace}/${(task.spec as TaskSpec).app}`;
+export const appKeyOf = (task: Task) => refKey({ namespace: task.metadata.namespace, name: (task.spec as TaskSpec).app });
 
 /**
  * Holds a node's resources: bound and not finished (a task being killed still runs).
@@ -67,7 +67,7 @@ export function boundTask(task: Task): BoundTask {
 export function taskDemand(task: Task): TaskDemand {
   const spec = task.spec as DeepReadonly<TaskSpec>;
   return {
-    key: `${task.metadata.namespace}/${task.metadata.name}`,
+    key: refKey(task.metadata),
     app: appKeyOf(task),
     driver: spec.template.driver,
     resources: taskResources(spec),

@@ -8,7 +8,7 @@
 // that fit nowhere get the reasons in their status and an Event, and are tried again on the next
 // change.
 import { isStoreError } from '../../api/errors.ts';
-import { setCondition, type AnyObject, type DeepReadonly } from '../../api/object.ts';
+import { refKey, setCondition, type AnyObject, type DeepReadonly } from '../../api/object.ts';
 import type { TaskStatus } from '../../api/kinds/task.ts';
 import type { InformerEvent } from '../../api/informer.ts';
 import { nodeTaskIndexEntry } from '../../api/node-index.ts';
@@ -90,7 +90,7 @@ async function scheduleAll(stack: Stack, state: SchedulerState, ctx: ReconcileCo
   return stale ? retry(new Error(`${stale} bindings raced with other writers`)) : done();
 }
 
-const keyOf = (task: Task) => `${task.metadata.namespace}/${task.metadata.name}`;
+const keyOf = (task: Task) => refKey(task.metadata);
 
 /**
  * Writes why a task fits nowhere into its status (condition Scheduled=False) and records an Event.

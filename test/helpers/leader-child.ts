@@ -32,7 +32,7 @@ installSignalHandlers(manager, { log });
 
 let lastFence: Fence | undefined;
 manager.state$('failover').subscribe((state) => {
-  if (state.state === 'leading') lastFence = state.fence;
+  if (state.state === 'leading') lastFence = state.term?.fence;
   say(state.state === 'following' ? { event: 'following', leader: state.leader } : { event: state.state });
 });
 

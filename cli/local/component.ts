@@ -1,0 +1,9 @@
+// The unit `capstan up` starts and stops: each piece of the local cluster (etcd, dockerd, the agent,
+// the controllers, DNS, the load balancer) is one.
+
+/** One thing `up` runs. start() returns a line saying where it is; stop() undoes exactly start(). */
+export interface Component {
+  name: string;
+  start(): Promise<string>;
+  stop(): Promise<void>;
+}
