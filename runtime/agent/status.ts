@@ -2,7 +2,7 @@
 // a reported change, and the TaskLaunch a driver starts.
 import { isTerminal, type TaskStatus } from '../../api/kinds/task.ts';
 import { deepEqual } from '../../api/merge.ts';
-import { setCondition, type DeepReadonly } from '../../api/object.ts';
+import { DEFAULT_NAMESPACE, setCondition, type DeepReadonly } from '../../api/object.ts';
 import type { TaskLaunch } from '../driver.ts';
 import { messages, type StatusChange, type TaskObject } from './plan.ts';
 
@@ -56,7 +56,7 @@ export function launchFor(task: TaskObject, host: string): TaskLaunch | string {
   return {
     taskUid: task.metadata.uid!,
     taskName: task.metadata.name,
-    namespace: task.metadata.namespace ?? 'default',
+    namespace: task.metadata.namespace ?? DEFAULT_NAMESPACE,
     app: task.spec.app,
     containers: template.containers.map((c) => ({
       name: c.name,
