@@ -170,7 +170,8 @@ export interface RunningLoadBalancer {
 export async function startLoadBalancer(options: LbCommandOptions & { store: Store; log: Logger }): Promise<RunningLoadBalancer> {
   // Loaded here, not at the top: other commands would otherwise pay for the load balancer.
   const { Balancer } = await import('../runtime/lb/balancer.ts');
-  const { checkConfig, HAProxyProcess } = await import('../runtime/lb/haproxy.ts');
+  const { HAProxyProcess } = await import('../runtime/lb/haproxy.ts');
+  const { checkConfig } = await import('../runtime/lb/haproxy-config.ts');
   const { hasPrometheusExporter } = await import('../runtime/lb/render.ts');
   mkdirSync(options.dir, { recursive: true });
   const credentials = statsCredentials(options.dir);

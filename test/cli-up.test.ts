@@ -10,7 +10,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findHAProxyProcesses } from '../runtime/lb/haproxy.ts';
+import { findHAProxyProcesses } from '../runtime/lb/haproxy-processes.ts';
 import { BIN, REPO, spawnCapstan } from './helpers/cli.ts';
 import { until } from './helpers/poll.ts';
 import { freePort } from './helpers/ports.ts';

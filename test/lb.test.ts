@@ -18,7 +18,7 @@ import { getCondition, type AnyObject, type Condition } from '../api/object.ts';
 import type { Store } from '../api/store.ts';
 import { startLoadBalancer, type RunningLoadBalancer } from '../cli/lb.ts';
 import { runControllers, type RunningControllers } from '../controllers/builtin.ts';
-import { findHAProxyProcesses } from '../runtime/lb/haproxy.ts';
+import { findHAProxyProcesses } from '../runtime/lb/haproxy-processes.ts';
 import { parseShowStat, sendCommand } from '../runtime/lb/runtime-api.ts';
 import { BIN, capstan } from './helpers/cli.ts';
 import { closeStore, openStore, type TestEtcd } from './helpers/etcd.ts';

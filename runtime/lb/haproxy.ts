@@ -13,22 +13,18 @@
 // old master is told to finish and leave, so there are never two masters serving for long.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Logger } from 'pino';
 import { Subject, type Observable } from 'rxjs';
 import { cappedBackoff } from '../../api/backoff.ts';
+import { adminSocketOf, checkConfig, messages as configMessages, serverStateFileOf, type CheckResult, type ConfigError } from './haproxy-config.ts';
+import { findHAProxyProcesses, killGroup, signal, terminate, waitGone, type HAProxyProcessInfo } from './haproxy-processes.ts';
 import { parseShowProc, RuntimeApi, sendCommand, sendCommands, type ProcList } from './runtime-api.ts';
 
 /** A problem `haproxy -c` reported, with the 1-based line of the checked text when it named one. */
-export interface ConfigError {
-  line?: number;
-  message: string;
-}
-
-export type CheckResult = { ok: true } | { ok: false; errors: ConfigError[] };
 
 export type InstallResult =
   | { outcome: 'unchanged' }
@@ -54,13 +50,6 @@ export interface HAProxyProcessOptions {
   readyTimeoutMs?: number;
 }
 
-/** A running haproxy process of one directory, as /proc shows it. */
-export interface HAProxyProcessInfo {
-  pid: number;
-  ppid: number;
-  pgid: number;
-  argv: string[];
-}
 
 const DEFAULT_READY_TIMEOUT_MS = 10_000;
 const POLL_MS = 20;
@@ -72,11 +61,8 @@ const STABLE_AFTER_MS = 10_000;
 const MAX_SOCKET_PATH = 107;
 
 const messages = {
-  notInstalled: (binary: string) => `${binary} is not installed: apt-get install haproxy`,
   pathTooLong: (path: string) =>
     `The HAProxy master socket ${path} is ${Buffer.byteLength(path)} bytes, longer than the ${MAX_SOCKET_PATH} a unix socket allows: choose a shorter directory.`,
-  noAdminSocket: () =>
-    'The HAProxy configuration has no "stats socket <path> … level admin" line in its global section; capstan lb needs it for the runtime API.',
   invalid: (errors: ConfigError[]) =>
     `The HAProxy configuration does not pass "haproxy -c": ${errors.map((e) => (e.line ? `line ${e.line}: ${e.message}` : e.message)).join('; ')}.`,
   exited: (code: number | null, signal: string | null) => `the HAProxy master exited (code ${code}, signal ${signal})`,
@@ -265,7 +251,7 @@ export class HAProxyProcess {
     forwardLines(child, this.options.log);
     const failed = new Promise<never>((_, reject) => {
       child.once('error', (error: NodeJS.ErrnoException) =>
-        reject(error.code === 'ENOENT' ? new Error(messages.notInstalled(this.binary)) : error),
+        reject(error.code === 'ENOENT' ? new Error(configMessages.notInstalled(this.binary)) : error),
       );
       child.once('exit', (code, signal) => reject(new Error(messages.exited(code, signal))));
     });
@@ -387,87 +373,6 @@ export class HAProxyProcess {
   }
 }
 
-/**
- * The errors of `haproxy -c` output: its [ALERT] lines, with the line number when they name a
- * position in `file` (`parsing [/path:12] : …` or `[/path:12] : …`). Lines that follow an alert
- * without a tag of their own continue its message. The closing summary alerts ("Error(s) found in
- * configuration file", "Fatal errors found") say nothing the others do not, unless they are alone.
- */
-/**
- * `haproxy -c` on this text, from a file in `dir` (so paths in the text resolve as they will when it
- * is installed there). Needs no running HAProxy: the first configuration is checked before one starts.
- */
-export async function checkConfig(text: string, options: { dir: string; binary?: string }): Promise<CheckResult> {
-  mkdirSync(options.dir, { recursive: true });
-  const file = join(options.dir, `.check-${randomBytes(4).toString('hex')}.cfg`);
-  writeFileSync(file, text);
-  try {
-    const result = await run(options.binary ?? 'haproxy', ['-c', '-f', file]);
-    if (result.code === 0) return { ok: true };
-    const errors = parseCheckOutput(result.output, file);
-    return { ok: false, errors: errors.length > 0 ? errors : [{ message: result.output.trim() || `haproxy -c exited with ${result.code}` }] };
-  } finally {
-    rmSync(file, { force: true });
-  }
-}
-
-export function parseCheckOutput(output: string, file: string): ConfigError[] {
-  const errors: ConfigError[] = [];
-  let last: ConfigError | undefined;
-  for (const raw of output.split('\n')) {
-    const tagged = /^\[(ALERT|WARNING|NOTICE)\]\s*(?:\(\d+\)\s*)?:\s*(.*)$/.exec(raw);
-    if (!tagged) {
-      if (last && raw.trim() !== '') last.message += ` ${raw.trim()}`;
-      continue;
-    }
-    last = undefined;
-    if (tagged[1] !== 'ALERT') continue;
-    const text = tagged[2]!.replace(/^config\s*:\s*/, '');
-    const located = /^(?:parsing\s+)?\[([^\]]+):(\d+)\]\s*:\s*(.*)$/.exec(text);
-    last = located && located[1] === file ? { line: Number(located[2]), message: located[3]! } : { message: text.replaceAll(file, 'the configuration') };
-    errors.push(last);
-  }
-  const specific = errors.filter((e) => !/^(Error\(s\) found in configuration file|Fatal errors found in configuration)/.test(e.message));
-  return specific.length > 0 ? specific : errors;
-}
-
-/** The admin socket a configuration's global section names (`stats socket <path> …`). */
-export function adminSocketOf(config: string): string {
-  const path = globalWord(config, 'stats socket');
-  if (!path) throw new Error(messages.noAdminSocket());
-  return path;
-}
-
-/** The absolute `server-state-file` a configuration names, if any. */
-export function serverStateFileOf(config: string): string | undefined {
-  const path = globalWord(config, 'server-state-file');
-  return path && isAbsolute(path) ? path : undefined;
-}
-
-function globalWord(config: string, keyword: string): string | undefined {
-  const match = new RegExp(`^\\s*${keyword}\\s+('[^']*'|"[^"]*"|\\S+)`, 'm').exec(config);
-  return match?.[1]?.replace(/^['"]|['"]$/g, '');
-}
-
-/** Every live haproxy process whose command line names this directory's haproxy.cfg (zombies are not live). */
-export function findHAProxyProcesses(dir: string): HAProxyProcessInfo[] {
-  const config = join(dir, 'haproxy.cfg');
-  const found: HAProxyProcessInfo[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter((arg) => arg !== '');
-      if (!argv[0]?.endsWith('haproxy') || !argv.includes(config)) continue;
-      // stat: "pid (comm) state ppid pgrp …"; comm may hold spaces, so read after its last ')'.
-      const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      if (fields[0] === 'Z') continue;
-      found.push({ pid: Number(entry), ppid: Number(fields[1]), pgid: Number(fields[2]), argv });
-    } catch {
-      // The process ended between readdir and read: not live, so not found.
-    }
-  }
-  return found;
-}
 
 function writeAtomically(file: string, text: string): void {
   const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
@@ -497,58 +402,6 @@ function forwardLines(child: ChildProcess, log: Logger): void {
   }
 }
 
-function run(binary: string, args: string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    child.once('error', (error: NodeJS.ErrnoException) =>
-      reject(error.code === 'ENOENT' ? new Error(messages.notInstalled(binary)) : error),
-    );
-    child.once('close', (code) => resolve({ code, output }));
-  });
-}
-
-function signal(pid: number, name: NodeJS.Signals): void {
-  try {
-    process.kill(pid, name);
-  } catch (error) {
-    // ESRCH: it is gone already, which is what the caller wants.
-    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-  }
-}
-
-/** SIGKILL to the master's process group: the master and every worker it forked. */
-function killGroup(pgid: number): void {
-  signal(-pgid, 'SIGKILL');
-}
-
-/** SIGTERM (HAProxy's hard stop), SIGKILL after `timeoutMs`. */
-async function terminate(pid: number, timeoutMs: number): Promise<void> {
-  signal(pid, 'SIGTERM');
-  await waitGone(pid, timeoutMs).catch(() => {
-    signal(pid, 'SIGKILL');
-    return waitGone(pid, 1_000);
-  });
-}
-
-/** A process is gone when /proc has no live (non-zombie) entry for it: a reparented zombie may never be reaped. */
-async function waitGone(pid: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (isLive(pid)) {
-    if (Date.now() > deadline) throw new Error(`process ${pid} did not exit within ${timeoutMs} ms`);
-    await delay(POLL_MS);
-  }
-}
-
-function isLive(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
