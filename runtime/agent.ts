@@ -26,7 +26,6 @@ import type { NodeResources } from '../api/kinds/node.ts';
 import { isTerminal, type TaskStatus } from '../api/kinds/task.ts';
 import { AGENT_FINALIZER } from '../api/kinds/wellknown.ts';
 import { removeNodeTaskIndexEntry } from '../api/node-index.ts';
-import { getCondition, setCondition, type Condition } from '../api/object.ts';
 import { readModifyWrite } from '../api/read-modify-write.ts';
 import type { Store } from '../api/store.ts';
 import { taskOutcome, type Driver, type DriverName } from './driver.ts';
@@ -34,8 +33,8 @@ import { CommandChecks } from './agent/command-checks.ts';
 import { NodeLease } from './agent/lease.ts';
 import { LogsServer, type LogSource } from './agent/logs-server.ts';
 import { registerNode } from './agent/node.ts';
-import { waitUntilDrained } from './agent/drain.ts';
-import { DEFAULT_DRAIN_TIMEOUT_SECONDS, messages, planAgent, runningChange, runtimeOf, type AgentAction, type StatusChange, type TaskObject } from './agent/plan.ts';
+import { drainTask } from './agent/drain.ts';
+import { messages, planAgent, runningChange, runtimeOf, type AgentAction, type StatusChange, type TaskObject } from './agent/plan.ts';
 import { applyChange, launchFor } from './agent/status.ts';
 import { Workloads } from './agent/workloads.ts';
 
@@ -302,38 +301,12 @@ export class Agent {
     return result.outcome === 'gone' ? undefined : result.object;
   }
 
-  /**
-   * Drain before kill (agent/drain.ts): condition Draining True, wait until no load balancer routes
-   * to the task or the App's drainTimeoutSeconds since the deletion passed, then Draining False with
-   * how it ended. The deadline counts from the deletion, so an agent restarted mid-drain does not
-   * start the wait over. The next pass stops the task.
-   */
+  /** Drain before kill (agent/drain.ts drainTask); the next pass stops the task. */
   private async drain(task: TaskObject): Promise<void> {
     const current = await this.fresh(task);
-    if (!current || getCondition(current.status?.conditions, 'Draining')?.status === 'False') return;
-    const seconds = current.spec.template.drainTimeoutSeconds ?? DEFAULT_DRAIN_TIMEOUT_SECONDS;
-    const deletedAt = Date.parse(current.metadata.deletionTimestamp ?? '') || Date.now();
-    const started = Date.now();
-    const condition = (next: Omit<Condition, 'lastTransitionTime'>) => (t: TaskObject) => {
-      if (isTerminal(t.status?.phase)) return undefined;
-      const status = structuredClone((t.status ?? { phase: 'Pending' }) as TaskStatus);
-      return { ...status, conditions: setCondition(status.conditions, next) };
-    };
-    const draining = await this.writeStatus(current, condition({ type: 'Draining', status: 'True', reason: 'Draining', message: messages.draining(seconds) }));
-    if (!draining) return;
-    const outcome = await waitUntilDrained({
-      store: this.options.store,
-      client: this.options.store.client,
-      target: { namespace: task.metadata.namespace ?? 'default', app: task.spec.app, task: task.metadata.name },
-      deadline: deletedAt + seconds * 1000,
-    });
-    const ms = Date.now() - started;
-    const done =
-      outcome.result === 'drained'
-        ? { type: 'Draining', status: 'False' as const, reason: 'Drained', message: messages.drained(ms, outcome.loadBalancers.length) }
-        : { type: 'Draining', status: 'False' as const, reason: 'DrainTimeout', message: messages.drainTimeout(seconds, outcome.waitingFor) };
-    this.log.info({ task: refOf(task), outcome: done.reason, ms }, 'task drained');
-    await this.writeStatus(draining, condition(done));
+    if (!current) return;
+    const outcome = await drainTask({ task: current, store: this.options.store, writeStatus: (t, next) => this.writeStatus(t, next) });
+    if (outcome) this.log.info({ task: refOf(task), outcome: outcome.reason, ms: outcome.ms }, 'task drained');
   }
 
   /** Index entries whose task is gone, is another incarnation, or is bound to another node. */

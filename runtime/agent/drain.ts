@@ -17,8 +17,11 @@
 // at once per node, and three small reads per poll cost less than keeping watches per task.
 import type { Etcd3 } from 'etcd3';
 import type { EndpointsSpec } from '../../api/kinds/endpoints.ts';
+import { isTerminal, type TaskStatus } from '../../api/kinds/task.ts';
 import { drainedKey, loadBalancerLeasePrefix } from '../../api/keys.ts';
+import { DEFAULT_NAMESPACE, getCondition, setCondition, type Condition } from '../../api/object.ts';
 import type { Store } from '../../api/store.ts';
+import { DEFAULT_DRAIN_TIMEOUT_SECONDS, messages, type TaskObject } from './plan.ts';
 
 export interface DrainTarget {
   namespace: string;
@@ -73,6 +76,47 @@ async function stillRouting({ store, client, target }: DrainOptions): Promise<st
 async function liveLoadBalancers(client: Etcd3): Promise<string[]> {
   const keys = await client.getAll().prefix(loadBalancerLeasePrefix).keys();
   return keys.map((key) => key.slice(loadBalancerLeasePrefix.length)).sort();
+}
+
+export interface DrainTaskOptions {
+  /** The task as stored now. */
+  task: TaskObject;
+  store: Store;
+  /** The agent's status write (read-modify-write on the freshest Task); undefined when the task is gone. */
+  writeStatus(task: TaskObject, next: (current: TaskObject) => TaskStatus | undefined): Promise<TaskObject | undefined>;
+}
+
+/**
+ * The drain step of a planned stop, as the agent runs it: condition Draining True, wait until no load
+ * balancer routes to the task or the App's drainTimeoutSeconds since the deletion passed, then
+ * Draining False with how it ended. The deadline counts from the deletion, so an agent restarted
+ * mid-drain does not start the wait over. Undefined when there was nothing to do (drained already,
+ * or the task is gone).
+ */
+export async function drainTask(options: DrainTaskOptions): Promise<{ reason: 'Drained' | 'DrainTimeout'; ms: number } | undefined> {
+  const { task, store } = options;
+  if (getCondition(task.status?.conditions, 'Draining')?.status === 'False') return undefined;
+  const seconds = task.spec.template.drainTimeoutSeconds ?? DEFAULT_DRAIN_TIMEOUT_SECONDS;
+  const deletedAt = Date.parse(task.metadata.deletionTimestamp ?? '') || Date.now();
+  const started = Date.now();
+  const condition = (next: Omit<Condition, 'lastTransitionTime'>) => (t: TaskObject) => {
+    if (isTerminal(t.status?.phase)) return undefined;
+    const status = structuredClone((t.status ?? { phase: 'Pending' }) as TaskStatus);
+    return { ...status, conditions: setCondition(status.conditions, next) };
+  };
+  const draining = await options.writeStatus(task, condition({ type: 'Draining', status: 'True', reason: 'Draining', message: messages.draining(seconds) }));
+  if (!draining) return undefined;
+  const outcome = await waitUntilDrained({
+    store,
+    client: store.client,
+    target: { namespace: task.metadata.namespace ?? DEFAULT_NAMESPACE, app: task.spec.app, task: task.metadata.name },
+    deadline: deletedAt + seconds * 1000,
+  });
+  const ms = Date.now() - started;
+  const reason = outcome.result === 'drained' ? 'Drained' : 'DrainTimeout';
+  const message = outcome.result === 'drained' ? messages.drained(ms, outcome.loadBalancers.length) : messages.drainTimeout(seconds, outcome.waitingFor);
+  await options.writeStatus(draining, condition({ type: 'Draining', status: 'False', reason, message }));
+  return { reason, ms };
 }
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
