@@ -113,13 +113,7 @@ export async function runApply(ctx: CommandContext, options: ApplyOptions): Prom
   const pruneSelector = options.selector !== undefined ? parseSelector(options.selector) : undefined;
 
   const session = await ctx.session();
-  const objects = await loadManifests(ctx, {
-    files: options.files,
-    store: session.store,
-    registry: session.registry,
-    storeChecks: true,
-    consequence: 'nothing was applied',
-  });
+  const objects = await loadManifests(ctx, { files: options.files, session, storeChecks: true, consequence: 'nothing was applied' });
   const report = reporter(ctx, [...objects.map(displayName)], options.dryRun);
   const namespace = ctx.config.namespace;
   const previous = (await readInventory(session.client, namespace, inventory))?.entries ?? [];

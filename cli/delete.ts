@@ -61,13 +61,7 @@ export async function runDelete(ctx: CommandContext, options: DeleteOptions): Pr
   const fromFiles = options.files.length > 0;
   let targets: Target[];
   if (fromFiles) {
-    const objects = await loadManifests(ctx, {
-      files: options.files,
-      store: session.store,
-      registry: session.registry,
-      storeChecks: false,
-      consequence: 'nothing was deleted',
-    });
+    const objects = await loadManifests(ctx, { files: options.files, session, storeChecks: false, consequence: 'nothing was deleted' });
     // Objects of a kind go before the CustomKind that defines it.
     targets = objects.reverse().map((o) => ({ kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name }));
   } else {

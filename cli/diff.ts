@@ -28,13 +28,7 @@ export async function runDiff(ctx: CommandContext, options: DiffOptions): Promis
   if (options.files.length === 0) throw usageError('diff needs at least one -f FILE|DIR|-');
   const inventory = options.inventory ?? defaultInventoryName(options.files);
   const session = await ctx.session();
-  const objects = await loadManifests(ctx, {
-    files: options.files,
-    store: session.store,
-    registry: session.registry,
-    storeChecks: true,
-    consequence: 'no diff computed',
-  });
+  const objects = await loadManifests(ctx, { files: options.files, session, storeChecks: true, consequence: 'no diff computed' });
   const paint = palette(ctx.io.color);
   let different = false;
   for (const manifest of objects) {

@@ -4,16 +4,15 @@ import { loadCustomKinds } from '../api/kinds/custom.ts';
 import type { KindRegistry } from '../api/kinds/registry.ts';
 import { formatProblem, parseManifests, validateDocuments, type ManifestDocument, type Problem } from '../api/manifest.ts';
 import type { AnyObject } from '../api/object.ts';
-import type { Store } from '../api/store.ts';
-import type { CommandContext } from './context.ts';
+import type { CommandContext, Session } from './context.ts';
 import { CliError } from './errors.ts';
 import { palette } from './io.ts';
 import { readSources } from './sources.ts';
 
 export interface LoadOptions {
   files: readonly string[];
-  store: Store;
-  registry: KindRegistry;
+  /** The store to check against, and the registry that CustomKinds of the input are loaded into. */
+  session: Pick<Session, 'store' | 'registry'>;
   /** Run the rules that need the store (unique service ports). apply and diff do; delete does not. */
   storeChecks: boolean;
   /** What the summary says was not done, e.g. "nothing was applied". */
@@ -32,17 +31,17 @@ export async function loadManifests(ctx: CommandContext, options: LoadOptions): 
   const problems: Problem[] = [];
   for (const source of sources) {
     const parsed = parseManifests(source.text, source.file);
-    documents.push(...parsed.documents.map((doc) => withDefaultNamespace(doc, ctx, options.registry)));
+    documents.push(...parsed.documents.map((doc) => withDefaultNamespace(doc, ctx, options.session.registry)));
     problems.push(...parsed.problems);
   }
-  const validation = await validateDocuments(documents, options.registry, options.storeChecks ? { store: options.store } : {});
+  const validation = await validateDocuments(documents, options.session.registry, options.storeChecks ? { store: options.session.store } : {});
   problems.push(...validation.problems);
   if (problems.length > 0) {
     reportProblems(ctx, problems);
     throw new CliError(summary(problems, options.consequence), 1);
   }
   if (documents.length === 0) throw new CliError(`no objects found in ${options.files.join(', ')}: expected YAML or JSON manifests`);
-  loadCustomKinds(options.registry, validation.objects);
+  loadCustomKinds(options.session.registry, validation.objects);
   return [...validation.objects].sort((a, b) => rank(a) - rank(b));
 }
 
