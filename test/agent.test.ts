@@ -4,9 +4,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectEtcd } from '../api/etcd.ts';
 import { nodeLeaseKey, nodeTaskIndexKey, specKey, statusKey } from '../api/keys.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import type { NodeSpec, NodeStatus } from '../api/kinds/node.ts';
@@ -14,13 +12,11 @@ import type { TaskSpec, TaskStatus } from '../api/kinds/task.ts';
 import { AGENT_FINALIZER } from '../api/kinds/wellknown.ts';
 import { nodeTaskIndexEntry } from '../api/node-index.ts';
 import type { CapstanObject } from '../api/object.ts';
-import { Store } from '../api/store.ts';
 import { LABELS } from '../runtime/drivers/docker.ts';
-import { ProcessDriver } from '../runtime/drivers/process.ts';
-import { startAgentProcess, type AgentProcess } from './helpers/agent-process.ts';
+import { removeProcessTasks, startAgentProcess, type AgentProcess } from './helpers/agent-process.ts';
 import { spawnCapstan } from './helpers/cli.ts';
 import { startDocker, type TestDocker } from './helpers/dockerd.ts';
-import { startEtcd, type TestEtcd } from './helpers/etcd.ts';
+import { useStore } from './helpers/etcd.ts';
 import { until } from './helpers/poll.ts';
 import { freePort } from './helpers/ports.ts';
 import { startProxy } from './helpers/tcp-proxy.ts';
@@ -29,18 +25,14 @@ type Task = CapstanObject<TaskSpec, TaskStatus>;
 const NODE = 'n1';
 const NS = 'default';
 
-let etcd: TestEtcd;
+const db = useStore(builtinRegistry());
 let docker: TestDocker;
-let client: Etcd3;
-let store: Store;
 let stateDir: string;
 let agent: AgentProcess;
 const figures: string[] = [];
 
 beforeAll(async () => {
-  [etcd, docker] = await Promise.all([startEtcd(), startDocker()]);
-  client = connectEtcd({ endpoints: etcd.url });
-  store = new Store(client, builtinRegistry());
+  docker = await startDocker();
   stateDir = mkdtempSync(join(tmpdir(), 'capstan-agent-'));
   agent = launchAgent();
   await agent.started;
@@ -50,19 +42,15 @@ afterAll(async () => {
   await agent?.kill();
   // Whatever the agents left: processes through a driver over the same state dir, containers with dockerd.
   if (stateDir) {
-    const processes = new ProcessDriver({ stateDir: join(stateDir, 'process') });
-    for (const task of await processes.list()) await processes.remove(task.taskUid).catch(() => undefined);
-    await processes.close();
+    await removeProcessTasks(stateDir);
     rmSync(stateDir, { recursive: true, force: true });
   }
   await docker?.stop();
-  client?.close();
-  await etcd?.stop();
   console.log(figures.join('\n'));
 });
 
 function launchAgent(): AgentProcess {
-  return startAgentProcess({ etcd: etcd.url, node: NODE, stateDir, dockerSocket: docker.engine.socketPath, leaseTtlSeconds: 2 });
+  return startAgentProcess({ etcd: db.etcd.url, node: NODE, stateDir, dockerSocket: docker.engine.socketPath, leaseTtlSeconds: 2 });
 }
 
 interface TaskOptions {
@@ -80,7 +68,7 @@ interface TaskOptions {
 /** Writes the node's index entry for a task created bound, as the scheduler does with each binding. */
 async function indexBinding(task: Task): Promise<Task> {
   const { key, value } = nodeTaskIndexEntry({ node: task.spec.nodeName!, namespace: task.metadata.namespace!, name: task.metadata.name, uid: task.metadata.uid! });
-  await client.put(key).value(value);
+  await db.client.put(key).value(value);
   return task;
 }
 
@@ -94,7 +82,7 @@ async function boundTask(name: string, options: TaskOptions): Promise<{ task: Ta
     ports: hostPorts.map((_, i) => ({ name: `p${i}` })),
     taskKillGracePeriodSeconds: options.grace ?? 2,
   };
-  const task = await store.create<Task>({
+  const task = await db.store.create<Task>({
     apiVersion: 'capstan/v1',
     kind: 'Task',
     metadata: { name, namespace: NS, finalizers: [AGENT_FINALIZER], labels: { 'capstan.io/app': 'web' } },
@@ -104,7 +92,7 @@ async function boundTask(name: string, options: TaskOptions): Promise<{ task: Ta
   return { task: options.unindexed ? task : await indexBinding(task), hostPorts };
 }
 
-const getTask = (name: string) => store.get<Task>('Task', { namespace: NS, name });
+const getTask = (name: string) => db.store.get<Task>('Task', { namespace: NS, name });
 
 async function untilPhase(name: string, phase: TaskStatus['phase'], timeoutMs = 10_000): Promise<Task> {
   return until(
@@ -150,12 +138,12 @@ function processesWith(text: string): number[] {
 }
 
 const containersOf = (uid: string) => docker.docker.listContainers({ all: true, filters: { label: [`${LABELS.taskUid}=${uid}`] } });
-const leaseKeyExists = async () => (await client.get(nodeLeaseKey(NODE)).string()) !== null;
+const leaseKeyExists = async () => (await db.client.get(nodeLeaseKey(NODE)).string()) !== null;
 const HTTPD = (home: string) => `mkdir -p ${home} && echo hello-$CAPSTAN_TASK_NAME > ${home}/index.html && exec busybox httpd -f -p $PORT0 -h ${home}`;
 
 describe('capstan agent', () => {
   it('registers its Node with the lease key, its endpoint and drivers', async () => {
-    const node = await store.mustGet<CapstanObject<NodeSpec, NodeStatus>>('Node', { name: NODE });
+    const node = await db.store.mustGet<CapstanObject<NodeSpec, NodeStatus>>('Node', { name: NODE });
     expect(node.spec.attributes.hostname).toBe(NODE);
     expect(node.spec.drivers.sort()).toEqual(['docker', 'process']);
     expect(node.status).toMatchObject({ leaseTTLSeconds: 2, availableDrivers: expect.arrayContaining(['docker', 'process']) });
@@ -185,7 +173,7 @@ describe('capstan agent', () => {
   it('stops the workload of a deleted task, then releases it so the object disappears', async () => {
     const { task, hostPorts } = await boundTask('doomed', { driver: 'process', cmd: HTTPD('www'), ports: 1 });
     const running = await untilPhase('doomed', 'Running');
-    await store.delete('Task', { namespace: NS, name: 'doomed' });
+    await db.store.delete('Task', { namespace: NS, name: 'doomed' });
     const deleted = Date.now();
     await until(async () => (await getTask('doomed')) === undefined, { what: 'the deleted task to disappear' });
     figures.push(`process task deleted → stopped and gone: ${Date.now() - deleted} ms`);
@@ -197,7 +185,7 @@ describe('capstan agent', () => {
   it('stops a deleted docker task and removes its container', async () => {
     const { task } = await boundTask('doomed-docker', { driver: 'docker', cmd: 'sleep 1000', grace: 1 });
     await untilPhase('doomed-docker', 'Running');
-    await store.delete('Task', { namespace: NS, name: 'doomed-docker' });
+    await db.store.delete('Task', { namespace: NS, name: 'doomed-docker' });
     await until(async () => (await getTask('doomed-docker')) === undefined, { what: 'the deleted docker task to disappear' });
     expect(await containersOf(task.metadata.uid!)).toEqual([]);
   });
@@ -213,7 +201,7 @@ describe('capstan agent', () => {
     // The remains (logs) stay while the Task exists, and go with it.
     const sandboxes = () => readdirSync(join(stateDir, 'process', 'tasks'));
     expect(sandboxes()).toContain(failed.metadata.uid);
-    await store.delete('Task', { namespace: NS, name: 'victim' });
+    await db.store.delete('Task', { namespace: NS, name: 'victim' });
     await until(async () => (await getTask('victim')) === undefined, { what: 'the failed task to go once deleted' });
     expect(sandboxes()).not.toContain(failed.metadata.uid);
   });
@@ -228,7 +216,7 @@ describe('capstan agent', () => {
   });
 
   it('fails a pod when one container fails, and stops the others', async () => {
-    const task = await indexBinding(await store.create<Task>({
+    const task = await indexBinding(await db.store.create<Task>({
       apiVersion: 'capstan/v1',
       kind: 'Task',
       metadata: { name: 'pod', namespace: NS, finalizers: [AGENT_FINALIZER] },
@@ -263,7 +251,7 @@ describe('capstan agent', () => {
   it('stops the workload of a task marked Lost and releases it', async () => {
     const { hostPorts } = await boundTask('lost', { driver: 'process', cmd: HTTPD('www'), ports: 1 });
     const running = await untilPhase('lost', 'Running');
-    await store.updateStatus({ ...running, status: { ...running.status!, phase: 'Lost', message: 'node unreachable' } });
+    await db.store.updateStatus({ ...running, status: { ...running.status!, phase: 'Lost', message: 'node unreachable' } });
     await until(() => !alive(running.status!.runtime!.pid!), { what: 'the Lost task\'s workload to stop' });
     await until(async () => !(await getTask('lost'))?.metadata.finalizers?.includes(AGENT_FINALIZER), { what: 'the finalizer to go' });
     expect((await getTask('lost'))?.status?.phase).toBe('Lost');
@@ -282,18 +270,18 @@ describe('capstan agent', () => {
     }
     expect(agent.stderr()).not.toContain('elsewhere-');
     expect(agent.stderr()).not.toContain('"task":"default/unindexed"');
-    await Promise.all([...others, unindexed].map(({ task }) => store.delete('Task', { namespace: NS, name: task.metadata.name })));
+    await Promise.all([...others, unindexed].map(({ task }) => db.store.delete('Task', { namespace: NS, name: task.metadata.name })));
   });
 
   it('removes a stale index entry: a task deleted behind its back (its workload stopped), and an entry naming no task', async () => {
     const { task } = await boundTask('behind-back', { driver: 'process', cmd: 'exec busybox sleep 1000' });
     const running = await untilPhase('behind-back', 'Running');
-    const definition = store.kind('Task');
+    const definition = db.store.kind('Task');
     // Both keys gone without a deletion: no deletionTimestamp, no finalizer released.
-    await client.delete().key(specKey(definition, NS, 'behind-back'));
-    await client.delete().key(statusKey(definition, NS, 'behind-back'));
-    await client.put(nodeTaskIndexKey(NODE, NS, 'ghost')).value('no-such-uid');
-    const indexed = async (name: string) => (await client.get(nodeTaskIndexKey(NODE, NS, name)).string()) !== null;
+    await db.client.delete().key(specKey(definition, NS, 'behind-back'));
+    await db.client.delete().key(statusKey(definition, NS, 'behind-back'));
+    await db.client.put(nodeTaskIndexKey(NODE, NS, 'ghost')).value('no-such-uid');
+    const indexed = async (name: string) => (await db.client.get(nodeTaskIndexKey(NODE, NS, name)).string()) !== null;
     await until(async () => !(await indexed('behind-back')) && !(await indexed('ghost')), { what: 'the stale index entries to be removed' });
     await until(() => !alive(running.status!.runtime!.pid!), { what: 'the workload of the vanished task to stop' });
     expect(task.metadata.uid).toBe(running.metadata.uid);
@@ -304,7 +292,7 @@ describe('capstan agent', () => {
     await untilPhase('talker', 'Running');
     const result = await until(
       async () => {
-        const run = await spawnCapstan(['logs', 'talker'], { env: { CAPSTAN_ETCD: etcd.url, HOME: '/nonexistent' } });
+        const run = await spawnCapstan(['logs', 'talker'], { env: { CAPSTAN_ETCD: db.etcd.url, HOME: '/nonexistent' } });
         return run.stdout.includes('line-two') ? run : undefined;
       },
       { what: 'capstan logs to show the output' },
@@ -324,7 +312,7 @@ describe('capstan agent', () => {
     const killed = Date.now();
     await until(async () => !(await leaseKeyExists()), { timeoutMs: 3_000, intervalMs: 10, what: 'the lease key to vanish within TTL + 1 s' });
     figures.push(`agent kill -9 → lease key gone: ${Date.now() - killed} ms (TTL 2 s)`);
-    await store.delete('Task', { namespace: NS, name: 'gone-while-down' });
+    await db.store.delete('Task', { namespace: NS, name: 'gone-while-down' });
 
     agent = launchAgent();
     await agent.started;
@@ -341,17 +329,17 @@ describe('capstan agent', () => {
   });
 
   it('grants a new lease and puts its key again after being cut off from etcd for longer than the TTL', async () => {
-    const proxy = await startProxy(Number(new URL(etcd.url).port));
+    const proxy = await startProxy(Number(new URL(db.etcd.url).port));
     const cutOff = startAgentProcess({ etcd: proxy.url, node: 'n2', stateDir: join(stateDir, 'n2'), dockerSocket: docker.engine.socketPath, extraArgs: ['--drivers', 'process'] });
     const key = nodeLeaseKey('n2');
     try {
       await cutOff.started;
-      expect(await client.get(key).string()).not.toBeNull();
+      expect(await db.client.get(key).string()).not.toBeNull();
       proxy.partition();
-      await until(async () => (await client.get(key).string()) === null, { timeoutMs: 4_000, what: 'the cut-off node\'s lease to expire' });
+      await until(async () => (await db.client.get(key).string()) === null, { timeoutMs: 4_000, what: 'the cut-off node\'s lease to expire' });
       proxy.heal();
       const healed = Date.now();
-      await until(async () => (await client.get(key).string()) !== null, { timeoutMs: 8_000, what: 'the lease key to be put again' });
+      await until(async () => (await db.client.get(key).string()) !== null, { timeoutMs: 8_000, what: 'the lease key to be put again' });
       figures.push(`partition healed → lease key back: ${Date.now() - healed} ms`);
     } finally {
       await cutOff.kill();

@@ -2,36 +2,25 @@
 // What the endpoints controller and `capstan lb` would write (Endpoints, a load balancer's
 // registration and its drained keys, the LoadBalanced condition) is written here directly, so the
 // command is tested on exactly the state it reads.
-import type { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { drainedKey, loadBalancerLeaseKey } from '../api/keys.ts';
 import { appSpecSchema, templateOf, type AppSpecInput } from '../api/kinds/app.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import type { EndpointsSpec } from '../api/kinds/endpoints.ts';
 import type { AnyObject } from '../api/object.ts';
-import type { Store } from '../api/store.ts';
 import { capstan } from './helpers/cli.ts';
-import { closeStore, openStore, type TestEtcd } from './helpers/etcd.ts';
+import { useStore } from './helpers/etcd.ts';
 
 const NS = 'shop';
 const appSpec = (extra: Partial<AppSpecInput> = {}) => appSpecSchema.parse({ driver: 'process', containers: [{ name: 'main', cmd: 'x' }], ...extra });
 
 describe('capstan get endpoints and describe app traffic', () => {
-  let etcd: TestEtcd;
-  let client: Etcd3;
-  let store: Store;
-  const run = (...args: string[]) => capstan(args, { etcd: etcd.url });
+  const db = useStore(builtinRegistry(), { clearEachTest: true });
+  const run = (...args: string[]) => capstan(args, { etcd: db.etcd.url });
 
-  beforeAll(async () => {
-    ({ etcd, client, store } = await openStore(builtinRegistry()));
-  });
-  afterAll(() => closeStore({ etcd, client }));
-  beforeEach(async () => {
-    await client.delete().prefix('/capstan/');
-  });
 
   async function createApp(name: string, extra: Partial<AppSpecInput>, labels: Record<string, string> = {}): Promise<AnyObject> {
-    return store.create({ apiVersion: 'capstan/v1', kind: 'App', metadata: { name, namespace: NS, labels }, spec: appSpec(extra) });
+    return db.store.create({ apiVersion: 'capstan/v1', kind: 'App', metadata: { name, namespace: NS, labels }, spec: appSpec(extra) });
   }
 
   /** Endpoints as the endpoints controller writes them: `count` tasks serving each port on 10.0.0.<i>. */
@@ -45,12 +34,12 @@ describe('capstan get endpoints and describe app traffic', () => {
         addresses: Array.from({ length: count }, (_, i) => ({ address: `10.0.0.${i + 1}`, hostPort: 31000 + index * 100 + i, task: `${app}-${i + 1}`, node: `n${i + 1}` })),
       })),
     };
-    return store.create({ apiVersion: 'capstan/v1', kind: 'Endpoints', metadata: { name: app, namespace: NS }, spec });
+    return db.store.create({ apiVersion: 'capstan/v1', kind: 'Endpoints', metadata: { name: app, namespace: NS }, spec });
   }
 
   /** What `capstan lb` registers (lease-bound there; a plain key is the same to a reader). */
   async function registerLoadBalancer(name: string, groups: string[]): Promise<void> {
-    await client.put(loadBalancerLeaseKey(name)).value(JSON.stringify({ name, groups, pid: 4242 }));
+    await db.client.put(loadBalancerLeaseKey(name)).value(JSON.stringify({ name, groups, pid: 4242 }));
   }
 
   it('get endpoints lists service ports and addresses, shortened, and every task with -o wide', async () => {
@@ -79,9 +68,9 @@ describe('capstan get endpoints and describe app traffic', () => {
     await registerLoadBalancer('lb-edge', ['external']);
     await registerLoadBalancer('lb-inside', ['internal']);
     await registerLoadBalancer('lb-new', ['external']);
-    await client.put(drainedKey('lb-edge', NS, 'web')).value(endpoints.metadata.resourceVersion!);
+    await db.client.put(drainedKey('lb-edge', NS, 'web')).value(endpoints.metadata.resourceVersion!);
     // Acknowledged, as every load balancer acknowledges every App, yet it does not route this one.
-    await client.put(drainedKey('lb-inside', NS, 'web')).value(endpoints.metadata.resourceVersion!);
+    await db.client.put(drainedKey('lb-inside', NS, 'web')).value(endpoints.metadata.resourceVersion!);
 
     const result = await run('describe', 'app', 'web', '-n', NS);
     expect(result).toMatchObject({ code: 0, stderr: '' });
@@ -106,10 +95,10 @@ describe('capstan get endpoints and describe app traffic', () => {
     const app = await createApp('api', { ports: [{ name: 'http' }], loadBalancer: {} });
     const endpoints = await createEndpoints('api', [{ name: 'http', servicePort: 10002 }], 1);
     await registerLoadBalancer('lb-edge', ['external']);
-    await client.put(drainedKey('lb-edge', NS, 'api')).value(endpoints.metadata.resourceVersion!);
+    await db.client.put(drainedKey('lb-edge', NS, 'api')).value(endpoints.metadata.resourceVersion!);
     const message = 'load balancer lb-edge left this App out: haproxy -c said: unknown keyword "bogus" in backend section';
     const lastTransitionTime = new Date().toISOString();
-    await store.updateStatus({ ...app, status: { conditions: [{ type: 'LoadBalanced', status: 'False', reason: 'ConfigRejected', message, lastTransitionTime }] } });
+    await db.store.updateStatus({ ...app, status: { conditions: [{ type: 'LoadBalanced', status: 'False', reason: 'ConfigRejected', message, lastTransitionTime }] } });
 
     const { stdout } = await run('describe', 'app', 'api', '-n', NS);
     expect(stdout).toMatch(/^ {4}lb-edge\s+not serving: haproxy -c rejected this App \(see LoadBalanced below\)$/m);
@@ -129,14 +118,14 @@ describe('capstan get endpoints and describe app traffic', () => {
 
   it('describe task shows Draining among its conditions', async () => {
     await createApp('web', { ports: [{ name: 'http' }] });
-    const task = await store.create({
+    const task = await db.store.create({
       apiVersion: 'capstan/v1',
       kind: 'Task',
       metadata: { name: 'web-1', namespace: NS },
       spec: { app: 'web', revision: 1, template: templateOf(appSpec({ ports: [{ name: 'http' }] })), nodeName: 'n1', hostPorts: [31000] },
     });
     const lastTransitionTime = new Date().toISOString();
-    await store.updateStatus({
+    await db.store.updateStatus({
       ...task,
       status: { phase: 'Running', conditions: [{ type: 'Draining', status: 'True', reason: 'Draining', message: 'waiting up to 5s for the load balancers', lastTransitionTime }] },
     });

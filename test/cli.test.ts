@@ -4,16 +4,14 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import type { AnyObject } from '../api/object.ts';
-import { Store } from '../api/store.ts';
 import { createEventRecorder } from '../api/events.ts';
 import { pino } from 'pino';
 import { capstan, spawnCapstan, startCapstan } from './helpers/cli.ts';
 import { until } from './helpers/poll.ts';
-import { closeStore, openStore, type TestEtcd } from './helpers/etcd.ts';
+import { useStore } from './helpers/etcd.ts';
 
 function app(name: string, options: { instances?: number; servicePort?: number; namespace?: string; labels?: string } = {}): string {
   return [
@@ -34,26 +32,19 @@ function app(name: string, options: { instances?: number; servicePort?: number; 
 }
 
 describe('capstan command on a real etcd', () => {
-  let etcd: TestEtcd;
-  let client: Etcd3;
-  let store: Store;
+  const db = useStore(builtinRegistry(), { clearEachTest: true });
   let dir: string;
-  const run = (...args: string[]) => capstan(args, { etcd: etcd.url, cwd: dir });
-  const runWithStdin = (stdin: string, ...args: string[]) => capstan(args, { etcd: etcd.url, cwd: dir, stdin });
+  const run = (...args: string[]) => capstan(args, { etcd: db.etcd.url, cwd: dir });
+  const runWithStdin = (stdin: string, ...args: string[]) => capstan(args, { etcd: db.etcd.url, cwd: dir, stdin });
   const write = (file: string, text: string) => {
     mkdirSync(join(dir, file, '..'), { recursive: true });
     writeFileSync(join(dir, file), text);
     return file;
   };
-  const getApp = (name: string, namespace = 'default') => store.get('App', { namespace, name });
-  const keyCount = async () => (await client.getAll().prefix('/capstan/').keys()).length;
+  const getApp = (name: string, namespace = 'default') => db.store.get('App', { namespace, name });
+  const keyCount = async () => (await db.client.getAll().prefix('/capstan/').keys()).length;
 
-  beforeAll(async () => {
-    ({ etcd, client, store } = await openStore(builtinRegistry()));
-  });
-  afterAll(() => closeStore({ etcd, client }));
   beforeEach(async () => {
-    await client.delete().prefix('/capstan/');
     dir = mkdtempSync(join(tmpdir(), 'capstan-cli-'));
     return () => rmSync(dir, { recursive: true, force: true });
   });
@@ -90,11 +81,11 @@ describe('capstan command on a real etcd', () => {
       write('web.yaml', app('web', { instances: 1 }));
       await run('apply', '-f', 'web.yaml');
       const created = (await getApp('web'))!;
-      const owned = await store.update({
+      const owned = await db.store.update({
         ...created,
         metadata: { ...created.metadata, finalizers: ['capstan.io/tasks'], ownerReferences: [{ apiVersion: 'capstan/v1', kind: 'App', name: 'parent', uid: 'u1' }] },
       });
-      await store.updateStatus({ ...owned, status: { running: 1, conditions: [] } });
+      await db.store.updateStatus({ ...owned, status: { running: 1, conditions: [] } });
 
       expect((await run('apply', '-f', 'web.yaml')).stdout).toBe('app/web unchanged\n');
       write('web.yaml', app('web', { instances: 2 }));
@@ -138,10 +129,10 @@ describe('capstan command on a real etcd', () => {
       write('set/c.yaml', app('c'));
       await run('apply', '-f', 'set', '--prune');
       // c is deleted and made again by someone else, outside the set: same name, different object.
-      await store.delete('App', { namespace: 'default', name: 'c' });
-      const outsider = await store.create<AnyObject>({ apiVersion: 'capstan/v1', kind: 'App', metadata: { name: 'c', namespace: 'default' }, spec: { containers: [{ image: 'x' }] } });
+      await db.store.delete('App', { namespace: 'default', name: 'c' });
+      const outsider = await db.store.create<AnyObject>({ apiVersion: 'capstan/v1', kind: 'App', metadata: { name: 'c', namespace: 'default' }, spec: { containers: [{ image: 'x' }] } });
       // d carries the set's label but was never applied by it: prune never guesses from labels.
-      await store.create({
+      await db.store.create({
         apiVersion: 'capstan/v1',
         kind: 'App',
         metadata: { name: 'd', namespace: 'default', labels: { 'capstan.io/inventory': 'set' } },
@@ -212,8 +203,8 @@ describe('capstan command on a real etcd', () => {
     ];
 
     it.each(badInputs)('rejects $name: exit 1, every problem with its line, nothing written', async ({ files, expected }) => {
-      await store.create({ apiVersion: 'capstan/v1', kind: 'App', metadata: { name: 'first', namespace: 'default' }, spec: { containers: [{ image: 'x' }], ports: [{ servicePort: 10004 }] } });
-      const revision = (await store.list('App')).revision;
+      await db.store.create({ apiVersion: 'capstan/v1', kind: 'App', metadata: { name: 'first', namespace: 'default' }, spec: { containers: [{ image: 'x' }], ports: [{ servicePort: 10004 }] } });
+      const revision = (await db.store.list('App')).revision;
       for (const [file, text] of Object.entries(files)) write(`in/${file}`, text);
       const result = await run('apply', '-f', 'in');
       expect(result.code).toBe(1);
@@ -221,11 +212,11 @@ describe('capstan command on a real etcd', () => {
       for (const pattern of expected) expect(stderr).toMatch(pattern);
       expect(stderr).toMatch(/\d+ problems? in \d+ files?: nothing was applied\n$/);
       expect(result.stdout).toBe('');
-      expect((await store.list('App')).revision).toBe(revision);
+      expect((await db.store.list('App')).revision).toBe(revision);
     });
 
     it('lists every problem of test/fixtures/invalid', async () => {
-      const result = await capstan(['apply', '-f', 'test/fixtures/invalid'], { etcd: etcd.url });
+      const result = await capstan(['apply', '-f', 'test/fixtures/invalid'], { etcd: db.etcd.url });
       expect(result.code).toBe(1);
       const lines = result.stderr.trim().split('\n');
       expect(lines.length).toBeGreaterThanOrEqual(5);
@@ -235,9 +226,9 @@ describe('capstan command on a real etcd', () => {
 
     it('colours and aligns on a terminal (FORCE_COLOR), plain otherwise and with NO_COLOR', async () => {
       write('apps.yaml', `${app('a')}---\n${app('longer-name')}`);
-      const coloured = await capstan(['apply', '-f', 'apps.yaml'], { etcd: etcd.url, cwd: dir, env: { NO_COLOR: undefined, FORCE_COLOR: '1' } });
+      const coloured = await capstan(['apply', '-f', 'apps.yaml'], { etcd: db.etcd.url, cwd: dir, env: { NO_COLOR: undefined, FORCE_COLOR: '1' } });
       expect(coloured.stdout).toBe('app/a           \u001b[32mcreated\u001b[39m\napp/longer-name \u001b[32mcreated\u001b[39m\n');
-      const plain = await capstan(['apply', '-f', 'apps.yaml'], { etcd: etcd.url, cwd: dir, env: { FORCE_COLOR: '1', NO_COLOR: '1' } });
+      const plain = await capstan(['apply', '-f', 'apps.yaml'], { etcd: db.etcd.url, cwd: dir, env: { FORCE_COLOR: '1', NO_COLOR: '1' } });
       expect(plain.stdout).toBe('app/a unchanged\napp/longer-name unchanged\n');
     });
 
@@ -309,16 +300,16 @@ describe('capstan command on a real etcd', () => {
     });
 
     it('-w prints the table, then a row per change until interrupted', async () => {
-      const watching = startCapstan(['get', 'apps', '-w'], { etcd: etcd.url, cwd: dir });
+      const watching = startCapstan(['get', 'apps', '-w'], { etcd: db.etcd.url, cwd: dir });
       await until(() => watching.stdout().includes('web'), { what: 'the first table' });
       expect(watching.stdout().trim().split('\n')).toHaveLength(3);
       write('apps.yaml', app('web', { labels: '{tier: front}', servicePort: 10004, instances: 7 }));
       await run('apply', '-f', 'apps.yaml');
       await until(() => /^web\s+7\s/m.test(watching.stdout()), { what: 'the changed row' });
-      await store.delete('App', { namespace: 'default', name: 'db' });
+      await db.store.delete('App', { namespace: 'default', name: 'db' });
       await until(() => /^db\s.*\(deleted\)$/m.test(watching.stdout()), { what: 'the deleted row' });
       // Another namespace is not this watch's business.
-      await store.create({ apiVersion: 'capstan/v1', kind: 'App', metadata: { name: 'elsewhere', namespace: 'shop' }, spec: { containers: [{ image: 'x' }] } });
+      await db.store.create({ apiVersion: 'capstan/v1', kind: 'App', metadata: { name: 'elsewhere', namespace: 'shop' }, spec: { containers: [{ image: 'x' }] } });
       watching.interrupt();
       const result = await watching.done;
       expect(result.code).toBe(0);
@@ -339,7 +330,7 @@ describe('capstan command on a real etcd', () => {
     await run('apply', '-f', 'web.yaml');
     const stored = (await getApp('web'))!;
     const now = new Date().toISOString();
-    await store.updateStatus({
+    await db.store.updateStatus({
       ...stored,
       status: {
         running: 2,
@@ -352,10 +343,10 @@ describe('capstan command on a real etcd', () => {
       metadata: { name, namespace: 'default' },
       spec: { involvedObject: { kind: 'App', namespace: 'default', name: 'web' }, reason, message: `${reason} happened`, firstTimestamp: at, lastTimestamp: at, source: { component: 'rollout' } },
     });
-    await store.create(event('e2', 'ScaledUp', new Date(Date.now() - 1000).toISOString()));
+    await db.store.create(event('e2', 'ScaledUp', new Date(Date.now() - 1000).toISOString()));
     // The way controllers record events: leased, under /capstan/events/<namespace>/<id>.
     const recorder = createEventRecorder({
-      client,
+      client: db.client,
       registry: builtinRegistry(),
       component: 'rollout',
       log: pino({ level: 'silent' }),
@@ -384,13 +375,13 @@ describe('capstan command on a real etcd', () => {
     write('web.yaml', app('web'));
     await run('apply', '-f', 'web.yaml');
     const stored = (await getApp('web'))!;
-    const recorder = createEventRecorder({ client, registry: builtinRegistry(), component: 'rollout', log: pino({ level: 'silent' }), now: () => new Date() });
+    const recorder = createEventRecorder({ client: db.client, registry: builtinRegistry(), component: 'rollout', log: pino({ level: 'silent' }), now: () => new Date() });
     await recorder.record(stored, { reason: 'BeforeTheWatch', message: 'listed first' });
-    const watching = startCapstan(['get', 'events', '-w'], { etcd: etcd.url, cwd: dir });
+    const watching = startCapstan(['get', 'events', '-w'], { etcd: db.etcd.url, cwd: dir });
     await until(() => watching.stdout().includes('BeforeTheWatch'), { what: 'the first table' });
     await recorder.record(stored, { reason: 'ScaledUp', message: 'scaled up to 3' });
     await until(() => /ScaledUp\s+app\/web\s+scaled up to 3/.test(watching.stdout()), { what: 'the new event as a row' });
-    await store.create({
+    await db.store.create({
       apiVersion: 'capstan/v1',
       kind: 'Event',
       metadata: { name: 'stored-1', namespace: 'default' },
@@ -421,7 +412,7 @@ describe('capstan command on a real etcd', () => {
     write('a.yaml', app('a'));
     await run('apply', '-f', 'a.yaml');
     const stored = (await getApp('a'))!;
-    await store.update({ ...stored, metadata: { ...stored.metadata, finalizers: ['test/hold'] } });
+    await db.store.update({ ...stored, metadata: { ...stored.metadata, finalizers: ['test/hold'] } });
     const deleting = run('delete', 'app', 'a', '--wait', '--timeout', '10');
     // Release the finalizer once the deletion is marked, as a controller would.
     const marked = await until(
@@ -431,7 +422,7 @@ describe('capstan command on a real etcd', () => {
       },
       { timeoutMs: 10_000, intervalMs: 20, what: 'app/a marked for deletion (deletionTimestamp set)' },
     );
-    await store.update({ ...marked, metadata: { ...marked.metadata, finalizers: [] } });
+    await db.store.update({ ...marked, metadata: { ...marked.metadata, finalizers: [] } });
     const result = await deleting;
     expect(result).toMatchObject({ code: 0, stdout: 'app/a marked for deletion (waiting for finalizers)\napp/a deleted\n' });
   });
@@ -480,12 +471,12 @@ describe('capstan command on a real etcd', () => {
   });
 
   it('controllers runs the built-in controllers until interrupted; an unknown --only is a usage error', async () => {
-    const running = startCapstan(['controllers', '--only', 'gc', '--lease-ttl', '2'], { etcd: etcd.url, cwd: dir });
+    const running = startCapstan(['controllers', '--only', 'gc', '--lease-ttl', '2'], { etcd: db.etcd.url, cwd: dir });
     await until(() => /running gc against/.test(running.stderr()), { what: `controllers to start: ${running.stderr()}` });
-    await until(async () => (await client.get('/capstan/leaders/gc').string()) !== null, { what: 'the gc leader key' });
+    await until(async () => (await db.client.get('/capstan/leaders/gc').string()) !== null, { what: 'the gc leader key' });
     running.interrupt();
     expect((await running.done).code).toBe(0);
-    await until(async () => (await client.get('/capstan/leaders/gc').string()) === null, { what: 'leadership released' });
+    await until(async () => (await db.client.get('/capstan/leaders/gc').string()) === null, { what: 'leadership released' });
 
     const unknown = await run('controllers', '--only', 'nope');
     expect(unknown.code).toBe(2);
@@ -494,7 +485,7 @@ describe('capstan command on a real etcd', () => {
 
   describe('as a child process', () => {
     it('applies the demo manifests (npx capstan apply -f manifests/demo), then finds them unchanged', async () => {
-      const env = { CAPSTAN_ETCD: etcd.url };
+      const env = { CAPSTAN_ETCD: db.etcd.url };
       const first = await spawnCapstan(['apply', '-f', 'manifests/demo'], { env });
       expect(first).toMatchObject({ code: 0, stderr: '' });
       expect(first.stdout).toBe('app/web created\napp/ticker created\napp/echo created\n');
@@ -521,7 +512,7 @@ describe('capstan command on a real etcd', () => {
     });
 
     it('exits 2 on a usage error', async () => {
-      const result = await spawnCapstan(['get'], { env: { CAPSTAN_ETCD: etcd.url } });
+      const result = await spawnCapstan(['get'], { env: { CAPSTAN_ETCD: db.etcd.url } });
       expect(result.code).toBe(2);
       expect(result.stderr).toContain("missing required argument 'kind'");
     });

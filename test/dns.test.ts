@@ -6,16 +6,14 @@ import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { promisify } from 'node:util';
 import { decode, encode, type Answer } from 'dns-packet';
-import type { Etcd3 } from 'etcd3';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { appSpecSchema, templateOf } from '../api/kinds/app.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import type { EndpointAddress, EndpointsSpec } from '../api/kinds/endpoints.ts';
 import { API_VERSION, type AnyObject } from '../api/object.ts';
-import type { Store } from '../api/store.ts';
 import { parseDnsFlags } from '../cli/dns.ts';
 import { startDnsServer, type RunningDnsServer } from '../runtime/dns/server.ts';
-import { closeStore, openStore, type TestEtcd } from './helpers/etcd.ts';
+import { useStore } from './helpers/etcd.ts';
 import { startCapstan } from './helpers/cli.ts';
 import { until } from './helpers/poll.ts';
 
@@ -58,18 +56,11 @@ function task(namespace: string, name: string, nodeName: string, phase: string, 
 }
 
 describe('capstan dns', () => {
-  let opened: { etcd: TestEtcd; client: Etcd3; store: Store };
+  const db = useStore(builtinRegistry(), { clearEachTest: true });
   let server: RunningDnsServer;
 
-  beforeAll(async () => {
-    opened = await openStore(builtinRegistry());
-  });
-  afterAll(async () => {
-    await closeStore(opened ?? {});
-  });
   beforeEach(async () => {
-    await opened.client.delete().prefix('/capstan/');
-    server = await startDnsServer({ store: opened.store, address: '127.0.0.1', port: 0 });
+    server = await startDnsServer({ store: db.store, address: '127.0.0.1', port: 0 });
   });
   afterEach(async () => {
     await server?.close();
@@ -85,7 +76,7 @@ describe('capstan dns', () => {
   };
 
   it('answers A for an app with every serving address, and for each task with its node address', async () => {
-    await opened.store.create(serving('prod', 'web', 3));
+    await db.store.create(serving('prod', 'web', 3));
     await until(() => server.names() > 0, { what: 'the Endpoints in the zone' });
     expect(await short('web.prod.capstan', 'A')).toEqual(['10.1.0.1', '10.1.0.2', '10.1.0.3']);
     expect(await short('web-1.prod.capstan', 'A')).toEqual(['10.1.0.2']);
@@ -93,7 +84,7 @@ describe('capstan dns', () => {
   });
 
   it('answers SRV per named port and in Mesos-DNS\'s _app._proto form, with the targets\' A records as additional', async () => {
-    await opened.store.create(serving('prod', 'web', 2));
+    await db.store.create(serving('prod', 'web', 2));
     await until(() => server.names() > 0, { what: 'the Endpoints in the zone' });
     const named = await dig('_http._tcp.web.prod.capstan', 'SRV');
     expect(section(named, 'ANSWER')).toEqual([
@@ -106,8 +97,8 @@ describe('capstan dns', () => {
   });
 
   it('says NXDOMAIN (with the SOA) for unknown names and apps with no serving task, NODATA for another type, REFUSED outside the zone', async () => {
-    await opened.store.create(serving('prod', 'web', 1));
-    await opened.store.create(endpoints('prod', 'idle', { ports: [{ name: 'http', index: 0, protocol: 'tcp', addresses: [] }] }));
+    await db.store.create(serving('prod', 'web', 1));
+    await db.store.create(endpoints('prod', 'idle', { ports: [{ name: 'http', index: 0, protocol: 'tcp', addresses: [] }] }));
     await until(() => server.names() > 0, { what: 'the Endpoints in the zone' });
     expect(await status('nope.prod.capstan', 'A')).toBe('NXDOMAIN');
     expect(await status('idle.prod.capstan', 'A')).toBe('NXDOMAIN');
@@ -120,7 +111,7 @@ describe('capstan dns', () => {
   });
 
   it('answers over TCP, and a 60-address answer truncated over UDP is retried over TCP by dig', async () => {
-    await opened.store.create(serving('prod', 'big', 60));
+    await db.store.create(serving('prod', 'big', 60));
     await until(() => server.names() > 0, { what: 'the Endpoints in the zone' });
     expect(await short('big.prod.capstan', 'A')).toHaveLength(60);
     expect(await dig('big.prod.capstan', 'A', '+tcp', '+short')).toMatch(/^(10\.1\.0\.\d+\n){60}$/);
@@ -135,12 +126,12 @@ describe('capstan dns', () => {
   });
 
   it('answers a scale-down within 100 ms of the write', async () => {
-    const before = await opened.store.create(serving('prod', 'web', 3));
+    const before = await db.store.create(serving('prod', 'web', 3));
     await until(() => server.names() > 0, { what: 'the Endpoints in the zone' });
     expect(await short('web.prod.capstan', 'A')).toEqual(['10.1.0.1', '10.1.0.2', '10.1.0.3']);
 
     const scaledDown = serving('prod', 'web', 1);
-    await opened.store.update({ ...before, spec: scaledDown.spec });
+    await db.store.update({ ...before, spec: scaledDown.spec });
     const written = performance.now();
     await until(async () => (await askUdp(server.port, 'web.prod.capstan')).length === 1, { intervalMs: 1, timeoutMs: 2_000, what: 'the scale-down answered' });
     const elapsed = performance.now() - written;
@@ -148,15 +139,15 @@ describe('capstan dns', () => {
     expect(await short('web.prod.capstan', 'A')).toEqual(['10.1.0.1']);
     expect(await status('web-2.prod.capstan', 'A')).toBe('NXDOMAIN');
 
-    await opened.store.delete('Endpoints', { namespace: 'prod', name: 'web' });
+    await db.store.delete('Endpoints', { namespace: 'prod', name: 'web' });
     await until(async () => (await status('web.prod.capstan', 'A')) === 'NXDOMAIN', { what: 'the deleted App gone' });
   });
 
   it('names every Running task, serving or not: one failing its health checks (so in no Endpoints) resolves by its name', async () => {
-    await opened.store.create(node('n1', '10.2.0.1'));
-    await opened.store.create(endpoints('prod', 'db', { ports: [{ name: 'pg', index: 0, protocol: 'tcp', addresses: [] }] }));
-    await opened.store.create(task('prod', 'db-0', 'n1', 'Running', false));
-    await opened.store.create(task('prod', 'db-1', 'n1', 'Starting', false));
+    await db.store.create(node('n1', '10.2.0.1'));
+    await db.store.create(endpoints('prod', 'db', { ports: [{ name: 'pg', index: 0, protocol: 'tcp', addresses: [] }] }));
+    await db.store.create(task('prod', 'db-0', 'n1', 'Running', false));
+    await db.store.create(task('prod', 'db-1', 'n1', 'Starting', false));
     await until(async () => (await short('db-0.prod.capstan', 'A')).length > 0, { what: 'the Running task named' });
     expect(await short('db-0.prod.capstan', 'A')).toEqual(['10.2.0.1']);
     expect(await dig('db-0.prod.capstan', 'A', '+noall', '+answer')).toMatch(/^db-0\.prod\.capstan\.\s+2\s+IN\s+A\s+10\.2\.0\.1$/m);
@@ -165,33 +156,33 @@ describe('capstan dns', () => {
   });
 
   it('takes a task\'s name away within 100 ms of it failing, and when it is deleted', async () => {
-    await opened.store.create(node('n1', '10.2.0.1'));
-    const failing = await opened.store.create(task('prod', 'db-0', 'n1', 'Running', true));
-    await opened.store.create(task('prod', 'db-1', 'n1', 'Running', true));
+    await db.store.create(node('n1', '10.2.0.1'));
+    const failing = await db.store.create(task('prod', 'db-0', 'n1', 'Running', true));
+    await db.store.create(task('prod', 'db-1', 'n1', 'Running', true));
     await until(async () => (await short('db-1.prod.capstan', 'A')).length > 0 && (await short('db-0.prod.capstan', 'A')).length > 0, { what: 'both tasks named' });
 
-    await opened.store.updateStatus({ ...failing, status: { ...failing.status!, phase: 'Failed' } });
+    await db.store.updateStatus({ ...failing, status: { ...failing.status!, phase: 'Failed' } });
     const written = performance.now();
     await until(async () => (await askUdp(server.port, 'db-0.prod.capstan')).length === 0, { intervalMs: 1, timeoutMs: 2_000, what: 'the Failed task\'s name gone' });
     expect(performance.now() - written, 'ms from the status write to the name gone').toBeLessThan(100);
     expect(await status('db-0.prod.capstan', 'A')).toBe('NXDOMAIN');
 
     // Bound tasks carry the agent's finalizer: a delete marks them, and the mark alone takes the name.
-    expect((await opened.store.delete('Task', { namespace: 'prod', name: 'db-1' }))?.metadata.deletionTimestamp).toBeDefined();
+    expect((await db.store.delete('Task', { namespace: 'prod', name: 'db-1' }))?.metadata.deletionTimestamp).toBeDefined();
     await until(async () => (await status('db-1.prod.capstan', 'A')) === 'NXDOMAIN', { what: 'the deleted task\'s name gone' });
     expect(await status('prod.capstan', 'A'), 'the namespace, now with no names below it').toBe('NXDOMAIN');
   });
 
   it('moves a node\'s tasks\' answers within 100 ms of its address changing, and only theirs', async () => {
-    const n1 = await opened.store.create(node('n1', '10.2.0.1'));
-    await opened.store.create(node('n2', '10.2.0.2'));
-    await opened.store.create(task('prod', 'db-0', 'n1', 'Running', true));
-    await opened.store.create(task('prod', 'db-1', 'n1', 'Running', false));
-    await opened.store.create(task('prod', 'db-2', 'n2', 'Running', true));
+    const n1 = await db.store.create(node('n1', '10.2.0.1'));
+    await db.store.create(node('n2', '10.2.0.2'));
+    await db.store.create(task('prod', 'db-0', 'n1', 'Running', true));
+    await db.store.create(task('prod', 'db-1', 'n1', 'Running', false));
+    await db.store.create(task('prod', 'db-2', 'n2', 'Running', true));
     await until(async () => (await short('db-2.prod.capstan', 'A')).length > 0, { what: 'the tasks named' });
     expect(await short('db-0.prod.capstan', 'A')).toEqual(['10.2.0.1']);
 
-    const moved = await opened.store.update({ ...n1, spec: { ...(n1.spec as object), address: '10.2.0.11' } });
+    const moved = await db.store.update({ ...n1, spec: { ...(n1.spec as object), address: '10.2.0.11' } });
     const written = performance.now();
     await until(async () => (await askUdp(server.port, 'db-1.prod.capstan'))[0] === '10.2.0.11', { intervalMs: 1, timeoutMs: 2_000, what: 'the new address answered' });
     expect(performance.now() - written, 'ms from the Node write to the answer moving').toBeLessThan(100);
@@ -199,15 +190,15 @@ describe('capstan dns', () => {
     expect(await short('db-1.prod.capstan', 'A')).toEqual(['10.2.0.11']);
     expect(await short('db-2.prod.capstan', 'A')).toEqual(['10.2.0.2']);
 
-    await opened.store.update({ ...moved, spec: { ...(moved.spec as object), address: 'fd00::11' } });
+    await db.store.update({ ...moved, spec: { ...(moved.spec as object), address: 'fd00::11' } });
     await until(async () => (await short('db-0.prod.capstan', 'AAAA'))[0] === 'fd00::11', { what: 'an IPv6 address answered as AAAA' });
     expect(await status('db-0.prod.capstan', 'A')).toBe('NOERROR');
     expect(await short('db-0.prod.capstan', 'A')).toEqual([]);
   });
 
   it('runs as `capstan dns`, printing where it listens, until interrupted', async () => {
-    await opened.store.create(serving('dev', 'api', 2));
-    const cli = startCapstan(['dns', '--listen', '127.0.0.1:0', '--zone', 'cluster.local', '--ttl', '5'], { etcd: opened.etcd.url });
+    await db.store.create(serving('dev', 'api', 2));
+    const cli = startCapstan(['dns', '--listen', '127.0.0.1:0', '--zone', 'cluster.local', '--ttl', '5'], { etcd: db.etcd.url });
     const port = await until(() => /on 127\.0\.0\.1:(\d+) /.exec(cli.stdout())?.[1], { what: `dns to listen (stderr: ${cli.stderr()})` });
     const answer = await run('dig', ['@127.0.0.1', '-p', port, 'api.dev.cluster.local', 'A', '+noall', '+answer']);
     expect(answer.stdout.trim().split('\n').sort()).toEqual([

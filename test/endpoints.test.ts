@@ -3,38 +3,30 @@
 // (runtime/agent/drain.ts) against a load balancer's lease and its drain records. Tasks are written
 // directly with the statuses an agent and the health controller would give them: the controller
 // under test only reads them.
-import type { Etcd3, Lease } from 'etcd3';
+import type { Lease } from 'etcd3';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { drainedKey, loadBalancerLeaseKey, servicePortKey } from '../api/keys.ts';
 import { appSpecSchema, templateOf, type AppSpecInput } from '../api/kinds/app.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import type { EndpointsSpec } from '../api/kinds/endpoints.ts';
 import type { AnyObject } from '../api/object.ts';
-import type { Store } from '../api/store.ts';
 import { runControllers, type RunningControllers } from '../controllers/builtin.ts';
 import { ServicePorts } from '../controllers/endpoints/service-ports.ts';
 import { waitUntilDrained } from '../runtime/agent/drain.ts';
-import { closeStore, openStore, type TestEtcd } from './helpers/etcd.ts';
+import { useStore } from './helpers/etcd.ts';
 import { until } from './helpers/poll.ts';
 
 const NS = 'shop';
 const log = pino({ level: 'silent' });
 
 describe('endpoints controller', () => {
-  let etcd: TestEtcd;
-  let client: Etcd3;
-  let store: Store;
+  const db = useStore(builtinRegistry(), { clearEachTest: true });
   let controllers: RunningControllers | undefined;
 
-  beforeAll(async () => {
-    ({ etcd, client, store } = await openStore(builtinRegistry()));
-  });
-  afterAll(() => closeStore({ etcd, client }));
   beforeEach(async () => {
-    await client.delete().prefix('/capstan/');
-    await store.create({ apiVersion: 'capstan/v1', kind: 'Node', metadata: { name: 'n1' }, spec: { address: '127.0.0.1', capacity: { cpus: 8, mem: 8192 } } });
-    controllers = await runControllers({ store, leaderElection: false, logger: log, handleSignals: false, only: ['endpoints', 'gc'] });
+    await db.store.create({ apiVersion: 'capstan/v1', kind: 'Node', metadata: { name: 'n1' }, spec: { address: '127.0.0.1', capacity: { cpus: 8, mem: 8192 } } });
+    controllers = await runControllers({ store: db.store, leaderElection: false, logger: log, handleSignals: false, only: ['endpoints', 'gc'] });
   });
   afterEach(async () => {
     await controllers?.stop();
@@ -43,12 +35,12 @@ describe('endpoints controller', () => {
   const appSpec = (extra: Partial<AppSpecInput> = {}) => appSpecSchema.parse({ driver: 'process', containers: [{ name: 'main', cmd: 'x' }], ports: [{ name: 'http' }], ...extra });
 
   async function createApp(name: string, extra: Partial<AppSpecInput> = {}, labels: Record<string, string> = {}): Promise<AnyObject> {
-    return store.create({ apiVersion: 'capstan/v1', kind: 'App', metadata: { name, namespace: NS, labels }, spec: appSpec(extra) });
+    return db.store.create({ apiVersion: 'capstan/v1', kind: 'App', metadata: { name, namespace: NS, labels }, spec: appSpec(extra) });
   }
 
   async function createTask(app: string, name: string, options: { hostPort: number; phase?: string; healthy?: 'True' | 'False'; extra?: Partial<AppSpecInput> }) {
     const conditions = options.healthy ? [{ type: 'Healthy', status: options.healthy, lastTransitionTime: new Date().toISOString() }] : [];
-    return store.create({
+    return db.store.create({
       apiVersion: 'capstan/v1',
       kind: 'Task',
       metadata: { name, namespace: NS },
@@ -57,7 +49,7 @@ describe('endpoints controller', () => {
     });
   }
 
-  const endpoints = async (app: string) => (await store.get('Endpoints', { namespace: NS, name: app }))?.spec as EndpointsSpec | undefined;
+  const endpoints = async (app: string) => (await db.store.get('Endpoints', { namespace: NS, name: app }))?.spec as EndpointsSpec | undefined;
   const served = async (app: string) => (await endpoints(app))?.ports[0]?.addresses.map((a) => `${a.task}@${a.address}:${a.hostPort}`).sort();
 
   it('lists Running, healthy tasks and drops one the moment it is deleted', async () => {
@@ -68,13 +60,13 @@ describe('endpoints controller', () => {
     await createTask('web', 'web-c', { hostPort: 31003, phase: 'Starting', extra: check });
     await until(async () => JSON.stringify(await served('web')) === JSON.stringify(['web-a@127.0.0.1:31001']), { what: 'web-a alone in Endpoints' });
 
-    const b = await store.mustGet('Task', { namespace: NS, name: 'web-b' });
-    await store.updateStatus({ ...b, status: { ...(b.status as object), conditions: [{ type: 'Healthy', status: 'True', lastTransitionTime: new Date().toISOString() }] } });
+    const b = await db.store.mustGet('Task', { namespace: NS, name: 'web-b' });
+    await db.store.updateStatus({ ...b, status: { ...(b.status as object), conditions: [{ type: 'Healthy', status: 'True', lastTransitionTime: new Date().toISOString() }] } });
     await until(async () => (await served('web'))?.length === 2, { what: 'web-b joins once healthy' });
 
-    await store.delete('Task', { namespace: NS, name: 'web-a' });
+    await db.store.delete('Task', { namespace: NS, name: 'web-a' });
     // The agent's finalizer keeps the task (its agent would now drain and stop it), but it no longer serves.
-    expect(await store.get('Task', { namespace: NS, name: 'web-a' })).toBeDefined();
+    expect(await db.store.get('Task', { namespace: NS, name: 'web-a' })).toBeDefined();
     await until(async () => JSON.stringify(await served('web')) === JSON.stringify(['web-b@127.0.0.1:31002']), { what: 'web-a gone from Endpoints' });
   });
 
@@ -90,20 +82,20 @@ describe('endpoints controller', () => {
     expect(await portOf('plain')).toBeUndefined();
 
     // A new template (a new revision) keeps the port.
-    const current = await store.mustGet('App', { namespace: NS, name: 'web' });
-    await store.update({ ...current, spec: appSpec({ loadBalancer: { vhost: ['web.local'] }, containers: [{ name: 'main', cmd: 'y' }] }) });
+    const current = await db.store.mustGet('App', { namespace: NS, name: 'web' });
+    await db.store.update({ ...current, spec: appSpec({ loadBalancer: { vhost: ['web.local'] }, containers: [{ name: 'main', cmd: 'y' }] }) });
     await createTask('web', 'web-a', { hostPort: 31001 });
     await until(async () => (await served('web'))?.length === 1, { what: 'web-a served' });
     expect(await portOf('web')).toBe(web);
 
     // Deleting the App empties its Endpoints while its task remains (it is drained), and frees the port once it is gone.
-    await store.delete('App', { namespace: NS, name: 'web' });
+    await db.store.delete('App', { namespace: NS, name: 'web' });
     await until(async () => (await served('web'))?.length === 0, { what: 'web Endpoints emptied' });
-    expect(await client.get(servicePortKey(web!)).string()).not.toBeNull();
-    await store.delete('Task', { namespace: NS, name: 'web-a' });
-    const deleting = await store.mustGet('Task', { namespace: NS, name: 'web-a' });
-    await store.update({ ...deleting, metadata: { ...deleting.metadata, finalizers: [] } });
-    await until(async () => (await client.get(servicePortKey(web!)).string()) === null, { what: `service port ${web} freed` });
+    expect(await db.client.get(servicePortKey(web!)).string()).not.toBeNull();
+    await db.store.delete('Task', { namespace: NS, name: 'web-a' });
+    const deleting = await db.store.mustGet('Task', { namespace: NS, name: 'web-a' });
+    await db.store.update({ ...deleting, metadata: { ...deleting.metadata, finalizers: [] } });
+    await until(async () => (await db.client.get(servicePortKey(web!)).string()) === null, { what: `service port ${web} freed` });
     expect(await endpoints('web')).toBeUndefined();
     await createApp('next', { loadBalancer: {} });
     expect(await until(() => portOf('next'), { what: 'next service port' })).toBe(web);
@@ -115,60 +107,49 @@ describe('endpoints controller', () => {
     await createApp('second', { ports: [{ name: 'http', servicePort: 10050 }] });
     await until(async () => (await endpoints('second')) !== undefined, { what: 'second Endpoints' });
     expect((await endpoints('second'))?.ports[0]?.servicePort).toBeUndefined();
-    const events = async () => Object.values(await client.getAll().prefix(`/capstan/events/${NS}/`).strings()).map((v) => (JSON.parse(v) as { spec: { reason: string; message: string } }).spec);
+    const events = async () => Object.values(await db.client.getAll().prefix(`/capstan/events/${NS}/`).strings()).map((v) => (JSON.parse(v) as { spec: { reason: string; message: string } }).spec);
     const conflict = await until(async () => (await events()).find((e) => e.reason === 'ServicePortConflict'), { what: 'a ServicePortConflict event' });
     expect(conflict.message).toBe(`service port 10050 is held by App ${NS}/first`);
   });
 });
 
 describe('service port claims', () => {
-  let etcd: TestEtcd;
-  let client: Etcd3;
+  const db = useStore(builtinRegistry());
 
-  beforeAll(async () => {
-    ({ etcd, client } = await openStore(builtinRegistry()));
-  });
-  afterAll(() => closeStore({ etcd, client }));
 
   it('a reconcile reading stale Endpoints (no port yet) finds the port it claimed, and frees nothing', async () => {
-    const ports = new ServicePorts({ client, range: { from: 10000, to: 10100 } });
+    const ports = new ServicePorts({ client: db.client, range: { from: 10000, to: 10100 } });
     const app = { namespace: NS, app: 'web', uid: 'u1', wanted: [undefined, undefined] };
     const first = await ports.assign({ ...app, held: [] });
     expect(first.ports).toEqual([10000, 10001]);
     expect((await ports.assign({ ...app, held: [] })).ports).toEqual([10000, 10001]);
-    expect(Object.keys(await client.getAll().prefix('/capstan/serviceports/').strings())).toHaveLength(2);
+    expect(Object.keys(await db.client.getAll().prefix('/capstan/serviceports/').strings())).toHaveLength(2);
     // Another App racing for ports gets the next ones.
     expect((await ports.assign({ namespace: NS, app: 'api', uid: 'u2', wanted: [undefined], held: [] })).ports).toEqual([10002]);
   });
 });
 
 describe('drain waiter', () => {
-  let etcd: TestEtcd;
-  let client: Etcd3;
-  let store: Store;
+  const db = useStore(builtinRegistry());
   const leases: Lease[] = [];
 
-  beforeAll(async () => {
-    ({ etcd, client, store } = await openStore(builtinRegistry()));
-  });
-  afterAll(() => closeStore({ etcd, client }));
   afterEach(async () => {
     for (const lease of leases.splice(0)) await lease.revoke();
-    await client.delete().prefix('/capstan/');
+    await db.client.delete().prefix('/capstan/');
   });
 
   const target = { namespace: NS, app: 'web', task: 'web-a' };
   const address = (task: string) => ({ address: '127.0.0.1', hostPort: 31001, task, node: 'n1' });
   const writeEndpoints = async (tasks: string[]) => {
-    const current = await store.get('Endpoints', { namespace: NS, name: 'web' });
+    const current = await db.store.get('Endpoints', { namespace: NS, name: 'web' });
     const spec = { app: 'web', ports: [{ index: 0, protocol: 'tcp', addresses: tasks.map(address) }] };
     const written: AnyObject = current
-      ? await store.update({ ...current, spec })
-      : await store.create({ apiVersion: 'capstan/v1', kind: 'Endpoints', metadata: { name: 'web', namespace: NS }, spec });
+      ? await db.store.update({ ...current, spec })
+      : await db.store.create({ apiVersion: 'capstan/v1', kind: 'Endpoints', metadata: { name: 'web', namespace: NS }, spec });
     return written.metadata.resourceVersion!;
   };
   const registerLoadBalancer = async (name: string) => {
-    const lease = client.lease(5);
+    const lease = db.client.lease(5);
     leases.push(lease);
     await lease.put(loadBalancerLeaseKey(name)).value('{}');
     return lease;
@@ -178,12 +159,12 @@ describe('drain waiter', () => {
     await writeEndpoints(['web-a', 'web-b']);
     const lb = await registerLoadBalancer('edge-1');
     let outcome: Awaited<ReturnType<typeof waitUntilDrained>> | undefined;
-    const waiting = waitUntilDrained({ store, client, target, deadline: Date.now() + 10_000 }).then((o) => (outcome = o));
+    const waiting = waitUntilDrained({ store: db.store, client: db.client, target, deadline: Date.now() + 10_000 }).then((o) => (outcome = o));
 
     const without = await writeEndpoints(['web-b']);
     await lb.put(drainedKey('edge-1', NS, 'web')).value(String(BigInt(without) - 1n));
     // Behind by one revision: still held (a second, short waiter says so).
-    expect(await waitUntilDrained({ store, client, target, deadline: Date.now() + 150 })).toEqual({ result: 'timeout', waitingFor: ['load balancer edge-1'] });
+    expect(await waitUntilDrained({ store: db.store, client: db.client, target, deadline: Date.now() + 150 })).toEqual({ result: 'timeout', waitingFor: ['load balancer edge-1'] });
     expect(outcome).toBeUndefined();
     await lb.put(drainedKey('edge-1', NS, 'web')).value(without);
     await waiting;
@@ -193,10 +174,10 @@ describe('drain waiter', () => {
   it('stops waiting for a load balancer whose lease ended, and gives up at the deadline naming what held it', async () => {
     await writeEndpoints(['web-b']);
     const lb = await registerLoadBalancer('edge-1');
-    const timedOut = await waitUntilDrained({ store, client, target, deadline: Date.now() + 200 });
+    const timedOut = await waitUntilDrained({ store: db.store, client: db.client, target, deadline: Date.now() + 200 });
     expect(timedOut).toEqual({ result: 'timeout', waitingFor: ['load balancer edge-1'] });
     await lb.revoke();
     leases.splice(0);
-    expect(await waitUntilDrained({ store, client, target, deadline: Date.now() + 5_000 })).toEqual({ result: 'drained', loadBalancers: [] });
+    expect(await waitUntilDrained({ store: db.store, client: db.client, target, deadline: Date.now() + 5_000 })).toEqual({ result: 'drained', loadBalancers: [] });
   });
 });

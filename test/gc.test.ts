@@ -1,15 +1,12 @@
 // The garbage collector on a real etcd with the built-in kinds: App → Revision → Task.
-import type { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { connectEtcd } from '../api/etcd.ts';
 import { appSpecSchema, templateOf } from '../api/kinds/app.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import type { AnyObject, OwnerReference } from '../api/object.ts';
-import { Store } from '../api/store.ts';
 import { gcController } from '../controllers/gc.ts';
 import { Manager } from '../controllers/manager.ts';
-import { startEtcd, type TestEtcd } from './helpers/etcd.ts';
+import { useStore } from './helpers/etcd.ts';
 import { until } from './helpers/poll.ts';
 
 const appSpec = appSpecSchema.parse({ driver: 'process', containers: [{ cmd: 'sleep 600' }] });
@@ -37,43 +34,36 @@ const task = (name: string, owner: AnyObject) => ({
 });
 
 describe('the garbage collector', () => {
-  let etcd: TestEtcd;
-  let client: Etcd3;
-  let store: Store;
+  const db = useStore(builtinRegistry());
   let manager: Manager;
-  const exists = async (kind: string, name: string) => (await store.get(kind, { name })) !== undefined;
+  const exists = async (kind: string, name: string) => (await db.store.get(kind, { name })) !== undefined;
 
   beforeAll(async () => {
-    etcd = await startEtcd();
-    client = connectEtcd({ endpoints: etcd.url });
-    store = new Store(client, builtinRegistry());
-    const kinds = store.registry.kinds().map((k) => k.kind).filter((k) => k !== 'Event');
+    const kinds = db.store.registry.kinds().map((k) => k.kind).filter((k) => k !== 'Event');
     // Concurrency 1: keys of one kind are then collected in the order their events arrived, which the
     // "no false positive" case uses as a barrier.
-    manager = new Manager({ store, controllers: [gcController({ kinds, concurrency: 1 })], leaderElection: false, logger: pino({ level: 'silent' }) });
+    manager = new Manager({ store: db.store, controllers: [gcController({ kinds, concurrency: 1 })], leaderElection: false, logger: pino({ level: 'silent' }) });
     await manager.start();
   });
   afterAll(async () => {
     await manager?.stop();
-    client?.close();
-    await etcd?.stop();
   });
   beforeEach(async () => {
     for (const kind of ['Task', 'Revision', 'App']) {
-      for (const object of (await store.list(kind)).items) await store.delete(kind, { namespace: object.metadata.namespace, name: object.metadata.name });
+      for (const object of (await db.store.list(kind)).items) await db.store.delete(kind, { namespace: object.metadata.namespace, name: object.metadata.name });
     }
   });
 
   it('deletes a whole chain when its root is deleted: App → Revision → Tasks, and leaves other chains alone', async () => {
-    const web = await store.create(app('web'));
-    const rev = await store.create(revision('web-1', [ownedBy(web)]));
-    await store.create(task('web-1-a', rev));
-    await store.create(task('web-1-b', rev));
-    const db = await store.create(app('db'));
-    const dbRev = await store.create(revision('db-1', [ownedBy(db)]));
-    await store.create(task('db-1-a', dbRev));
+    const web = await db.store.create(app('web'));
+    const rev = await db.store.create(revision('web-1', [ownedBy(web)]));
+    await db.store.create(task('web-1-a', rev));
+    await db.store.create(task('web-1-b', rev));
+    const dbApp = await db.store.create(app('db'));
+    const dbRev = await db.store.create(revision('db-1', [ownedBy(dbApp)]));
+    await db.store.create(task('db-1-a', dbRev));
 
-    await store.delete('App', { name: 'web' });
+    await db.store.delete('App', { name: 'web' });
     await until(async () => !(await exists('Revision', 'web-1')) && !(await exists('Task', 'web-1-a')) && !(await exists('Task', 'web-1-b')), {
       what: 'the web chain collected',
     });
@@ -83,51 +73,51 @@ describe('the garbage collector', () => {
   });
 
   it('collects a dependent whose owner uid differs from the live object of the same name', async () => {
-    const web = await store.create(app('web'));
-    await store.create(revision('web-1', [{ ...ownedBy(web), uid: '00000000-0000-4000-8000-000000000000' }]));
-    await store.create(revision('web-2', [ownedBy(web)]));
+    const web = await db.store.create(app('web'));
+    await db.store.create(revision('web-1', [{ ...ownedBy(web), uid: '00000000-0000-4000-8000-000000000000' }]));
+    await db.store.create(revision('web-2', [ownedBy(web)]));
     await until(async () => !(await exists('Revision', 'web-1')), { what: 'the stale dependent collected' });
     expect(await exists('Revision', 'web-2')).toBe(true);
   });
 
   it('collects dependents of an owner deleted and re-created under the same name', async () => {
-    const first = await store.create(app('web'));
-    await store.create(revision('web-1', [ownedBy(first)]));
-    await store.delete('App', { name: 'web' });
-    await store.create(app('web'));
+    const first = await db.store.create(app('web'));
+    await db.store.create(revision('web-1', [ownedBy(first)]));
+    await db.store.delete('App', { name: 'web' });
+    await db.store.create(app('web'));
     await until(async () => !(await exists('Revision', 'web-1')), { what: 'the old incarnation\'s dependent collected' });
     expect(await exists('App', 'web')).toBe(true);
   });
 
   it('removes only the reference to a gone owner when another owner remains', async () => {
-    const web = await store.create(app('web'));
-    const other = await store.create(app('other'));
-    await store.create(revision('web-1', [ownedBy(web), ownedBy(other, false)]));
-    await store.delete('App', { name: 'other' });
+    const web = await db.store.create(app('web'));
+    const other = await db.store.create(app('other'));
+    await db.store.create(revision('web-1', [ownedBy(web), ownedBy(other, false)]));
+    await db.store.delete('App', { name: 'other' });
     const kept = await until(async () => {
-      const object = await store.get('Revision', { name: 'web-1' });
+      const object = await db.store.get('Revision', { name: 'web-1' });
       return object?.metadata.ownerReferences?.length === 1 && object;
     }, { what: 'the dangling reference removed' });
     expect(kept.metadata.ownerReferences).toEqual([ownedBy(web)]);
   });
 
   it('marks a dependent with finalizers for deletion and lets its finalizers finish it', async () => {
-    const web = await store.create(app('web'));
-    await store.create(revision('web-1', [ownedBy(web)], { finalizers: ['capstan.io/drain'] }));
-    await store.delete('App', { name: 'web' });
+    const web = await db.store.create(app('web'));
+    await db.store.create(revision('web-1', [ownedBy(web)], { finalizers: ['capstan.io/drain'] }));
+    await db.store.delete('App', { name: 'web' });
     const marked = await until(async () => {
-      const object = await store.get('Revision', { name: 'web-1' });
+      const object = await db.store.get('Revision', { name: 'web-1' });
       return object?.metadata.deletionTimestamp ? object : undefined;
     }, { what: 'deletionTimestamp set' });
-    await store.update({ ...marked, metadata: { ...marked.metadata, finalizers: [] } });
+    await db.store.update({ ...marked, metadata: { ...marked.metadata, finalizers: [] } });
     expect(await exists('Revision', 'web-1')).toBe(false);
   });
 
   it('does not collect a dependent created right after its owner', async () => {
-    const web = await store.create(app('web'));
-    await store.create(revision('web-1', [ownedBy(web)]));
+    const web = await db.store.create(app('web'));
+    await db.store.create(revision('web-1', [ownedBy(web)]));
     // A later orphan of the same kind is collected after web-1 was looked at (concurrency 1, FIFO).
-    await store.create(revision('ghost-1', [{ ...ownedBy(web), name: 'ghost', uid: '00000000-0000-4000-8000-000000000001' }]));
+    await db.store.create(revision('ghost-1', [{ ...ownedBy(web), name: 'ghost', uid: '00000000-0000-4000-8000-000000000001' }]));
     await until(async () => !(await exists('Revision', 'ghost-1')), { what: 'the orphan collected' });
     expect(await exists('Revision', 'web-1')).toBe(true);
   });

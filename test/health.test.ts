@@ -6,22 +6,18 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectEtcd } from '../api/etcd.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import type { RevisionStatus } from '../api/kinds/revision.ts';
 import type { TaskSpec, TaskStatus } from '../api/kinds/task.ts';
 import { getCondition, type CapstanObject } from '../api/object.ts';
-import { Store } from '../api/store.ts';
 import { runControllers, type RunningControllers } from '../controllers/builtin.ts';
 import { LABELS } from '../runtime/drivers/docker.ts';
-import { ProcessDriver } from '../runtime/drivers/process.ts';
-import { startAgentProcess, type AgentProcess } from './helpers/agent-process.ts';
+import { removeProcessTasks, startAgentProcess, type AgentProcess } from './helpers/agent-process.ts';
 import { capstan } from './helpers/cli.ts';
 import { startDocker, type TestDocker } from './helpers/dockerd.ts';
-import { startEtcd, type TestEtcd } from './helpers/etcd.ts';
+import { useStore } from './helpers/etcd.ts';
 import { until } from './helpers/poll.ts';
 
 type Task = CapstanObject<TaskSpec, TaskStatus>;
@@ -52,47 +48,39 @@ server.listen(Number(process.env.PORT0), '127.0.0.1');
 process.on('SIGTERM', () => process.exit(0));
 `;
 
-let etcd: TestEtcd;
+const db = useStore(builtinRegistry());
 let docker: TestDocker;
-let client: Etcd3;
-let store: Store;
 let dir: string;
 let control: string;
 let agent: AgentProcess;
 let controllers: RunningControllers;
 
 beforeAll(async () => {
-  [etcd, docker] = await Promise.all([startEtcd(), startDocker()]);
-  client = connectEtcd({ endpoints: etcd.url });
-  store = new Store(client, builtinRegistry());
+  docker = await startDocker();
   dir = mkdtempSync(join(tmpdir(), 'capstan-health-'));
   control = join(dir, 'control');
   execFileSync('mkdir', ['-p', control]);
   writeFileSync(join(dir, 'server.mjs'), SERVER);
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
-  agent = startAgentProcess({ etcd: etcd.url, node: 'n1', stateDir: join(dir, 'agent'), dockerSocket: docker.engine.socketPath });
+  agent = startAgentProcess({ etcd: db.etcd.url, node: 'n1', stateDir: join(dir, 'agent'), dockerSocket: docker.engine.socketPath });
   await agent.started;
-  controllers = await runControllers({ store, leaderElection: false, logger: log, handleSignals: false });
+  controllers = await runControllers({ store: db.store, leaderElection: false, logger: log, handleSignals: false });
 }, 120_000);
 
 afterAll(async () => {
   await controllers?.stop();
   await agent?.kill();
   if (dir) {
-    const processes = new ProcessDriver({ stateDir: join(dir, 'agent', 'process') });
-    for (const task of await processes.list()) await processes.remove(task.taskUid).catch(() => undefined);
-    await processes.close();
+    await removeProcessTasks(join(dir, 'agent'));
     rmSync(dir, { recursive: true, force: true });
   }
   await docker?.stop();
-  client?.close();
-  await etcd?.stop();
 });
 
 const check = { gracePeriodSeconds: 0, intervalSeconds: 1, timeoutSeconds: 1, delaySeconds: 0 };
 
 async function serverApp(name: string, spec: Record<string, unknown>, env: Record<string, string> = {}) {
-  await store.create({
+  await db.store.create({
     apiVersion: 'capstan/v1',
     kind: 'App',
     metadata: { name, namespace: NS },
@@ -112,7 +100,7 @@ const requests = (app: string, what: 'health' | 'ready') => {
   return existsSync(file) ? Number(readFileSync(file, 'utf8')) : 0;
 };
 
-const tasksOf = async (app: string) => (await store.list<Task>('Task', { namespace: NS, labelSelector: `capstan.io/app=${app}` })).items;
+const tasksOf = async (app: string) => (await db.store.list<Task>('Task', { namespace: NS, labelSelector: `capstan.io/app=${app}` })).items;
 const condition = (task: Task | undefined, type: string) => getCondition(task?.status?.conditions, type);
 
 /** Waits for a task of `app` matching `predicate`. */
@@ -130,7 +118,7 @@ describe('health checks', () => {
     expect(task.status?.healthResults?.[0]).toMatchObject({ index: 0, alive: true, consecutiveFailures: 0 });
     expect(task.status?.healthResults?.[0]?.firstSuccess).toBeDefined();
     expect(condition(task, 'Healthy')?.message).toContain('HTTP 200');
-    const listing = await capstan(['get', 'tasks', '-n', NS], { etcd: etcd.url });
+    const listing = await capstan(['get', 'tasks', '-n', NS], { etcd: db.etcd.url });
     expect(listing.stdout).toMatch(/ok-\S+\s+ok\s+1\s+Running\s+True/);
   });
 
@@ -139,7 +127,7 @@ describe('health checks', () => {
     const before = Number(task.metadata.resourceVersion);
     const probed = requests('ok', 'health');
     await until(() => requests('ok', 'health') >= probed + 3, { what: '3 more probes' });
-    const after = (await store.get<Task>('Task', { namespace: NS, name: task.metadata.name }))!;
+    const after = (await db.store.get<Task>('Task', { namespace: NS, name: task.metadata.name }))!;
     // The object's resourceVersion is the later of its spec and status revisions: unchanged.
     expect(Number(after.metadata.resourceVersion)).toBe(before);
   });
@@ -152,7 +140,7 @@ describe('health checks', () => {
     expect(condition(failed, 'Healthy')).toMatchObject({ status: 'False', reason: 'KilledUnhealthy' });
     await taskOf('sick', (t) => t.metadata.uid !== failed.metadata.uid && t.status?.phase !== 'Failed', 'a replacement');
     const revision = await until(async () => {
-      const r = await store.get<CapstanObject<unknown, RevisionStatus & { backoff?: { failures: number } }>>('Revision', { namespace: NS, name: 'sick-1' });
+      const r = await db.store.get<CapstanObject<unknown, RevisionStatus & { backoff?: { failures: number } }>>('Revision', { namespace: NS, name: 'sick-1' });
       return (r?.status?.backoff?.failures ?? 0) >= 1 && r;
     }, { what: 'the backoff to count the kill' });
     expect(revision.status?.backoff?.failures).toBeGreaterThanOrEqual(1);
@@ -227,7 +215,7 @@ describe('health checks', () => {
 
 describe('COMMAND checks run by the agent', () => {
   it('inside a docker container: `test -f /tmp/ok` toggles Healthy', async () => {
-    await store.create({
+    await db.store.create({
       apiVersion: 'capstan/v1',
       kind: 'App',
       metadata: { name: 'cmd', namespace: NS },

@@ -1,10 +1,9 @@
 import type { Etcd3 } from 'etcd3';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { connectEtcd } from '../api/etcd.ts';
 import { Informer, type InformerEvent } from '../api/informer.ts';
 import { KeyedInformer } from '../api/keyed-informer.ts';
-import { Store } from '../api/store.ts';
-import { startEtcd, type TestEtcd } from './helpers/etcd.ts';
+import { useStore } from './helpers/etcd.ts';
 import { placed, placedKind, widget, widgetKind, widgetRegistry } from './helpers/kinds.ts';
 import { until } from './helpers/poll.ts';
 import { startProxy, type Partitionable } from './helpers/tcp-proxy.ts';
@@ -15,25 +14,12 @@ const summary = (events: InformerEvent[]) =>
   events.map((e) => `${e.type} ${e.key}${e.type === 'deleted' ? '' : ` size=${(e.object.spec as { size: number }).size}`}`);
 
 describe('informers on a real etcd', () => {
-  let etcd: TestEtcd;
-  let writer: Etcd3;
-  let store: Store;
+  // db.client writes; each informer reads over a client of its own.
+  const db = useStore(widgetRegistry(), { clearEachTest: true });
   let informerClient: Etcd3 | undefined;
   let informer: Informer | undefined;
   let proxy: Partitionable | undefined;
 
-  beforeAll(async () => {
-    etcd = await startEtcd();
-    writer = connectEtcd({ endpoints: etcd.url });
-    store = new Store(writer, widgetRegistry());
-  });
-  afterAll(async () => {
-    writer?.close();
-    await etcd?.stop();
-  });
-  beforeEach(async () => {
-    await writer.delete().prefix('/capstan/');
-  });
   afterEach(async () => {
     await informer?.stop();
     informerClient?.close();
@@ -52,18 +38,18 @@ describe('informers on a real etcd', () => {
     return { informer, events };
   }
 
-  const get = (name: string) => store.mustGet<Widget>('Widget', { namespace: 'default', name });
-  const resize = async (name: string, size: number) => store.update({ ...(await get(name)), spec: { size } });
-  const setStatus = async (name: string, status: unknown) => store.updateStatus({ ...(await get(name)), status });
+  const get = (name: string) => db.store.mustGet<Widget>('Widget', { namespace: 'default', name });
+  const resize = async (name: string, size: number) => db.store.update({ ...(await get(name)), spec: { size } });
+  const setStatus = async (name: string, status: unknown) => db.store.updateStatus({ ...(await get(name)), status });
 
   it('lists what exists, then streams adds, spec and status changes, and deletes joined by key', async () => {
-    await store.create(widget('before', 1));
-    const { informer, events } = await startInformer(etcd.url);
+    await db.store.create(widget('before', 1));
+    const { informer, events } = await startInformer(db.etcd.url);
     expect(informer.keys()).toEqual(['default/before']);
-    await store.create(widget('after', 2));
+    await db.store.create(widget('after', 2));
     await resize('after', 3);
     await setStatus('after', { phase: 'Ready' });
-    await store.delete('Widget', { namespace: 'default', name: 'before' });
+    await db.store.delete('Widget', { namespace: 'default', name: 'before' });
     await until(() => events.length === 4, { what: 'four events' });
     expect(summary(events)).toEqual(['added default/after size=2', 'modified default/after size=3', 'modified default/after size=3', 'deleted default/before']);
     expect(informer.get('default/after')?.status).toEqual({ phase: 'Ready' });
@@ -71,17 +57,17 @@ describe('informers on a real etcd', () => {
   });
 
   it('survives etcd kill -9 and restart: resumes from its last revision, losing and repeating nothing', async () => {
-    await store.create(widget('a', 1));
-    await store.create(widget('b', 1));
-    const { informer, events } = await startInformer(etcd.url);
+    await db.store.create(widget('a', 1));
+    await db.store.create(widget('b', 1));
+    const { informer, events } = await startInformer(db.etcd.url);
     await resize('a', 2);
     await until(() => events.length === 1, { what: 'the first change' });
 
-    await etcd.kill();
-    await etcd.restart();
+    await db.etcd.kill();
+    await db.etcd.restart();
     await resize('a', 3);
-    await store.delete('Widget', { namespace: 'default', name: 'b' });
-    await store.create(widget('c', 7));
+    await db.store.delete('Widget', { namespace: 'default', name: 'b' });
+    await db.store.create(widget('c', 7));
 
     await until(() => events.length >= 4, { timeoutMs: 15_000, what: 'changes made after the restart' });
     expect(summary(events)).toEqual(['modified default/a size=2', 'modified default/a size=3', 'deleted default/b', 'added default/c size=7']);
@@ -90,23 +76,23 @@ describe('informers on a real etcd', () => {
   });
 
   it('re-lists after a compaction past its revision and emits exactly the difference', async () => {
-    await store.create(widget('kept', 1));
-    await store.create(widget('changed', 1));
-    await store.create(widget('removed', 1));
-    await store.create(widget('status-only', 1));
-    proxy = await startProxy(Number(new URL(etcd.url).port));
+    await db.store.create(widget('kept', 1));
+    await db.store.create(widget('changed', 1));
+    await db.store.create(widget('removed', 1));
+    await db.store.create(widget('status-only', 1));
+    proxy = await startProxy(Number(new URL(db.etcd.url).port));
     const { informer, events } = await startInformer(proxy.url);
 
     proxy.partition();
     await resize('changed', 2);
     await resize('changed', 3);
     await setStatus('status-only', { phase: 'Running' });
-    await store.delete('Widget', { namespace: 'default', name: 'removed' });
-    await store.create(widget('added', 5));
-    await store.create(widget('transient', 1));
-    await store.delete('Widget', { namespace: 'default', name: 'transient' });
-    const head = (await writer.get('/capstan/none').exec()).header.revision;
-    await writer.kv.compact({ revision: head, physical: true } as never);
+    await db.store.delete('Widget', { namespace: 'default', name: 'removed' });
+    await db.store.create(widget('added', 5));
+    await db.store.create(widget('transient', 1));
+    await db.store.delete('Widget', { namespace: 'default', name: 'transient' });
+    const head = (await db.client.get('/capstan/none').exec()).header.revision;
+    await db.client.kv.compact({ revision: head, physical: true } as never);
     proxy.heal();
 
     await until(() => informer.relistCount > 0 && events.length >= 4, { timeoutMs: 15_000, what: 'the re-list after compaction' });
@@ -126,7 +112,7 @@ describe('informers on a real etcd', () => {
   });
 
   it('joins bindings into the spec: a binding is one modified event, and a bound object\'s deletion one deleted event, in both informers', async () => {
-    informerClient = connectEtcd({ endpoints: etcd.url });
+    informerClient = connectEtcd({ endpoints: db.etcd.url });
     informer = new Informer(informerClient, placedKind);
     const keyed = new KeyedInformer(informerClient, placedKind, '/capstan/index/test/');
     const events: string[] = [];
@@ -134,24 +120,24 @@ describe('informers on a real etcd', () => {
     const describe = (e: InformerEvent) => `${e.type} ${e.key} slot=${(e.object.spec as { slot?: string }).slot ?? '-'}`;
     informer.events$.subscribe((e) => events.push(describe(e)));
     keyed.events$.subscribe((e) => keyedEvents.push(describe(e)));
-    await store.create(placed('listed', { slot: 'born' }));
+    await db.store.create(placed('listed', { slot: 'born' }));
     await Promise.all([informer.start(), keyed.start()]);
     expect(informer.get('default/listed')!.spec).toEqual({ size: 1, slot: 'born' });
 
-    const created = await store.create(placed('p'));
+    const created = await db.store.create(placed('p'));
     await until(() => events.length === 1, { what: 'the add' });
-    await store.bindMany([{ object: created, binding: { slot: 's1', port: 7 }, alsoPut: [{ key: '/capstan/index/test/default/p', value: created.metadata.uid! }] }]);
+    await db.store.bindMany([{ object: created, binding: { slot: 's1', port: 7 }, alsoPut: [{ key: '/capstan/index/test/default/p', value: created.metadata.uid! }] }]);
     await until(() => events.length === 2 && keyedEvents.length === 1, { what: 'the binding' });
     expect(informer.get('default/p')!.spec).toEqual({ size: 1, slot: 's1', port: 7 });
     expect(keyed.get('default/p')!.spec).toEqual({ size: 1, slot: 's1', port: 7 });
-    const fresh = await store.mustGet('Placed', { namespace: 'default', name: 'p' });
+    const fresh = await db.store.mustGet('Placed', { namespace: 'default', name: 'p' });
     expect(informer.get('default/p')!.metadata.resourceVersion).toBe(fresh.metadata.resourceVersion);
 
     // Marked for deletion (the finalizer holds it), then the finalizer released: spec, status and
     // binding go in one transaction, and each informer tells of it once, never as unbound.
-    await store.delete('Placed', { namespace: 'default', name: 'p' });
-    const marked = await store.mustGet('Placed', { namespace: 'default', name: 'p' });
-    await store.update({ ...marked, metadata: { ...marked.metadata, finalizers: [] } });
+    await db.store.delete('Placed', { namespace: 'default', name: 'p' });
+    const marked = await db.store.mustGet('Placed', { namespace: 'default', name: 'p' });
+    await db.store.update({ ...marked, metadata: { ...marked.metadata, finalizers: [] } });
     await until(() => events.length === 4 && keyedEvents.length === 3, { what: 'the deletion' });
     expect(events).toEqual(['added default/p slot=-', 'modified default/p slot=s1', 'modified default/p slot=s1', 'deleted default/p slot=s1']);
     expect(keyedEvents).toEqual(['added default/p slot=s1', 'modified default/p slot=s1', 'deleted default/p slot=s1']);
@@ -160,31 +146,19 @@ describe('informers on a real etcd', () => {
 });
 
 describe('the keyed informer (an index of keys) on a real etcd', () => {
-  let etcd: TestEtcd;
-  let writer: Etcd3;
-  let store: Store;
+  const db = useStore(widgetRegistry());
   const INDEX = '/capstan/index/test/widgets/';
 
-  beforeAll(async () => {
-    etcd = await startEtcd();
-    writer = connectEtcd({ endpoints: etcd.url });
-    store = new Store(writer, widgetRegistry());
-  });
-  afterAll(async () => {
-    writer?.close();
-    await etcd?.stop();
-  });
-
   const index = async (name: string) => {
-    const object = await store.mustGet('Widget', { namespace: 'default', name });
-    await writer.put(`${INDEX}default/${name}`).value(object.metadata.uid!);
+    const object = await db.store.mustGet('Widget', { namespace: 'default', name });
+    await db.client.put(`${INDEX}default/${name}`).value(object.metadata.uid!);
   };
 
   it('follows only indexed objects, and after a compaction during a partition emits exactly the difference', async () => {
-    for (const name of ['a', 'b', 'c', 'outside']) await store.create(widget(name, 1));
+    for (const name of ['a', 'b', 'c', 'outside']) await db.store.create(widget(name, 1));
     await index('a');
     await index('b');
-    const proxy = await startProxy(Number(new URL(etcd.url).port));
+    const proxy = await startProxy(Number(new URL(db.etcd.url).port));
     const client = connectEtcd({ endpoints: proxy.url });
     const keyed = new KeyedInformer(client, widgetKind, INDEX);
     const events: InformerEvent[] = [];
@@ -192,14 +166,14 @@ describe('the keyed informer (an index of keys) on a real etcd', () => {
     try {
       await keyed.start();
       expect(keyed.list().map((w) => w.metadata.name).sort()).toEqual(['a', 'b']);
-      await store.update({ ...(await store.mustGet('Widget', { namespace: 'default', name: 'outside' })), spec: { size: 7 } });
+      await db.store.update({ ...(await db.store.mustGet('Widget', { namespace: 'default', name: 'outside' })), spec: { size: 7 } });
 
       proxy.partition();
-      await store.update({ ...(await store.mustGet('Widget', { namespace: 'default', name: 'a' })), spec: { size: 2 } });
-      await writer.delete().key(`${INDEX}default/b`);
+      await db.store.update({ ...(await db.store.mustGet('Widget', { namespace: 'default', name: 'a' })), spec: { size: 2 } });
+      await db.client.delete().key(`${INDEX}default/b`);
       await index('c');
-      const head = (await writer.get('/capstan/none').exec()).header.revision;
-      await writer.kv.compact({ revision: head, physical: true } as never);
+      const head = (await db.client.get('/capstan/none').exec()).header.revision;
+      await db.client.kv.compact({ revision: head, physical: true } as never);
       proxy.heal();
 
       await until(() => keyed.relistCount > 0 && events.length >= 3, { timeoutMs: 15_000, what: 'the re-list after compaction' });

@@ -7,21 +7,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { drainedKey } from '../api/keys.ts';
 import { appSpecSchema, templateOf, type AppSpecInput } from '../api/kinds/app.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import { LOAD_BALANCED_CONDITION } from '../api/kinds/wellknown.ts';
 import { getCondition, type AnyObject, type Condition } from '../api/object.ts';
-import type { Store } from '../api/store.ts';
 import { startLoadBalancer, type RunningLoadBalancer } from '../cli/lb.ts';
 import { runControllers, type RunningControllers } from '../controllers/builtin.ts';
 import { findHAProxyProcesses } from '../runtime/lb/haproxy-processes.ts';
 import { parseShowStat, sendCommand } from '../runtime/lb/runtime-api.ts';
 import { BIN, capstan } from './helpers/cli.ts';
-import { closeStore, openStore, type TestEtcd } from './helpers/etcd.ts';
+import { useStore } from './helpers/etcd.ts';
 import { runLoad } from './helpers/http-load.ts';
 import { until } from './helpers/poll.ts';
 import { freePort } from './helpers/ports.ts';
@@ -72,25 +70,18 @@ function get(port: number, options: { host?: string; path?: string; timeoutMs?: 
 }
 
 describe('capstan lb on a real HAProxy', () => {
-  let etcd: TestEtcd;
-  let client: Etcd3;
-  let store: Store;
+  const db = useStore(builtinRegistry(), { clearEachTest: true });
   let controllers: RunningControllers | undefined;
   let lb: RunningLoadBalancer | undefined;
   let dir: string;
   let httpPort: number;
   const servers: Awaited<ReturnType<typeof backend>>[] = [];
 
-  beforeAll(async () => {
-    ({ etcd, client, store } = await openStore(builtinRegistry()));
-  });
-  afterAll(() => closeStore({ etcd, client }));
   beforeEach(async () => {
-    await client.delete().prefix('/capstan/');
-    await store.create({ apiVersion: 'capstan/v1', kind: 'Node', metadata: { name: 'n1' }, spec: { address: '127.0.0.1', capacity: { cpus: 8, mem: 8192 } } });
+    await db.store.create({ apiVersion: 'capstan/v1', kind: 'Node', metadata: { name: 'n1' }, spec: { address: '127.0.0.1', capacity: { cpus: 8, mem: 8192 } } });
     // A service port range of this file's own: HAProxy binds with SO_REUSEPORT, so a load balancer of
     // another test file on the same port would silently take half the connections.
-    controllers = await runControllers({ store, leaderElection: false, logger: log, handleSignals: false, only: ['endpoints'], servicePortRange: SERVICE_PORTS });
+    controllers = await runControllers({ store: db.store, leaderElection: false, logger: log, handleSignals: false, only: ['endpoints'], servicePortRange: SERVICE_PORTS });
     dir = mkdtempSync(join(tmpdir(), 'capstan-lb-'));
     httpPort = await freePort();
     lb = await startLoadBalancer({
@@ -103,7 +94,7 @@ describe('capstan lb on a real HAProxy', () => {
       statsPort: await freePort(),
       drainTimeoutSeconds: 10,
       hardStopAfterSeconds: 5,
-      store,
+      store: db.store,
       log,
     });
   });
@@ -118,13 +109,13 @@ describe('capstan lb on a real HAProxy', () => {
   const spec = (extra: Partial<AppSpecInput>) => appSpecSchema.parse({ driver: 'process', containers: [{ name: 'main', cmd: 'x' }], ports: [{ name: 'http' }], ...extra });
 
   async function createApp(name: string, extra: Partial<AppSpecInput>, labels: Record<string, string> = {}) {
-    return store.create({ apiVersion: 'capstan/v1', kind: 'App', metadata: { name, namespace: NS, labels }, spec: spec(extra) });
+    return db.store.create({ apiVersion: 'capstan/v1', kind: 'App', metadata: { name, namespace: NS, labels }, spec: spec(extra) });
   }
 
   async function addTask(app: string, extra: Partial<AppSpecInput>) {
     const server = await backend(`${app}-${servers.length}`);
     servers.push(server);
-    await store.create({
+    await db.store.create({
       apiVersion: 'capstan/v1',
       kind: 'Task',
       metadata: { name: server.name, namespace: NS },
@@ -136,13 +127,13 @@ describe('capstan lb on a real HAProxy', () => {
 
   /** What the agent does after its drain: the task goes away. */
   async function removeTask(name: string) {
-    await store.delete('Task', { namespace: NS, name });
-    const task = await store.mustGet('Task', { namespace: NS, name });
-    await store.update({ ...task, metadata: { ...task.metadata, finalizers: [] } });
+    await db.store.delete('Task', { namespace: NS, name });
+    const task = await db.store.mustGet('Task', { namespace: NS, name });
+    await db.store.update({ ...task, metadata: { ...task.metadata, finalizers: [] } });
   }
 
   const servicePort = (app: string) =>
-    until(async () => ((await store.get('Endpoints', { namespace: NS, name: app }))?.spec as { ports: { servicePort?: number }[] } | undefined)?.ports[0]?.servicePort, { what: `${app}'s service port` });
+    until(async () => ((await db.store.get('Endpoints', { namespace: NS, name: app }))?.spec as { ports: { servicePort?: number }[] } | undefined)?.ports[0]?.servicePort, { what: `${app}'s service port` });
 
   /** Which backends answered `count` requests through the service port. */
   async function spread(port: number, count: number, host?: string): Promise<Set<string>> {
@@ -174,7 +165,7 @@ describe('capstan lb on a real HAProxy', () => {
     expect(findHAProxyProcesses(dir).length).toBe(masters);
 
     // `capstan lb status` shows HAProxy's own view: the backend with its 2 servers up, the drained ones gone.
-    const status = await capstan(['lb', 'status', '--dir', dir], { etcd: etcd.url });
+    const status = await capstan(['lb', 'status', '--dir', dir], { etcd: db.etcd.url });
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/shop_web_\d+\s+UP\s+2\s/);
     const up = status.stdout.match(/^shop_web_\d+\s+s\d+\s+127\.0\.0\.1:\d+\s+shop\/(\S+)\s+UP/gm) ?? [];
@@ -189,8 +180,8 @@ describe('capstan lb on a real HAProxy', () => {
     const victim = tasks[1]!;
     victim.server.close();
     victim.server.closeAllConnections();
-    const task = await store.mustGet('Task', { namespace: NS, name: victim.name });
-    await store.updateStatus({ ...task, status: { phase: 'Failed', message: 'killed by signal 9' } });
+    const task = await db.store.mustGet('Task', { namespace: NS, name: victim.name });
+    await db.store.updateStatus({ ...task, status: { phase: 'Failed', message: 'killed by signal 9' } });
     await until(async () => {
       const seen = await spread(port, 6).catch(() => undefined);
       return seen?.size === 2 && !seen.has(victim.name);
@@ -222,14 +213,14 @@ describe('capstan lb on a real HAProxy', () => {
     const innerDir = mkdtempSync(join(tmpdir(), 'capstan-lb-inner-'));
     const args = ['lb', '--name', 'inner', '--group', 'inner', '--dir', innerDir, '--bind-address', '127.0.0.1', '--http-port', String(await freePort()), '--stats-port', String(await freePort())];
     const masters = () => mastersOf(innerDir);
-    const first = startLbProcess(args, etcd.url);
+    const first = startLbProcess(args, db.etcd.url);
     try {
       await until(() => first.stdout().includes('serving groups inner'), { timeoutMs: 15_000, what: `the first capstan lb to serve (stderr: ${first.stderr()})` });
       await until(async () => (await spread(port, 4).catch(() => new Set())).size === 2, { what: 'relay routed' });
       const load = runLoad({ url: `http://127.0.0.1:${port}/`, ratePerSecond: 200, durationMs: 3_000, timeoutMs: 5_000 });
       first.process.kill('SIGKILL');
       await first.exited;
-      const second = startLbProcess(args, etcd.url);
+      const second = startLbProcess(args, db.etcd.url);
       try {
         await until(() => second.stdout().includes('serving groups inner'), { timeoutMs: 15_000, what: `the second capstan lb to serve (stderr: ${second.stderr()})` });
         const result = await load;
@@ -263,11 +254,11 @@ describe('capstan lb on a real HAProxy', () => {
 
     await removeTask(b.name);
     const endpoints = await until(async () => {
-      const ep = await store.get('Endpoints', { namespace: NS, name: 'api' });
+      const ep = await db.store.get('Endpoints', { namespace: NS, name: 'api' });
       return (ep?.spec as { ports: { addresses: unknown[] }[] }).ports[0]!.addresses.length === 1 && ep;
     }, { what: 'b out of Endpoints' });
     const without = BigInt(endpoints.metadata.resourceVersion!);
-    const acknowledged = async () => BigInt((await client.get(drainedKey('edge', NS, 'api')).string()) ?? '0') >= without;
+    const acknowledged = async () => BigInt((await db.client.get(drainedKey('edge', NS, 'api')).string()) ?? '0') >= without;
     const stat = async () => parseShowStat(await sendCommand(join(dir, 'admin.sock'), 'show stat')).find((r) => r.addr === `127.0.0.1:${b.port}`);
     await until(async () => (await stat())?.status === 'DRAIN', { what: 'b in DRAIN in HAProxy' });
     expect((await stat())?.scur).toBe(1);
@@ -287,17 +278,17 @@ describe('capstan lb on a real HAProxy', () => {
     const port = await servicePort('good');
     await until(async () => (await get(port).catch(() => undefined))?.status === 200, { what: 'good served' });
     const condition = await until(async () => {
-      const bad = (await store.get('App', { namespace: NS, name: 'bad' })) as AnyObject | undefined;
+      const bad = (await db.store.get('App', { namespace: NS, name: 'bad' })) as AnyObject | undefined;
       return getCondition((bad?.status as { conditions?: Condition[] } | undefined)?.conditions, LOAD_BALANCED_CONDITION);
     }, { what: 'LoadBalanced condition on bad' });
     expect(condition).toMatchObject({ status: 'False', reason: 'ConfigRejected' });
     expect(condition.message).toContain('nosuchif');
 
     // Fixed (a label is metadata: no new generation, but a new fingerprint): routed again, and said so.
-    const bad = await store.mustGet('App', { namespace: NS, name: 'bad' });
-    await store.update({ ...bad, metadata: { ...bad.metadata, labels: {} } });
+    const bad = await db.store.mustGet('App', { namespace: NS, name: 'bad' });
+    await db.store.update({ ...bad, metadata: { ...bad.metadata, labels: {} } });
     const accepted = await until(async () => {
-      const app = (await store.get('App', { namespace: NS, name: 'bad' })) as AnyObject | undefined;
+      const app = (await db.store.get('App', { namespace: NS, name: 'bad' })) as AnyObject | undefined;
       const c = getCondition((app?.status as { conditions?: Condition[] } | undefined)?.conditions, LOAD_BALANCED_CONDITION);
       return c?.status === 'True' && c;
     }, { what: 'LoadBalanced True again' });

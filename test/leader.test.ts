@@ -1,26 +1,22 @@
 // Leader election between OS processes on a real etcd, with a 2 s lease: failover after kill -9,
 // the fence rejecting a deposed leader's late write, and resignation on SIGTERM.
-import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectEtcd } from '../api/etcd.ts';
-import { Store } from '../api/store.ts';
 import { firstValueFrom, filter } from 'rxjs';
 import { LeaderElection } from '../controllers/leader.ts';
 import { spawnScript, type Child, type Line } from './helpers/child.ts';
 import { startProxy } from './helpers/tcp-proxy.ts';
-import { startEtcd, type TestEtcd } from './helpers/etcd.ts';
+import { useStore } from './helpers/etcd.ts';
 import { widget, widgetRegistry } from './helpers/kinds.ts';
 
 const TTL_SECONDS = 2;
 const SCRIPT = 'test/helpers/leader-child.ts';
 
 describe('leader election between processes', () => {
-  let etcd: TestEtcd;
-  let client: Etcd3;
-  let store: Store;
+  const db = useStore(widgetRegistry());
   const children: Child[] = [];
   const start = (id: string) => {
-    const child = spawnScript(SCRIPT, { ETCD_URL: etcd.url, CHILD_ID: id, LEASE_TTL_SECONDS: String(TTL_SECONDS) });
+    const child = spawnScript(SCRIPT, { ETCD_URL: db.etcd.url, CHILD_ID: id, LEASE_TTL_SECONDS: String(TTL_SECONDS) });
     children.push(child);
     return child;
   };
@@ -28,15 +24,10 @@ describe('leader election between processes', () => {
   const follows = (leader: string) => (line: Line) => line.event === 'following' && line.leader === leader;
 
   beforeAll(async () => {
-    etcd = await startEtcd();
-    client = connectEtcd({ endpoints: etcd.url });
-    store = new Store(client, widgetRegistry());
-    await store.create(widget('target'));
+    await db.store.create(widget('target'));
   });
   afterAll(async () => {
     await Promise.all(children.map((child) => child.dispose()));
-    client?.close();
-    await etcd?.stop();
   });
 
   it('fails over within TTL + 1 s of kill -9, rejects the deposed leader\'s late write, and hands over at once on SIGTERM', async () => {
@@ -67,13 +58,13 @@ describe('leader election between processes', () => {
     const late = await b.waitFor((line) => line.event === 'write', { from: bLinesBefore, what: 'b reporting its late write' });
     expect(late).toMatchObject({ ok: false, code: 'Fenced' });
     await b.waitFor((line) => line.event === 'following', { from: bLinesBefore, what: 'b noticing it lost leadership' });
-    expect(((await store.mustGet('Widget', { name: 'target' })).spec as { note?: string }).note).toBeUndefined();
+    expect(((await db.store.mustGet('Widget', { name: 'target' })).spec as { note?: string }).note).toBeUndefined();
 
     // The current leader's fenced write lands.
     const cLinesBefore = c.lines.length;
     c.send('write target');
     expect(await c.waitFor((line) => line.event === 'write', { from: cLinesBefore })).toMatchObject({ ok: true });
-    expect(((await store.mustGet('Widget', { name: 'target' })).spec as { note?: string }).note).toBe('c');
+    expect(((await db.store.mustGet('Widget', { name: 'target' })).spec as { note?: string }).note).toBe('c');
 
     // 3. Graceful shutdown resigns: b takes over without waiting for c's lease to expire.
     await b.waitFor(follows('c'), { from: bLinesBefore, what: 'b following c' });
@@ -89,7 +80,7 @@ describe('leader election between processes', () => {
   });
 
   it('declares leadership lost within the TTL when etcd becomes unreachable, before a successor can lead', async () => {
-    const proxy = await startProxy(Number(new URL(etcd.url).port));
+    const proxy = await startProxy(Number(new URL(db.etcd.url).port));
     const partitioned = connectEtcd({ endpoints: proxy.url, callTimeoutMs: 500 });
     const election = new LeaderElection({ client: partitioned, name: 'partition', ttlSeconds: TTL_SECONDS, identity: 'p' });
     try {

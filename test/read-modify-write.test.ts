@@ -1,10 +1,8 @@
-import type { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isStoreError } from '../api/errors.ts';
 import type { CapstanObject } from '../api/object.ts';
 import { readModifyWrite } from '../api/read-modify-write.ts';
-import type { Store } from '../api/store.ts';
-import { closeStore, openStore, type TestEtcd } from './helpers/etcd.ts';
+import { useStore } from './helpers/etcd.ts';
 import { widget, widgetRegistry } from './helpers/kinds.ts';
 
 type Widget = CapstanObject<{ size: number; note?: string }, { count: number }>;
@@ -14,34 +12,25 @@ const grow = (w: Widget): Widget => ({ ...w, spec: { ...w.spec, size: w.spec.siz
 const count = (w: Widget): Widget => ({ ...w, status: { count: (w.status?.count ?? 0) + 1 } });
 
 describe('readModifyWrite on a real etcd', () => {
-  let etcd: TestEtcd;
-  let client: Etcd3;
-  let store: Store;
+  const db = useStore(widgetRegistry(), { clearEachTest: true });
 
-  beforeAll(async () => {
-    ({ etcd, client, store } = await openStore(widgetRegistry()));
-  });
-  afterAll(() => closeStore({ etcd, client }));
-  beforeEach(async () => {
-    await client.delete().prefix('/capstan/');
-  });
 
   it.each([
     { write: 'update' as const, change: grow, read: (w: Widget) => w.spec.size },
     { write: 'updateStatus' as const, change: count, read: (w: Widget) => w.status?.count ?? 0 },
   ])('converges with $write when 8 writers change one object from the same stale copy: no change is lost', async ({ write, change, read }) => {
-    const stale = (await store.create(widget('a'))) as Widget;
+    const stale = (await db.store.create(widget('a'))) as Widget;
     const before = read(stale);
     const results = await Promise.all(
-      Array.from({ length: 8 }, () => readModifyWrite<Widget>({ store, kind: 'Widget', ref, from: { object: stale }, write, change, attempts: 20 })),
+      Array.from({ length: 8 }, () => readModifyWrite<Widget>({ store: db.store, kind: 'Widget', ref, from: { object: stale }, write, change, attempts: 20 })),
     );
     expect(results.map((r) => r.outcome)).toEqual(Array(8).fill('updated'));
-    expect(read((await store.get<Widget>('Widget', ref))!)).toBe(before + 8);
+    expect(read((await db.store.get<Widget>('Widget', ref))!)).toBe(before + 8);
   });
 
   it('gives up after the given attempts with a Conflict naming the key, when every write conflicts', async () => {
-    const created = (await store.create(widget('a'))) as Widget;
-    await store.update(grow(created));
+    const created = (await db.store.create(widget('a'))) as Widget;
+    await db.store.update(grow(created));
     let changes = 0;
     // Writing from the creation's resourceVersion, as a caller holding a stale copy would: etcd
     // refuses every attempt, however fresh the read.
@@ -49,28 +38,28 @@ describe('readModifyWrite on a real etcd', () => {
       changes += 1;
       return { ...grow(current), metadata: { ...current.metadata, resourceVersion: created.metadata.resourceVersion } };
     };
-    const attempt = readModifyWrite<Widget>({ store, kind: 'Widget', ref, write: 'update', change: stale, attempts: 3, backoff: { firstMs: 1, maxMs: 2 } });
+    const attempt = readModifyWrite<Widget>({ store: db.store, kind: 'Widget', ref, write: 'update', change: stale, attempts: 3, backoff: { firstMs: 1, maxMs: 2 } });
     await expect(attempt).rejects.toSatisfy((e) => isStoreError(e, 'Conflict') && e.key === '/capstan/spec/widgets/default/a');
     await expect(
-      readModifyWrite<Widget>({ store, kind: 'Widget', ref, write: 'update', change: stale, attempts: 3, backoff: { firstMs: 1, maxMs: 2 } }),
+      readModifyWrite<Widget>({ store: db.store, kind: 'Widget', ref, write: 'update', change: stale, attempts: 3, backoff: { firstMs: 1, maxMs: 2 } }),
     ).rejects.toThrow('store: conflict on /capstan/spec/widgets/default/a: gave up after 3 attempts (last: the object changed since it was read)');
     expect(changes).toBe(6);
-    expect((await store.get<Widget>('Widget', ref))!.spec.size).toBe(2);
+    expect((await db.store.get<Widget>('Widget', ref))!.spec.size).toBe(2);
   });
 
   it('writes nothing when the change has nothing to write, and returns the object as found', async () => {
-    const created = (await store.create(widget('a'))) as Widget;
-    const revision = (await client.get('/capstan/spec/widgets/default/a').exec()).header.revision;
-    const result = await readModifyWrite<Widget>({ store, kind: 'Widget', ref, write: 'update', change: () => undefined, attempts: 3 });
+    const created = (await db.store.create(widget('a'))) as Widget;
+    const revision = (await db.client.get('/capstan/spec/widgets/default/a').exec()).header.revision;
+    const result = await readModifyWrite<Widget>({ store: db.store, kind: 'Widget', ref, write: 'update', change: () => undefined, attempts: 3 });
     expect(result).toEqual({ outcome: 'unchanged', object: created });
-    expect((await client.get('/capstan/spec/widgets/default/a').exec()).header.revision).toBe(revision);
+    expect((await db.client.get('/capstan/spec/widgets/default/a').exec()).header.revision).toBe(revision);
   });
 
   it('returns the object as read again when a conflict leaves nothing to write', async () => {
-    const stale = (await store.create(widget('a'))) as Widget;
-    const fresh = await store.update(grow(stale));
+    const stale = (await db.store.create(widget('a'))) as Widget;
+    const fresh = await db.store.update(grow(stale));
     const result = await readModifyWrite<Widget>({
-      store,
+      store: db.store,
       kind: 'Widget',
       ref,
       from: { object: stale },
@@ -82,26 +71,26 @@ describe('readModifyWrite on a real etcd', () => {
   });
 
   it('is gone, without calling the change, for an absent object', async () => {
-    const result = await readModifyWrite<Widget>({ store, kind: 'Widget', ref, write: 'update', change: () => expect.fail('no change of nothing'), attempts: 3 });
+    const result = await readModifyWrite<Widget>({ store: db.store, kind: 'Widget', ref, write: 'update', change: () => expect.fail('no change of nothing'), attempts: 3 });
     expect(result).toEqual({ outcome: 'gone' });
   });
 
   it('is gone when the object was deleted after the copy the change started from', async () => {
-    const cached = (await store.create(widget('a'))) as Widget;
-    await store.delete('Widget', ref);
+    const cached = (await db.store.create(widget('a'))) as Widget;
+    await db.store.delete('Widget', ref);
     for (const write of ['update', 'updateStatus'] as const) {
-      const result = await readModifyWrite<Widget>({ store, kind: 'Widget', ref, from: { object: cached }, write, change: write === 'update' ? grow : count, attempts: 3 });
+      const result = await readModifyWrite<Widget>({ store: db.store, kind: 'Widget', ref, from: { object: cached }, write, change: write === 'update' ? grow : count, attempts: 3 });
       expect(result).toEqual({ outcome: 'gone' });
     }
-    expect(await store.get('Widget', ref)).toBeUndefined();
+    expect(await db.store.get('Widget', ref)).toBeUndefined();
   });
 
   it('is gone for another incarnation of the name, which it leaves alone', async () => {
-    const first = (await store.create(widget('a'))) as Widget;
-    await store.delete('Widget', ref);
-    const second = (await store.create(widget('a', 7))) as Widget;
+    const first = (await db.store.create(widget('a'))) as Widget;
+    await db.store.delete('Widget', ref);
+    const second = (await db.store.create(widget('a', 7))) as Widget;
     const result = await readModifyWrite<Widget>({
-      store,
+      store: db.store,
       kind: 'Widget',
       ref: { ...ref, uid: first.metadata.uid },
       from: { object: first },
@@ -110,24 +99,24 @@ describe('readModifyWrite on a real etcd', () => {
       attempts: 3,
     });
     expect(result).toEqual({ outcome: 'gone' });
-    expect(await store.get('Widget', ref)).toEqual(second);
+    expect(await db.store.get('Widget', ref)).toEqual(second);
   });
 
   it('creates an absent object with createOrUpdate, and updates one created since it was seen absent', async () => {
     const upsert = (current: Widget | undefined): Widget => (current ? grow(current) : (widget('a', 10) as Widget));
-    const created = await readModifyWrite<Widget>({ store, kind: 'Widget', ref, write: 'createOrUpdate', change: upsert, attempts: 3 });
+    const created = await readModifyWrite<Widget>({ store: db.store, kind: 'Widget', ref, write: 'createOrUpdate', change: upsert, attempts: 3 });
     expect(created).toMatchObject({ outcome: 'created', object: { spec: { size: 10 } } });
     // Seen absent (a list made before the create): the create is refused, the object read and updated.
-    const updated = await readModifyWrite<Widget>({ store, kind: 'Widget', ref, from: { object: undefined }, write: 'createOrUpdate', change: upsert, attempts: 3 });
+    const updated = await readModifyWrite<Widget>({ store: db.store, kind: 'Widget', ref, from: { object: undefined }, write: 'createOrUpdate', change: upsert, attempts: 3 });
     expect(updated).toMatchObject({ outcome: 'updated', object: { spec: { size: 11 } } });
   });
 
   it('throws what the change throws, writing nothing', async () => {
-    await store.create(widget('a'));
+    await db.store.create(widget('a'));
     const refuse = (): Widget => {
       throw new Error('is being deleted');
     };
-    await expect(readModifyWrite<Widget>({ store, kind: 'Widget', ref, write: 'update', change: refuse, attempts: 3 })).rejects.toThrow('is being deleted');
-    expect((await store.get<Widget>('Widget', ref))!.metadata.generation).toBe(1);
+    await expect(readModifyWrite<Widget>({ store: db.store, kind: 'Widget', ref, write: 'update', change: refuse, attempts: 3 })).rejects.toThrow('is being deleted');
+    expect((await db.store.get<Widget>('Widget', ref))!.metadata.generation).toBe(1);
   });
 });

@@ -85,24 +85,31 @@ async function settledOn(name: string, revision: number, phase = 'Complete', tim
   });
 }
 
+/**
+ * Creates App web with `spec`, changes its command to `cmd` once it settled, and returns what its
+ * tasks went through until the new revision settled, and the seconds that took.
+ */
+async function upgradeWeb(spec: Record<string, unknown>, cmd: string): Promise<{ states: readonly State[]; seconds: string }> {
+  await cluster.createApp('web', spec);
+  await settledOn('web', 1);
+  const watch = await watchStates(cluster.client, cluster.store.kind('Task'), 'web');
+  const started = Date.now();
+  try {
+    await setCmd('web', cmd);
+    await settledOn('web', 2);
+  } finally {
+    await watch.stop();
+  }
+  return { states: watch.states, seconds: ((Date.now() - started) / 1000).toFixed(1) };
+}
 
 const summary = (states: readonly State[]) =>
   `${states.length} states, min healthy ${Math.min(...states.map((s) => s.healthy))}, max live ${Math.max(...states.map((s) => s.live))}`;
 
 describe('rolling upgrades with real agents, both drivers, and real HTTP health checks', () => {
   it('defaults 1.0 / 1.0, 4 docker instances: the 4 new tasks start first, then the old ones go as new ones become healthy', async () => {
-    await cluster.createApp('web', appSpec({ cmd: containerHttpd('v1'), instances: 4, docker: true }));
-    await settledOn('web', 1);
-    const watch = await watchStates(cluster.client, cluster.store.kind('Task'), 'web');
-    const started = Date.now();
-    try {
-      await setCmd('web', containerHttpd('v2'));
-      await settledOn('web', 2);
-    } finally {
-      await watch.stop();
-    }
-    const { states } = watch;
-    console.log(`docker 1.0 / 1.0: ${((Date.now() - started) / 1000).toFixed(1)} s, ${summary(states)}`);
+    const { states, seconds } = await upgradeWeb(appSpec({ cmd: containerHttpd('v1'), instances: 4, docker: true }), containerHttpd('v2'));
+    console.log(`docker 1.0 / 1.0: ${seconds} s, ${summary(states)}`);
     expect(Math.min(...states.map((s) => s.healthy))).toBeGreaterThanOrEqual(4);
     expect(Math.max(...states.map((s) => s.live))).toBeLessThanOrEqual(8);
     // All four new ones were live while all four old ones still were, and healthy.
@@ -117,18 +124,9 @@ describe('rolling upgrades with real agents, both drivers, and real HTTP health 
   }, 60_000);
 
   it('0.5 / 0, 4 process instances: 2 old tasks are killed before any new one exists, never more than 4 live', async () => {
-    await cluster.createApp('web', appSpec({ cmd: httpd('v1'), instances: 4, extra: { upgradeStrategy: { minimumHealthCapacity: 0.5, maximumOverCapacity: 0 } } }));
-    await settledOn('web', 1);
-    const watch = await watchStates(cluster.client, cluster.store.kind('Task'), 'web');
-    const started = Date.now();
-    try {
-      await setCmd('web', httpd('v2'));
-      await settledOn('web', 2);
-    } finally {
-      await watch.stop();
-    }
-    const { states } = watch;
-    console.log(`process 0.5 / 0: ${((Date.now() - started) / 1000).toFixed(1)} s, ${summary(states)}`);
+    const upgrade = appSpec({ cmd: httpd('v1'), instances: 4, extra: { upgradeStrategy: { minimumHealthCapacity: 0.5, maximumOverCapacity: 0 } } });
+    const { states, seconds } = await upgradeWeb(upgrade, httpd('v2'));
+    console.log(`process 0.5 / 0: ${seconds} s, ${summary(states)}`);
     const firstNew = states.findIndex((s) => (s.byRevision[2]?.live ?? 0) > 0);
     expect(firstNew).toBeGreaterThan(0);
     expect(states.slice(0, firstNew).some((s) => s.live === 2)).toBe(true);

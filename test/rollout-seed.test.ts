@@ -5,46 +5,37 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectEtcd } from '../api/etcd.ts';
 import { Informer } from '../api/informer.ts';
 import type { AppSpec, AppStatus } from '../api/kinds/app.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import type { TaskSpec } from '../api/kinds/task.ts';
 import type { CapstanObject } from '../api/object.ts';
-import { Store } from '../api/store.ts';
 import { runControllers, type RunningControllers } from '../controllers/builtin.ts';
 import { countTasks } from '../controllers/replicas/index.ts';
-import { ProcessDriver } from '../runtime/drivers/process.ts';
-import { startAgentProcess, type AgentProcess } from './helpers/agent-process.ts';
-import { startEtcd, type TestEtcd } from './helpers/etcd.ts';
+import { removeProcessTasks, startAgentProcess, type AgentProcess } from './helpers/agent-process.ts';
+import { useStore } from './helpers/etcd.ts';
 import { until } from './helpers/poll.ts';
 
 type App = CapstanObject<AppSpec, AppStatus>;
 const NODES = ['s1', 's2'];
 
-let etcd: TestEtcd;
-let client: Etcd3;
-let store: Store;
+const db = useStore(builtinRegistry());
 let controllers: RunningControllers;
 let stateDir: string;
 const agents: AgentProcess[] = [];
 
 beforeAll(async () => {
-  etcd = await startEtcd();
-  client = connectEtcd({ endpoints: etcd.url });
-  store = new Store(client, builtinRegistry());
   stateDir = mkdtempSync(join(tmpdir(), 'capstan-rollout-seed-'));
-  controllers = await runControllers({ store, leaderElection: false, logger: pino({ level: 'silent' }), handleSignals: false });
+  controllers = await runControllers({ store: db.store, leaderElection: false, logger: pino({ level: 'silent' }), handleSignals: false });
   // Each agent its own host port range, away from the default one other tests use.
   // Below the kernel's ephemeral range (32768-60999), where an outgoing connection's local port could
   // hold a task's host port and fail its start (EADDRINUSE).
   const base = 27_000 + Math.floor(Math.random() * 10) * 100;
   NODES.forEach((node, i) => {
     const ports = `${base + i * 50}-${base + i * 50 + 49}`;
-    agents.push(startAgentProcess({ etcd: etcd.url, node, stateDir: join(stateDir, node), dockerSocket: '/nonexistent', extraArgs: ['--drivers', 'process', '--ports', ports] }));
+    agents.push(startAgentProcess({ etcd: db.etcd.url, node, stateDir: join(stateDir, node), dockerSocket: '/nonexistent', extraArgs: ['--drivers', 'process', '--ports', ports] }));
   });
   await Promise.all(agents.map((a) => a.started));
 }, 60_000);
@@ -52,21 +43,15 @@ beforeAll(async () => {
 afterAll(async () => {
   await controllers?.stop();
   await Promise.all(agents.map((a) => a.kill()));
-  for (const node of NODES) {
-    const processes = new ProcessDriver({ stateDir: join(stateDir, node, 'process') });
-    for (const task of await processes.list().catch(() => [])) await processes.remove(task.taskUid).catch(() => undefined);
-    await processes.close();
-  }
+  for (const node of NODES) await removeProcessTasks(join(stateDir, node));
   if (stateDir) rmSync(stateDir, { recursive: true, force: true });
-  client?.close();
-  await etcd?.stop();
 }, 60_000);
 
 const httpd = (page: string) => `echo ${page} > index.html && exec busybox httpd -f -p $PORT0`;
 
 describe('the seed scenario: 20 instances, 0.85 / 0.15, command changed, real agents and health checks', () => {
   it('keeps at least 17 healthy and at most 23 live tasks at every recorded state, and ends with 20 healthy on the new revision', async () => {
-    await store.create({
+    await db.store.create({
       apiVersion: 'capstan/v1',
       kind: 'App',
       metadata: { name: 'seed', namespace: 'default' },
@@ -84,21 +69,21 @@ describe('the seed scenario: 20 instances, 0.85 / 0.15, command changed, real ag
     const settled = (revision: number) =>
       until(
         async () => {
-          const app = (last = await store.mustGet<App>('App', { namespace: 'default', name: 'seed' }));
+          const app = (last = await db.store.mustGet<App>('App', { namespace: 'default', name: 'seed' }));
           const rollout = app.status?.rollout;
           return app.status?.currentRevision === revision && rollout?.phase === 'Complete' && Boolean(rollout.completedAt) && app;
         },
         { timeoutMs: 90_000, intervalMs: 100, what: `seed complete on revision ${revision}` },
       ).catch(async (error: Error) => {
         // Which tasks held it up, and why: phase, node, ports and message of every task not Running.
-        const tasks = (await store.list('Task', { namespace: 'default' })).items
+        const tasks = (await db.store.list('Task', { namespace: 'default' })).items
           .filter((t) => (t.status as { phase?: string } | undefined)?.phase !== 'Running')
           .map((t) => ({ name: t.metadata.name, deleting: Boolean(t.metadata.deletionTimestamp), node: (t.spec as TaskSpec).nodeName, ports: (t.spec as TaskSpec).hostPorts, status: t.status }));
         throw new Error(`${error.message}; last status: ${JSON.stringify({ rollout: last?.status?.rollout, revisions: last?.status?.revisions })}; tasks not Running: ${JSON.stringify(tasks)}`);
       });
     await settled(1);
 
-    const informer = new Informer(client, store.kind('Task'));
+    const informer = new Informer(db.client, db.store.kind('Task'));
     const states: { live: number; healthy: number; newHealthy: number }[] = [];
     const record = () => {
       const tasks = informer.list((t) => (t.spec as TaskSpec).app === 'seed');
@@ -111,8 +96,8 @@ describe('the seed scenario: 20 instances, 0.85 / 0.15, command changed, real ag
     record();
     const started = Date.now();
     try {
-      const app = await store.mustGet<App>('App', { namespace: 'default', name: 'seed' });
-      await store.update({ ...app, spec: { ...app.spec, containers: [{ ...app.spec.containers[0]!, cmd: httpd('v2') }] } });
+      const app = await db.store.mustGet<App>('App', { namespace: 'default', name: 'seed' });
+      await db.store.update({ ...app, spec: { ...app.spec, containers: [{ ...app.spec.containers[0]!, cmd: httpd('v2') }] } });
       await settled(2);
     } finally {
       subscription.unsubscribe();

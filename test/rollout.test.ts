@@ -7,9 +7,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Etcd3, Lease } from 'etcd3';
+import type { Lease } from 'etcd3';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { nodeLeaseKey } from '../api/keys.ts';
 import type { AppSpec, AppStatus } from '../api/kinds/app.ts';
@@ -19,10 +19,9 @@ import { isTerminal, type TaskSpec, type TaskStatus } from '../api/kinds/task.ts
 import { AGENT_FINALIZER } from '../api/kinds/wellknown.ts';
 import { isStoreError } from '../api/errors.ts';
 import { getCondition, type CapstanObject } from '../api/object.ts';
-import { Store } from '../api/store.ts';
 import { runControllers, type RunningControllers } from '../controllers/builtin.ts';
 import { capstan } from './helpers/cli.ts';
-import { closeStore, openStore, type TestEtcd } from './helpers/etcd.ts';
+import { useStore } from './helpers/etcd.ts';
 import { until } from './helpers/poll.ts';
 import { watchStates, type RolloutState } from './helpers/rollout-states.ts';
 
@@ -37,21 +36,14 @@ const HEALTHY_AFTER_MS = 250;
 type State = RolloutState;
 
 describe('rolling upgrades on simulated nodes', () => {
-  let etcd: TestEtcd;
-  let client: Etcd3;
-  let store: Store;
+  const db = useStore(builtinRegistry(), { clearEachTest: true });
   let controllers: RunningControllers | undefined;
   let stopAgent: (() => Promise<void>) | undefined;
   const leases: Lease[] = [];
 
-  beforeAll(async () => {
-    ({ etcd, client, store } = await openStore(builtinRegistry()));
-  });
-  afterAll(() => closeStore({ etcd, client }));
   beforeEach(async () => {
-    await client.delete().prefix('/capstan/');
     // No health controller: this test plays the health of its tasks itself.
-    controllers = await runControllers({ store, leaderElection: false, logger: log, handleSignals: false, only: ['rollout', 'replicas', 'scheduler', 'nodes', 'gc'] });
+    controllers = await runControllers({ store: db.store, leaderElection: false, logger: log, handleSignals: false, only: ['rollout', 'replicas', 'scheduler', 'nodes', 'gc'] });
     for (const name of ['n1', 'n2']) await addNode(name);
     stopAgent = fakeAgent();
   });
@@ -62,17 +54,17 @@ describe('rolling upgrades on simulated nodes', () => {
   });
 
   async function addNode(name: string) {
-    await store.create({
+    await db.store.create({
       apiVersion: 'capstan/v1',
       kind: 'Node',
       metadata: { name },
       spec: { address: '127.0.0.1', attributes: { hostname: name }, capacity: { cpus: 64, mem: 65536 }, portRange: { from: 31000, to: 31999 } },
       status: { leaseTTLSeconds: 1 },
     });
-    const lease = client.lease(1);
+    const lease = db.client.lease(1);
     await lease.put(nodeLeaseKey(name)).value('alive');
     leases.push(lease);
-    await until(async () => getCondition(((await store.mustGet('Node', { name })).status as { conditions?: [] })?.conditions, 'Ready')?.status === 'True', {
+    await until(async () => getCondition(((await db.store.mustGet('Node', { name })).status as { conditions?: [] })?.conditions, 'Ready')?.status === 'True', {
       what: `${name} Ready`,
     });
   }
@@ -86,7 +78,7 @@ describe('rolling upgrades on simulated nodes', () => {
     let stopped = false;
     const loop = (async () => {
       while (!stopped) {
-        const { items } = await store.list<Task>('Task').catch(() => ({ items: [] as Task[] }));
+        const { items } = await db.store.list<Task>('Task').catch(() => ({ items: [] as Task[] }));
         for (const task of items) await playTask(task).catch(() => undefined);
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
@@ -100,14 +92,14 @@ describe('rolling upgrades on simulated nodes', () => {
   async function playTask(task: Task) {
     if (task.metadata.deletionTimestamp) {
       if (task.metadata.finalizers?.includes(AGENT_FINALIZER)) {
-        await store.update({ ...task, metadata: { ...task.metadata, finalizers: task.metadata.finalizers.filter((f) => f !== AGENT_FINALIZER) } });
+        await db.store.update({ ...task, metadata: { ...task.metadata, finalizers: task.metadata.finalizers.filter((f) => f !== AGENT_FINALIZER) } });
       }
       return;
     }
     if (!task.spec.nodeName || isTerminal(task.status?.phase)) return;
     const now = new Date();
     if (task.status?.phase !== 'Running') {
-      await store.updateStatus({ ...task, status: { ...task.status, phase: 'Running', startedAt: now.toISOString() } });
+      await db.store.updateStatus({ ...task, status: { ...task.status, phase: 'Running', startedAt: now.toISOString() } });
       return;
     }
     const broken = task.spec.template.containers.some((c) => c.cmd?.includes('broken'));
@@ -115,7 +107,7 @@ describe('rolling upgrades on simulated nodes', () => {
     const wanted = broken ? 'False' : due ? 'True' : undefined;
     if (!wanted || getCondition(task.status.conditions, 'Healthy')?.status === wanted) return;
     const condition = (type: string) => ({ type, status: wanted, reason: wanted === 'True' ? 'Passed' : 'Failed', lastTransitionTime: now.toISOString() });
-    await store.updateStatus({ ...task, status: { ...task.status, conditions: [condition('Healthy'), condition('Ready')] } });
+    await db.store.updateStatus({ ...task, status: { ...task.status, conditions: [condition('Healthy'), condition('Ready')] } });
   }
 
 
@@ -124,19 +116,19 @@ describe('rolling upgrades on simulated nodes', () => {
   const checked = { healthChecks: [{ protocol: 'COMMAND', command: 'true', gracePeriodSeconds: 0, intervalSeconds: 1, timeoutSeconds: 1 }] };
 
   async function createApp(name: string, spec: Record<string, unknown>) {
-    await store.create({ apiVersion: 'capstan/v1', kind: 'App', metadata: { name, namespace: NS }, spec: { driver: 'process', containers: [container('sleep 100')], ...checked, ...spec } });
+    await db.store.create({ apiVersion: 'capstan/v1', kind: 'App', metadata: { name, namespace: NS }, spec: { driver: 'process', containers: [container('sleep 100')], ...checked, ...spec } });
   }
   async function changeApp(name: string, change: (app: App) => App) {
     for (;;) {
       try {
-        return await store.update(change(await store.mustGet<App>('App', { namespace: NS, name })));
+        return await db.store.update(change(await db.store.mustGet<App>('App', { namespace: NS, name })));
       } catch (error) {
         if (!isStoreError(error, 'Conflict')) throw error;
       }
     }
   }
   const setCmd = (name: string, cmd: string) => changeApp(name, (app) => ({ ...app, spec: { ...app.spec, containers: [{ ...app.spec.containers[0]!, cmd }] } }));
-  const getApp = (name: string) => store.mustGet<App>('App', { namespace: NS, name });
+  const getApp = (name: string) => db.store.mustGet<App>('App', { namespace: NS, name });
   const settledOn = (name: string, revision: number, phase = 'Complete') =>
     until(
       async () => {
@@ -146,16 +138,20 @@ describe('rolling upgrades on simulated nodes', () => {
       { timeoutMs: 30_000, what: `${name} settled on revision ${revision} (${phase})` },
     );
   const revisionsOf = async (name: string) =>
-    (await store.list<Revision>('Revision', { namespace: NS, labelSelector: `capstan.io/app=${name}` })).items.sort((a, b) => a.spec.number - b.spec.number);
-
-  it('defaults 1.0 / 1.0 with 4 instances: 4 new tasks start, then the old ones go one by one', async () => {
-    await createApp('web', { instances: 4 });
+    (await db.store.list<Revision>('Revision', { namespace: NS, labelSelector: `capstan.io/app=${name}` })).items.sort((a, b) => a.spec.number - b.spec.number);
+  /** Creates App web with `spec`, changes its command once it settled, and returns what its tasks went through until the new revision settled. */
+  const statesOfUpgrade = async (spec: Record<string, unknown>) => {
+    await createApp('web', spec);
     await settledOn('web', 1);
-    const watch = await watchStates(client, store.kind('Task'), 'web');
+    const watch = await watchStates(db.client, db.store.kind('Task'), 'web');
     await setCmd('web', 'sleep 200');
     await settledOn('web', 2);
     await watch.stop();
-    const states = watch.states;
+    return watch.states;
+  };
+
+  it('defaults 1.0 / 1.0 with 4 instances: 4 new tasks start, then the old ones go one by one', async () => {
+    const states = await statesOfUpgrade({ instances: 4 });
     expect(Math.min(...states.map((s) => s.healthy))).toBeGreaterThanOrEqual(4);
     expect(Math.max(...states.map((s) => s.live))).toBeLessThanOrEqual(8);
     // All four new ones were live while all four old ones still were.
@@ -167,13 +163,7 @@ describe('rolling upgrades on simulated nodes', () => {
   });
 
   it('0.5 / 0 with 4 instances kills 2 old tasks before any new one starts, and never exceeds 4', async () => {
-    await createApp('web', { instances: 4, upgradeStrategy: { minimumHealthCapacity: 0.5, maximumOverCapacity: 0 } });
-    await settledOn('web', 1);
-    const watch = await watchStates(client, store.kind('Task'), 'web');
-    await setCmd('web', 'sleep 200');
-    await settledOn('web', 2);
-    await watch.stop();
-    const states = watch.states;
+    const states = await statesOfUpgrade({ instances: 4, upgradeStrategy: { minimumHealthCapacity: 0.5, maximumOverCapacity: 0 } });
     const firstNew = states.find((s) => (s.byRevision[2]?.live ?? 0) > 0)!;
     expect(firstNew.byRevision[1]?.live).toBe(2);
     expect(Math.min(...states.map((s) => s.healthy))).toBeGreaterThanOrEqual(2);
@@ -183,7 +173,7 @@ describe('rolling upgrades on simulated nodes', () => {
   it('a revision whose health never passes is rolled back within progressDeadlineSeconds, the old revision serving throughout', async () => {
     await createApp('web', { instances: 3, progressDeadlineSeconds: 3 });
     await settledOn('web', 1);
-    const watch = await watchStates(client, store.kind('Task'), 'web');
+    const watch = await watchStates(db.client, db.store.kind('Task'), 'web');
     const started = Date.now();
     await setCmd('web', 'sleep 100 # broken');
     const rolledBack = await settledOn('web', 1, 'RolledBack');
@@ -202,11 +192,11 @@ describe('rolling upgrades on simulated nodes', () => {
     expect(progressing).toMatchObject({ status: 'False', reason: 'RolledBack' });
     expect(progressing.message).toBe('revision 2 made no progress for 3 s (progressDeadlineSeconds): rolled back to revision 1, its last fully healthy revision');
 
-    const describe = await capstan(['describe', 'app', 'web'], { etcd: etcd.url });
+    const describe = await capstan(['describe', 'app', 'web'], { etcd: db.etcd.url });
     expect(describe.stdout).toContain('RolledBack');
     expect(describe.stdout).toContain('revision 2 made no progress for 3 s');
     expect(describe.stdout).toMatch(/ProgressDeadlineExceeded/);
-    const status = await capstan(['rollout', 'status', 'web', '--timeout', '5s'], { etcd: etcd.url });
+    const status = await capstan(['rollout', 'status', 'web', '--timeout', '5s'], { etcd: db.etcd.url });
     expect(status.code).toBe(1);
     expect(status.stdout).toContain('RolledBack');
   });
@@ -214,7 +204,7 @@ describe('rolling upgrades on simulated nodes', () => {
   it('pause holds a template change, resume rolls it out, undo goes back to revision 1 and reuses it', async () => {
     await createApp('web', { instances: 2 });
     await settledOn('web', 1);
-    expect((await capstan(['rollout', 'pause', 'web'], { etcd: etcd.url })).stdout).toBe('app/web paused\n');
+    expect((await capstan(['rollout', 'pause', 'web'], { etcd: db.etcd.url })).stdout).toBe('app/web paused\n');
     const changed = await setCmd('web', 'sleep 200');
     await until(async () => {
       const app = await getApp('web');
@@ -222,33 +212,33 @@ describe('rolling upgrades on simulated nodes', () => {
     }, { what: 'the rollout to say Paused' });
     expect((await revisionsOf('web')).map((r) => r.spec.number)).toEqual([1]);
 
-    expect((await capstan(['rollout', 'resume', 'web'], { etcd: etcd.url })).code).toBe(0);
-    const status = await capstan(['rollout', 'status', 'web', '--timeout', '20s'], { etcd: etcd.url });
+    expect((await capstan(['rollout', 'resume', 'web'], { etcd: db.etcd.url })).code).toBe(0);
+    const status = await capstan(['rollout', 'status', 'web', '--timeout', '20s'], { etcd: db.etcd.url });
     expect(status.code).toBe(0);
     expect(status.stdout).toContain('Complete');
     await settledOn('web', 2);
 
-    const undo = await capstan(['rollout', 'undo', 'web'], { etcd: etcd.url });
+    const undo = await capstan(['rollout', 'undo', 'web'], { etcd: db.etcd.url });
     expect(undo.stdout).toBe('app/web rolled back to revision 1\n');
     const back = await settledOn('web', 1);
     expect(back.spec.containers[0]!.cmd).toBe('sleep 100');
     expect((await revisionsOf('web')).map((r) => r.spec.number)).toEqual([1, 2]);
 
-    const history = await capstan(['rollout', 'history', 'web'], { etcd: etcd.url });
+    const history = await capstan(['rollout', 'history', 'web'], { etcd: db.etcd.url });
     expect(history.stdout).toMatch(/^1 \(current, stable\)\s+2\s+2\s+yes\s+\S+\s+sleep 100$/m);
     expect(history.stdout).toMatch(/^2\s+0\s+0\s+yes\s+\S+\s+sleep 200$/m);
 
-    await capstan(['rollout', 'undo', 'web', '--to-revision', '2'], { etcd: etcd.url });
+    await capstan(['rollout', 'undo', 'web', '--to-revision', '2'], { etcd: db.etcd.url });
     await settledOn('web', 2);
   });
 
   it('rollout restart replaces every task under a new revision of the same template', async () => {
     await createApp('web', { instances: 2 });
     await settledOn('web', 1);
-    const before = (await store.list<Task>('Task', { namespace: NS })).items.map((t) => t.metadata.name);
-    expect((await capstan(['rollout', 'restart', 'web'], { etcd: etcd.url })).code).toBe(0);
+    const before = (await db.store.list<Task>('Task', { namespace: NS })).items.map((t) => t.metadata.name);
+    expect((await capstan(['rollout', 'restart', 'web'], { etcd: db.etcd.url })).code).toBe(0);
     await settledOn('web', 2);
-    const after = (await store.list<Task>('Task', { namespace: NS })).items.filter((t) => !t.metadata.deletionTimestamp && t.spec.revision === 2);
+    const after = (await db.store.list<Task>('Task', { namespace: NS })).items.filter((t) => !t.metadata.deletionTimestamp && t.spec.revision === 2);
     expect(after).toHaveLength(2);
     expect(after.some((t) => before.includes(t.metadata.name))).toBe(false);
     const [first, second] = await revisionsOf('web');
@@ -263,15 +253,15 @@ describe('rolling upgrades on simulated nodes', () => {
       stringify({ apiVersion: 'capstan/v1', kind: 'App', metadata: { name: 'web', namespace: NS }, spec: { instances: 2, driver: 'process', containers: [container('sleep 100')], ...checked } }),
     );
     try {
-      expect((await capstan(['apply', '-f', file], { etcd: etcd.url })).code).toBe(0);
+      expect((await capstan(['apply', '-f', file], { etcd: db.etcd.url })).code).toBe(0);
       await settledOn('web', 1);
-      expect((await capstan(['rollout', 'restart', 'web'], { etcd: etcd.url })).code).toBe(0);
+      expect((await capstan(['rollout', 'restart', 'web'], { etcd: db.etcd.url })).code).toBe(0);
       await settledOn('web', 2);
-      const again = await capstan(['apply', '-f', file], { etcd: etcd.url });
+      const again = await capstan(['apply', '-f', file], { etcd: db.etcd.url });
       expect(again.code).toBe(0);
       expect(again.stdout).toContain('unchanged');
-      expect((await capstan(['rollout', 'pause', 'web'], { etcd: etcd.url })).code).toBe(0);
-      expect((await capstan(['apply', '-f', file], { etcd: etcd.url })).code).toBe(0);
+      expect((await capstan(['rollout', 'pause', 'web'], { etcd: db.etcd.url })).code).toBe(0);
+      expect((await capstan(['apply', '-f', file], { etcd: db.etcd.url })).code).toBe(0);
       const app = await getApp('web');
       expect(app.metadata.annotations).toMatchObject({ 'capstan.io/paused': 'true' });
       expect(app.metadata.annotations?.['capstan.io/restartedAt']).toBeDefined();
@@ -286,7 +276,7 @@ describe('rolling upgrades on simulated nodes', () => {
     await createApp('api', { instances: 2, dependencies: ['db'] });
     await createApp('db', { instances: 2 });
     for (const name of ['db', 'api', 'web']) await settledOn(name, 1);
-    const { items } = await store.list<Task>('Task', { namespace: NS });
+    const { items } = await db.store.list<Task>('Task', { namespace: NS });
     const times = (app: string) => items.filter((t) => t.spec.app === app).map((t) => ({ created: Date.parse(t.metadata.creationTimestamp!), started: Date.parse(t.status!.startedAt!) }));
     const lastStarted = (app: string) => Math.max(...times(app).map((t) => t.started));
     const firstCreated = (app: string) => Math.min(...times(app).map((t) => t.created));
@@ -304,11 +294,11 @@ describe('rolling upgrades on simulated nodes', () => {
     expect(getCondition(waiting.status!.conditions, 'DependenciesReady')!.message).toBe('missing App(s): default/ghost, other/db');
     expect(waiting.status!.rollout?.phase).toBe('Waiting');
     expect((await revisionsOf('api'))).toHaveLength(0);
-    const describe = await capstan(['describe', 'app', 'api'], { etcd: etcd.url });
+    const describe = await capstan(['describe', 'app', 'api'], { etcd: db.etcd.url });
     expect(describe.stdout).toContain('missing App(s): default/ghost, other/db');
 
     await createApp('ghost', { instances: 1 });
-    await store.create({ apiVersion: 'capstan/v1', kind: 'App', metadata: { name: 'db', namespace: 'other' }, spec: { driver: 'process', containers: [container('sleep 100')], ...checked } });
+    await db.store.create({ apiVersion: 'capstan/v1', kind: 'App', metadata: { name: 'db', namespace: 'other' }, spec: { driver: 'process', containers: [container('sleep 100')], ...checked } });
     const ready = await settledOn('api', 1);
     expect(getCondition(ready.status!.conditions, 'DependenciesReady')).toMatchObject({ status: 'True' });
   });
@@ -317,19 +307,19 @@ describe('rolling upgrades on simulated nodes', () => {
     const app = (name: string, deps: string[]) =>
       `apiVersion: capstan/v1\nkind: App\nmetadata: {name: ${name}}\nspec: {driver: process, containers: [{cmd: sleep 1}], dependencies: [${deps.join(', ')}]}\n`;
     const input = [app('a', ['b']), app('b', ['c']), app('c', ['a'])].join('---\n');
-    const result = await capstan(['apply', '-f', '-'], { etcd: etcd.url, stdin: input });
+    const result = await capstan(['apply', '-f', '-'], { etcd: db.etcd.url, stdin: input });
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('the cycle a → b → c → a');
     expect(result.stderr).toContain('nothing was applied');
 
-    expect((await capstan(['apply', '-f', '-'], { etcd: etcd.url, stdin: app('x', ['y']) })).code).toBe(0);
-    const closing = await capstan(['apply', '-f', '-'], { etcd: etcd.url, stdin: app('y', ['x']) });
+    expect((await capstan(['apply', '-f', '-'], { etcd: db.etcd.url, stdin: app('x', ['y']) })).code).toBe(0);
+    const closing = await capstan(['apply', '-f', '-'], { etcd: db.etcd.url, stdin: app('y', ['x']) });
     expect(closing.code).toBe(1);
     expect(closing.stderr).toContain('the cycle y → x → y');
   });
 
   it('the examples apply cleanly together: capstan apply -f manifests/', async () => {
-    const result = await capstan(['apply', '-f', 'manifests/'], { etcd: etcd.url });
+    const result = await capstan(['apply', '-f', 'manifests/'], { etcd: db.etcd.url });
     expect(result.stderr).toBe('');
     expect(result.stdout).toMatch(/^app\/rolling created$/m);
     expect(result.stdout).toMatch(/^app\/fragile created$/m);
@@ -338,16 +328,16 @@ describe('rolling upgrades on simulated nodes', () => {
   it('apply --wait follows the rollout it started and exits 0 when it completes, 1 when it is rolled back', async () => {
     const manifest = (cmd: string) =>
       `apiVersion: capstan/v1\nkind: App\nmetadata: {name: web}\nspec:\n  instances: 3\n  driver: process\n  progressDeadlineSeconds: 2\n  containers: [{cmd: "${cmd}", resources: {cpus: 0.01, mem: 1}}]\n  healthChecks: [{protocol: COMMAND, command: "true"}]\n`;
-    const first = await capstan(['apply', '-f', '-', '--wait', '--timeout', '30s'], { etcd: etcd.url, stdin: manifest('sleep 100') });
+    const first = await capstan(['apply', '-f', '-', '--wait', '--timeout', '30s'], { etcd: db.etcd.url, stdin: manifest('sleep 100') });
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/^app\/web created$/m);
     expect(first.stdout).toMatch(/^app\/web {2}revision 1: new 3\/3 ready, old 0, healthy 3 {2}Complete/m);
 
-    const bad = await capstan(['apply', '-f', '-', '--wait', '--timeout', '30s'], { etcd: etcd.url, stdin: manifest('sleep 100 # broken') });
+    const bad = await capstan(['apply', '-f', '-', '--wait', '--timeout', '30s'], { etcd: db.etcd.url, stdin: manifest('sleep 100 # broken') });
     expect(bad.code).toBe(1);
     expect(bad.stdout).toContain('RolledBack — revision 2 made no progress for 2 s');
 
-    const timeout = await capstan(['apply', '-f', '-', '--wait', '--timeout', '1s'], { etcd: etcd.url, stdin: manifest('sleep 300 # broken') });
+    const timeout = await capstan(['apply', '-f', '-', '--wait', '--timeout', '1s'], { etcd: db.etcd.url, stdin: manifest('sleep 300 # broken') });
     expect(timeout.code).toBe(1);
     expect(timeout.stderr).toContain('timed out after 1 s waiting for app/web');
   });

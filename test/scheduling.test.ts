@@ -2,35 +2,27 @@
 // Node objects whose liveness keys this test holds itself (simulated agents). Real etcd, real
 // controllers, in one process. What agents do with bound tasks is covered in test/agent*.test.ts and
 // test/cluster.test.ts.
-import type { Etcd3, Lease } from 'etcd3';
+import type { Lease } from 'etcd3';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { nodeLeaseKey } from '../api/keys.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import type { TaskSpec, TaskStatus } from '../api/kinds/task.ts';
 import { getCondition, type AnyObject, type CapstanObject } from '../api/object.ts';
-import { Store } from '../api/store.ts';
 import { runControllers, type RunningControllers } from '../controllers/builtin.ts';
-import { closeStore, openStore, type TestEtcd } from './helpers/etcd.ts';
+import { useStore } from './helpers/etcd.ts';
 import { until } from './helpers/poll.ts';
 
 type Task = CapstanObject<TaskSpec, TaskStatus>;
 const log = pino({ level: 'silent' });
 
 describe('scheduling and replicas on simulated nodes', () => {
-  let etcd: TestEtcd;
-  let client: Etcd3;
-  let store: Store;
+  const db = useStore(builtinRegistry(), { clearEachTest: true });
   let controllers: RunningControllers | undefined;
   const leases = new Map<string, Lease>();
 
-  beforeAll(async () => {
-    ({ etcd, client, store } = await openStore(builtinRegistry()));
-  });
-  afterAll(() => closeStore({ etcd, client }));
   beforeEach(async () => {
-    await client.delete().prefix('/capstan/');
-    controllers = await runControllers({ store, leaderElection: false, logger: log, handleSignals: false });
+    controllers = await runControllers({ store: db.store, leaderElection: false, logger: log, handleSignals: false });
   });
   afterEach(async () => {
     await controllers?.stop();
@@ -39,26 +31,26 @@ describe('scheduling and replicas on simulated nodes', () => {
   });
 
   async function addNode(name: string, attributes: Record<string, string> = {}, capacity = { cpus: 4, mem: 4096 }) {
-    await store.create({
+    await db.store.create({
       apiVersion: 'capstan/v1',
       kind: 'Node',
       metadata: { name },
       spec: { address: '127.0.0.1', attributes: { hostname: name, ...attributes }, capacity, portRange: { from: 31000, to: 31099 } },
       status: { leaseTTLSeconds: 1 },
     });
-    const lease = client.lease(1);
+    const lease = db.client.lease(1);
     await lease.put(nodeLeaseKey(name)).value('alive');
     leases.set(name, lease);
     // Placement is decided against the nodes that are Ready at that moment (as Marathon decides
     // against the offers it holds): let the nodes controller see this one first.
     await until(async () => {
-      const node = await store.mustGet('Node', { name });
+      const node = await db.store.mustGet('Node', { name });
       return getCondition((node.status as { conditions?: [] })?.conditions, 'Ready')?.status === 'True';
     }, { what: `${name} Ready` });
   }
 
   async function addApp(name: string, spec: Record<string, unknown>) {
-    await store.create({
+    await db.store.create({
       apiVersion: 'capstan/v1',
       kind: 'App',
       metadata: { name, namespace: 'default' },
@@ -67,7 +59,7 @@ describe('scheduling and replicas on simulated nodes', () => {
   }
 
   const tasksOf = async (app: string) =>
-    (await store.list<Task>('Task', { namespace: 'default', labelSelector: `capstan.io/app=${app}` })).items.filter((t) => t.status?.phase !== 'Lost');
+    (await db.store.list<Task>('Task', { namespace: 'default', labelSelector: `capstan.io/app=${app}` })).items.filter((t) => t.status?.phase !== 'Lost');
   const bound = (tasks: Task[]) => tasks.filter((t) => t.spec.nodeName);
   const perNode = (tasks: Task[]) => bound(tasks).reduce<Record<string, number>>((acc, t) => ({ ...acc, [t.spec.nodeName!]: (acc[t.spec.nodeName!] ?? 0) + 1 }), {});
 
@@ -93,7 +85,7 @@ describe('scheduling and replicas on simulated nodes', () => {
     for (const task of pending) {
       expect(task.status?.message).toBe('0/3 nodes fit: 3 hostname:UNIQUE');
     }
-    const events = await client.getAll().prefix('/capstan/events/default/').strings();
+    const events = await db.client.getAll().prefix('/capstan/events/default/').strings();
     expect(Object.values(events).some((e) => e.includes('FailedScheduling') && e.includes('hostname:UNIQUE'))).toBe(true);
   });
 
@@ -138,8 +130,8 @@ describe('scheduling and replicas on simulated nodes', () => {
     await addNode('n1');
     await addApp('web', { instances: 3 });
     const three = await settle('web', 3, 3);
-    const app = await store.mustGet('App', { namespace: 'default', name: 'web' });
-    await store.update({ ...app, spec: { ...(app.spec as object), instances: 1 } });
+    const app = await db.store.mustGet('App', { namespace: 'default', name: 'web' });
+    await db.store.update({ ...app, spec: { ...(app.spec as object), instances: 1 } });
     const one = await until(async () => {
       const live = (await tasksOf('web')).filter((t) => !t.metadata.deletionTimestamp);
       return live.length === 1 && live;
@@ -151,11 +143,11 @@ describe('scheduling and replicas on simulated nodes', () => {
     )[0]!;
     expect(one[0]!.metadata.name).toBe(oldest.metadata.name);
 
-    const fresh = await store.mustGet('App', { namespace: 'default', name: 'web' });
+    const fresh = await db.store.mustGet('App', { namespace: 'default', name: 'web' });
     const spec = fresh.spec as { containers: { cmd: string }[] };
-    await store.update({ ...fresh, spec: { ...spec, containers: [{ ...spec.containers[0], cmd: 'sleep 200' }] } });
+    await db.store.update({ ...fresh, spec: { ...spec, containers: [{ ...spec.containers[0], cmd: 'sleep 200' }] } });
     await until(async () => {
-      const revisions = (await store.list('Revision', { namespace: 'default' })).items;
+      const revisions = (await db.store.list('Revision', { namespace: 'default' })).items;
       return revisions.length === 2 && revisions.find((r) => (r.spec as { number: number }).number === 2);
     }, { what: 'revision 2' });
     await until(async () => {
@@ -169,9 +161,9 @@ describe('scheduling and replicas on simulated nodes', () => {
     await addApp('web', { instances: 4 });
     await settle('web', 4, 4);
     await controllers!.stop();
-    controllers = await runControllers({ store, leaderElection: false, logger: log, handleSignals: false });
+    controllers = await runControllers({ store: db.store, leaderElection: false, logger: log, handleSignals: false });
     await controllers.stop();
-    const restarted = await runControllers({ store, leaderElection: false, logger: log, handleSignals: false });
+    const restarted = await runControllers({ store: db.store, leaderElection: false, logger: log, handleSignals: false });
     controllers = restarted;
     // An over-create can only come from the restarted controllers' first look at web: the rollout
     // controller deciding its Revision (a second one would bring 4 more tasks) and the replicas
@@ -192,7 +184,7 @@ describe('scheduling and replicas on simulated nodes', () => {
       },
       { what: 'the restarted rollout and replicas controllers to reconcile web and drain their queues' },
     );
-    const revisions = (await store.list('Revision', { namespace: 'default' })).items;
+    const revisions = (await db.store.list('Revision', { namespace: 'default' })).items;
     expect(revisions.map((r) => r.metadata.name)).toHaveLength(1);
     const tasks = await tasksOf('web');
     expect(tasks).toHaveLength(4);
@@ -211,11 +203,11 @@ describe('scheduling and replicas on simulated nodes', () => {
     leases.get('n1')!.release();
     leases.delete('n1');
     await until(async () => {
-      const node = await store.mustGet('Node', { name: 'n1' });
+      const node = await db.store.mustGet('Node', { name: 'n1' });
       return getCondition((node.status as { conditions?: [] })?.conditions, 'Ready')?.status === 'False';
     }, { what: 'n1 NotReady' });
     const lost = await until(async () => {
-      const task = await store.get<Task>('Task', { namespace: 'default', name: victim.metadata.name });
+      const task = await db.store.get<Task>('Task', { namespace: 'default', name: victim.metadata.name });
       return task?.status?.phase === 'Lost' && task;
     }, { what: 'the task on n1 Lost' });
     expect(lost.status?.message).toContain('n1 unreachable');

@@ -1,25 +1,19 @@
-import type { Etcd3 } from 'etcd3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import { openWatch } from '../api/watch.ts';
-import { closeStore, openStore, type TestEtcd } from './helpers/etcd.ts';
+import { useStore } from './helpers/etcd.ts';
 import { until } from './helpers/poll.ts';
 
 describe('openWatch on a real etcd', () => {
-  let etcd: TestEtcd;
-  let client: Etcd3;
+  const db = useStore(builtinRegistry());
 
-  beforeAll(async () => {
-    ({ etcd, client } = await openStore(builtinRegistry()));
-  });
-  afterAll(() => closeStore({ etcd, client }));
 
   it('delivers every event since its start revision, including those etcd sends with the confirmation', async () => {
-    const first = await client.put('/w/k').value('0').exec();
-    for (let i = 1; i < 50; i += 1) await client.put('/w/k').value(String(i));
-    await client.delete().key('/w/k');
+    const first = await db.client.put('/w/k').value('0').exec();
+    for (let i = 1; i < 50; i += 1) await db.client.put('/w/k').value(String(i));
+    await db.client.delete().key('/w/k');
     const seen: string[] = [];
-    const watcher = await openWatch(client.watch().key('/w/k').startRevision(first.header.revision), {
+    const watcher = await openWatch(db.client.watch().key('/w/k').startRevision(first.header.revision), {
       put: (kv) => seen.push(kv.value.toString()),
       delete: () => seen.push('deleted'),
     });
@@ -29,11 +23,11 @@ describe('openWatch on a real etcd', () => {
   });
 
   it('reports a compacted start revision to the error listener, even when etcd says so with the confirmation', async () => {
-    await client.put('/w/c').value('x');
-    const compacted = await client.put('/w/c').value('y');
-    await client.kv.compact({ revision: compacted.header.revision } as never);
+    await db.client.put('/w/c').value('x');
+    const compacted = await db.client.put('/w/c').value('y');
+    await db.client.kv.compact({ revision: compacted.header.revision } as never);
     const errors: string[] = [];
-    const watcher = await openWatch(client.watch().key('/w/c').startRevision('1'), { error: (error) => errors.push(error.message) });
+    const watcher = await openWatch(db.client.watch().key('/w/c').startRevision('1'), { error: (error) => errors.push(error.message) });
     await until(() => errors.length === 1, { what: 'the compaction error', timeoutMs: 5_000 });
     expect(errors[0]).toMatch(/cancel/i);
     watcher.removeAllListeners('error').on('error', () => undefined);

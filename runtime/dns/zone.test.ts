@@ -3,27 +3,22 @@ import { describe, expect, it } from 'vitest';
 import type { EndpointsSpec } from '../../api/kinds/endpoints.ts';
 import { Zone, type Resolution, type TaskChange } from './zone.ts';
 
+/** web-a on n1 (10.0.0.1) and web-b on n2 (10.0.0.2) serve a port at host ports `base + 1` and `base + 2`. */
+const servedByBoth = (name: string, index: number, base: number): EndpointsSpec['ports'][number] => ({
+  name,
+  index,
+  protocol: 'tcp',
+  addresses: [
+    { address: '10.0.0.1', hostPort: base + 1, task: 'web-a', node: 'n1' },
+    { address: '10.0.0.2', hostPort: base + 2, task: 'web-b', node: 'n2' },
+  ],
+});
+
 const web: EndpointsSpec = {
   app: 'web',
   ports: [
-    {
-      name: 'http',
-      index: 0,
-      protocol: 'tcp',
-      addresses: [
-        { address: '10.0.0.1', hostPort: 31001, task: 'web-a', node: 'n1' },
-        { address: '10.0.0.2', hostPort: 31002, task: 'web-b', node: 'n2' },
-      ],
-    },
-    {
-      name: 'admin',
-      index: 1,
-      protocol: 'tcp',
-      addresses: [
-        { address: '10.0.0.1', hostPort: 32001, task: 'web-a', node: 'n1' },
-        { address: '10.0.0.2', hostPort: 32002, task: 'web-b', node: 'n2' },
-      ],
-    },
+    servedByBoth('http', 0, 31000),
+    servedByBoth('admin', 1, 32000),
     { name: 'stats', index: 2, protocol: 'udp', addresses: [{ address: '10.0.0.1', hostPort: 33001, task: 'web-a', node: 'n1' }] },
   ],
 };

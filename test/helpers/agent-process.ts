@@ -1,6 +1,8 @@
 // `capstan agent` as its own OS process, as a node runs it: for tests that kill -9 it, restart it and
 // check that what it left running is adopted.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { ProcessDriver } from '../../runtime/drivers/process.ts';
 import { BIN, REPO } from './cli.ts';
 import { until } from './poll.ts';
 
@@ -55,4 +57,14 @@ export function startAgentProcess(options: AgentProcessOptions): AgentProcess {
     await exited;
   };
   return { process: child, stderr: () => stderr, started, exited, kill: () => stop('SIGKILL'), terminate: () => stop('SIGTERM') };
+}
+
+/**
+ * Removes the tasks an agent's process driver still runs under `agentStateDir` once the agent is
+ * killed: kill -9 leaves them running by design (a restarted agent adopts them).
+ */
+export async function removeProcessTasks(agentStateDir: string): Promise<void> {
+  const processes = new ProcessDriver({ stateDir: join(agentStateDir, 'process') });
+  for (const task of await processes.list().catch(() => [])) await processes.remove(task.taskUid).catch(() => undefined);
+  await processes.close();
 }

@@ -19,8 +19,7 @@ import { getCondition, type CapstanObject } from '../../api/object.ts';
 import { Store } from '../../api/store.ts';
 import { runControllers, type RunningControllers } from '../../controllers/builtin.ts';
 import { LABELS } from '../../runtime/drivers/docker.ts';
-import { ProcessDriver } from '../../runtime/drivers/process.ts';
-import { startAgentProcess, type AgentProcess } from './agent-process.ts';
+import { removeProcessTasks, startAgentProcess, type AgentProcess } from './agent-process.ts';
 import { startDocker, type TestDocker } from './dockerd.ts';
 import { startEtcd, type TestEtcd } from './etcd.ts';
 import { until } from './poll.ts';
@@ -227,11 +226,7 @@ export class TestCluster {
     await this.tasks.stop();
     await this.controllers.stop().catch(() => undefined);
     await Promise.all([...this.agents.values()].map((a) => a.kill()));
-    for (const node of this.options.nodes) {
-      const processes = new ProcessDriver({ stateDir: join(this.stateDir(node.name), 'process') });
-      for (const task of await processes.list().catch(() => [])) await processes.remove(task.taskUid).catch(() => undefined);
-      await processes.close();
-    }
+    for (const node of this.options.nodes) await removeProcessTasks(this.stateDir(node.name));
     rmSync(this.stateRoot, { recursive: true, force: true });
     await this.dockerd?.stop();
     this.client.close();

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { connectEtcd } from '../../api/etcd.ts';
 import type { KindRegistry } from '../../api/kinds/registry.ts';
 import { Store } from '../../api/store.ts';
@@ -42,15 +43,42 @@ export async function startEtcd(): Promise<TestEtcd> {
   };
 }
 
-/** A real etcd, a client on it and a store over `registry`: what most integration tests start with. */
-export async function openStore(registry: KindRegistry): Promise<{ etcd: TestEtcd; client: Etcd3; store: Store }> {
-  const etcd = await startEtcd();
-  const client = connectEtcd({ endpoints: etcd.url });
-  return { etcd, client, store: new Store(client, registry) };
+export interface OpenedStore {
+  readonly etcd: TestEtcd;
+  readonly client: Etcd3;
+  readonly store: Store;
 }
 
-/** Undoes openStore; tolerates a beforeAll that failed half-way. */
-export async function closeStore(opened: { etcd?: TestEtcd; client?: Etcd3 }): Promise<void> {
-  opened.client?.close();
-  await opened.etcd?.stop();
+/**
+ * A real etcd, a client on it and a store over `registry`, opened in a beforeAll and closed in an
+ * afterAll of the enclosing describe (or file): what most integration tests start with. Hooks
+ * registered after this call run after it opens and, vitest running after-hooks in reverse, before it
+ * closes. Read the fields from hooks and tests, not while the suite is being collected.
+ * `clearEachTest` deletes everything under /capstan/ before each test, ahead of later beforeEach hooks.
+ */
+export function useStore(registry: KindRegistry, options: { clearEachTest?: boolean } = {}): OpenedStore {
+  let opened: OpenedStore | undefined;
+  const current = () => {
+    if (!opened) throw new Error('useStore: the store is opened in beforeAll; read it from a hook or a test');
+    return opened;
+  };
+  beforeAll(async () => {
+    const etcd = await startEtcd();
+    const client = connectEtcd({ endpoints: etcd.url });
+    opened = { etcd, client, store: new Store(client, registry) };
+  });
+  afterAll(async () => {
+    opened?.client.close();
+    await opened?.etcd.stop();
+  });
+  if (options.clearEachTest) {
+    beforeEach(async () => {
+      await current().client.delete().prefix('/capstan/');
+    });
+  }
+  return {
+    get etcd() { return current().etcd; },
+    get client() { return current().client; },
+    get store() { return current().store; },
+  };
 }
