@@ -3,6 +3,7 @@
 // (the binding only for kinds that have one, KindDefinition.binding), parsed once, joined by key into
 // the object controllers read; indexes of those objects by owner, App and node; the stream of what
 // changed; and starting, re-listing after a broken watch, and stopping.
+import { cappedBackoff } from './backoff.ts';
 import type { Watcher } from 'etcd3';
 import type { Part } from './keys.ts';
 import { Subject, type Observable } from 'rxjs';
@@ -380,9 +381,11 @@ export abstract class CachedInformer {
         try {
           await this.listAndWatch(true);
           return;
-        } catch {
+        } catch (error) {
           // etcd may be down: try again with a capped backoff; the cache stays as it was meanwhile.
-          await new Promise((resolve) => setTimeout(resolve, Math.min(50 * 2 ** attempt, 1_000)));
+          // Said once per outage, through the same hook that said the watch broke.
+          if (attempt === 0) this.informerOptions.onRelist?.(`re-list failed (${(error as Error).message}); the cache stays as it was until etcd answers`);
+          await new Promise((resolve) => setTimeout(resolve, cappedBackoff({ firstMs: 50, maxMs: 1_000, attempt: attempt + 1 })));
         }
       }
     })().finally(() => {

@@ -3,6 +3,7 @@
 // term; when the term ends, stop the pipeline at once; on shutdown, drain, resign, close.
 //
 // All controllers share one InformerFactory, so a kind is listed and watched once per process.
+import { cappedBackoff } from '../api/backoff.ts';
 import { pino, type Logger } from 'pino';
 import { BehaviorSubject, type Observable, type Subscription } from 'rxjs';
 import { InformerFactory } from '../api/informer.ts';
@@ -179,7 +180,7 @@ export class Manager {
         if (signal.aborted || this.stopping) await pipeline.stop(0);
         return;
       } catch (error) {
-        const retryInMs = Math.min(100 * 2 ** attempt, 5_000);
+        const retryInMs = cappedBackoff({ firstMs: 100, maxMs: 5_000, attempt: attempt + 1 });
         log.warn({ err: error, retryInMs }, 'controller could not start; trying again');
         await sleep(retryInMs, signal);
       }

@@ -87,7 +87,9 @@ export class NodeLease {
           this.options.logger.info({ key: this.options.key }, 'lease granted again');
           this.options.onRenewed?.();
           break;
-        } catch {
+        } catch (error) {
+          // Said once per outage; the retries that follow say nothing new.
+          if (attempt === 1) this.options.logger.warn({ key: this.options.key, error: (error as Error).message }, 'cannot grant the lease again yet: the key stays gone until etcd answers');
           await new Promise((resolve) => setTimeout(resolve, cappedBackoff({ ...RETRY_MS, attempt })));
         }
       }
