@@ -34,11 +34,11 @@ import { LB_DEFAULTS, startLoadBalancer, type RunningLoadBalancer } from '../cli
 import { until } from '../test/helpers/poll.ts';
 import { freePort } from '../test/helpers/ports.ts';
 import { BenchCluster, NAMESPACE } from './cluster.ts';
-import { benchDns, type DnsFigures } from './dns.bench.ts';
-import { percentile, printTable } from './report.ts';
+import { benchDns } from './dns.bench.ts';
 import { collectArrivals, writeReportingServer, type Arrivals } from './traffic-backend.ts';
-import { startSteadyLoad, type SteadyLoadResult } from './traffic-load.ts';
+import { startSteadyLoad } from './traffic-load.ts';
 import { Watchers } from './traffic-watchers.ts';
+import { LOAD, report, ROLLING_INSTANCES, ROUTING_DOWN, ROUTING_UP, SCALE_BETWEEN, SCALE_EVENTS, TRICKLE_PER_SECOND, type FailureFigures, type ReloadFigures, type RoutingFigures, type Scenario } from './traffic-figures.ts';
 
 type App = CapstanObject<AppSpec, AppStatus>;
 
@@ -52,13 +52,6 @@ const NODES = [
 ];
 const SERVICE_PORTS_FROM = 29_000;
 const FIXTURE = fileURLToPath(new URL('../test/fixtures/traffic/server.mjs', import.meta.url));
-const LOAD = { ratePerSecond: 200, timeoutMs: 5_000, maxDurationMs: 90_000 };
-const TRICKLE_PER_SECOND = 300;
-const ROUTING_UP = [7, 12, 17, 22, 27, 32];
-const ROUTING_DOWN = [26, 20, 14, 8, 2];
-const SCALE_EVENTS = 100;
-const SCALE_BETWEEN = [2, 7] as const;
-const ROLLING_INSTANCES = 20;
 
 const benchStart = performance.now();
 const failedTasks: string[] = [];
@@ -127,11 +120,6 @@ async function converged(cluster: BenchCluster, watchers: Watchers, app: string,
 // ---------------------------------------------------------------------------------------------
 // 1. healthy → routed, removed → no longer routed
 
-interface RoutingFigures {
-  up: { endpoints: number[]; synced: number[]; firstRequest: number[]; byRuntimeApi: number[]; byReload: number[] };
-  down: { endpoints: number[]; synced: number[]; lastRequest: number[]; afterDeletion: number };
-  reloadsDuringUp: number;
-}
 
 async function benchRouting(cluster: BenchCluster, lb: RunningLoadBalancer, watchers: Watchers, dir: string): Promise<RoutingFigures> {
   const app = 'routed';
@@ -212,15 +200,6 @@ async function benchRouting(cluster: BenchCluster, lb: RunningLoadBalancer, watc
 // ---------------------------------------------------------------------------------------------
 // 4. reloads per 100 scale events
 
-interface ReloadFigures {
-  events: number;
-  reloads: number;
-  runtimeCommands: number;
-  syncs: number;
-  seconds: number;
-  /** Slots the balancer still holds as draining once every removed task is gone. */
-  drainingAfter: number;
-}
 
 async function benchReloads(cluster: BenchCluster, lb: RunningLoadBalancer, watchers: Watchers): Promise<ReloadFigures> {
   const app = 'scaled';
@@ -252,17 +231,7 @@ async function benchReloads(cluster: BenchCluster, lb: RunningLoadBalancer, watc
 // ---------------------------------------------------------------------------------------------
 // 2. requests failed during a rolling upgrade, a rollback and a scale-down
 
-interface Scenario {
-  result: SteadyLoadResult;
-  seconds: number;
-}
 
-interface FailureFigures {
-  upgrade: Scenario;
-  rollback: Scenario;
-  scaleDown: Scenario;
-  drainTimeouts: number;
-}
 
 /** Runs `change` under the steady load, until `done`; the load stops once it is. */
 async function underLoad(servicePort: number, what: string, change: () => Promise<void>, done: () => Promise<void>): Promise<Scenario> {
@@ -345,52 +314,6 @@ async function benchFailures(cluster: BenchCluster, lb: RunningLoadBalancer, wat
   return { upgrade, rollback, scaleDown, drainTimeouts: timeouts };
 }
 
-// ---------------------------------------------------------------------------------------------
-
-const pair = (values: number[]) => `${percentile(values, 0.5).toFixed(0)} / ${percentile(values, 0.99).toFixed(0)} ms`;
-const failed = (s: Scenario) => `${s.result.failed} / ${s.result.sent} (${s.seconds.toFixed(1)} s)`;
-
-function report(routing: RoutingFigures, reloads: ReloadFigures, withDrain: FailureFigures, without: FailureFigures, dns: DnsFigures): void {
-  const dnsRun = (target: string, inFlight: number) => dns.runs.find((r) => r.target === target && r.inFlight === inFlight)!;
-  const dnsRows = [1, 32].map((inFlight) => {
-    const [c, b] = [dnsRun('capstan dns', inFlight), dnsRun('bare dgram', inFlight)];
-    return [
-      `DNS A queries, ${dns.apps} Apps in Endpoints, ${inFlight} in flight: q/s, p99`,
-      `${c.queriesPerSecond.toFixed(0)} q/s, ${c.p99Ms.toFixed(2)} ms`,
-      `${b.queriesPerSecond.toFixed(0)} q/s, ${b.p99Ms.toFixed(2)} ms bare node:dgram responder`,
-      '-',
-    ];
-  });
-  const up = routing.up;
-  const down = routing.down;
-  printTable([
-    ['figure', 'capstan', 'baseline (same run)', 'target'],
-    [`healthy → first request via HAProxy, ${up.firstRequest.length} tasks, p50 / p99`, pair(up.firstRequest), `${pair(up.endpoints)} healthy → Endpoints seen by a watch`, 'p99 ≤ 200 ms'],
-    [`  of which put in a free slot by the runtime API, ${up.byRuntimeApi.length} tasks`, pair(up.byRuntimeApi), '-', '-'],
-    [`  of which routed by a reload (the backend's slots grew), ${up.byReload.length} tasks`, pair(up.byReload), '-', '-'],
-    ['  healthy → the balancer sync that routed it returned, p50 / p99', pair(up.synced), '-', '-'],
-    [`removed → last request via HAProxy, ${down.lastRequest.length} tasks, p50 / p99`, pair(down.lastRequest), `${pair(down.endpoints)} deletion → Endpoints without it seen`, '-'],
-    ['  removed → the balancer sync that drained it returned, p50 / p99', pair(down.synced), '-', '-'],
-    [`(a) failed / sent: rolling upgrade of ${ROLLING_INSTANCES}, 0.85 / 0.15`, failed(withDrain.upgrade), `${failed(without.upgrade)} without drain`, '0'],
-    ['(b) failed / sent: scale-down 10 → 2', failed(withDrain.scaleDown), `${failed(without.scaleDown)} without drain`, '0'],
-    ['(c) failed / sent: failing revision rolled back (deadline 10 s)', failed(withDrain.rollback), `${failed(without.rollback)} without drain`, '0'],
-    ...dnsRows,
-    [`HAProxy reloads in ${reloads.events} scale events (${SCALE_BETWEEN.join(' ↔ ')})`, String(reloads.reloads), `${reloads.runtimeCommands} runtime API commands in ${reloads.syncs} syncs`, '0'],
-  ]);
-  console.log('');
-  console.log(`Routing: an App scaled ${[2, ...ROUTING_UP].join(' → ')} → ${ROUTING_DOWN.join(' → ')} under a trickle of ${TRICKLE_PER_SECOND} requests/s (one connection each, HAProxy tcp mode, roundrobin);`);
-  console.log(`  with n tasks a given task is due a request every n/${TRICKLE_PER_SECOND} s on average (${((32 / TRICKLE_PER_SECOND) * 1000).toFixed(0)} ms at 32), part of both request figures.`);
-  console.log(`  HAProxy reloads while scaling up (a scale-up that overflows the backend's slots grows them to twice what it needs): ${routing.reloadsDuringUp}.`);
-  console.log(`  Removed tasks whose last request came after their deletion: ${down.afterDeletion} of ${down.lastRequest.length} (a negative figure: none came after it).`);
-  console.log(`Failures: ${LOAD.ratePerSecond} requests/s, a new connection each, ${LOAD.timeoutMs / 1000} s timeout; tasks answer after 50 ms.`);
-  console.log(`  Drain timeouts reached by the balancer: ${withDrain.drainTimeouts} with drain, ${without.drainTimeouts} without.`);
-  console.log(`Reload events took ${reloads.seconds.toFixed(1)} s (each event waits until the tasks run and are routed, or are drained and gone);`);
-  console.log(`  slots the balancer still held as draining after the last event, their tasks long gone: ${reloads.drainingAfter}.`);
-  console.log(`DNS server start (list ${dns.apps} Apps' Endpoints and their Tasks and Nodes, build the zone): ${dns.startMs.toFixed(0)} ms.`);
-  console.log(`Tasks that failed during the bench (crashed, or unhealthy past maxConsecutiveFailures): ${failedTasks.length}.`);
-  console.log(`Whole bench: ${((performance.now() - benchStart) / 1000).toFixed(0)} s.`);
-}
-
 async function main(): Promise<void> {
   progress(`bench:traffic — etcd, controllers in this process, ${NODES.length} agent processes (process driver), HAProxy; node ${process.version}`);
   const dir = mkdtempSync(join(tmpdir(), 'capstan-bench-traffic-'));
@@ -439,7 +362,7 @@ async function main(): Promise<void> {
     clusterUp = false;
     progress('3. DNS');
     const dns = await benchDns();
-    report(routing, reloads, withDrain, without, dns);
+    report(routing, reloads, withDrain, without, dns, { failedTasks: failedTasks.length, seconds: (performance.now() - benchStart) / 1000 });
   } finally {
     await watchers?.stop();
     await lb?.stop();
