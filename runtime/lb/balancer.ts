@@ -247,12 +247,14 @@ export class Balancer {
     const runtimeCommands = commands.length;
     let reloaded = false;
     let excluded: string[] = [];
-    if (reshaped || shapeOf(services, this.options.render) !== this.shape) {
+    // Rendered once: compared here, and kept as the installed shape when the check left nothing out.
+    const shape = shapeOf(services, this.options.render);
+    if (reshaped || shape !== this.shape) {
       const valid = await this.validate(services);
       excluded = valid.excluded;
       installed(await haproxy.install(valid.text, { reload: true, checked: true }));
       this.installed = valid.text;
-      this.shape = shapeOf(valid.services, this.options.render);
+      this.shape = valid.services === services ? shape : shapeOf(valid.services, this.options.render);
       reloaded = true;
       this.stats.reloads += 1;
     } else {
