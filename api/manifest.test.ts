@@ -146,7 +146,19 @@ describe('validateDocuments', () => {
     ['an unknown field of a health check', minimal('  containers: [{image: x}]\n  ports: [{name: http}]\n  healthChecks:\n    - protocol: TCP\n      path: /'),
       'web.yaml:9:7: spec.healthChecks[0].path: expected a known field (protocol, portIndex, portName, gracePeriodSeconds, intervalSeconds, timeoutSeconds, maxConsecutiveFailures, delaySeconds), found unknown field "path"'],
     ['an unknown constraint operator', minimal('  containers: [{image: x}]\n  constraints: [[hostname, UNIQ]]'),
-      'web.yaml:6:28: spec.constraints[0][1]: expected one of UNIQUE, CLUSTER, GROUP_BY, LIKE, UNLIKE, MAX_PER, IS, found "UNIQ"'],
+      'web.yaml:6:28: spec.constraints[0][1]: expected one of UNIQUE, CLUSTER, GROUP_BY, LIKE, UNLIKE, MAX_PER, IS, found "UNIQ" (did you mean "UNIQUE"?)'],
+    ['a constraint operator in lower case', minimal('  containers: [{image: x}]\n  constraints: [[hostname, unique]]'),
+      'web.yaml:6:28: spec.constraints[0][1]: expected one of UNIQUE, CLUSTER, GROUP_BY, LIKE, UNLIKE, MAX_PER, IS, found "unique" (did you mean "UNIQUE"?)'],
+    ['a health check protocol in lower case', minimal('  containers: [{image: x}]\n  ports: [{name: http}]\n  healthChecks: [{protocol: http}]'),
+      'web.yaml:7:19: spec.healthChecks[0].protocol: expected a protocol of HTTP, HTTPS, TCP, COMMAND, found "http" (did you mean "HTTP"?)'],
+    ['a near miss of cmd', minimal('  containers: [{image: x, comand: sleep 9}]'),
+      'web.yaml:5:27: spec.containers[0].comand: expected a known field (name, image, cmd, args, env, resources, volumeMounts), found unknown field "comand" (did you mean "cmd"?)'],
+    ['Kubernetes\' command for cmd', minimal('  containers: [{image: x, command: sleep 9}]'),
+      'web.yaml:5:27: spec.containers[0].command: expected a known field (name, image, cmd, args, env, resources, volumeMounts), found unknown field "command" (did you mean "cmd"?)'],
+    ['Kubernetes\' replicas for instances', minimal('  replicas: 2\n  containers: [{image: x}]'),
+      /^web\.yaml:5:3: spec\.replicas: expected a known field \(instances, .*\), found unknown field "replicas" \(did you mean "instances"\?\)$/],
+    ['no suggestion for an unrelated short name', minimal('  containers: [{image: x, id: a}]'),
+      'web.yaml:5:27: spec.containers[0].id: expected a known field (name, image, cmd, args, env, resources, volumeMounts), found unknown field "id"'],
     ['a MAX_PER without value', minimal('  containers: [{image: x}]\n  constraints:\n    - [rack, MAX_PER]'),
       'web.yaml:7:14: spec.constraints[0][1]: expected a positive integer for MAX_PER, e.g. "3", found no value'],
     ['a LIKE that does not compile', minimal('  containers: [{image: x}]\n  constraints:\n    - [zone, LIKE, "eu-("]'),
@@ -165,8 +177,50 @@ describe('validateDocuments', () => {
       'web.yaml:3:22: metadata.namespace: expected no namespace: Node is cluster-scoped, found "shop"'],
   ])('reports %s', async (_, text, expected) => {
     const { objects, problems } = await validate(text);
-    expect(problems).toEqual([expected].flat());
+    if (expected instanceof RegExp) expect(problems).toEqual([expect.stringMatching(expected)]);
+    else expect(problems).toEqual([expected].flat());
     expect(objects).toEqual([]);
+  });
+
+  describe('lists schema problems and the rules across fields of one document in one pass', () => {
+    it.each([
+      {
+        name: 'a wrong type beside a GROUP_BY value',
+        spec: '  instances: many\n  containers: [{image: x}]\n  constraints: [[rack, GROUP_BY, many]]',
+        paths: ['spec.instances: expected a number', 'spec.constraints[0][2]: expected a positive integer for GROUP_BY'],
+      },
+      {
+        name: 'a misspelt field beside a GROUP_BY value, and a lower-case operator beside its value',
+        spec: '  driver: process\n  containers: [{comand: sleep 9}]\n  constraints: [[rack, GROUP_BY, many], [hostname, unique, x]]',
+        paths: [
+          'spec.containers[0].comand: expected a known field',
+          'spec.constraints[0][2]: expected a positive integer for GROUP_BY',
+          'spec.constraints[1][1]: expected one of UNIQUE',
+          'spec.constraints[1][2]: expected no value: UNIQUE takes none',
+        ],
+      },
+      {
+        name: 'an unknown field beside a health check naming a missing port',
+        spec: '  instanses: 2\n  containers: [{image: x}]\n  healthChecks: [{protocol: TCP, portIndex: 2}]',
+        paths: ['spec.instanses: expected a known field', 'spec.healthChecks[0].portIndex: expected no port index'],
+      },
+    ])('$name', async ({ spec, paths }) => {
+      const { objects, problems } = await validate(minimal(spec));
+      expect(problems.map((p) => p.replace(/^web\.yaml:\d+:\d+: /, ''))).toEqual(paths.map((start) => expect.stringMatching(new RegExp(`^${start.replace(/[[\]().]/g, '\\$&')}`))));
+      for (const problem of problems) expect(problem).toMatch(/^web\.yaml:\d+:\d+: spec\./);
+      expect(objects).toEqual([]);
+    });
+
+    it('reports no rule about a field it had to stand a default in for', async () => {
+      // ports is not a list: standing the default (no ports) in for it must not add "the App declares no ports".
+      const { problems } = await validate(minimal('  containers: [{image: x}]\n  ports: http\n  healthChecks: [{protocol: TCP, portIndex: 0}]'));
+      expect(problems).toEqual([expect.stringMatching(/^web\.yaml:6:3: spec\.ports: expected a list, found "http"$/)]);
+    });
+
+    it('runs no rule when a list item cannot be repaired', async () => {
+      const { problems } = await validate(minimal('  containers: [{image: x}]\n  readinessChecks: [{path: /}]\n  constraints: [[rack, GROUP_BY, many]]'));
+      expect(problems).toEqual([expect.stringMatching(/spec\.readinessChecks\[0\]\.portName: expected .*\(required\)/)]);
+    });
   });
 
   it('reports every problem of every document, in line order', async () => {

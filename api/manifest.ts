@@ -2,8 +2,10 @@
 // file:line:column, the field path, what was expected and what was found. The kinds say what is
 // valid (zod schema, check, checkAgainstStore); this module says where and in which words.
 //
-// The two halves it stands on live beside it: manifest/parse.ts (text → documents with positions)
-// and manifest/zod-problems.ts (schema issues → expected/found in plain words).
+// What it stands on lives beside it: manifest/parse.ts (text → documents with positions),
+// manifest/zod-problems.ts (schema issues → expected/found in plain words, with the right spelling
+// of a near miss) and manifest/repair.ts (a spec with schema problems, repaired so that the kind's
+// rules across fields still run and every problem is listed in one pass).
 import { z } from 'zod';
 import { DEFAULT_NAMESPACE, DNS_LABEL, DNS_LABEL_MAX } from './object.ts';
 import type { AnyObject, ObjectMeta } from './object.ts';
@@ -11,6 +13,7 @@ import { loadCustomKinds } from './kinds/custom.ts';
 import { KindRegistry } from './kinds/registry.ts';
 import type { FieldProblem, KindDefinition, StoreReader } from './kinds/registry.ts';
 import type { ManifestDocument, Path, Position, Problem } from './manifest/parse.ts';
+import { overlaps, repairForChecks } from './manifest/repair.ts';
 import { describeValue, parseWith, valueAt, withSuggestion } from './manifest/zod-problems.ts';
 
 export { parseManifests } from './manifest/parse.ts';
@@ -157,18 +160,28 @@ function checkShape(value: unknown, registry: KindRegistry): Checked {
     problems.push({ path: ['metadata', 'namespace'], expected: say.noNamespace(definition.kind), found: describeValue(namespace) });
   }
   // A missing spec is an empty one, so the problems name the fields that are actually required.
-  const spec = parseWith(definition.spec, valueAt(value, ['spec']) ?? {}, ['spec']);
-  if ('problems' in spec) return { definition, problems: [...problems, ...spec.problems] };
-
-  // The cross-field rules need a well-formed spec, not a well-formed envelope: run them even when the
-  // metadata is wrong, so one pass reports both.
+  const specValue = valueAt(value, ['spec']) ?? {};
+  const spec = parseWith(definition.spec, specValue, ['spec']);
   const metadata = 'data' in envelope ? (envelope.data as z.infer<typeof envelopeSchema>).metadata : rawMetadata(value);
-  const object: AnyObject = {
+  const objectWith = (specData: unknown): AnyObject => ({
     apiVersion: definition.apiVersion,
     kind: definition.kind,
     metadata: userMetadata(metadata, definition.namespaced ? (metadata.namespace ?? DEFAULT_NAMESPACE) : undefined),
-    spec: spec.data,
-  };
+    spec: specData,
+  });
+  // The cross-field rules need a well-formed spec, not a well-formed document: they run even when the
+  // metadata is wrong, and on a repaired copy of a spec with schema problems, so one pass reports all.
+  if ('problems' in spec) {
+    problems.push(...spec.problems);
+    const repaired = definition.check && repairForChecks(definition.spec, specValue);
+    if (repaired) {
+      const changed = repaired.paths.map((path) => ['spec', ...path]);
+      const restsOnChange = (p: FieldProblem) => [p.path, ...(p.reads ?? [])].some((read) => changed.some((path) => overlaps(read, path)));
+      problems.push(...definition.check!(objectWith(repaired.data)).filter((p) => !restsOnChange(p)));
+    }
+    return { definition, problems };
+  }
+  const object = objectWith(spec.data);
   problems.push(...(definition.check?.(object) ?? []));
   return problems.length ? { definition, problems } : { object, definition, problems };
 }

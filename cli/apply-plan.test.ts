@@ -2,7 +2,18 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { KindDefinition } from '../api/kinds/registry.ts';
 import type { AnyObject } from '../api/object.ts';
-import { APPLIED_ANNOTATION, asApplied, defaultInventoryName, INVENTORY_LABEL, planApply, pruneCandidates, pruneRefusal } from './apply-plan.ts';
+import {
+  APPLIED_ANNOTATION,
+  asApplied,
+  defaultInventoryName,
+  INVENTORY_LABEL,
+  inventoryFor,
+  nextEntries,
+  planApply,
+  pruneCandidates,
+  pruneRefusal,
+  type InventoryChoice,
+} from './apply-plan.ts';
 import { diffLines, unifiedHunks } from './text-diff.ts';
 
 const kind: KindDefinition = {
@@ -33,10 +44,17 @@ const stored = (overrides: Partial<AnyObject['metadata']> = {}, spec: unknown = 
   spec,
   status: { ready: true },
 });
-const manifest = (spec: unknown = {}, labels?: Record<string, string>, annotations?: Record<string, string>): AnyObject =>
-  asApplied({ apiVersion: 'capstan/v1', kind: 'Widget', metadata: { name: 'w', namespace: 'default', labels, annotations }, spec }, 'set');
+/** A manifest object as read from a file; planApply adds the inventory label and the record. */
+const manifest = (spec: unknown = {}, labels?: Record<string, string>, annotations?: Record<string, string>): AnyObject => ({
+  apiVersion: 'capstan/v1',
+  kind: 'Widget',
+  metadata: { name: 'w', namespace: 'default', labels, annotations },
+  spec,
+});
+/** Applied from a path whose derived inventory is "set", without --inventory. */
+const fromSet: InventoryChoice = { derived: 'set' };
 const metadataAfter = (desired: AnyObject, current: AnyObject) => {
-  const step = planApply(kind, desired, current);
+  const step = planApply(kind, desired, current, fromSet);
   return step.action === 'configure' ? step.object.metadata : step.action === 'unchanged' ? step.current.metadata : step.object.metadata;
 };
 
@@ -48,11 +66,11 @@ describe('planApply', () => {
     { name: 'a spec change configures', current: stored(), desired: manifest({ size: 2 }), action: 'configure' },
     { name: 'a label change configures', current: stored(), desired: manifest({}, { tier: 'a' }), action: 'configure' },
   ])('$name', ({ current, desired, action }) => {
-    expect(planApply(kind, desired, current).action).toBe(action);
+    expect(planApply(kind, desired, current, fromSet).action).toBe(action);
   });
 
   it('keeps status out, and finalizers and the resourceVersion from the stored object', () => {
-    const step = planApply(kind, manifest({ size: 3 }), stored({ finalizers: ['f'] }));
+    const step = planApply(kind, manifest({ size: 3 }), stored({ finalizers: ['f'] }), fromSet);
     expect(step.action).toBe('configure');
     if (step.action !== 'configure') return;
     expect(step.object.status).toBeUndefined();
@@ -61,10 +79,77 @@ describe('planApply', () => {
   });
 });
 
+describe('planApply compares the manifest with the live object', () => {
+  it('sets back a field somebody else changed (capstan scale) that the record says nothing about', () => {
+    const scaled = stored({}, { size: 5 });
+    const step = planApply(kind, manifest({ size: 1 }), scaled, fromSet);
+    expect(step.action).toBe('configure');
+    if (step.action === 'configure') expect(step.object.spec).toEqual({ size: 1 });
+  });
+});
+
+describe('an App manifest without instances keeps the live count (kubectl replicas, Marathon app update)', () => {
+  const app: KindDefinition = { ...kind, kind: 'App', spec: z.strictObject({ instances: z.number().default(1), cmd: z.string() }) };
+  const live = (instances: number): AnyObject => ({ ...stored({}, { instances, cmd: 'a' }), kind: 'App' });
+  const appManifest = (spec: Record<string, unknown>): AnyObject => ({ ...manifest(spec), kind: 'App' });
+
+  it.each([
+    { name: 'omitted: the scaled count stays, nothing to write', spec: { cmd: 'a' }, action: 'unchanged', instances: 5 },
+    { name: 'omitted beside another change: the scaled count stays', spec: { cmd: 'b' }, action: 'configure', instances: 5 },
+    { name: 'set: the manifest wins', spec: { cmd: 'a', instances: 2 }, action: 'configure', instances: 2 },
+  ])('$name', ({ spec, action, instances }) => {
+    const step = planApply(app, appManifest(spec), live(5), fromSet);
+    expect(step.action).toBe(action);
+    const written = step.action === 'configure' ? step.object : step.action === 'unchanged' ? step.current : step.object;
+    expect((written.spec as { instances: number }).instances).toBe(instances);
+  });
+
+  it('a kind without the rule gets its default back', () => {
+    const step = planApply(kind, manifest({}), stored({}, { size: 5 }), fromSet);
+    expect(step.action).toBe('configure');
+  });
+});
+
+describe('the inventory an applied object belongs to', () => {
+  it.each([
+    { name: 'a new object joins the derived inventory', choice: { derived: 'stdin' }, current: undefined, inventory: 'stdin' },
+    { name: 'a new object joins the named inventory', choice: { named: 'shop', derived: 'stdin' }, current: undefined, inventory: 'shop' },
+    { name: 'an object keeps its inventory when applied from elsewhere', choice: { derived: 'stdin' }, current: stored(), inventory: 'set' },
+    { name: 'an object moves only when another is named', choice: { named: 'shop', derived: 'set' }, current: stored(), inventory: 'shop' },
+    { name: 'an object without one joins the derived inventory', choice: { derived: 'stdin' }, current: stored({ labels: {} }), inventory: 'stdin' },
+  ])('$name', ({ choice, current, inventory }) => {
+    expect(inventoryFor(choice, current)).toBe(inventory);
+  });
+
+  it('re-applying identical content from another path or stdin is unchanged and keeps the inventory', () => {
+    for (const derived of ['stdin', 'other-path-yaml']) expect(planApply(kind, manifest(), stored(), { derived }).action).toBe('unchanged');
+  });
+
+  it('--inventory NAME moves the object: its label changes, nothing else', () => {
+    const step = planApply(kind, manifest(), stored(), { named: 'shop', derived: 'set' });
+    expect(step.action).toBe('configure');
+    if (step.action === 'configure') expect(step.object.metadata.labels).toEqual({ [INVENTORY_LABEL]: 'shop' });
+  });
+});
+
+describe('nextEntries: what each inventory records after an apply', () => {
+  const a = { kind: 'App', namespace: 'default', name: 'a', uid: 'ua' };
+  const b = { kind: 'App', namespace: 'default', name: 'b', uid: 'ub' };
+  it.each([
+    { name: 'an object placed here is added', inventory: 'set', previous: [a], placements: [{ entry: b, inventory: 'set' }], dropped: [], entries: [a, b] },
+    { name: 'a recreated object is recorded with its new uid', inventory: 'set', previous: [a], placements: [{ entry: { ...a, uid: 'new' }, inventory: 'set' }], dropped: [], entries: [{ ...a, uid: 'new' }] },
+    { name: 'an object moved elsewhere leaves', inventory: 'set', previous: [a, b], placements: [{ entry: a, inventory: 'shop' }], dropped: [], entries: [b] },
+    { name: 'a pruned object leaves', inventory: 'set', previous: [a, b], placements: [{ entry: a, inventory: 'set' }], dropped: [b], entries: [a] },
+    { name: 'entries nobody touched stay', inventory: 'set', previous: [a, b], placements: [], dropped: [], entries: [a, b] },
+  ])('$name', ({ inventory, previous, placements, dropped, entries }) => {
+    expect(nextEntries(inventory, previous, placements, dropped)).toEqual(entries);
+  });
+});
+
 describe('apply merges labels and annotations three ways (manifest, last applied, stored)', () => {
   it('keeps an annotation somebody else set (rollout pause) when the manifest is applied again', () => {
     const paused = stored({ annotations: { [APPLIED_ANNOTATION]: appliedRecord, 'capstan.io/paused': 'true' } });
-    expect(planApply(kind, manifest(), paused).action).toBe('unchanged');
+    expect(planApply(kind, manifest(), paused, fromSet).action).toBe('unchanged');
     const relabelled = metadataAfter(manifest({}, { tier: 'a' }), paused);
     expect(relabelled.annotations).toMatchObject({ 'capstan.io/paused': 'true' });
     expect(relabelled.labels).toEqual({ tier: 'a', [INVENTORY_LABEL]: 'set' });
@@ -86,7 +171,7 @@ describe('apply merges labels and annotations three ways (manifest, last applied
   });
 
   it('records the keys it set, never its own record', () => {
-    const applied = manifest({}, { tier: 'a' }, { note: 'x', [APPLIED_ANNOTATION]: 'forged' });
+    const applied = asApplied(manifest({}, { tier: 'a' }, { note: 'x', [APPLIED_ANNOTATION]: 'forged' }), 'set');
     expect(JSON.parse(applied.metadata.annotations![APPLIED_ANNOTATION]!)).toEqual({ labels: [INVENTORY_LABEL, 'tier'], annotations: ['note'] });
   });
 });

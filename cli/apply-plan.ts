@@ -8,6 +8,17 @@
 // are annotations). Like kubectl's last-applied-configuration, each applied object records which
 // label and annotation keys its manifest set (APPLIED_ANNOTATION), so that the next apply removes
 // exactly the ones the manifest no longer has: a three-way merge of manifest, record and store.
+// Whether anything changed is decided against the live object, not against the record, so a field
+// that somebody else changed (`capstan scale` sets spec.instances) is set back to the manifest's —
+// when the manifest sets it. A manifest that leaves an App's `instances` out keeps the live count
+// (KEPT_WHEN_OMITTED): kubectl leaves a Deployment's replicas alone when the manifest omits them, and
+// Marathon's app update keeps `instances` when the JSON has none, so scaling by hand or by an
+// autoscaler is not undone by the next apply of an unrelated change.
+//
+// Every applied object belongs to one inventory (INVENTORY_LABEL), the set --prune works within. It
+// changes only when asked (--inventory NAME): otherwise an object keeps the inventory it has, and a
+// new one joins the inventory derived from the -f paths (inventoryFor). So applying the same content
+// from another path or from stdin is `unchanged`.
 import type { KindDefinition } from '../api/kinds/registry.ts';
 import { mergeForUpdate } from '../api/merge.ts';
 import type { AnyObject, ObjectMeta } from '../api/object.ts';
@@ -15,11 +26,28 @@ import type { AnyObject, ObjectMeta } from '../api/object.ts';
 /** Marks every object an apply wrote with the set (inventory) it belongs to; prune checks it. */
 export const INVENTORY_LABEL = 'capstan.io/inventory';
 
+/** Spec fields that keep their live value when a manifest leaves them out (see the header). */
+export const KEPT_WHEN_OMITTED: Readonly<Record<string, readonly string[]>> = { App: ['instances'] };
+
 export type ApplyStep =
   | { action: 'create'; object: AnyObject }
   /** `object` carries the stored resourceVersion: the update is conditioned on what was read. */
   | { action: 'configure'; object: AnyObject; current: AnyObject }
   | { action: 'unchanged'; current: AnyObject };
+
+/** The inventory asked for with --inventory, if any, and the one derived from the -f paths. */
+export interface InventoryChoice {
+  named?: string;
+  derived: string;
+}
+
+/** The inventory an applied object belongs to: the named one, else the one it has, else the derived one. */
+export function inventoryFor(choice: InventoryChoice, current: AnyObject | undefined): string {
+  return choice.named ?? current?.metadata.labels?.[INVENTORY_LABEL] ?? choice.derived;
+}
+
+/** The inventory --prune works within: the named one, else the derived one. */
+export const pruneInventory = (choice: InventoryChoice): string => choice.named ?? choice.derived;
 
 /** The label and annotation keys the last apply's manifest set, as JSON: `{"labels":[…],"annotations":[…]}`. */
 export const APPLIED_ANNOTATION = 'capstan.io/last-applied-metadata';
@@ -68,7 +96,9 @@ function threeWay(stored: Record<string, string> | undefined, manifest: Record<s
   return { ...merged, ...manifest };
 }
 
-export function planApply(definition: KindDefinition, desired: AnyObject, current: AnyObject | undefined): ApplyStep {
+/** What applying the manifest object `manifest` does to `current` (absent: create). */
+export function planApply(definition: KindDefinition, manifest: AnyObject, current: AnyObject | undefined, inventory: InventoryChoice): ApplyStep {
+  const desired = asApplied(manifest, inventoryFor(inventory, current));
   if (!current) return { action: 'create', object: desired };
   const next = mergeManifest(definition, current, desired);
   // The store's own merge decides "changed" so that apply and update agree on what a no-op is.
@@ -90,7 +120,12 @@ export function mergeManifest(definition: KindDefinition, current: AnyObject, de
     if (metadata[field] === undefined) delete metadata[field];
   }
   // Compare defaulted specs: a manifest that leaves a default out is not a change.
-  const spec = definition.spec.parse(desired.spec ?? {});
+  const given = (desired.spec ?? {}) as Record<string, unknown>;
+  const live = (current.spec ?? {}) as Record<string, unknown>;
+  const kept = Object.fromEntries(
+    (KEPT_WHEN_OMITTED[definition.kind] ?? []).filter((field) => given[field] === undefined && live[field] !== undefined).map((field) => [field, live[field]]),
+  );
+  const spec = definition.spec.parse({ ...given, ...kept });
   const { status: _status, ...rest } = current;
   return { ...rest, apiVersion: desired.apiVersion ?? current.apiVersion, metadata, spec };
 }
@@ -119,6 +154,33 @@ export interface Inventory {
 export const entryKey = (entry: { kind: string; namespace?: string; name: string }) =>
   `${entry.kind}/${entry.namespace ?? ''}/${entry.name}`;
 
+/** Where an apply left one object: its entry, and the inventory its label names now. */
+export interface Placement {
+  entry: InventoryEntry;
+  inventory: string;
+}
+
+/**
+ * The entries inventory `name` holds after an apply: its previous entries, minus those this apply
+ * placed in another inventory (moved with --inventory) and those it dropped (pruned, or no longer
+ * the set's), plus those it placed here, with the uid they have now. An object's label names one
+ * inventory, so an entry in any other is stale.
+ */
+export function nextEntries(
+  name: string,
+  previous: readonly InventoryEntry[],
+  placements: readonly Placement[],
+  dropped: readonly InventoryEntry[],
+): InventoryEntry[] {
+  const byKey = new Map(previous.map((entry) => [entryKey(entry), entry]));
+  for (const entry of dropped) byKey.delete(entryKey(entry));
+  for (const { entry, inventory } of placements) {
+    if (inventory === name) byKey.set(entryKey(entry), entry);
+    else byKey.delete(entryKey(entry));
+  }
+  return [...byKey.values()];
+}
+
 /** Entries of the previous inventory that this apply no longer contains. */
 export function pruneCandidates(previous: readonly InventoryEntry[], applied: readonly { kind: string; namespace?: string; name: string }[]): InventoryEntry[] {
   const keep = new Set(applied.map(entryKey));
@@ -134,8 +196,9 @@ export function pruneRefusal(entry: InventoryEntry, current: AnyObject | undefin
 }
 
 /**
- * The default inventory name: the -f paths as given, normalised into a label value. `-f manifests/demo`
- * and `-f manifests/demo/` name the same set; `-f -` is "stdin".
+ * The derived inventory name: the -f paths as given, normalised into a label value. `-f manifests/demo`
+ * and `-f manifests/demo/` name the same set; `-f -` is "stdin". New objects join it, and --prune
+ * works within it, unless --inventory names another.
  */
 export function defaultInventoryName(paths: readonly string[]): string {
   const parts = [...new Set(paths.map((path) => (path === '-' ? 'stdin' : path.replace(/^\.\/+/, '').replace(/\/+$/, ''))))].sort();

@@ -1,20 +1,25 @@
 // `capstan apply`: validate the whole input, then create or update each object, then (with --prune)
-// delete what the same set applied last time and no longer contains.
+// delete what the same inventory recorded last time and the input no longer contains, then record
+// in each inventory touched which objects it now holds.
 import { Command } from 'commander';
 import { mapConcurrently } from '../api/concurrently.ts';
 import type { KindDefinition } from '../api/kinds/registry.ts';
 import { matches, parseSelector, type Selector } from '../api/labels.ts';
 import { checkDnsLabel, DEFAULT_NAMESPACE, type AnyObject } from '../api/object.ts';
+import { deepEqual } from '../api/merge.ts';
 import { readModifyWrite } from '../api/read-modify-write.ts';
 import type { Store } from '../api/store.ts';
 import {
   defaultInventoryName,
-  entryKey,
+  INVENTORY_LABEL,
+  nextEntries,
   planApply,
   pruneCandidates,
+  pruneInventory,
   pruneRefusal,
-  asApplied,
+  type InventoryChoice,
   type InventoryEntry,
+  type Placement,
 } from './apply-plan.ts';
 import { collect, parseDuration, type Act } from './command.ts';
 import type { CommandContext, Session } from './context.ts';
@@ -74,7 +79,11 @@ const say = {
   needFiles: 'apply needs at least one -f FILE|DIR|-',
   beingDeleted: 'is being deleted; apply again once it is gone',
   pruneSkipped: (reason: string) => `not pruned: ${reason}`,
-  inventoryFailed: (message: string) => `the inventory was not saved (${message}): the next --prune may miss objects of this apply`,
+  otherInventories: (target: string, elsewhere: string[]) =>
+    `--prune works within inventory ${target}; these objects of the input belong to another and are outside it ` +
+    `(apply with --inventory ${target} to move them): ${elsewhere.join(', ')}`,
+  inventoryFailed: (name: string, message: string) =>
+    `inventory ${name} was not saved (${message}): the next --prune of it may miss objects of this apply`,
 } as const;
 
 export function applyCommand(act: Act): Command {
@@ -82,12 +91,18 @@ export function applyCommand(act: Act): Command {
     .description('Create or update objects from manifests; validates everything first and writes nothing if anything is invalid')
     .option('-f, --filename <path>', 'a manifest file, a directory (recursive: *.yaml, *.yml, *.json, sorted) or - for stdin; repeatable', collect, [])
     .option('--dry-run', 'validate and report what would happen, write nothing', false)
-    .option('--prune', 'delete objects the previous apply of the same inventory wrote and the input no longer contains', false)
+    .option(
+      '--prune',
+      'delete the objects that the inventory (see --inventory) holds and the input no longer contains; ' +
+        'only objects still labelled with that inventory and applied by an earlier apply of it, never those of another inventory',
+      false,
+    )
     .option('-l, --selector <selector>', 'with --prune: only prune objects matching this label selector')
     .option(
       '--inventory <name>',
-      'name of the applied set (label capstan.io/inventory and the inventory kept in etcd). ' +
-        'Default: the -f paths as given, sorted, lower-cased, non-alphanumerics as "-" (-f manifests/demo → manifests-demo)',
+      'the applied set the objects belong to (label capstan.io/inventory, recorded in etcd), which --prune works within. ' +
+        'Given: every object of the input moves to it. Default: an object keeps the inventory it has; a new object, and --prune, ' +
+        'use the name derived from the -f paths: sorted, lower-cased, non-alphanumerics as "-" (-f manifests/demo → manifests-demo, -f - → stdin)',
     )
     .option('--wait', "wait for the Apps' rollouts, showing new / old / healthy; exit 1 if one fails, is rolled back or times out", false)
     .option('--timeout <duration>', 'with --wait: give up after this long (90s, 5m, 1h)', '10m')
@@ -107,19 +122,18 @@ export function applyCommand(act: Act): Command {
 
 export async function runApply(ctx: CommandContext, options: ApplyOptions): Promise<number> {
   if (options.files.length === 0) throw usageError(say.needFiles);
-  const inventory = options.inventory ?? defaultInventoryName(options.files);
-  const invalidName = checkDnsLabel(inventory);
-  if (invalidName) throw usageError(say.inventoryName(inventory, invalidName));
+  const choice = inventoryChoice(options);
   const pruneSelector = options.selector !== undefined ? parseSelector(options.selector) : undefined;
 
   const session = await ctx.session();
   const objects = await loadManifests(ctx, { files: options.files, session, storeChecks: true, consequence: 'nothing was applied' });
   const report = reporter(ctx, [...objects.map(displayName)], options.dryRun);
   const namespace = ctx.config.namespace;
-  const previous = (await readInventory(session.client, namespace, inventory))?.entries ?? [];
+  const target = pruneInventory(choice);
+  const previous = (await readInventory(session.client, namespace, target))?.entries ?? [];
 
   let failed = false;
-  const applied: InventoryEntry[] = [];
+  const placements: Placement[] = [];
   const current = await prefetch(session.store, objects);
   // Kinds first (a CustomKind before its objects), then everything else with up to APPLY_WINDOW
   // writes in flight: they are independent conditional transactions, so overlapping their round
@@ -127,33 +141,35 @@ export async function runApply(ctx: CommandContext, options: ApplyOptions): Prom
   const kinds = objects.filter((o) => o.kind === 'CustomKind');
   const rest = objects.filter((o) => o.kind !== 'CustomKind');
   const applyEach = (manifest: AnyObject) =>
-    applyOne(session.store, session.registry.get(manifest.kind), asApplied(manifest, inventory), options.dryRun, current.get(identityOf(manifest)));
+    applyOne(session.store, session.registry.get(manifest.kind), manifest, { inventory: choice, dryRun: options.dryRun, prefetched: current.get(identityOf(manifest)) });
   const results = [...(await settleAll(kinds, 1, applyEach)), ...(await settleAll(rest, APPLY_WINDOW, applyEach))];
   [...kinds, ...rest].forEach((manifest, index) => {
     const result = results[index]!;
     if (result.status === 'fulfilled') {
       report(displayName(manifest), result.value.outcome);
-      applied.push(entryOf(result.value.object));
+      const inventory = result.value.object.metadata.labels?.[INVENTORY_LABEL] ?? target;
+      placements.push({ entry: entryOf(result.value.object), inventory });
     } else {
       failed = true;
       report(displayName(manifest), 'failed', result.reason instanceof Error ? result.reason.message : String(result.reason));
     }
   });
 
+  const elsewhere = placements.filter((p) => p.inventory !== target).map((p) => `${displayName({ kind: p.entry.kind, metadata: p.entry })} (${p.inventory})`);
+  if (options.prune && elsewhere.length > 0) ctx.io.stderr.write(`${say.otherInventories(target, elsewhere)}\n`);
+
   const appliedRefs = objects.map((o) => ({ kind: o.kind, namespace: o.metadata.namespace, name: o.metadata.name }));
   const leftover = pruneCandidates(previous, appliedRefs);
   const kept = options.prune
-    ? await prune(ctx, session, { leftover, inventory, selector: pruneSelector, dryRun: options.dryRun, report, onFailure: () => (failed = true) })
+    ? await prune(ctx, session, { leftover, inventory: target, selector: pruneSelector, dryRun: options.dryRun, report, onFailure: () => (failed = true) })
     : leftover;
 
   if (!options.dryRun) {
-    const entries = dedupe([...applied, ...kept]);
-    try {
-      await writeInventory(session.client, { name: inventory, namespace, entries, updated: new Date().toISOString() });
-    } catch (error) {
-      failed = true;
-      ctx.io.stderr.write(`${say.inventoryFailed(error instanceof Error ? error.message : String(error))}\n`);
-    }
+    // The inventories the objects were in before this apply: one they moved out of keeps no entry.
+    const before = [...current.values()].flatMap(({ object }) => object?.metadata.labels?.[INVENTORY_LABEL] ?? []);
+    const dropped = leftover.filter((entry) => !kept.includes(entry));
+    const saved = await recordInventories(ctx, session, { namespace, target, previous, dropped, placements, names: [target, ...before] });
+    if (!saved) failed = true;
   }
   if (failed) return EXIT.failed;
   if (options.wait && !options.dryRun) {
@@ -168,6 +184,44 @@ export async function runApply(ctx: CommandContext, options: ApplyOptions): Prom
   return EXIT.ok;
 }
 
+interface RecordOptions {
+  namespace: string;
+  /** The inventory --prune worked within, its entries as read before, and those it dropped. */
+  target: string;
+  previous: InventoryEntry[];
+  dropped: InventoryEntry[];
+  placements: Placement[];
+  /** Inventories to bring up to date besides those the placements name. */
+  names: string[];
+}
+
+/** Writes what each inventory the apply touched now holds; false when one could not be saved. */
+async function recordInventories(ctx: CommandContext, session: Session, options: RecordOptions): Promise<boolean> {
+  const { namespace, target } = options;
+  let saved = true;
+  for (const name of new Set([...options.names, ...options.placements.map((p) => p.inventory)])) {
+    try {
+      const entries = name === target ? options.previous : ((await readInventory(session.client, namespace, name))?.entries ?? []);
+      const next = nextEntries(name, entries, options.placements, name === target ? options.dropped : []);
+      // An inventory is rewritten only when its entries change: an unchanged apply writes nothing.
+      if (!deepEqual(next, entries)) await writeInventory(session.client, { name, namespace, entries: next, updated: new Date().toISOString() });
+    } catch (error) {
+      saved = false;
+      ctx.io.stderr.write(`${say.inventoryFailed(name, error instanceof Error ? error.message : String(error))}\n`);
+    }
+  }
+  return saved;
+}
+
+/** --inventory, checked, and the name derived from the -f paths. */
+function inventoryChoice(options: Pick<ApplyOptions, 'files' | 'inventory'>): InventoryChoice {
+  const derived = defaultInventoryName(options.files);
+  if (options.inventory === undefined) return { derived };
+  const invalidName = checkDnsLabel(options.inventory);
+  if (invalidName) throw usageError(say.inventoryName(options.inventory, invalidName));
+  return { named: options.inventory, derived };
+}
+
 /**
  * Creates or updates one object, re-reading and re-planning on a lost race: a conflict means someone
  * wrote in between, and the merge must be computed again from what they wrote.
@@ -175,15 +229,15 @@ export async function runApply(ctx: CommandContext, options: ApplyOptions): Prom
 async function applyOne(
   store: Store,
   definition: KindDefinition,
-  desired: AnyObject,
-  dryRun: boolean,
-  prefetched: { object: AnyObject | undefined } | undefined,
+  manifest: AnyObject,
+  options: { inventory: InventoryChoice; dryRun: boolean; prefetched: { object: AnyObject | undefined } | undefined },
 ): Promise<{ outcome: ApplyOutcome; object: AnyObject }> {
+  const { dryRun, prefetched } = options;
   const plan = (current: AnyObject | undefined) => {
     if (current?.metadata.deletionTimestamp) throw new Error(say.beingDeleted);
-    return planApply(definition, desired, current);
+    return planApply(definition, manifest, current, options.inventory);
   };
-  const ref = { namespace: desired.metadata.namespace, name: desired.metadata.name };
+  const ref = { namespace: manifest.metadata.namespace, name: manifest.metadata.name };
   if (dryRun) {
     const step = plan(prefetched ? prefetched.object : await store.get(definition.kind, ref));
     if (step.action === 'unchanged') return { outcome: 'unchanged', object: step.current };
@@ -253,12 +307,6 @@ async function prune(ctx: CommandContext, session: Session, options: PruneOption
     }
   }
   return kept;
-}
-
-function dedupe(entries: InventoryEntry[]): InventoryEntry[] {
-  const byKey = new Map<string, InventoryEntry>();
-  for (const entry of entries) if (!byKey.has(entryKey(entry))) byKey.set(entryKey(entry), entry);
-  return [...byKey.values()];
 }
 
 export type Report = (name: string, outcome: ApplyOutcome, detail?: string) => void;

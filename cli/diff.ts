@@ -3,7 +3,7 @@
 import { Command } from 'commander';
 import { stringify } from 'yaml';
 import type { AnyObject } from '../api/object.ts';
-import { defaultInventoryName, planApply, asApplied } from './apply-plan.ts';
+import { defaultInventoryName, planApply } from './apply-plan.ts';
 import { collect, type Act } from './command.ts';
 import type { CommandContext } from './context.ts';
 import { usageError } from './errors.ts';
@@ -26,7 +26,7 @@ export function diffCommand(act: Act): Command {
 
 export async function runDiff(ctx: CommandContext, options: DiffOptions): Promise<number> {
   if (options.files.length === 0) throw usageError('diff needs at least one -f FILE|DIR|-');
-  const inventory = options.inventory ?? defaultInventoryName(options.files);
+  const inventory = { named: options.inventory, derived: defaultInventoryName(options.files) };
   const session = await ctx.session();
   const objects = await loadManifests(ctx, { files: options.files, session, storeChecks: true, consequence: 'no diff computed' });
   const paint = palette(ctx.io.color);
@@ -34,7 +34,7 @@ export async function runDiff(ctx: CommandContext, options: DiffOptions): Promis
   for (const manifest of objects) {
     const definition = session.registry.get(manifest.kind);
     const current = await session.store.get(manifest.kind, manifest.metadata);
-    const step = planApply(definition, asApplied(manifest, inventory), current);
+    const step = planApply(definition, manifest, current, inventory);
     if (step.action === 'unchanged') continue;
     different = true;
     const before = step.action === 'create' ? [] : yamlLines(step.current);

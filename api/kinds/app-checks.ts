@@ -42,9 +42,14 @@ const EXPECTED = {
 
 type Path = (string | number)[];
 
-function problem(path: Path, expected: string, found: string): FieldProblem {
-  return { path, expected, found };
+/** `reads`: the other fields the finding rests on (see FieldProblem). */
+function problem(path: Path, expected: string, found: string, reads?: Path[]): FieldProblem {
+  return reads ? { path, expected, found, reads } : { path, expected, found };
 }
+
+const DRIVER: Path = ['spec', 'driver'];
+const PORTS: Path = ['spec', 'ports'];
+const VOLUMES: Path = ['spec', 'volumes'];
 
 function checkContainers(spec: AppSpec): FieldProblem[] {
   const problems: FieldProblem[] = [];
@@ -55,10 +60,10 @@ function checkContainers(spec: AppSpec): FieldProblem[] {
     if (seen.has(container.name)) problems.push(problem([...at, 'name'], EXPECTED.uniqueContainerName, `"${container.name}" again`));
     seen.add(container.name);
     problems.push(...checkCommand(spec.driver, container, at));
-    if (spec.driver === 'docker' && container.image === undefined) problems.push(problem([...at, 'image'], EXPECTED.imageForDocker, 'none'));
+    if (spec.driver === 'docker' && container.image === undefined) problems.push(problem([...at, 'image'], EXPECTED.imageForDocker, 'none', [DRIVER]));
     container.volumeMounts.forEach((mount, m) => {
       if (!volumeNames.includes(mount.name)) {
-        problems.push(problem([...at, 'volumeMounts', m, 'name'], EXPECTED.declaredVolume(volumeNames), `"${mount.name}"`));
+        problems.push(problem([...at, 'volumeMounts', m, 'name'], EXPECTED.declaredVolume(volumeNames), `"${mount.name}"`, [VOLUMES]));
       }
     });
   });
@@ -70,9 +75,9 @@ function checkCommand(driver: AppSpec['driver'], container: Container, at: Path)
   const hasCmd = container.cmd !== undefined;
   const hasArgs = container.args !== undefined;
   if (hasCmd && hasArgs) {
-    return [problem([...at, 'cmd'], driver === 'process' ? EXPECTED.oneOfCmdArgs : EXPECTED.atMostOneOfCmdArgs, 'both')];
+    return [problem([...at, 'cmd'], driver === 'process' ? EXPECTED.oneOfCmdArgs : EXPECTED.atMostOneOfCmdArgs, 'both', [DRIVER, [...at, 'args']])];
   }
-  if (driver === 'process' && !hasCmd && !hasArgs) return [problem([...at, 'cmd'], EXPECTED.oneOfCmdArgs, 'neither')];
+  if (driver === 'process' && !hasCmd && !hasArgs) return [problem([...at, 'cmd'], EXPECTED.oneOfCmdArgs, 'neither', [DRIVER, [...at, 'args']])];
   return [];
 }
 
@@ -96,12 +101,12 @@ function checkPorts(spec: AppSpec): FieldProblem[] {
 /** A network check's port: an index into spec.ports or the name of one of them. */
 function checkPortReference(spec: AppSpec, ref: { portIndex?: number; portName?: string }, at: Path): FieldProblem[] {
   const portNames = spec.ports.flatMap((p) => (p.name ? [p.name] : []));
-  if (ref.portIndex !== undefined && ref.portName !== undefined) return [problem([...at, 'portName'], EXPECTED.portIndexOrName, 'both')];
+  if (ref.portIndex !== undefined && ref.portName !== undefined) return [problem([...at, 'portName'], EXPECTED.portIndexOrName, 'both', [[...at, 'portIndex']])];
   if (ref.portIndex !== undefined && ref.portIndex >= spec.ports.length) {
-    return [problem([...at, 'portIndex'], EXPECTED.portIndex(spec.ports.length), String(ref.portIndex))];
+    return [problem([...at, 'portIndex'], EXPECTED.portIndex(spec.ports.length), String(ref.portIndex), [PORTS])];
   }
   if (ref.portName !== undefined && !portNames.includes(ref.portName)) {
-    return [problem([...at, 'portName'], EXPECTED.portName(portNames, spec.ports.length), `"${ref.portName}"`)];
+    return [problem([...at, 'portName'], EXPECTED.portName(portNames, spec.ports.length), `"${ref.portName}"`, [PORTS])];
   }
   return [];
 }
@@ -111,7 +116,7 @@ function checkHealthChecks(spec: AppSpec): FieldProblem[] {
     const at: Path = ['spec', 'healthChecks', i];
     const problems = check.protocol === 'COMMAND' ? [] : checkPortReference(spec, check, at);
     if (check.timeoutSeconds > check.intervalSeconds) {
-      problems.push(problem([...at, 'timeoutSeconds'], EXPECTED.healthTimeout(check.intervalSeconds), String(check.timeoutSeconds)));
+      problems.push(problem([...at, 'timeoutSeconds'], EXPECTED.healthTimeout(check.intervalSeconds), String(check.timeoutSeconds), [[...at, 'intervalSeconds']]));
     }
     return problems;
   });
@@ -123,7 +128,7 @@ function checkReadinessChecks(spec: AppSpec): FieldProblem[] {
     const problems = checkPortReference(spec, { portName: check.portName }, at);
     // Marathon's rule: a probe that may outlive its interval would overlap the next one.
     if (check.timeoutSeconds >= check.intervalSeconds) {
-      problems.push(problem([...at, 'timeoutSeconds'], EXPECTED.readinessTimeout(check.intervalSeconds), String(check.timeoutSeconds)));
+      problems.push(problem([...at, 'timeoutSeconds'], EXPECTED.readinessTimeout(check.intervalSeconds), String(check.timeoutSeconds), [[...at, 'intervalSeconds']]));
     }
     return problems;
   });
@@ -201,13 +206,14 @@ function checkDependencies(object: AnyObject, spec: AppSpec): FieldProblem[] {
 function checkUnreachable(spec: AppSpec): FieldProblem[] {
   const { inactiveAfterSeconds, expungeAfterSeconds } = spec.unreachableStrategy;
   if (expungeAfterSeconds >= inactiveAfterSeconds) return [];
-  return [problem(['spec', 'unreachableStrategy', 'expungeAfterSeconds'], EXPECTED.expungeAfterInactive(inactiveAfterSeconds), String(expungeAfterSeconds))];
+  const at: Path = ['spec', 'unreachableStrategy'];
+  return [problem([...at, 'expungeAfterSeconds'], EXPECTED.expungeAfterInactive(inactiveAfterSeconds), String(expungeAfterSeconds), [[...at, 'inactiveAfterSeconds']])];
 }
 
 function checkLoadBalancer(spec: AppSpec): FieldProblem[] {
   const lb = spec.loadBalancer;
   if (!lb || lb.portIndex < spec.ports.length) return [];
-  return [problem(['spec', 'loadBalancer', 'portIndex'], EXPECTED.portIndex(spec.ports.length), String(lb.portIndex))];
+  return [problem(['spec', 'loadBalancer', 'portIndex'], EXPECTED.portIndex(spec.ports.length), String(lb.portIndex), [PORTS])];
 }
 
 export function checkApp(object: AnyObject): FieldProblem[] {

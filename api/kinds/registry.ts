@@ -10,6 +10,12 @@ export interface FieldProblem {
   path: (string | number)[];
   expected: string;
   found: string;
+  /**
+   * Other fields a cross-field finding rests on (a health check's port index rests on spec.ports):
+   * when one of them has a schema problem, manifest validation drops the finding rather than judge
+   * against the default it stood in for that field.
+   */
+  reads?: (string | number)[][];
 }
 
 /** What a store-dependent check may read: enough to look at other objects, nothing to write with. */

@@ -1,5 +1,6 @@
 // zod issues → problems a person can act on: the field path, what was expected in plain words, what
-// was found, and for unknown fields the fields that are allowed (with a "did you mean").
+// was found, and for unknown fields the fields that are allowed; a near miss of an allowed field or
+// value (`comand`, `unique`) gets a "did you mean" naming the right spelling.
 import { z } from 'zod';
 import type { FieldProblem } from '../kinds/registry.ts';
 import type { Path } from './parse.ts';
@@ -114,7 +115,18 @@ function problemsOfIssue(issue: Issue, schema: z.ZodType, value: unknown, prefix
     }));
   }
   const found = issue.code === 'invalid_key' ? JSON.stringify(path.at(-1)) : describeValue(valueAt(value, path));
-  return [{ path: [...prefix, ...path], expected: issue.message, found }];
+  const spelling = rightSpelling(issue, valueAt(value, path));
+  return [{ path: [...prefix, ...path], expected: issue.message, found: spelling ? say.didYouMean(found, spelling) : found }];
+}
+
+/**
+ * For a value that is one of a fixed set but for its spelling (`unique` for UNIQUE, `http` for a
+ * health check's HTTP): the value meant. Operators are matched exactly, as in Marathon's JSON.
+ */
+export function rightSpelling(issue: Issue, found: unknown): string | undefined {
+  if (typeof found !== 'string') return undefined;
+  const allowed = issue.code === 'invalid_value' ? issue.values : issue.code === 'invalid_union' ? ((issue as { options?: unknown[] }).options ?? []) : [];
+  return suggestion(found, allowed.filter((v): v is string => typeof v === 'string'));
 }
 
 export function valueAt(value: unknown, path: Path): unknown {
@@ -127,7 +139,7 @@ export function valueAt(value: unknown, path: Path): unknown {
 }
 
 /** The field names the schema allows at `path` of `value`, for "unknown field" messages. */
-function knownFields(schema: z.ZodType, path: Path, value: unknown): string[] {
+export function knownFields(schema: z.ZodType, path: Path, value: unknown): string[] {
   let current: z.ZodType | undefined = schema;
   let data = value;
   for (const segment of path) {
@@ -199,8 +211,41 @@ function fieldsOf(schema: z.ZodType, data: unknown): string[] {
 }
 
 export function withSuggestion(found: string, key: string, known: string[]): string {
-  const close = known.find((name) => editDistance(name.toLowerCase(), key.toLowerCase()) <= 2);
+  const close = suggestion(key, known);
   return close ? say.didYouMean(found, close) : found;
+}
+
+/**
+ * Words other systems use for a field, suggested when that field is allowed where the word was
+ * written: Kubernetes' `command` and `replicas`, Marathon's `portDefinitions`.
+ */
+const SYNONYMS: Readonly<Record<string, readonly string[]>> = {
+  cmd: ['command'],
+  instances: ['replicas'],
+  mem: ['memory'],
+  ports: ['portDefinitions', 'portMappings'],
+};
+
+/**
+ * A suggestion is at most this many edits away (ignoring case), and at most half the written word's
+ * length, so that a short unrelated name (`id` for `cmd`) is never offered.
+ */
+const MAX_EDITS = 2;
+
+/**
+ * The allowed name closest to `written` (ignoring case, counting a known synonym as its field),
+ * within MAX_EDITS, or undefined. `comand` → `cmd` (through `command`), `unique` → `UNIQUE`.
+ */
+export function suggestion(written: string, allowed: readonly string[]): string | undefined {
+  const limit = Math.min(MAX_EDITS, Math.floor(written.length / 2));
+  let best: { name: string; edits: number } | undefined;
+  for (const name of allowed) {
+    for (const spelling of [name, ...(SYNONYMS[name] ?? [])]) {
+      const edits = editDistance(spelling.toLowerCase(), written.toLowerCase());
+      if (edits <= limit && (!best || edits < best.edits)) best = { name, edits };
+    }
+  }
+  return best && best.name !== written ? best.name : undefined;
 }
 
 function editDistance(a: string, b: string): number {
