@@ -13,9 +13,9 @@
 // stored-form.ts; how bindMany packs its transactions, store-batch.ts.
 import type { Etcd3 } from 'etcd3';
 import { alreadyExists, conflict, fenced, notFound, StoreError } from './errors.ts';
-import { prefixRange } from './object-cache.ts';
-import { bindingKey, partKey, partPrefix, partsOf, specKey, statusKey } from './keys.ts';
+import { bindingKey, partKey, partPrefix, partsOf, prefixRange, specKey, statusKey } from './keys.ts';
 import type { KindDefinition, KindRegistry } from './kinds/registry.ts';
+import { FOREGROUND_FINALIZER } from './kinds/wellknown.ts';
 import { matches, parseSelector, type Selector } from './labels.ts';
 import { mergeForUpdate } from './merge.ts';
 import type { AnyObject, CapstanObject } from './object.ts';
@@ -60,6 +60,13 @@ export interface ListResult<T extends AnyObject = AnyObject> {
 export interface DeleteOptions {
   /** Delete only if unchanged since this resourceVersion. */
   resourceVersion?: string;
+  /**
+   * Kubernetes' propagationPolicy. Background (the default): the object goes now (or when its
+   * finalizers are removed) and the gc controller removes its dependents afterwards. Foreground: the
+   * object is only marked, with FOREGROUND_FINALIZER, and the gc controller removes that finalizer
+   * once every dependent is gone, so the object is the last to go.
+   */
+  propagationPolicy?: 'Background' | 'Foreground';
 }
 
 export interface ObjectName {
@@ -237,7 +244,8 @@ export class Store {
 
   /**
    * Deletes an object. With finalizers it only gains a deletionTimestamp, and disappears when the
-   * last finalizer is removed. Dependents are removed by the gc controller (background cascade).
+   * last finalizer is removed. Dependents are removed by the gc controller: afterwards (background,
+   * the default) or first (`propagationPolicy: 'Foreground'`).
    * An object of a kind with bindings that was never bound loses the binding's finalizer here:
    * nothing runs it that could hold it (the transaction is conditioned on it still being unbound).
    * Returns the object as it was, or undefined when it did not exist.
@@ -256,9 +264,13 @@ export class Store {
     let finalizers = current.metadata.finalizers ?? [];
     const bindingFinalizer = definition.binding?.finalizer;
     if (bindingFinalizer && !bindingOf(definition, current.spec)) finalizers = finalizers.filter((f) => f !== bindingFinalizer);
+    const foreground = options.propagationPolicy === 'Foreground' && !finalizers.includes(FOREGROUND_FINALIZER);
+    if (foreground) finalizers = [...finalizers, FOREGROUND_FINALIZER];
     if (finalizers.length > 0) {
-      if (current.metadata.deletionTimestamp) return current;
-      const marked = { ...current, metadata: { ...current.metadata, finalizers, deletionTimestamp: new Date().toISOString() } };
+      // Already being deleted: unchanged, unless a foreground deletion now asks to wait for dependents.
+      if (current.metadata.deletionTimestamp && !foreground) return current;
+      const deletionTimestamp = current.metadata.deletionTimestamp ?? new Date().toISOString();
+      const marked = { ...current, metadata: { ...current.metadata, finalizers, deletionTimestamp } };
       const response = await this.txn({ compare, success: [this.specPut(definition, marked)] }, key);
       if (!response.succeeded) throw conflict(key, 'the object changed while being deleted');
       return { ...marked, metadata: { ...marked.metadata, resourceVersion: String(response.header.revision) } };

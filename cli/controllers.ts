@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import type { Logger } from 'pino';
 import type { Store } from '../api/store.ts';
 import type { RunningControllers } from '../controllers/builtin.ts';
+import { DEFAULT_TERMINAL_TASK_HISTORY } from '../controllers/task-gc/plan.ts';
 import { positiveInteger, type Act } from './command.ts';
 import type { CommandContext } from './context.ts';
 import { EXIT, usageError } from './errors.ts';
@@ -14,7 +15,12 @@ export interface ControllersOptions {
   leaseTtlSeconds?: number;
   metricsPort?: number;
   servicePortRange?: { from: number; to: number };
+  terminalTaskHistory?: number;
 }
+
+const say = {
+  history: (value: string) => `--terminal-task-history: expected a whole number of ended tasks to keep per App (0 or more, e.g. ${DEFAULT_TERMINAL_TASK_HISTORY}), found "${value}"`,
+} as const;
 
 export interface StartControllersOptions {
   store: Store;
@@ -23,6 +29,7 @@ export interface StartControllersOptions {
   leaseTtlSeconds?: number;
   metricsPort?: number;
   servicePortRange?: { from: number; to: number };
+  terminalTaskHistory?: number;
   logger: Logger;
 }
 
@@ -47,16 +54,29 @@ export function controllersCommand(act: Act): Command {
     .option('--lease-ttl <seconds>', 'leader lease TTL in seconds', positiveInteger('--lease-ttl'))
     .option('--metrics-port <port>', 'serve Prometheus metrics on this port', positiveInteger('--metrics-port'))
     .option('--service-port-range <from-to>', "where load-balanced ports get their service ports when an App names none (marathon-lb's)", portRange, { from: 10000, to: 10100 })
+    .option(
+      '--terminal-task-history <n>',
+      "Finished, Failed and Lost tasks kept per App for lastTaskFailure, logs --previous and debugging; older ones, and Killed ones, are deleted (Kubernetes' terminated-pod-gc-threshold, per App)",
+      terminalTaskHistory,
+      DEFAULT_TERMINAL_TASK_HISTORY,
+    )
     .action(
-      act(async (ctx, options: { only?: string; leaseTtl?: number; metricsPort?: number; servicePortRange: { from: number; to: number } }) =>
+      act(async (ctx, options: { only?: string; leaseTtl?: number; metricsPort?: number; servicePortRange: { from: number; to: number }; terminalTaskHistory: number }) =>
         runControllersCommand(ctx, {
           only: options.only?.split(',').map((s) => s.trim()).filter(Boolean),
           leaseTtlSeconds: options.leaseTtl,
           metricsPort: options.metricsPort,
           servicePortRange: options.servicePortRange,
+          terminalTaskHistory: options.terminalTaskHistory,
         }),
       ),
     );
+}
+
+function terminalTaskHistory(value: string): number {
+  const number = Number(value);
+  if (value.trim() === '' || !Number.isInteger(number) || number < 0) throw usageError(say.history(value));
+  return number;
 }
 
 function portRange(value: string): { from: number; to: number } {

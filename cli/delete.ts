@@ -1,8 +1,23 @@
-// `capstan delete`: by name or by the objects of manifests. An object with finalizers is only
-// marked for deletion; --wait waits until it is gone.
+// `capstan delete`: by name or by the objects of manifests.
+//
+// Without flags the object goes at once (or is marked, when it has finalizers) and the gc controller
+// removes its dependents afterwards: Kubernetes' background deletion. `--wait` deletes in the
+// foreground (propagationPolicy=Foreground: the object stays, marked, until the gc controller has
+// removed its dependents, and those until theirs, so an App outlives its Revisions and Tasks, and a
+// Task until its agent stopped the workload) and waits until the object is gone. Foreground rather
+// than the CLI waiting on dependents it lists itself: the object shows it is being deleted to every
+// other client (`get`), and the cluster finishes the work whether or not this command still waits.
+//
+// `--force` removes the finalizers of the object and of every dependent (by ownerReferences) and
+// deletes them, without waiting for the controllers and agents that hold them, and warns which
+// workloads may still run.
 import { Command } from 'commander';
+import { AGENT_FINALIZER } from '../api/kinds/wellknown.ts';
+import { removeNodeTaskIndexEntry } from '../api/node-index.ts';
+import type { AnyObject } from '../api/object.ts';
+import { readModifyWrite } from '../api/read-modify-write.ts';
 import type { Store } from '../api/store.ts';
-import { collect, type Act } from './command.ts';
+import { collect, parseDuration, type Act } from './command.ts';
 import type { CommandContext } from './context.ts';
 import { CliError, EXIT, usageError } from './errors.ts';
 import { palette } from './io.ts';
@@ -12,8 +27,12 @@ export interface DeleteOptions {
   files: string[];
   kind?: string;
   names: string[];
+  /** Delete in the foreground and wait until the objects and their dependents are gone. */
   wait: boolean;
-  timeoutSeconds: number;
+  /** Remove finalizers (the objects' and their dependents') instead of waiting for them. */
+  force: boolean;
+  /** With wait: give up after this long. */
+  timeoutMs: number;
 }
 
 interface Target {
@@ -22,14 +41,42 @@ interface Target {
   name: string;
 }
 
+/** A dependent found by following ownerReferences down from a target. */
+interface Found {
+  kind: string;
+  object: AnyObject;
+}
+
+/** Events carry no ownerReferences and expire by themselves: never dependents worth listing. */
+const NOT_DEPENDENTS = new Set(['Event']);
+const POLL_MS = 100;
+
 const say = {
   deleted: 'deleted',
+  forced: 'deleted (finalizers removed)',
   marked: 'marked for deletion (waiting for finalizers)',
   notFound: 'not found',
   needTarget: 'delete needs -f FILE|DIR|- or KIND NAME...',
   notBoth: 'give either -f or KIND NAME..., not both',
   needName: (kind: string) => `delete ${kind} needs at least one NAME`,
-  timeout: (name: string, seconds: number) => `${name} still exists after ${seconds} s (finalizers: a controller has not released it yet)`,
+  timeout: (name: string, after: string, waiting: string[]) =>
+    `${name} still exists after ${after}, waiting for ${waiting.length > 0 ? waiting.join('; ') : 'its finalizers'}. ` +
+    'Are the controllers running (capstan controllers, or capstan up) and the nodes of those tasks up? ' +
+    'Wait longer with --timeout, or remove the finalizers with --force (their workloads may keep running).',
+  holds: (object: Found) => {
+    const node = (object.object.spec as { nodeName?: string } | undefined)?.nodeName;
+    const finalizers = object.object.metadata.finalizers ?? [];
+    const what = [finalizers.length > 0 ? `finalizers ${finalizers.join(', ')}` : '', node ? `on node ${node}` : ''].filter(Boolean).join(', ');
+    return `${displayName({ kind: object.kind, metadata: object.object.metadata })}${what ? ` (${what})` : ''}`;
+  },
+  removedFinalizers: (name: string, removed: string[]) => `warning: ${name}: removed finalizers without waiting for their owners: ${removed.join('; ')}`,
+  mayRun: (tasks: string[]) =>
+    `warning: these workloads may still be running, until their node's agent sees the task gone and stops it (an agent that is down does so when it comes back): ${tasks.join(', ')}`,
+  stillRunning: (task: AnyObject) => {
+    const spec = task.spec as { nodeName?: string };
+    const phase = (task.status as { phase?: string } | undefined)?.phase ?? 'Pending';
+    return `task ${task.metadata.name} on node ${spec.nodeName} (${phase})`;
+  },
 } as const;
 
 export function deleteCommand(act: Act): Command {
@@ -38,17 +85,19 @@ export function deleteCommand(act: Act): Command {
     .argument('[kind]', 'kind, plural or short name (or kind/name)')
     .argument('[names...]', 'names')
     .option('-f, --filename <path>', 'delete the objects of these manifests; repeatable', collect, [])
-    .option('--wait', 'wait until the objects are gone (finalizers released)', false)
-    .option('--timeout <seconds>', 'with --wait: give up after this long', (v) => Number(v), 60)
+    .option('--wait', 'delete in the foreground (dependents first, as propagationPolicy=Foreground) and wait until the objects and their tasks are gone', false)
+    .option('--force', 'remove the finalizers of the objects and their dependents instead of waiting for them (warns which workloads may still run)', false)
+    .option('--timeout <duration>', 'with --wait: give up after this long (30s, 2m; a bare number is seconds)', '60s')
     .action(
-      act(async (ctx, kind: string | undefined, names: string[], options: { filename: string[]; wait: boolean; timeout: number }) => {
+      act(async (ctx, kind: string | undefined, names: string[], options: { filename: string[]; wait: boolean; force: boolean; timeout: string }) => {
         let resolvedKind = kind;
         let resolvedNames = names;
         if (kind?.includes('/')) {
           resolvedKind = kind.slice(0, kind.indexOf('/'));
           resolvedNames = [kind.slice(kind.indexOf('/') + 1), ...names];
         }
-        return runDelete(ctx, { files: options.filename, kind: resolvedKind, names: resolvedNames, wait: options.wait, timeoutSeconds: options.timeout });
+        const timeoutMs = parseDuration(options.timeout);
+        return runDelete(ctx, { files: options.filename, kind: resolvedKind, names: resolvedNames, wait: options.wait, force: options.force, timeoutMs });
       }),
     );
 }
@@ -76,7 +125,19 @@ export async function runDelete(ctx: CommandContext, options: DeleteOptions): Pr
   for (const target of targets) {
     const name = displayName({ kind: target.kind, metadata: target });
     try {
-      const before = await session.store.delete(target.kind, target);
+      if (options.force) {
+        const forced = await forceDelete(session.store, target);
+        if (!forced) {
+          ctx.io.stderr.write(`${name} ${say.notFound}\n`);
+          if (!fromFiles) failed = true;
+          continue;
+        }
+        ctx.io.stdout.write(`${name} ${paint.red(say.forced)}\n`);
+        if (forced.removed.length > 0) ctx.io.stderr.write(`${paint.yellow(say.removedFinalizers(name, forced.removed))}\n`);
+        if (forced.mayRun.length > 0) ctx.io.stderr.write(`${paint.yellow(say.mayRun(forced.mayRun))}\n`);
+        continue;
+      }
+      const before = await session.store.delete(target.kind, target, options.wait ? { propagationPolicy: 'Foreground' } : {});
       if (!before) {
         ctx.io.stderr.write(`${name} ${say.notFound}\n`);
         if (!fromFiles) failed = true;
@@ -91,18 +152,83 @@ export async function runDelete(ctx: CommandContext, options: DeleteOptions): Pr
     }
   }
   if (options.wait) {
+    const deadline = Date.now() + options.timeoutMs;
     for (const target of pending) {
-      await waitGone(session.store, target, options.timeoutSeconds);
+      await waitGone(session.store, target, deadline, options.timeoutMs);
       ctx.io.stdout.write(`${displayName({ kind: target.kind, metadata: target })} ${paint.red(say.deleted)}\n`);
     }
   }
   return failed ? EXIT.failed : EXIT.ok;
 }
 
-async function waitGone(store: Store, target: Target, timeoutSeconds: number): Promise<void> {
-  const deadline = Date.now() + timeoutSeconds * 1000;
-  while (await store.get(target.kind, target)) {
-    if (Date.now() > deadline) throw new CliError(say.timeout(displayName({ kind: target.kind, metadata: target }), timeoutSeconds));
-    await new Promise((resolve) => setTimeout(resolve, 100));
+async function waitGone(store: Store, target: Target, deadline: number, timeoutMs: number): Promise<void> {
+  for (;;) {
+    const object = await store.get(target.kind, target);
+    if (!object) return;
+    if (Date.now() > deadline) {
+      const remaining = [{ kind: target.kind, object }, ...(await dependentsOf(store, object))];
+      const holding = remaining.filter((found) => found.object.metadata.finalizers?.length).map(say.holds);
+      throw new CliError(say.timeout(displayName({ kind: target.kind, metadata: target }), formatDuration(timeoutMs), holding));
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
+}
+
+const formatDuration = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`);
+
+/**
+ * Every object that depends on `root` through ownerReferences, level by level (breadth first). One
+ * list per kind: a forced deletion and a timeout's explanation are rare, and a list is what the store
+ * can answer (no index of owners outside the controllers' informers).
+ */
+async function dependentsOf(store: Store, root: AnyObject): Promise<Found[]> {
+  const all: Found[] = [];
+  for (const definition of store.registry.kinds()) {
+    if (NOT_DEPENDENTS.has(definition.kind)) continue;
+    const { items } = await store.list(definition.kind);
+    for (const object of items) if (object.metadata.ownerReferences?.length) all.push({ kind: definition.kind, object });
+  }
+  const found: Found[] = [];
+  let owners = new Set([root.metadata.uid]);
+  while (owners.size > 0) {
+    const level = all.filter((candidate) => candidate.object.metadata.ownerReferences!.some((o) => owners.has(o.uid)) && !found.includes(candidate));
+    found.push(...level);
+    owners = new Set(level.map((f) => f.object.metadata.uid));
+  }
+  return found;
+}
+
+/**
+ * Removes the finalizers of the target and its dependents, dependents first, and deletes each (gone
+ * at once, having no finalizers left). Returns what was removed and the workloads that may still run
+ * (tasks their agent had not released), or undefined when the target does not exist.
+ */
+async function forceDelete(store: Store, target: Target): Promise<{ removed: string[]; mayRun: string[] } | undefined> {
+  const root = await store.get(target.kind, target);
+  if (!root) return undefined;
+  const objects = [{ kind: root.kind, object: root }, ...(await dependentsOf(store, root))];
+  const removed: string[] = [];
+  const mayRun: string[] = [];
+  for (const { kind, object } of objects.reverse()) {
+    const ref = { namespace: object.metadata.namespace, name: object.metadata.name, uid: object.metadata.uid };
+    const result = await readModifyWrite({
+      store,
+      kind,
+      ref,
+      attempts: 5,
+      write: 'update',
+      change: (current) => (current.metadata.finalizers?.length ? { ...current, metadata: { ...current.metadata, finalizers: [] } } : undefined),
+    });
+    if (result.outcome === 'gone') continue;
+    const finalizers = object.metadata.finalizers ?? [];
+    if (finalizers.length > 0) removed.push(say.holds({ kind, object }));
+    const node = (object.spec as { nodeName?: string } | undefined)?.nodeName;
+    if (finalizers.includes(AGENT_FINALIZER) && node) {
+      mayRun.push(say.stillRunning(object));
+      // The agent would drop the entry once it sees the task gone; a node that is down never does.
+      await removeNodeTaskIndexEntry(store.client, { node, namespace: object.metadata.namespace!, name: object.metadata.name, uid: object.metadata.uid! });
+    }
+    await store.delete(kind, ref);
+  }
+  return { removed, mayRun };
 }

@@ -11,16 +11,24 @@ import { nodesController } from './nodes.ts';
 import { replicasController } from './replicas/index.ts';
 import { rolloutController } from './rollout/index.ts';
 import { schedulerController } from './scheduler/index.ts';
+import { taskGcController } from './task-gc/index.ts';
 import { installSignalHandlers, Manager } from './manager.ts';
 import { serveMetrics, type MetricsServer } from './metrics.ts';
 
 /** Events live under their own prefix with a lease and expire by themselves: nothing to collect. */
 const NOT_COLLECTED = new Set(['Event']);
 
-export function builtinControllers(registry: KindRegistry, options: { servicePortRange?: ServicePortRange } = {}): ControllerDefinition[] {
+export interface BuiltinOptions {
+  servicePortRange?: ServicePortRange;
+  /** Ended tasks the task gc keeps per App (default 5). */
+  terminalTaskHistory?: number;
+}
+
+export function builtinControllers(registry: KindRegistry, options: BuiltinOptions = {}): ControllerDefinition[] {
   const kinds = registry.kinds().map((k) => k.kind).filter((kind) => !NOT_COLLECTED.has(kind));
   const endpoints = endpointsController(options.servicePortRange ? { servicePortRange: options.servicePortRange } : {});
-  return [rolloutController(), replicasController(), schedulerController(), nodesController(), healthController(), endpoints, gcController({ kinds })];
+  const taskGc = taskGcController(options.terminalTaskHistory !== undefined ? { terminalTaskHistory: options.terminalTaskHistory } : {});
+  return [rolloutController(), replicasController(), schedulerController(), nodesController(), healthController(), endpoints, gcController({ kinds }), taskGc];
 }
 
 export interface RunControllersOptions {
@@ -38,6 +46,8 @@ export interface RunControllersOptions {
   extra?: ControllerDefinition[];
   /** Where the endpoints controller allocates service ports (default 10000-10100, marathon-lb's). */
   servicePortRange?: ServicePortRange;
+  /** Ended tasks kept per App (`--terminal-task-history`, default 5). */
+  terminalTaskHistory?: number;
 }
 
 export interface RunningControllers {
@@ -55,7 +65,8 @@ export class UnknownControllerError extends Error {
 }
 
 export async function runControllers(options: RunControllersOptions): Promise<RunningControllers> {
-  const all = [...builtinControllers(options.store.registry, options.servicePortRange ? { servicePortRange: options.servicePortRange } : {}), ...(options.extra ?? [])];
+  const builtin = builtinControllers(options.store.registry, { servicePortRange: options.servicePortRange, terminalTaskHistory: options.terminalTaskHistory });
+  const all = [...builtin, ...(options.extra ?? [])];
   const known = all.map((c) => c.name);
   const unknown = (options.only ?? []).filter((name) => !known.includes(name));
   if (unknown.length > 0) throw new UnknownControllerError(unknown, known);
