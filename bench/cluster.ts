@@ -2,7 +2,9 @@
 // the busybox image, the built-in controllers in this process (no leader election), and one
 // `capstan agent` OS process per node with its own name, port range and state dir. stop() leaves
 // nothing behind: Apps deleted, agents stopped, leftover workloads (an agent killed -9 leaves its
-// processes running, by design) killed by their sandbox directory, dockerd and etcd stopped.
+// processes running, by design) killed by their sandbox directory, dockerd and etcd stopped. Ctrl-C or
+// SIGTERM does the same without the graceful parts (interrupt.ts): agents killed, then their
+// workloads, dockerd with its containers, etcd.
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,13 +16,14 @@ import { runControllers, type RunningControllers } from '../controllers/builtin.
 import { startAgentProcess, type AgentProcess } from '../test/helpers/agent-process.ts';
 import { startDocker, type TestDocker } from '../test/helpers/dockerd.ts';
 import { until } from '../test/helpers/poll.ts';
+import { onInterrupt } from './interrupt.ts';
 import { startBenchEtcd, type BenchEtcd } from './local-etcd.ts';
 
 export type Task = CapstanObject<TaskSpec, TaskStatus>;
 
 export interface BenchNode {
   name: string;
-  /** e.g. "32000-32199": distinct per node. */
+  /** e.g. "21000-21199": distinct per node, below the kernel's ephemeral range (32768-60999). */
   ports: string;
 }
 
@@ -29,6 +32,8 @@ export const NAMESPACE = 'bench';
 export class BenchCluster {
   readonly agents = new Map<string, AgentProcess>();
   readonly tasks: Informer;
+  /** Drops the interruption steps once stop() has done their work. */
+  private readonly undoOnInterrupt: (() => void)[] = [];
 
   private constructor(
     readonly etcd: BenchEtcd,
@@ -43,8 +48,10 @@ export class BenchCluster {
   static async start(options: { nodes: BenchNode[]; docker: boolean; leaseTtlSeconds?: number }): Promise<BenchCluster> {
     const etcd = await startBenchEtcd();
     const docker = options.docker ? await startDocker() : undefined;
+    const undoDocker = docker ? onInterrupt('dockerd and its containers', () => docker.stop()) : () => undefined;
     const controllers = await runControllers({ store: etcd.store, leaderElection: false, logger: pino({ level: 'error' }), handleSignals: false });
     const cluster = new BenchCluster(etcd, docker, controllers, mkdtempSync(join(tmpdir(), 'capstan-bench-nodes-')), options.leaseTtlSeconds ?? 1);
+    cluster.undoOnInterrupt.push(undoDocker, onInterrupt('agents and their workloads', () => cluster.killAgentsAndWorkloads()));
     await cluster.tasks.start();
     await Promise.all(options.nodes.map((node) => cluster.startAgent(node)));
     return cluster;
@@ -103,6 +110,14 @@ export class BenchCluster {
     await this.controllers.stop();
     await this.docker?.stop();
     await this.etcd.stop();
+    rmSync(this.stateRoot, { recursive: true, force: true });
+    for (const undo of this.undoOnInterrupt) undo();
+  }
+
+  /** On an interruption: no graceful stops (etcd may already be gone), only nothing left running. */
+  private async killAgentsAndWorkloads(): Promise<void> {
+    await Promise.all([...this.agents.values()].map((agent) => agent.kill()));
+    killProcessesUnder(this.stateRoot);
     rmSync(this.stateRoot, { recursive: true, force: true });
   }
 }

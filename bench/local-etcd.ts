@@ -1,4 +1,5 @@
-// A private etcd for one bench run: free loopback ports, a temp data dir, removed on stop.
+// A private etcd for one bench run: free loopback ports, a temp data dir, removed on stop (or on
+// Ctrl-C/SIGTERM: interrupt.ts).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { builtinRegistry } from '../api/kinds/builtin.ts';
 import { Store } from '../api/store.ts';
 import { EtcdServer } from '../cli/local/etcd-server.ts';
 import { freePort } from '../test/helpers/ports.ts';
+import { onInterrupt } from './interrupt.ts';
 
 export interface BenchEtcd {
   url: string;
@@ -19,6 +21,10 @@ export interface BenchEtcd {
 export async function startBenchEtcd(): Promise<BenchEtcd> {
   const dir = mkdtempSync(join(tmpdir(), 'capstan-bench-etcd-'));
   const server = new EtcdServer({ dataDir: join(dir, 'data'), clientPort: await freePort(), peerPort: await freePort(), logFile: join(dir, 'etcd.log') });
+  const undo = onInterrupt('etcd', async () => {
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
   await server.start();
   const client = connectEtcd({ endpoints: server.url });
   return {
@@ -29,6 +35,7 @@ export async function startBenchEtcd(): Promise<BenchEtcd> {
       client.close();
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
+      undo();
     },
   };
 }

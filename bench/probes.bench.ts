@@ -10,18 +10,14 @@
 // controller is measured once every task's first success has been written.
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pino } from 'pino';
-import { connectEtcd } from '../api/etcd.ts';
-import { builtinRegistry } from '../api/kinds/builtin.ts';
 import { Store } from '../api/store.ts';
-import { EtcdServer } from '../cli/local/etcd-server.ts';
 import { healthController } from '../controllers/health/index.ts';
 import { Manager } from '../controllers/manager.ts';
 import type { ProbeSample } from '../runtime/probes/loops.ts';
 import { freePort } from '../test/helpers/ports.ts';
+import { onInterrupt } from './interrupt.ts';
+import { startBenchEtcd } from './local-etcd.ts';
 import { percentile, printTable } from './report.ts';
 
 const TASKS = 1_000;
@@ -45,8 +41,12 @@ interface Figures {
 
 async function startServers(ports: number[]) {
   const child = spawn(process.execPath, ['-e', SERVER, JSON.stringify(ports)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const undo = onInterrupt('the HTTP servers', () => child.kill('SIGKILL'));
   await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
-  return () => child.kill('SIGKILL');
+  return () => {
+    child.kill('SIGKILL');
+    undo();
+  };
 }
 
 function task(i: number, ports: number[], startedAt: number) {
@@ -151,11 +151,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const ms = (value: number) => `${value.toFixed(1)} ms`;
 
 async function main() {
-  const dir = mkdtempSync(join(tmpdir(), 'capstan-bench-probes-'));
-  const etcd = new EtcdServer({ dataDir: join(dir, 'data'), clientPort: await freePort(), peerPort: await freePort(), logFile: join(dir, 'etcd.log') });
-  await etcd.start();
-  const client = connectEtcd({ endpoints: etcd.url });
-  const store = new Store(client, builtinRegistry());
+  const etcd = await startBenchEtcd();
+  const { store } = etcd;
   const ports = await Promise.all(Array.from({ length: SERVERS }, () => freePort()));
   const stopServers = await startServers(ports);
   try {
@@ -178,9 +175,7 @@ async function main() {
     ]);
   } finally {
     stopServers();
-    client.close();
     await etcd.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -2,7 +2,9 @@
 // health checks) over 3 real agents with upgradeStrategy 0.9 / 0.1, beside a baseline in the same run
 // on the same cluster: the same 100 tasks replaced all at once (0 / 0). For each: wall time from the
 // template change to 100 healthy tasks on the new revision, the minimum healthy count and the
-// maximum live count an informer on Tasks observed.
+// maximum live count an informer on Tasks observed. Each wait has a deadline that ends the run with
+// what the tasks say (deadline.ts); Ctrl-C or SIGTERM stops the agents, their workloads and etcd
+// (interrupt.ts).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,22 +12,26 @@ import { pino } from 'pino';
 import { connectEtcd } from '../api/etcd.ts';
 import { Informer } from '../api/informer.ts';
 import type { AppSpec, AppStatus } from '../api/kinds/app.ts';
-import { builtinRegistry } from '../api/kinds/builtin.ts';
 import type { TaskSpec } from '../api/kinds/task.ts';
 import type { CapstanObject } from '../api/object.ts';
-import { Store } from '../api/store.ts';
-import { EtcdServer } from '../cli/local/etcd-server.ts';
+import type { Store } from '../api/store.ts';
 import { runControllers } from '../controllers/builtin.ts';
 import { countTasks } from '../controllers/replicas/index.ts';
-import { ProcessDriver } from '../runtime/drivers/process.ts';
-import { startAgentProcess } from '../test/helpers/agent-process.ts';
+import { startAgentProcess, type AgentProcess } from '../test/helpers/agent-process.ts';
 import { until } from '../test/helpers/poll.ts';
-import { freePort } from '../test/helpers/ports.ts';
+import { killProcessesUnder } from './cluster.ts';
+import { untilRolledOut } from './deadline.ts';
+import { onInterrupt } from './interrupt.ts';
+import { startBenchEtcd } from './local-etcd.ts';
 import { printTable } from './report.ts';
 
 type App = CapstanObject<AppSpec, AppStatus>;
 const INSTANCES = 100;
 const NODES = ['b1', 'b2', 'b3'];
+/** Task port ranges below the kernel's ephemeral range (32768-60999), where the agents' own connections take theirs. */
+const portsOf = (i: number) => `${22_000 + i * 200}-${22_000 + i * 200 + 199}`;
+/** Each start and upgrade normally takes a few seconds (README); well past that, something is stuck. */
+const ROLLOUT_TIMEOUT_SECONDS = 120;
 const httpd = (page: string) => `echo ${page} > index.html && exec busybox httpd -f -p $PORT0`;
 
 interface Figures {
@@ -37,20 +43,20 @@ interface Figures {
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'capstan-bench-rollout-'));
-  const etcd = new EtcdServer({ dataDir: join(dir, 'data'), clientPort: await freePort(), peerPort: await freePort(), logFile: join(dir, 'etcd.log') });
-  await etcd.start();
-  const client = connectEtcd({ endpoints: etcd.url });
-  const store = new Store(client, builtinRegistry());
+  const etcd = await startBenchEtcd();
+  const { client, store } = etcd;
   const controllers = await runControllers({ store, leaderElection: false, logger: pino({ level: 'silent' }), handleSignals: false });
-  const agents = NODES.map((node, i) =>
-    startAgentProcess({
-      etcd: etcd.url,
-      node,
-      stateDir: join(dir, node),
-      dockerSocket: '/nonexistent',
-      extraArgs: ['--drivers', 'process', '--ports', `${22_000 + i * 200}-${22_000 + i * 200 + 199}`],
-    }),
-  );
+  const agents: AgentProcess[] = [];
+  // Process workloads outlive their agent by design: they are found by their sandbox under `dir`.
+  const stopAgents = async () => {
+    await Promise.all(agents.map((a) => a.kill()));
+    killProcessesUnder(dir);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const undoAgents = onInterrupt('agents and their workloads', stopAgents);
+  for (const [i, node] of NODES.entries()) {
+    agents.push(startAgentProcess({ etcd: etcd.url, node, stateDir: join(dir, node), dockerSocket: '/nonexistent', extraArgs: ['--drivers', 'process', '--ports', portsOf(i)] }));
+  }
   try {
     await Promise.all(agents.map((a) => a.started));
     const rows = [['scenario', 'strategy', 'wall time', 'min healthy', 'max live', 'states seen']];
@@ -65,27 +71,14 @@ async function main() {
     printTable(rows);
   } finally {
     await controllers.stop();
-    await Promise.all(agents.map((a) => a.kill()));
-    for (const node of NODES) {
-      const processes = new ProcessDriver({ stateDir: join(dir, node, 'process') });
-      for (const task of await processes.list().catch(() => [])) await processes.remove(task.taskUid).catch(() => undefined);
-      await processes.close();
-    }
-    client.close();
+    await stopAgents();
+    undoAgents();
     await etcd.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 
-async function settled(store: Store, name: string, revision: number) {
-  await until(
-    async () => {
-      const app = await store.get<App>('App', { namespace: 'default', name });
-      return app?.status?.currentRevision === revision && app.status.rollout?.phase === 'Complete' && Boolean(app.status.rollout.completedAt);
-    },
-    { timeoutMs: 600_000, intervalMs: 100, what: `${name} complete on revision ${revision}` },
-  );
-}
+const settled = (store: Store, name: string, revision: number) =>
+  untilRolledOut({ store, namespace: 'default', app: name, revision, instances: INSTANCES, timeoutSeconds: ROLLOUT_TIMEOUT_SECONDS });
 
 /** Seconds until all instances are healthy on revision 1. */
 async function startApp(store: Store, name: string, upgradeStrategy: AppSpec['upgradeStrategy']): Promise<number> {

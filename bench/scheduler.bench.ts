@@ -45,6 +45,13 @@ const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const NAMESPACE = 'bench';
 const TASK_PREFIX = `/capstan/spec/tasks/${NAMESPACE}/`;
 const INDEX_PREFIX = '/capstan/index/nodes/';
+/** A round binds 10,000 tasks in about a second; a reply this late means the client is gone or stuck. */
+const REPLY_TIMEOUT_MS = 120_000;
+
+const say = {
+  noReply: (kind: string, seconds: number, exitCode: number | null) =>
+    `bench client: no "${kind}" reply within ${seconds} s${exitCode === null ? ' (still running)' : ` (exited with code ${exitCode})`}`,
+};
 
 const APPS: Record<string, AppSpecInput> = {
   web: { driver: 'process', containers: [{ cmd: 'sleep 1000', resources: { cpus: 0.1, mem: 32 } }], ports: [{ name: 'http' }] },
@@ -127,8 +134,15 @@ class Client {
     });
   }
 
+  /** The client's answer of one kind; an error when it does not come within REPLY_TIMEOUT_MS (the client died or hangs). */
   private reply<T>(kind: string): Promise<T> {
-    return new Promise((resolve) => this.waiting.set(kind, resolve as (reply: never) => void));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(say.noReply(kind, REPLY_TIMEOUT_MS / 1000, this.child.exitCode))), REPLY_TIMEOUT_MS);
+      this.waiting.set(kind, ((reply: T) => {
+        clearTimeout(timer);
+        resolve(reply);
+      }) as (reply: never) => void);
+    });
   }
 
   /** Starts watching; resolves once the watch is open, with the first and last binding's times to come. */

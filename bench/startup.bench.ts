@@ -7,10 +7,11 @@
 //   (b) an App of 30 docker instances of local/busybox:1 (httpd): the same; baseline: 30 plain
 //       `docker run -d` (dockerode createContainer + start, host network), all at once, each from its
 //       create call until start() resolves.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { TaskStatus } from '../api/kinds/task.ts';
 import { until } from '../test/helpers/poll.ts';
 import { BenchCluster } from './cluster.ts';
+import { onInterrupt } from './interrupt.ts';
 import { percentile, printTable } from './report.ts';
 
 const PROCESS_INSTANCES = 100;
@@ -20,7 +21,8 @@ const NODES = [
   { name: 'bench-a2', ports: '21200-21399' },
   { name: 'bench-a3', ports: '21400-21599' },
 ];
-const BASELINE_PORTS = 33600;
+/** The plain spawns' and docker runs' ports: beside the nodes' ranges, below the kernel's ephemeral range (32768-60999). */
+const BASELINE_PORTS = 21600;
 
 /** Creates the App and resolves with each task's creation → Running latency (ms). */
 async function runApp(cluster: BenchCluster, name: string, instances: number, spec: Record<string, unknown>): Promise<number[]> {
@@ -42,10 +44,14 @@ async function runApp(cluster: BenchCluster, name: string, instances: number, sp
 
 /** Plain spawns of busybox httpd, all at once: spawn → 'spawn' event. Killed afterwards. */
 async function plainSpawns(count: number): Promise<number[]> {
+  const children: ChildProcess[] = [];
+  // Detached, so a Ctrl-C at the terminal does not reach them.
+  const undo = onInterrupt('the baseline httpd processes', () => children.forEach((child) => child.kill('SIGKILL')));
   const latencies = await Promise.all(
     Array.from({ length: count }, (_, i) => {
       const started = performance.now();
       const child = spawn('/bin/sh', ['-c', `exec busybox httpd -f -p ${BASELINE_PORTS + i}`], { detached: true, stdio: 'ignore' });
+      children.push(child);
       return new Promise<{ ms: number; kill: () => void }>((resolve, reject) => {
         child.once('spawn', () => resolve({ ms: performance.now() - started, kill: () => child.kill('SIGKILL') }));
         child.once('error', reject);
@@ -53,6 +59,7 @@ async function plainSpawns(count: number): Promise<number[]> {
     }),
   );
   for (const { kill } of latencies) kill();
+  undo();
   return latencies.map((l) => l.ms);
 }
 

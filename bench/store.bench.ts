@@ -6,7 +6,7 @@
 //   (d) a reconcile's lookup with 10,000 Tasks cached (the replicas controller's: a Revision's tasks,
 //       by owner uid), through the cache's owner index vs scanning the cache with a filter
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -14,16 +14,15 @@ import type { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { z } from 'zod';
-import { connectEtcd } from '../api/etcd.ts';
 import { ObjectCache } from '../api/object-cache.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import { Store } from '../api/store.ts';
 import { runCli } from '../cli/program.ts';
-import { EtcdServer } from '../cli/local/etcd-server.ts';
 import { done, type ControllerDefinition } from '../controllers/contract.ts';
 import { Manager } from '../controllers/manager.ts';
 import { bundled } from '../bin/bundle.js';
-import { freePort } from '../test/helpers/ports.ts';
+import { onInterrupt } from './interrupt.ts';
+import { startBenchEtcd } from './local-etcd.ts';
 import { percentile, printTable } from './report.ts';
 
 const APPS = 2_000;
@@ -177,6 +176,8 @@ async function benchRss(client: Etcd3, url: string) {
         stdio: ['ignore', 'pipe', 'inherit'],
         timeout: 120_000,
       });
+      const undo = onInterrupt('the cache-rss child', () => child.kill('SIGKILL'));
+      child.once('exit', undo);
       let out = '';
       child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
       child.on('exit', (code) => (code === 0 ? resolve(Number(JSON.parse(out).rss)) : reject(new Error(`cache-rss exited ${code}`))));
@@ -228,11 +229,8 @@ function benchLookup() {
 }
 
 async function main() {
-  const dir = mkdtempSync(join(tmpdir(), 'capstan-bench-etcd-'));
-  mkdirSync(dir, { recursive: true });
-  const etcd = new EtcdServer({ dataDir: join(dir, 'data'), clientPort: await freePort(), peerPort: await freePort(), logFile: join(dir, 'etcd.log') });
-  await etcd.start();
-  const client = connectEtcd({ endpoints: etcd.url });
+  const etcd = await startBenchEtcd();
+  const { client } = etcd;
   try {
     console.log(`capstan bench:store — etcd ${etcd.url}, node ${process.version}\n`);
     const apply = await benchApply(client, etcd.url);
@@ -249,9 +247,7 @@ async function main() {
       [`(d) a revision's tasks, ${CACHED_TASKS} Tasks cached, µs/lookup`, `${lookup.index.toFixed(2)} by index`, `${lookup.scan.toFixed(0)} scan`, `${(lookup.scan / lookup.index).toFixed(0)}× faster`],
     ]);
   } finally {
-    client.close();
     await etcd.stop();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

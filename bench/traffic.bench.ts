@@ -34,6 +34,7 @@ import { LB_DEFAULTS, startLoadBalancer, type RunningLoadBalancer } from '../cli
 import { until } from '../test/helpers/poll.ts';
 import { freePort } from '../test/helpers/ports.ts';
 import { BenchCluster, NAMESPACE } from './cluster.ts';
+import { onInterrupt } from './interrupt.ts';
 import { benchDns } from './dns.bench.ts';
 import { collectArrivals, writeReportingServer, type Arrivals } from './traffic-backend.ts';
 import { startSteadyLoad } from './traffic-load.ts';
@@ -323,6 +324,8 @@ async function main(): Promise<void> {
   let lb: RunningLoadBalancer | undefined;
   let watchers: Watchers | undefined;
   let clusterUp = true;
+  // Runs before the cluster's own steps (newest first): haproxy goes before the agents and etcd.
+  const undoLb = onInterrupt('the load balancer and its haproxy', () => lb?.stop());
   try {
     lb = await startLoadBalancer({
       name: 'bench-lb',
@@ -366,6 +369,7 @@ async function main(): Promise<void> {
   } finally {
     await watchers?.stop();
     await lb?.stop();
+    undoLb();
     if (clusterUp) await cluster.stop();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -9,12 +9,14 @@ type Task = DeepReadonly<AnyObject>;
 
 export function nodeView(object: DeepReadonly<AnyObject>): NodeView {
   const spec = object.spec as DeepReadonly<NodeSpec>;
-  const ready = getCondition((object.status as DeepReadonly<NodeStatus> | undefined)?.conditions, 'Ready')?.status === 'True';
+  const status = object.status as DeepReadonly<NodeStatus> | undefined;
+  const ready = getCondition(status?.conditions, 'Ready')?.status === 'True';
   return {
     name: object.metadata.name,
     attributes: { hostname: object.metadata.name, ...spec.attributes },
     capacity: { cpus: spec.capacity.cpus, mem: spec.capacity.mem, disk: spec.capacity.disk ?? 0, gpus: spec.capacity.gpus ?? 0 },
     portRange: spec.portRange,
+    ...(status?.portsInUse?.length ? { portsInUse: new Set(status.portsInUse) } : {}),
     drivers: spec.drivers,
     ready: ready && !object.metadata.deletionTimestamp,
     unschedulable: spec.unschedulable,

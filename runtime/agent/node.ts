@@ -39,3 +39,23 @@ export async function registerNode(store: Store, name: string, spec: Omit<NodeSp
   if (written.outcome === 'gone') throw notFound(specKey(store.kind('Node'), undefined, name));
   return written.object;
 }
+
+/**
+ * Sets status.portsInUse on a fresh read, leaving every other status field alone; writes nothing when
+ * the stored list is the same. Returns whether it wrote.
+ */
+export async function writePortsInUse(store: Store, name: string, ports: readonly number[]): Promise<boolean> {
+  const written = await readModifyWrite<NodeObject>({
+    store,
+    kind: 'Node',
+    ref: { name },
+    write: 'updateStatus',
+    change: (current) => {
+      const stored = current.status?.portsInUse ?? [];
+      if (stored.length === ports.length && stored.every((port, i) => port === ports[i])) return undefined;
+      return { ...current, status: { ...(current.status ?? {}), portsInUse: [...ports] } };
+    },
+    attempts: ATTEMPTS,
+  });
+  return written.outcome === 'updated';
+}
