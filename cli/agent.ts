@@ -9,6 +9,7 @@ import type { Driver } from '../runtime/driver.ts';
 import type { Act } from './command.ts';
 import type { CommandContext } from './context.ts';
 import { EXIT, usageError } from './errors.ts';
+import { describeOffer, offeredCpus, overcommitFactor } from './local/capacity.ts';
 import { readableLogger } from './logger.ts';
 import packageJson from '../package.json' with { type: 'json' };
 
@@ -16,7 +17,10 @@ export interface AgentCommandOptions {
   node: string;
   address: string;
   attributes: Record<string, string>;
+  /** Before the overcommit factor: the machine's cores unless --cpus said otherwise. */
   cpus: number;
+  /** The node offers cpus × this (cli/local/capacity.ts says why only cpus). */
+  cpuOvercommit: number;
   mem: number;
   disk: number;
   gpus: number;
@@ -26,6 +30,7 @@ export interface AgentCommandOptions {
   dockerSocket: string;
   leaseTtlSeconds: number;
   logsPort: number;
+  portsScanSeconds: number;
 }
 
 const DRIVER_NAMES = ['docker', 'process'] as const;
@@ -75,7 +80,13 @@ export function agentCommand(act: Act): Command {
     .requiredOption('--node <name>', 'this node\'s name')
     .option('--address <ip>', 'where tasks on this node are reached (HOST), and where logs are served', '127.0.0.1')
     .option('--attr <key=value>', 'a constraint attribute, repeatable (hostname defaults to the node name)', attribute)
-    .option('--cpus <n>', 'cpus offered (default: this machine\'s)', number('--cpus'))
+    .option('--cpus <n>', 'cpus offered (default: this machine\'s cores), before --cpu-overcommit', number('--cpus'))
+    .option(
+      '--cpu-overcommit <factor>',
+      'offer this many cpus per cpu: Apps are placed on the cpus they ask for (1 each without resources), and cpu is shared, not reserved, so 4 lets a small machine hold more Apps; memory is never overcommitted',
+      overcommitFactor('--cpu-overcommit'),
+      1,
+    )
     .option('--mem <mb>', 'memory offered in MiB (default: this machine\'s)', number('--mem'))
     .option('--disk <mb>', 'disk offered in MiB', number('--disk'), 0)
     .option('--gpus <n>', 'gpus offered', integer('--gpus'), 0)
@@ -88,7 +99,8 @@ export function agentCommand(act: Act): Command {
     .option('--state-dir <dir>', 'where the process driver keeps sandboxes (default: ~/.capstan/agent/<node>)')
     .option('--docker-socket <path>', 'Docker Engine socket', '/var/run/docker.sock')
     .option('--lease-ttl <seconds>', 'node lease TTL: how long a silent node still counts as alive', integer('--lease-ttl'), 2)
-    .addOption(new Option('--logs-port <port>', 'port of the log server').argParser(integer('--logs-port')).default(0, 'any free port'))
+    .addOption(new Option('--logs-port <port>', 'port of the log server').argParser(integer('--logs-port')).default(0, 'any free port outside --ports'))
+    .option('--ports-scan-interval <seconds>', 'how often the node\'s sockets are scanned for --ports held outside Capstan (reported as status.portsInUse; a failed task triggers a scan too)', number('--ports-scan-interval'), 10)
     .action(
       act(async (ctx, options: Record<string, unknown>) => {
         const node = String(options['node']);
@@ -99,6 +111,7 @@ export function agentCommand(act: Act): Command {
           address: String(options['address']),
           attributes: (options['attr'] as Record<string, string> | undefined) ?? {},
           cpus: (options['cpus'] as number | undefined) ?? cpus().length,
+          cpuOvercommit: options['cpuOvercommit'] as number,
           mem: (options['mem'] as number | undefined) ?? Math.floor(totalmem() / 1024 / 1024),
           disk: options['disk'] as number,
           gpus: options['gpus'] as number,
@@ -108,6 +121,7 @@ export function agentCommand(act: Act): Command {
           dockerSocket: String(options['dockerSocket']),
           leaseTtlSeconds: options['leaseTtl'] as number,
           logsPort: options['logsPort'] as number,
+          portsScanSeconds: options['portsScanInterval'] as number,
         });
       }),
     );
@@ -125,17 +139,19 @@ export async function runAgentCommand(ctx: CommandContext, options: AgentCommand
     nodeName: options.node,
     address: options.address,
     attributes: options.attributes,
-    capacity: { cpus: options.cpus, mem: options.mem, disk: options.disk, gpus: options.gpus },
+    capacity: { cpus: offeredCpus(options.cpus, options.cpuOvercommit), mem: options.mem, disk: options.disk, gpus: options.gpus },
     portRange: options.ports,
     drivers,
     leaseTtlSeconds: options.leaseTtlSeconds,
     logsPort: options.logsPort,
+    portsScanIntervalMs: Math.max(options.portsScanSeconds, 0.1) * 1000,
     logger,
     version: packageVersion(),
   });
   try {
     await agent.start();
-    logger.info(`agent ${options.node} running against ${ctx.config.etcd}; logs at ${agent.endpoint}; Ctrl-C to stop`);
+    const offer = describeOffer({ cpus: options.cpus, overcommit: options.cpuOvercommit, mem: options.mem });
+    logger.info(`agent ${options.node} running against ${ctx.config.etcd}; ${offer}; logs at ${agent.endpoint}; Ctrl-C to stop`);
     await interrupted;
     logger.info('stopping the agent (workloads keep running)');
     await agent.stop();

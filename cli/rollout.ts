@@ -133,14 +133,17 @@ async function runHistory(ctx: CommandContext, name: string): Promise<number> {
   const revisions = await revisionsOf(store, app);
   const rows = [['REVISION', 'INSTANCES', 'READY', 'STABLE', 'AGE', 'CHANGE']];
   for (const r of revisions) {
-    const marks = [r.spec.number === app.status?.currentRevision ? 'current' : '', r.spec.number === app.status?.stableRevision ? 'stable' : ''].filter(Boolean);
+    // Stable is one revision, the App's rollback target (the one most recently fully healthy, as the
+    // rollout controller keeps it); an older revision that was once fully healthy is not.
+    const stable = r.spec.number === app.status?.stableRevision;
+    const marks = r.spec.number === app.status?.currentRevision ? ['current'] : [];
     const restarted = r.metadata.annotations?.[RESTARTED_AT_ANNOTATION];
     const change = r.spec.template.containers.map((c) => c.image ?? c.cmd ?? c.args?.join(' ') ?? '-').join(', ') + (restarted ? ` (restarted ${restarted})` : '');
     rows.push([
       `${r.spec.number}${marks.length ? ` (${marks.join(', ')})` : ''}`,
       String(r.spec.instances),
       String(r.status?.ready ?? 0),
-      r.status?.fullyHealthyAt ? 'yes' : 'no',
+      stable ? 'yes' : 'no',
       formatAge(r.metadata.creationTimestamp),
       change,
     ]);

@@ -27,6 +27,7 @@ import { waitForDemoUrl } from './local/demo-url.ts';
 import { DockerEngine, findReachableDocker, runDirFor } from './local/dockerd.ts';
 import { EtcdServer } from './local/etcd-server.ts';
 import { checkFrontDoorPorts, dnsComponent, DNS_ZONE, FRONT_DOOR_DEFAULTS, lbComponent, LOOPBACK, type FrontDoorPorts } from './local/front-door.ts';
+import { describeOffer, LOCAL_CPU_OVERCOMMIT, overcommitFactor } from './local/capacity.ts';
 import { LocalAgent } from './local/node-agent.ts';
 import { firstFree } from './local/ports.ts';
 import { waitForFrontDoor } from './local/traffic.ts';
@@ -44,6 +45,8 @@ export interface UpOptions {
   httpPort?: number;
   /** The load balancer's stats page on 127.0.0.1. */
   statsPort?: number;
+  /** cpus the local node offers per core (local/capacity.ts); default LOCAL_CPU_OVERCOMMIT. */
+  cpuOvercommit?: number;
 }
 
 const DEFAULT_CLIENT_PORT = 2379;
@@ -77,8 +80,14 @@ export function upCommand(act: Act): Command {
     .option('--dns-port <port>', `the DNS server's port on ${LOOPBACK}, UDP and TCP (default: ${FRONT_DOOR_DEFAULTS.dnsPort})`, positiveInteger('--dns-port'))
     .option('--http-port <port>', `the load balancer's shared HTTP frontend (virtual hosts) on ${LOOPBACK} (default: ${FRONT_DOOR_DEFAULTS.httpPort}; 80 needs root and is often taken)`, positiveInteger('--http-port'))
     .option('--stats-port <port>', `the load balancer's stats page on ${LOOPBACK} (default: ${FRONT_DOOR_DEFAULTS.statsPort})`, positiveInteger('--stats-port'))
+    .option(
+      '--cpu-overcommit <factor>',
+      `the local node offers this many cpus per core (default: ${LOCAL_CPU_OVERCOMMIT}): Apps are placed on the cpus they ask for, 1 per instance without resources, ` +
+        'while cpu is shared, not reserved, so a 2-core machine offers 8 and holds the demo and a few Apps; 1 offers the cores as they are. Memory is never overcommitted',
+      overcommitFactor('--cpu-overcommit'),
+    )
     .action(
-      act(async (ctx, options: { stateDir?: string; apply?: string | boolean; controllers: boolean; dockerSocket: string; dnsPort?: number; httpPort?: number; statsPort?: number }) =>
+      act(async (ctx, options: { stateDir?: string; apply?: string | boolean; controllers: boolean; dockerSocket: string; dnsPort?: number; httpPort?: number; statsPort?: number; cpuOvercommit?: number }) =>
         runUp(ctx, {
           stateDir: options.stateDir,
           apply: options.apply === false ? false : typeof options.apply === 'string' ? options.apply : undefined,
@@ -87,6 +96,7 @@ export function upCommand(act: Act): Command {
           dnsPort: options.dnsPort,
           httpPort: options.httpPort,
           statsPort: options.statsPort,
+          cpuOvercommit: options.cpuOvercommit,
         }),
       ),
     );
@@ -132,7 +142,7 @@ export async function runUp(ctx: CommandContext, options: UpOptions): Promise<nu
     const docker = dockerComponent(stateDir, options.dockerSocket ?? DEFAULT_DOCKER_SOCKET);
     components.push(
       docker,
-      agentComponent({ session: () => session!, stateDir, socketPath: () => docker.socketPath, log }),
+      agentComponent({ session: () => session!, stateDir, socketPath: () => docker.socketPath, log, cpuOvercommit: options.cpuOvercommit }),
       controllersComponent(() => session!, log),
       dnsComponent({ session: () => session!, port: frontDoor.dnsPort, log }),
       lb,
@@ -252,7 +262,7 @@ function dockerComponent(stateDir: string, systemSocket: string): Component & { 
   };
 }
 
-function agentComponent(options: { session: () => Session; stateDir: string; socketPath: () => string; log: Logger }): Component {
+function agentComponent(options: { session: () => Session; stateDir: string; socketPath: () => string; log: Logger; cpuOvercommit?: number }): Component {
   let agent: LocalAgent | undefined;
   return {
     name: 'agent',
@@ -263,9 +273,12 @@ function agentComponent(options: { session: () => Session; stateDir: string; soc
         stateDir: join(options.stateDir, 'agent'),
         dockerSocket: options.socketPath(),
         logger: options.log.child({ name: `agent ${NODE_NAME}` }),
+        cpuOvercommit: options.cpuOvercommit,
       });
       const drivers = await agent.start();
-      return `node ${NODE_NAME} (in this process; drivers ${drivers.join(', ')}; logs at ${agent.endpoint}; sandboxes in ${join(options.stateDir, 'agent')})`;
+      const { cores, overcommit, mem } = agent.capacity;
+      const offer = describeOffer({ cpus: cores, overcommit, mem });
+      return `node ${NODE_NAME} (in this process; ${offer}; drivers ${drivers.join(', ')}; logs at ${agent.endpoint}; sandboxes in ${join(options.stateDir, 'agent')})`;
     },
     async stop() {
       const stopped = await agent?.stop();

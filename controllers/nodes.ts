@@ -9,6 +9,9 @@
 // reported": the key outlives its agent by up to one TTL, and Kubernetes also counts from the last
 // heartbeat, not from the moment someone noticed.
 //
+// It also keeps each Node's status.allocated: the sum of what the tasks bound there hold (see
+// nodes-allocation.ts), for `get nodes` and `describe node`.
+//
 // The lease keys are followed by one prefix watch per term (LeaseWatch below), listed once and
 // watched from the list's revision, so the cost does not grow with a watch per node. A key's delete
 // event is the missed heartbeat: that node's Ready condition is written at once from the event,
@@ -29,9 +32,12 @@ import { removeNodeTaskIndexEntry } from '../api/node-index.ts';
 import { cancelWatchers, prefixRange } from '../api/object-cache.ts';
 import { openWatch } from '../api/watch.ts';
 import { done, requeueAfter, type ControllerDefinition, type ReconcileContext } from './contract.ts';
+import { allocationChanged, ALLOCATION_INTERVAL_MS, writeAllocations } from './nodes-allocation.ts';
 
 export const NODES = 'nodes';
 const CLUSTER_KEY = 'cluster';
+/** Every Node's status.allocated: its own key, so that task changes do not run the lifecycle round. */
+const ALLOCATION_KEY = 'allocation';
 /**
  * The safety net only: lease changes are watched and deadlines requeued, so a resync matters only
  * when an event's write failed (etcd unavailable). It reads the caches, not etcd.
@@ -63,12 +69,26 @@ export function nodesController(options: { resyncMs?: number } = {}): Controller
     }
     return term.leases;
   };
+  // When allocations were last written: a burst of bindings queues the key hundreds of times a
+  // second, and each pass writes every node whose sum moved, so passes are at least
+  // ALLOCATION_INTERVAL_MS apart.
+  let lastAllocationPass = -Infinity;
+  const allocate = async (ctx: ReconcileContext) => {
+    const wait = lastAllocationPass + ALLOCATION_INTERVAL_MS - ctx.now().getTime();
+    if (wait > 0) return requeueAfter(wait);
+    lastAllocationPass = ctx.now().getTime();
+    await writeAllocations(ctx);
+    return done();
+  };
   return {
     name: NODES,
     primaryKind: 'Node',
     resyncMs: options.resyncMs ?? DEFAULT_RESYNC_MS,
-    watches: [{ kind: 'Node', map: () => [CLUSTER_KEY] }, { kind: 'Task', map: () => [] }],
-    reconcile: async (_key, ctx) => reconcileNodes((await leasesFor(ctx)).alive, ctx),
+    watches: [
+      { kind: 'Node', map: () => [CLUSTER_KEY, ALLOCATION_KEY] },
+      { kind: 'Task', map: (event) => (allocationChanged(event) ? [ALLOCATION_KEY] : []) },
+    ],
+    reconcile: async (key, ctx) => (key === ALLOCATION_KEY ? allocate(ctx) : reconcileNodes((await leasesFor(ctx)).alive, ctx)),
   };
 }
 
@@ -171,7 +191,11 @@ async function markLost(task: Task, nodeName: string, seconds: number, ctx: Reco
   }
 }
 
-async function dropFinalizer(task: Task, ctx: ReconcileContext) {
+/**
+ * Releases a task its agent will not release: removes the agent's finalizer (completing a deletion)
+ * and the node's index entry. Also the task gc's, for the tasks of a deleted node.
+ */
+export async function dropFinalizer(task: Task, ctx: ReconcileContext) {
   const current = await ctx.store.get('Task', { namespace: task.metadata.namespace, name: task.metadata.name });
   if (!current?.metadata.finalizers?.includes(AGENT_FINALIZER)) return;
   const finalizers = current.metadata.finalizers.filter((f) => f !== AGENT_FINALIZER);

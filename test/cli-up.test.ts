@@ -6,6 +6,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { cpus } from 'node:os';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -147,6 +148,8 @@ describe('capstan up', () => {
     expect(log).toMatch(/controllers started: .*gc/);
     expect(log).toMatch(/docker started: dockerd \(pid \d+\)/);
     expect(log).toMatch(/agent started: node local/);
+    // The local node's cpus are overcommitted (cli/local/capacity.ts), and up says so.
+    expect(log).toContain(`offers ${cpus().length * 4} cpus (${cpus().length} × cpu overcommit 4`);
     expect(log).toMatch(/dns started: answering for capstan\. on 127\.0\.0\.1:\d+/);
     expect(log).toMatch(/lb started: lb-local \(HAProxy, group external\)/);
     await expectFrontDoor(running);

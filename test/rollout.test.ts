@@ -225,8 +225,9 @@ describe('rolling upgrades on simulated nodes', () => {
     expect((await revisionsOf('web')).map((r) => r.spec.number)).toEqual([1, 2]);
 
     const history = await capstan(['rollout', 'history', 'web'], { etcd: db.etcd.url });
-    expect(history.stdout).toMatch(/^1 \(current, stable\)\s+2\s+2\s+yes\s+\S+\s+sleep 100$/m);
-    expect(history.stdout).toMatch(/^2\s+0\s+0\s+yes\s+\S+\s+sleep 200$/m);
+    // Revision 2 was fully healthy once, but the stable revision (the rollback target) is 1 again.
+    expect(history.stdout).toMatch(/^1 \(current\)\s+2\s+2\s+yes\s+\S+\s+sleep 100$/m);
+    expect(history.stdout).toMatch(/^2\s+0\s+0\s+no\s+\S+\s+sleep 200$/m);
 
     await capstan(['rollout', 'undo', 'web', '--to-revision', '2'], { etcd: db.etcd.url });
     await settledOn('web', 2);

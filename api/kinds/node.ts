@@ -31,7 +31,11 @@ export const nodeSpecSchema = z.strictObject({
 export type NodeSpec = z.infer<typeof nodeSpecSchema>;
 
 export interface NodeStatus extends CommonStatus {
-  /** Sum over the tasks bound here that are not terminal; kept by the scheduler for display. */
+  /**
+   * What the tasks bound here hold (as the scheduler counts them: bound, not terminal, Lost ones
+   * until their workload is known stopped), `ports` the number of host ports; kept by the nodes
+   * controller (controllers/nodes-allocation.ts) for display, never read by placement.
+   */
   allocated?: NodeResources & { ports: number };
   agentVersion?: string;
   /** Drivers that answered when the agent started (docker may be configured but down). */
@@ -43,6 +47,12 @@ export interface NodeStatus extends CommonStatus {
   leaseTTLSeconds?: number;
   /** Where the agent serves task logs: http://<address>:<port>. */
   agentEndpoint?: string;
+  /**
+   * Ports of spec.portRange that something outside Capstan holds on the node (a listening TCP or a
+   * bound UDP socket that is not a task's), sorted; kept by the agent. The scheduler hands them to
+   * no task.
+   */
+  portsInUse?: number[];
 }
 
 function checkNode(object: AnyObject): FieldProblem[] {
@@ -60,7 +70,9 @@ function nodeState(object: AnyObject): string {
   return specOf(object).unschedulable ? `${state},SchedulingDisabled` : state;
 }
 
-const used = (allocated: number | undefined, capacity: number | undefined) => `${allocated ?? 0}/${capacity ?? '-'}`;
+/** `allocated/allocatable`, as kubectl's "Allocated resources"; sums of fractions rounded for people. */
+const used = (allocated: number | undefined, capacity: number | undefined) => `${Math.round((allocated ?? 0) * 1000) / 1000}/${capacity ?? '-'}`;
+const rangeSize = (range: { from: number; to: number }) => range.to - range.from + 1;
 
 export const nodeKind: KindDefinition = {
   apiVersion: API_VERSION,
@@ -77,7 +89,11 @@ export const nodeKind: KindDefinition = {
     { header: 'CPUS', value: (o) => used(statusOf(o)?.allocated?.cpus, specOf(o).capacity?.cpus) },
     { header: 'MEM', value: (o) => used(statusOf(o)?.allocated?.mem, specOf(o).capacity?.mem) },
     { header: 'DRIVERS', wide: true, value: (o) => (specOf(o).drivers ?? []).join(',') },
-    { header: 'PORTS', wide: true, value: (o) => (specOf(o).portRange ? `${specOf(o).portRange!.from}-${specOf(o).portRange!.to}` : '') },
+    {
+      header: 'PORTS',
+      wide: true,
+      value: (o) => (specOf(o).portRange ? `${used(statusOf(o)?.allocated?.ports, rangeSize(specOf(o).portRange!))} (${specOf(o).portRange!.from}-${specOf(o).portRange!.to})` : ''),
+    },
     { header: 'ATTRIBUTES', wide: true, value: (o) => Object.entries(specOf(o).attributes ?? {}).map(([k, v]) => `${k}=${v}`).join(',') },
   ],
 };

@@ -20,6 +20,7 @@ import type { CapstanObject } from '../../api/object.ts';
 import type { Store } from '../../api/store.ts';
 import type { Agent } from '../../runtime/agent.ts';
 import type { Driver } from '../../runtime/driver.ts';
+import { LOCAL_CPU_OVERCOMMIT, offeredCpus } from './capacity.ts';
 
 export interface LocalAgentOptions {
   store: Store;
@@ -29,6 +30,8 @@ export interface LocalAgentOptions {
   dockerSocket: string;
   logger: Logger;
   portRange?: { from: number; to: number };
+  /** cpus offered per core (capacity.ts); default LOCAL_CPU_OVERCOMMIT. */
+  cpuOvercommit?: number;
 }
 
 type Task = CapstanObject<TaskSpec, TaskStatus>;
@@ -48,6 +51,11 @@ export class LocalAgent {
     return this.agent?.endpoint ?? '';
   }
 
+  /** What the node offers: the machine's memory, and its cores times the overcommit factor. */
+  get capacity() {
+    return { cores: cpus().length, overcommit: this.options.cpuOvercommit ?? LOCAL_CPU_OVERCOMMIT, mem: Math.floor(totalmem() / 2 ** 20) };
+  }
+
   async start(): Promise<string[]> {
     const { store, node, stateDir, dockerSocket, logger } = this.options;
     // Loaded here: only `up` pays for dockerode and the agent.
@@ -65,7 +73,7 @@ export class LocalAgent {
       store,
       nodeName: node,
       address: '127.0.0.1',
-      capacity: { cpus: cpus().length, mem: Math.floor(totalmem() / 2 ** 20), disk: 0, gpus: 0 },
+      capacity: { cpus: offeredCpus(this.capacity.cores, this.capacity.overcommit), mem: this.capacity.mem, disk: 0, gpus: 0 },
       portRange: this.options.portRange ?? { from: 31000, to: 31999 },
       drivers: this.drivers,
       logger,

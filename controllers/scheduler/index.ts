@@ -8,9 +8,11 @@
 // that fit nowhere get the reasons in their status and an Event, and are tried again on the next
 // change.
 import { isStoreError } from '../../api/errors.ts';
-import { refKey, setCondition, type AnyObject, type DeepReadonly } from '../../api/object.ts';
+import { getCondition, refKey, setCondition, type AnyObject, type DeepReadonly } from '../../api/object.ts';
 import type { TaskStatus } from '../../api/kinds/task.ts';
 import type { InformerEvent } from '../../api/informer.ts';
+import type { NodeStatus } from '../../api/kinds/node.ts';
+import { deepEqual } from '../../api/merge.ts';
 import { nodeTaskIndexEntry } from '../../api/node-index.ts';
 import { done, retry, type ControllerDefinition, type ReconcileContext } from '../contract.ts';
 import { BindingWriter } from './binding-writer.ts';
@@ -20,6 +22,12 @@ import { Stack, type StackOptions } from './stack.ts';
 
 export const SCHEDULER = 'scheduler';
 const CLUSTER_KEY = 'cluster';
+
+const say = {
+  /** The agent's Staging writes the same condition (runtime/agent/status.ts). */
+  bound: (node: string) => `bound to node ${node}`,
+  notMarked: (node: string) => `could not mark a task bound to ${node} Scheduled; its old scheduling reason shows until the agent stages it`,
+};
 
 type Task = DeepReadonly<AnyObject>;
 
@@ -39,6 +47,17 @@ function taskEventMatters(event: InformerEvent): boolean {
   }
 }
 
+/**
+ * Any node change but a new status.allocated, which the nodes controller writes after bindings: the
+ * scheduler keeps its own count, and a round per such write would cost a pass over the task cache.
+ */
+function nodeEventMatters(event: InformerEvent): boolean {
+  if (event.type !== 'modified') return true;
+  const { allocated: _before, ...before } = (event.old!.status ?? {}) as NodeStatus;
+  const { allocated: _after, ...after } = (event.object.status ?? {}) as NodeStatus;
+  return !deepEqual(before, after) || !deepEqual(event.old!.spec, event.object.spec) || event.old!.metadata.deletionTimestamp !== event.object.metadata.deletionTimestamp;
+}
+
 export function schedulerController(options: StackOptions = {}): ControllerDefinition {
   // The stack keeps a cursor between batches so consecutive bursts start on different nodes.
   const stack = new Stack(options);
@@ -48,7 +67,7 @@ export function schedulerController(options: StackOptions = {}): ControllerDefin
     primaryKind: 'Task',
     watches: [
       { kind: 'Task', map: (event) => (taskEventMatters(event) ? [CLUSTER_KEY] : []) },
-      { kind: 'Node', map: () => [CLUSTER_KEY] },
+      { kind: 'Node', map: (event) => (nodeEventMatters(event) ? [CLUSTER_KEY] : []) },
     ],
     reconcile: (_key, ctx) => scheduleAll(stack, state, ctx),
   };
@@ -59,8 +78,16 @@ async function scheduleAll(stack: Stack, state: SchedulerState, ctx: ReconcileCo
   if (state.pending.size === 0) return done();
   const pending = [...state.pending].sort(([, a], [, b]) => byCreation(a, b));
   const snapshot = state.snapshot;
-  const writer = new BindingWriter({ store: ctx.store, onUnwritten: (tasks) => tasks.forEach((task) => state.unassume(keyOf(task))) });
+  const unwritten = new Set<string>();
+  const onUnwritten = (tasks: readonly AnyObject[]) =>
+    tasks.forEach((task) => {
+      unwritten.add(keyOf(task));
+      state.unassume(keyOf(task));
+    });
+  const writer = new BindingWriter({ store: ctx.store, onUnwritten });
   const unplaced: { task: Task; message: string }[] = [];
+  // Tasks placed now that carry an earlier round's reason: their status is rewritten once bound.
+  const wereUnschedulable: { task: Task; node: string }[] = [];
   let bound = 0;
   for (const [key, task] of pending) {
     // A lost term or a failed write ends the round; what is left waits for the next one.
@@ -77,10 +104,15 @@ async function scheduleAll(stack: Stack, state: SchedulerState, ctx: ReconcileCo
     // from the index alone, so a binding without it would never run.
     const indexEntry = nodeTaskIndexEntry({ node, namespace: task.metadata.namespace!, name: task.metadata.name, uid: task.metadata.uid! });
     bound += 1;
+    if (getCondition((task.status as TaskStatus | undefined)?.conditions, 'Scheduled')?.status === 'False') wereUnschedulable.push({ task, node });
     if (writer.add({ object: task as AnyObject, binding: { nodeName: node, hostPorts }, alsoPut: [indexEntry] })) await writer.send();
   }
   const stale = await writer.flush();
-  const unreported = (await Promise.all(unplaced.map(({ task, message }) => reportUnschedulable(task, message, ctx)))).find((error) => error !== undefined);
+  const scheduled = wereUnschedulable.filter(({ task }) => !unwritten.has(keyOf(task)));
+  const [unreported] = await Promise.all([
+    Promise.all(unplaced.map(({ task, message }) => reportUnschedulable(task, message, ctx))).then((errors) => errors.find((error) => error !== undefined)),
+    Promise.all(scheduled.map(({ task, node }) => reportScheduled(task, node, ctx))),
+  ]);
   ctx.log.debug({ bound: bound - stale, unplaced: unplaced.length, stale }, 'scheduled');
   // A reason that could not be written (etcd unavailable, the term lost) would otherwise wait for
   // the next change to the cluster; retrying writes it, and the runtime logs why it retries.
@@ -110,6 +142,26 @@ async function reportUnschedulable(task: Task, message: string, ctx: ReconcileCo
   }
   await ctx.events.record(task, { type: 'Warning', reason: 'FailedScheduling', message });
   return undefined;
+}
+
+/**
+ * A task bound now that an earlier round reported unschedulable: its status says so until the agent
+ * writes Staging, which may be seconds away (or never, on a node that went down). Rewritten here so
+ * that it describes the present: Scheduled=True on the node, and no scheduling message. Only tasks
+ * that carried a reason get this write; a burst of fresh tasks is bound with no status write at all.
+ * If the agent wrote first, the write is conditioned on the status read and gives way. A failure is
+ * logged, not retried: the task is bound, no later round looks at it, and the agent's Staging
+ * writes the same.
+ */
+async function reportScheduled(task: Task, node: string, ctx: ReconcileContext): Promise<void> {
+  const { message: _stale, ...status } = task.status as TaskStatus;
+  const conditions = setCondition(status.conditions, { type: 'Scheduled', status: 'True', reason: 'Bound', message: say.bound(node) }, ctx.now());
+  try {
+    await ctx.store.updateStatus({ ...(task as AnyObject), status: { ...status, conditions } });
+  } catch (error) {
+    if (isStoreError(error, 'Conflict') || isStoreError(error, 'NotFound')) return;
+    ctx.log.warn({ err: error, task: keyOf(task) }, say.notMarked(node));
+  }
 }
 
 function byCreation(a: Task, b: Task): number {

@@ -18,6 +18,8 @@ export interface NodeView {
   attributes: Readonly<Record<string, string>>;
   capacity: Resources;
   portRange: { from: number; to: number };
+  /** Ports held on the node outside Capstan (its agent's status.portsInUse): handed to no task. */
+  portsInUse?: ReadonlySet<number>;
   drivers: readonly string[];
   ready: boolean;
   unschedulable: boolean;
@@ -42,6 +44,11 @@ export interface Placement {
   hostPorts: number[];
 }
 
+/** What one App's tasks hold on one node: how many, and the sum of their resources. */
+export interface Holding extends Resources {
+  tasks: number;
+}
+
 /** A task already bound to a node (any revision, not terminal). */
 export interface BoundTask {
   app: string;
@@ -57,6 +64,12 @@ export class Snapshot {
   private readonly ports = new Map<string, Set<number>>();
   /** node → port → how many tasks hold it: a port is free again only when the last one goes. */
   private readonly portHolders = new Map<string, Map<number, number>>();
+  /**
+   * node → app → what its tasks hold there: only read to name the holders in the reason a task did
+   * not fit, but kept up to date here because rebuilding it then would mean a pass over every bound
+   * task. Updating it costs a map lookup and four additions per assume or release.
+   */
+  private readonly holdings = new Map<string, Map<string, Holding>>();
   /** app → node → task count */
   private readonly placements = new Map<string, Map<string, number>>();
   private readonly values = new Map<string, string[]>();
@@ -90,6 +103,11 @@ export class Snapshot {
 
   usedOn(node: string): Resources {
     return this.used.get(node) ?? NO_RESOURCES;
+  }
+
+  /** What each App's tasks hold on `node`, by `namespace/app`. */
+  holdingsOn(node: string): ReadonlyMap<string, Readonly<Holding>> {
+    return this.holdings.get(node) ?? EMPTY_HOLDINGS;
   }
 
   portsOn(node: string): ReadonlySet<number> {
@@ -197,11 +215,25 @@ export class Snapshot {
     let counts = this.placements.get(task.app);
     if (!counts) this.placements.set(task.app, (counts = new Map()));
     adjust(counts, task.node, sign);
+    this.hold(task, sign);
     const node = this.byName.get(task.node);
     for (const [field, byValue] of this.valueCounts.get(task.app) ?? []) {
       const value = node && attributeOf(node, field);
       if (value !== undefined) adjust(byValue, value, sign);
     }
+  }
+
+  private hold(task: BoundTask, sign: 1 | -1): void {
+    let apps = this.holdings.get(task.node);
+    if (!apps) this.holdings.set(task.node, (apps = new Map()));
+    let holding = apps.get(task.app);
+    if (!holding) apps.set(task.app, (holding = { tasks: 0, cpus: 0, mem: 0, disk: 0, gpus: 0 }));
+    holding.tasks += sign;
+    holding.cpus += sign * task.resources.cpus;
+    holding.mem += sign * task.resources.mem;
+    holding.disk += sign * task.resources.disk;
+    holding.gpus += sign * task.resources.gpus;
+    if (holding.tasks <= 0) apps.delete(task.app);
   }
 }
 
@@ -214,6 +246,7 @@ function adjust(counts: Map<string, number>, key: string, by: number): void {
 
 const EMPTY: ReadonlySet<number> = new Set();
 const EMPTY_COUNTS: ReadonlyMap<string, number> = new Map();
+const EMPTY_HOLDINGS: ReadonlyMap<string, Holding> = new Map();
 
 /** The value a constraint field has on a node: `hostname` or any attribute. */
 export function attributeOf(node: NodeView, field: string): string | undefined {

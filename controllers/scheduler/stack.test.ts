@@ -107,7 +107,9 @@ describe('resources, ports and scoring', () => {
       node('nodock', {}, { drivers: ['process'] }),
     ];
     const result = placeMany(nodes, task([], { driver: 'docker' }), 1);
-    expect(result.unplaced[0]).toBe('0/5 nodes fit: 3 insufficient mem, 1 no docker driver, 1 node not ready');
+    expect(result.unplaced[0]).toBe(
+      '0/5 nodes fit: 3 insufficient mem, 1 no docker driver, 1 node not ready; node small1: insufficient mem (wants 32 MiB, 0 of 16 MiB allocated)',
+    );
   });
 
   it('explains an unplaceable task from the placing scan, running the filters once per node', () => {
@@ -130,8 +132,9 @@ describe('resources, ports and scoring', () => {
     expect(stack.place(task(), snapshot)).toMatchObject({ kind: 'placed', placement: { node: 'big' } });
     snapshot.usedOnCalls = 0;
     const result = stack.place(task([], { resources: { cpus: 0.1, mem: 5000, disk: 0, gpus: 0 } }), snapshot);
-    expect(result).toMatchObject({ kind: 'unplaced', message: '0/20 nodes fit: 20 insufficient mem' });
-    expect(snapshot.usedOnCalls).toBe(nodes.length);
+    expect(result).toMatchObject({ kind: 'unplaced', message: '0/20 nodes fit: 20 insufficient mem; node big: insufficient mem (wants 5000 MiB, 0 of 4096 MiB allocated)' });
+    // Once more for the one node the message details.
+    expect(snapshot.usedOnCalls).toBe(nodes.length + 1);
   });
 
   it('never gives two tasks on one node the same port, and honours fixed ports', () => {
@@ -161,7 +164,52 @@ describe('resources, ports and scoring', () => {
   it('counts fractional cpus exactly enough to fill a node', () => {
     const { placed, unplaced } = placeMany([node('n1', {}, { capacity: { cpus: 0.3, mem: 1000, disk: 0, gpus: 0 } })], task(), 4);
     expect(placed).toHaveLength(3);
-    expect(unplaced[0]).toBe('0/1 nodes fit: 1 insufficient cpus');
+    expect(unplaced[0]).toBe('0/1 nodes fit: node n1: insufficient cpus (wants 0.1, 0.3 of 0.3 allocated: default/web 0.3)');
+  });
+
+  const holder = (app: string, nodeName: string, cpus: number, mem = 0): BoundTask => ({ app, node: nodeName, resources: { cpus, mem, disk: 0, gpus: 0 }, hostPorts: [] });
+  const twoCpus = { capacity: { cpus: 2, mem: 1024, disk: 0, gpus: 0 } };
+
+  it.each<[string, NodeView[], BoundTask[], Partial<TaskDemand['resources']>, string]>([
+    [
+      'the resource trap: two Apps take a 2-cpu node',
+      [node('local', {}, twoCpus)],
+      [holder('default/web', 'local', 1), holder('default/echo', 'local', 1)],
+      { cpus: 1 },
+      '0/1 nodes fit: node local: insufficient cpus (wants 1, 2 of 2 allocated: default/echo 1, default/web 1)',
+    ],
+    [
+      'the biggest holders first, at most three named',
+      [node('local', {}, twoCpus)],
+      [holder('a/one', 'local', 0.2), holder('a/two', 'local', 0.9), holder('a/three', 'local', 0.3), holder('a/four', 'local', 0.3), holder('a/five', 'local', 0.2), holder('a/two', 'local', 0.05)],
+      { cpus: 1 },
+      '0/1 nodes fit: node local: insufficient cpus (wants 1, 1.95 of 2 allocated: a/two 0.95, a/four 0.3, a/three 0.3, 2 more)',
+    ],
+    [
+      'memory in MiB, holders of other resources left out',
+      [node('local', {}, twoCpus)],
+      [holder('default/web', 'local', 1, 1000), holder('default/idle', 'local', 0.5)],
+      { cpus: 0.1, mem: 100 },
+      '0/1 nodes fit: node local: insufficient mem (wants 100 MiB, 1000 of 1024 MiB allocated: default/web 1000)',
+    ],
+    [
+      'many nodes: counted, and the first by name detailed',
+      [node('b', {}, twoCpus), node('a', {}, twoCpus), node('c', {}, { ready: false })],
+      [holder('default/web', 'a', 2), holder('default/web', 'b', 1.5)],
+      { cpus: 1 },
+      '0/3 nodes fit: 2 insufficient cpus, 1 node not ready; node a: insufficient cpus (wants 1, 2 of 2 allocated: default/web 2)',
+    ],
+    ['no detail when resources were not the reason', [node('c', {}, { ready: false })], [], { cpus: 1 }, '0/1 nodes fit: 1 node not ready'],
+  ])('names what holds the resources: %s', (_name, nodes, bound, resources, expected) => {
+    const demand = task([], { resources: { cpus: 0, mem: 0, disk: 0, gpus: 0, ...resources } });
+    expect(placeMany(nodes, demand, 1, 'spread', bound).unplaced).toEqual([expected]);
+  });
+
+  it('a released task no longer counts among the holders', () => {
+    const web = holder('default/web', 'local', 2);
+    const snapshot = new Snapshot([node('local', {}, twoCpus)], [web, holder('default/echo', 'local', 0)]);
+    snapshot.release(web);
+    expect([...snapshot.holdingsOn('local').keys()]).toEqual(['default/echo']);
   });
 
   it('pins a task with a persistent volume to its node', () => {

@@ -6,7 +6,7 @@ import { driverAvailable } from './filters/driver.ts';
 import type { Filter } from './filters/filter.ts';
 import { nodeReady } from './filters/node-ready.ts';
 import { choosePorts, portsFree } from './filters/ports.ts';
-import { resourcesFit } from './filters/resources.ts';
+import { describeShortage, resourcesFit } from './filters/resources.ts';
 import { volumeAffinity } from './filters/volume.ts';
 import { mostAllocated } from './scorers/binpack.ts';
 import type { Scorer } from './scorers/scorer.ts';
@@ -64,7 +64,7 @@ export class Stack {
       if (reason === null) candidates.push(node);
       else if (candidates.length === 0) rejections.push(reason);
     }
-    if (candidates.length === 0) return explain(rejections);
+    if (candidates.length === 0) return explain(task, snapshot, rejections, (i) => nodes[(start + i) % nodes.length]!);
     this.cursor = start + 1;
     // ---- filtering ends here; from here on every candidate can take the task, and we rank. ----
     const best = this.best(task, candidates, snapshot);
@@ -97,13 +97,30 @@ function rejection(task: TaskDemand, node: NodeView, snapshot: Snapshot): string
 
 /**
  * "0/5 nodes fit: 3 insufficient mem, 2 hostname:UNIQUE", most common reason first, from the reason
- * each node of the snapshot was rejected for (one per node).
+ * each node of the snapshot was rejected for (one per node, `nodeAt(i)` the node of rejection i).
+ * When resources were short, one node (the first by name) says what holds them: "0/1 nodes fit: node
+ * local: insufficient cpus (wants 1, 2 of 2 allocated: default/web 1, default/echo 1)". The counts
+ * alone would leave a user looking for what takes a node that `get nodes` may show half empty.
  */
-function explain(rejections: readonly string[]): PlaceResult {
+function explain(task: TaskDemand, snapshot: Snapshot, rejections: readonly string[], nodeAt: (i: number) => NodeView): PlaceResult {
   const reasons = new Map<string, number>();
   for (const reason of rejections) reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
   const parts = [...reasons].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([reason, count]) => `${count} ${reason}`);
   const total = rejections.length;
-  const message = total === 0 ? '0/0 nodes fit: no nodes registered' : `0/${total} nodes fit: ${parts.join(', ')}`;
+  const shortage = firstShortage(task, snapshot, rejections, nodeAt);
+  let message: string;
+  if (total === 0) message = '0/0 nodes fit: no nodes registered';
+  else if (shortage && total === 1) message = `0/1 nodes fit: ${shortage}`;
+  else message = `0/${total} nodes fit: ${parts.join(', ')}${shortage ? `; ${shortage}` : ''}`;
   return { kind: 'unplaced', message, reasons };
+}
+
+function firstShortage(task: TaskDemand, snapshot: Snapshot, rejections: readonly string[], nodeAt: (i: number) => NodeView): string | undefined {
+  let first: { node: NodeView; reason: string } | undefined;
+  for (let i = 0; i < rejections.length; i += 1) {
+    const node = nodeAt(i);
+    const reason = rejections[i]!;
+    if (reason.startsWith('insufficient ') && (!first || node.name < first.node.name)) first = { node, reason };
+  }
+  return first && describeShortage(first.reason, task, first.node, snapshot);
 }
