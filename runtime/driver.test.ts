@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeExit, taskEnvironment, taskOutcome, type ContainerState, type TaskLaunch } from './driver.ts';
+import { describeExit, outputTail, taskEnvironment, taskOutcome, type ContainerState, type TaskLaunch } from './driver.ts';
 
 const resources = { cpus: 0.1, mem: 32, disk: 0, gpus: 0 };
 
@@ -76,5 +76,19 @@ describe('taskOutcome', () => {
     ['nothing yet', [], 'running'],
   ] as const)('%s → %s', (_, containers, expected) => {
     expect(taskOutcome(containers)).toBe(expected);
+  });
+});
+
+describe('outputTail', () => {
+  const limits = { lines: 3, bytes: 20 };
+  it.each<[string, string, string[]]>([
+    ['nothing', '', []],
+    ['one line without a newline', 'boom', ['boom']],
+    ['the last lines, newest last, trailing newlines dropped', 'a\nb\nc\nd\n\n', ['b', 'c', 'd']],
+    ['CRLF read as LF', 'a\r\nb\r\n', ['a', 'b']],
+    ['older lines dropped to stay within the bytes', '0123456789\nabcdefghi\nxyz\n', ['abcdefghi', 'xyz']],
+    ['a newest line over the budget keeps its end', `${'x'.repeat(30)}end\n`, [`${'x'.repeat(16)}end`]],
+  ])('%s', (_name, text, expected) => {
+    expect(outputTail(text, limits)).toEqual(expected);
   });
 });

@@ -7,10 +7,10 @@ import type { AppSpec, AppStatus } from '../api/kinds/app.ts';
 import type { EventSpec } from '../api/kinds/event.ts';
 import { isStoreError } from '../api/errors.ts';
 import { getCondition, type CapstanObject } from '../api/object.ts';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { listEvents } from '../cli/events.ts';
 import { spawnCapstan } from './helpers/cli.ts';
-import { TestCluster, type Task } from './helpers/cluster.ts';
+import { useCluster, type Task } from './helpers/cluster.ts';
 import { until } from './helpers/poll.ts';
 import { watchStates, type RolloutState } from './helpers/rollout-states.ts';
 
@@ -25,19 +25,7 @@ const NODES = [
 
 type State = RolloutState;
 
-let cluster: TestCluster;
-
-beforeAll(async () => {
-  cluster = await TestCluster.start({ suite: `rollout-agents-${process.pid}`, nodes: NODES, docker: true, leaseTtlSeconds: 1, namespace: NS });
-}, 60_000);
-
-afterEach(async () => {
-  await cluster.reset();
-}, 30_000);
-
-afterAll(async () => {
-  await cluster?.stop();
-}, 60_000);
+const cluster = useCluster({ suite: `rollout-agents-${process.pid}`, nodes: NODES, docker: true, leaseTtlSeconds: 1, namespace: NS });
 
 /** Writes `page` as index.html and `ok` as healthPage in the task's own working directory, serves them on $PORT0. */
 const httpd = (page: string, healthPage = 'healthz') => `echo ${page} > index.html && echo ok > ${healthPage} && exec busybox httpd -f -p $PORT0`;

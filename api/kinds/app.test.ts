@@ -223,14 +223,14 @@ describe('service ports across the cluster', () => {
 
 describe('App columns', () => {
   it('shows counts from status and the driver and image when wide', () => {
-    const object = { ...app(docker), status: { running: 2, healthy: 1, ready: 1, currentRevision: 3 } };
+    const object = { ...app(docker), status: { phase: 'Deploying', reason: 'RolloutInProgress', running: 2, healthy: 1, ready: 1, currentRevision: 3 } };
     const row = Object.fromEntries((appKind.columns ?? []).map((c) => [c.header, c.value(object)]));
-    expect(row).toMatchObject({ INSTANCES: '1', RUNNING: '2', HEALTHY: '1', READY: '1', REVISION: '3', DRIVER: 'docker', IMAGE: 'local/busybox:1' });
+    expect(row).toMatchObject({ STATUS: 'Deploying', RUNNING: '2 of 1', HEALTHY: '1 of 1', READY: '1', REVISION: '3', REASON: 'RolloutInProgress', DRIVER: 'docker', IMAGE: 'local/busybox:1' });
   });
 
   it('shows dashes before any controller wrote status', () => {
     const row = Object.fromEntries((appKind.columns ?? []).map((c) => [c.header, c.value(app(docker))]));
-    expect(row).toMatchObject({ RUNNING: '-', HEALTHY: '-', AVAILABLE: 'Unknown' });
+    expect(row).toMatchObject({ STATUS: 'Unknown', RUNNING: '- of 1', HEALTHY: '- of 1', AVAILABLE: 'Unknown' });
   });
 });
 

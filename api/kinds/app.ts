@@ -304,9 +304,53 @@ export interface AppStatus extends CommonStatus {
   stableRevision?: number;
   revisions?: RevisionCounts[];
   rollout?: RolloutStatus;
-  /** Launches are delayed after failures: backoffSeconds × backoffFactor^n, at most maxLaunchDelaySeconds. */
-  launchDelay?: { until: string; failures: number };
-  lastTaskFailure?: { task: string; revision: number; message: string; exitCode?: number; timestamp: string };
+  /**
+   * Marathon UI's one word for the App, with why (a CamelCase reason) and a sentence: Suspended (0
+   * instances wanted), Delayed (a launch delay after failures is running), Waiting (instances wanted
+   * that cannot be placed, or dependencies not ready), Deploying (a rollout in progress, or tasks
+   * failing), Running otherwise.
+   */
+  phase?: AppPhase;
+  reason?: string;
+  message?: string;
+  /**
+   * The current revision's launch backoff, while its tasks keep failing (absent once one ran stably,
+   * after `capstan app reset-delay`, and on a new revision): the delay after the latest failure,
+   * backoffSeconds × backoffFactor^(failures-1) capped at maxLaunchDelaySeconds, and when it ends.
+   * Marathon's `/v2/queue` delay: timeLeftSeconds = until - now, overdue once until has passed.
+   */
+  launchDelay?: LaunchDelay;
+  /** Marathon's lastTaskFailure: the newest task of any revision that ended Failed or Finished. Kept after the task is gone. */
+  lastTaskFailure?: TaskFailure;
+}
+
+export const APP_PHASES = ['Deploying', 'Running', 'Waiting', 'Delayed', 'Suspended'] as const;
+export type AppPhase = (typeof APP_PHASES)[number];
+
+export interface LaunchDelay {
+  /** The delay, in seconds, applied after the latest failure. */
+  seconds: number;
+  /** No task of the revision is launched before this time. */
+  until: string;
+  /** Consecutive failures counted since the revision last ran stably. */
+  failures: number;
+}
+
+/** One task's failure, as the replicas controller counted it (Revision status) and the App shows it. */
+export interface TaskFailure {
+  task: string;
+  revision: number;
+  /** The node it ran on (Marathon's host). */
+  node?: string;
+  /** Failed, or Finished (a long-running task that exited 0 is a failure too). */
+  phase: 'Failed' | 'Finished';
+  exitCode?: number;
+  signal?: string;
+  message: string;
+  /** When it ended. */
+  timestamp: string;
+  /** The last lines of its output (at most 10 lines, 2 KiB), as its agent read them at the exit. */
+  outputTail?: string[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -315,6 +359,8 @@ export interface AppStatus extends CommonStatus {
 const specOf = (object: AnyObject) => object.spec as Partial<AppSpec>;
 const statusOf = (object: AnyObject) => object.status as Partial<AppStatus> | undefined;
 const count = (value: number | undefined) => (value === undefined ? '-' : String(value));
+/** Marathon UI's "1 of 3": observed against wanted. */
+const ofInstances = (value: number | undefined, instances: number | undefined) => `${count(value)} of ${count(instances)}`;
 
 export const appKind: KindDefinition = {
   apiVersion: API_VERSION,
@@ -327,12 +373,13 @@ export const appKind: KindDefinition = {
   check: checkApp,
   checkAgainstStore: checkAppAgainstStore,
   columns: [
-    { header: 'INSTANCES', value: (o) => count(specOf(o).instances) },
-    { header: 'RUNNING', value: (o) => count(statusOf(o)?.running) },
-    { header: 'HEALTHY', value: (o) => count(statusOf(o)?.healthy) },
-    { header: 'READY', value: (o) => count(statusOf(o)?.ready) },
+    { header: 'STATUS', value: (o) => statusOf(o)?.phase ?? 'Unknown' },
+    { header: 'RUNNING', value: (o) => ofInstances(statusOf(o)?.running, specOf(o).instances) },
+    { header: 'HEALTHY', value: (o) => ofInstances(statusOf(o)?.healthy, specOf(o).instances) },
+    { header: 'READY', wide: true, value: (o) => count(statusOf(o)?.ready) },
     { header: 'REVISION', value: (o) => count(statusOf(o)?.currentRevision) },
     { header: 'AVAILABLE', value: (o) => getCondition(statusOf(o)?.conditions, 'Available')?.status ?? 'Unknown' },
+    { header: 'REASON', wide: true, value: (o) => statusOf(o)?.reason ?? '' },
     { header: 'DRIVER', wide: true, value: (o) => specOf(o).driver ?? '' },
     { header: 'IMAGE', wide: true, value: (o) => (specOf(o).containers ?? []).map((c) => c.image ?? '-').join(',') },
     { header: 'CMD', wide: true, value: (o) => (specOf(o).containers ?? []).map((c) => c.cmd ?? c.args?.join(' ') ?? '-').join(',') },

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { API_VERSION, getCondition } from '../object.ts';
 import type { AnyObject, CapstanObject, CommonStatus, DeepReadonly } from '../object.ts';
-import { appTemplateSchema, type AppSpec, type AppTemplate } from './app.ts';
+import { appTemplateSchema, type AppSpec, type AppTemplate, type TaskFailure } from './app.ts';
 import type { KindDefinition } from './registry.ts';
 import { RESTARTED_AT_ANNOTATION } from './wellknown.ts';
 
@@ -26,6 +26,26 @@ export interface RevisionStatus extends CommonStatus {
   ready: number;
   /** Set once every wanted instance was healthy and ready at the same time: a rollback target. */
   fullyHealthyAt?: string;
+  /** The launch backoff of this revision's tasks (the replicas controller's memory across restarts). */
+  backoff?: RevisionBackoff;
+  /** The newest of this revision's tasks that ended Failed or Finished, kept after the task is gone. */
+  lastTaskFailure?: TaskFailure;
+  /** Live tasks the scheduler could not place, and its reason for the newest of them. */
+  unschedulable?: { tasks: number; message: string };
+}
+
+/** Kept in the Revision's status, so a restarted replicas controller keeps counting where it was. */
+export interface RevisionBackoff {
+  /** Consecutive launches that ended Failed or Finished, since a task last ran stably. */
+  failures: number;
+  /** No task is launched before this time. */
+  nextLaunchAt?: string;
+  /** When the latest counted failure ended: only a task launched after it proves the revision stable. */
+  lastFailureAt?: string;
+  /** The App's reset-delay stamp (LAUNCH_DELAY_RESET_ANNOTATION) last honoured. */
+  resetStamp?: string;
+  /** Terminal tasks already counted (newest last, bounded), so none counts twice. */
+  counted: string[];
 }
 
 /** The name a revision of an App gets, so that it is found without a search. */

@@ -53,6 +53,10 @@ export interface TaskStatus extends CommonStatus {
   phase: TaskPhase;
   message?: string;
   exitCode?: number;
+  /** The signal that ended it, when one did (SIGKILL, ...). */
+  signal?: string;
+  /** Failed or Finished: the last lines of the workload's output (at most 10 lines, 2 KiB), read by the agent at the exit. */
+  outputTail?: string[];
   startedAt?: string;
   finishedAt?: string;
   healthResults?: HealthResult[];

@@ -8,7 +8,8 @@ export const REVISION_LABEL = 'capstan.io/revision';
  * On every Task from its creation (the store adds it, KindDefinition.binding): once the Task is
  * bound, the node's agent removes it when the workload is stopped, so a deleted Task disappears only
  * after its process or container is gone. The nodes controller removes it for a node that stays
- * unreachable past expungeAfterSeconds. A Task deleted before it was bound loses it at once.
+ * unreachable past expungeAfterSeconds, the task gc for a node that was deleted, and `capstan delete
+ * --force` when asked to. A Task deleted before it was bound loses it at once.
  */
 export const AGENT_FINALIZER = 'capstan.io/agent';
 
@@ -29,3 +30,16 @@ export const PAUSED_ANNOTATION = 'capstan.io/paused';
  * so a new stamp makes a new revision of the same template and every task is replaced.
  */
 export const RESTARTED_AT_ANNOTATION = 'capstan.io/restartedAt';
+
+/**
+ * On any object deleted with `propagationPolicy: 'Foreground'` (Kubernetes' `foregroundDeletion`):
+ * the store adds it with the deletionTimestamp, and the gc controller removes it once every
+ * dependent (by ownerReferences) is gone, so the object outlives its Revisions and Tasks.
+ */
+export const FOREGROUND_FINALIZER = 'foregroundDeletion';
+/**
+ * On Apps: a stamp (`capstan app reset-delay`, Marathon's `DELETE /v2/queue/{id}/delay`). The replicas
+ * controller honours each new value once: the current revision's launch delay and failure count go
+ * back to zero, so the next launch is immediate. Metadata, so it makes no new revision.
+ */
+export const LAUNCH_DELAY_RESET_ANNOTATION = 'capstan.io/launchDelayResetAt';

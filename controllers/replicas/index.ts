@@ -1,9 +1,9 @@
 // The replicas controller: each Revision has exactly `spec.instances` live Tasks.
 //
 // It compares the Revision's wanted count with its live tasks in the informer cache, creates or
-// kills the difference, replaces finished and failed tasks after Marathon's launch backoff, and
-// forgets old finished tasks. The rollout controller decides each Revision's count; this one only
-// makes it true.
+// kills the difference, and replaces finished and failed tasks after Marathon's launch backoff (the
+// task gc deletes ended tasks beyond each App's history). The rollout controller decides each
+// Revision's count; this one only makes it true.
 //
 // The cache lags the store: a task created a moment ago may not be in it yet, and counting without
 // it would create another. So the controller remembers, per Revision, the names it created and
@@ -11,12 +11,13 @@
 // caught up before counting again. The memory is per process and short-lived; after a restart the
 // informer's fresh list is complete, so nothing is over-created across restarts either.
 import { randomBytes } from 'node:crypto';
-import { refKey, type AnyObject, type CapstanObject, type DeepReadonly } from '../../api/object.ts';
+import { getCondition, refKey, type AnyObject, type CapstanObject, type DeepReadonly } from '../../api/object.ts';
 import { isStoreError } from '../../api/errors.ts';
-import type { AppSpec } from '../../api/kinds/app.ts';
+import type { AppSpec, TaskFailure } from '../../api/kinds/app.ts';
 import type { RevisionSpec, RevisionStatus } from '../../api/kinds/revision.ts';
 import { isTerminal, type TaskSpec, type TaskStatus } from '../../api/kinds/task.ts';
-import { APP_LABEL, REVISION_LABEL } from '../../api/kinds/wellknown.ts';
+import { APP_LABEL, LAUNCH_DELAY_RESET_ANNOTATION, REVISION_LABEL } from '../../api/kinds/wellknown.ts';
+import { deepEqual } from '../../api/merge.ts';
 import { done, requeueAfter, toOwner, type Caches, type ControllerDefinition, type ReconcileContext } from '../contract.ts';
 import { planReplicas, type Backoff, type TaskFacts } from './plan.ts';
 
@@ -24,7 +25,15 @@ export const REPLICAS = 'replicas';
 const EXPECTATION_TIMEOUT_MS = 30_000;
 const CHECK_CACHE_AGAIN_MS = 50;
 
-type Revision = DeepReadonly<CapstanObject<RevisionSpec, RevisionStatus & { backoff?: Backoff }>>;
+export const say = {
+  created: (count: number, revision: string) => `created ${count} task(s) of ${revision}`,
+  /** One message per revision and exit, so that repeats are counted (x5) rather than listed. */
+  taskFailed: (failure: TaskFailure) => `task of revision ${failure.revision} ${failure.phase.toLowerCase()}: ${failure.message}`,
+  backOff: (revision: number) => `back-off restarting failed task of revision ${revision}`,
+  delayReset: (revision: number) => `launch delay of revision ${revision} reset (capstan app reset-delay): launching now`,
+} as const;
+
+type Revision = DeepReadonly<CapstanObject<RevisionSpec, RevisionStatus>>;
 type Task = DeepReadonly<AnyObject>;
 
 interface Expectation {
@@ -69,26 +78,37 @@ async function reconcileRevision(key: string, ctx: ReconcileContext, expectation
   expectations.delete(key);
 
   const spec = app.spec as DeepReadonly<AppSpec>;
+  const resetStamp = app.metadata.annotations?.[LAUNCH_DELAY_RESET_ANNOTATION];
   const plan = planReplicas({
     wanted: revision.spec.instances,
     tasks: tasks.map(facts),
     backoff: revision.status?.backoff as Backoff | undefined,
     settings: spec,
     now: ctx.now(),
+    ...(resetStamp ? { resetStamp } : {}),
   });
 
   const created = new Set<string>();
   try {
     for (let i = 0; i < plan.create; i += 1) created.add(await createTask(revision, ctx));
-    for (const name of [...plan.kill, ...plan.forget]) await deleteTask(namespace, name, ctx);
+    for (const name of plan.kill) await deleteTask(namespace, name, ctx);
   } finally {
     if (created.size || plan.kill.length) {
       expectations.set(key, { creates: created, deletes: new Set(plan.kill), until: ctx.now().getTime() + EXPECTATION_TIMEOUT_MS });
     }
   }
-  await writeStatus(revision, { ...countTasks(tasks), backoff: plan.backoff }, ctx);
+  const failures = plan.failed.map((name) => tasks.find((t) => t.metadata.name === name)!).map((t) => failureOf(t, revision.spec.number));
+  const lastTaskFailure = failures.at(-1) ?? revision.status?.lastTaskFailure;
+  await writeStatus(revision, { ...countTasks(tasks), backoff: plan.backoff, ...(lastTaskFailure ? { lastTaskFailure: lastTaskFailure as TaskFailure } : {}) }, ctx);
+  for (const failure of failures) {
+    await ctx.events.record(app, { type: 'Warning', reason: 'TaskFailed', message: say.taskFailed(failure) });
+  }
+  if (failures.length > 0 && plan.backoff.nextLaunchAt && Date.parse(plan.backoff.nextLaunchAt) > ctx.now().getTime()) {
+    await ctx.events.record(app, { type: 'Warning', reason: 'BackOff', message: say.backOff(revision.spec.number) });
+  }
+  if (plan.delayReset) await ctx.events.record(app, { reason: 'LaunchDelayReset', message: say.delayReset(revision.spec.number) });
   if (plan.create > 0) {
-    await ctx.events.record(revision, { reason: 'TasksCreated', message: `created ${plan.create} task(s) of ${revision.metadata.name}` });
+    await ctx.events.record(revision, { reason: 'TasksCreated', message: say.created(plan.create, revision.metadata.name) });
   }
   return plan.recheckAfterMs !== undefined ? requeueAfter(Math.max(plan.recheckAfterMs, 10)) : done();
 }
@@ -110,12 +130,31 @@ function facts(task: Task): TaskFacts {
     phase: status?.phase ?? 'Pending',
     bound: spec.nodeName !== undefined,
     healthy: healthy === undefined ? undefined : healthy === 'True',
+    healthChecked: spec.template.healthChecks.length > 0,
     deleting: Boolean(task.metadata.deletionTimestamp),
     createdAt: task.metadata.creationTimestamp ?? '',
   };
   if (status?.startedAt) result.startedAt = status.startedAt;
   if (status?.finishedAt) result.finishedAt = status.finishedAt;
   return result;
+}
+
+/** A terminal task as the App's lastTaskFailure shows it. */
+function failureOf(task: Task, revision: number): TaskFailure {
+  const spec = task.spec as DeepReadonly<TaskSpec>;
+  const status = task.status as DeepReadonly<TaskStatus>;
+  const failure: TaskFailure = {
+    task: task.metadata.name,
+    revision,
+    phase: status.phase === 'Finished' ? 'Finished' : 'Failed',
+    message: status.message ?? status.phase,
+    timestamp: status.finishedAt ?? task.metadata.creationTimestamp ?? '',
+  };
+  if (spec.nodeName) failure.node = spec.nodeName;
+  if (status.exitCode !== undefined) failure.exitCode = status.exitCode;
+  if (status.signal) failure.signal = status.signal;
+  if (status.outputTail?.length) failure.outputTail = [...status.outputTail];
+  return failure;
 }
 
 /** `<revision>-<5 random chars>`, within the 63 characters of a DNS label. */
@@ -163,13 +202,16 @@ async function deleteTask(namespace: string, name: string, ctx: ReconcileContext
  * Live tasks of the revision by state. A running task with no health checks counts as healthy, and
  * one with no readiness checks as ready once healthy (Marathon's rule).
  */
-export function countTasks(tasks: readonly Task[]): Pick<RevisionStatus, 'tasks' | 'running' | 'healthy' | 'ready'> {
+export function countTasks(tasks: readonly Task[]): Pick<RevisionStatus, 'tasks' | 'running' | 'healthy' | 'ready' | 'unschedulable'> {
   const counts = { tasks: 0, running: 0, healthy: 0, ready: 0 };
+  const unplaced: { message: string; since: string }[] = [];
   for (const task of tasks) {
     const status = task.status as DeepReadonly<TaskStatus> | undefined;
     const phase = status?.phase ?? 'Pending';
     if (task.metadata.deletionTimestamp || isTerminal(phase)) continue;
     counts.tasks += 1;
+    const scheduled = getCondition(status?.conditions, 'Scheduled');
+    if (phase === 'Pending' && scheduled?.status === 'False') unplaced.push({ message: scheduled.message ?? '', since: scheduled.lastTransitionTime ?? '' });
     if (phase !== 'Running') continue;
     counts.running += 1;
     const template = (task.spec as DeepReadonly<TaskSpec>).template;
@@ -179,13 +221,16 @@ export function countTasks(tasks: readonly Task[]): Pick<RevisionStatus, 'tasks'
     if (healthy) counts.healthy += 1;
     if (ready) counts.ready += 1;
   }
-  return counts;
+  const newest = unplaced.sort((a, b) => a.since.localeCompare(b.since)).at(-1);
+  return newest ? { ...counts, unschedulable: { tasks: unplaced.length, message: newest.message } } : counts;
 }
 
 async function writeStatus(revision: Revision, next: Partial<RevisionStatus> & { backoff: Backoff }, ctx: ReconcileContext): Promise<void> {
   const current = (revision.status ?? {}) as Record<string, unknown>;
-  const status = { ...current, ...next, observedGeneration: revision.metadata.generation };
-  if (JSON.stringify(status) === JSON.stringify(current)) return;
+  // Counted afresh each time: gone when no task is unplaced any more.
+  const { unschedulable: _, ...kept } = current;
+  const status = { ...kept, ...next, observedGeneration: revision.metadata.generation };
+  if (deepEqual(status, current)) return;
   // A Conflict (someone wrote the status since the cache saw it) is thrown to the runtime, which
   // retries with backoff; the next reconcile recomputes from the fresh status.
   await ctx.store.updateStatus({ ...(revision as AnyObject), status });

@@ -6,7 +6,7 @@ const now = new Date('2026-01-01T00:01:00Z');
 const at = (secondsBeforeNow: number) => new Date(now.getTime() - secondsBeforeNow * 1000).toISOString();
 
 function task(name: string, extra: Partial<TaskFacts> = {}): TaskFacts {
-  return { name, uid: `uid-${name}`, phase: 'Running', bound: true, healthy: undefined, deleting: false, createdAt: at(50), startedAt: at(40), ...extra };
+  return { name, uid: `uid-${name}`, phase: 'Running', bound: true, healthy: undefined, healthChecked: false, deleting: false, createdAt: at(50), startedAt: at(40), ...extra };
 }
 
 describe('launch backoff, Marathon formula', () => {
@@ -75,8 +75,35 @@ describe('planReplicas', () => {
     expect(planReplicas({ wanted: 1, tasks: [stable], backoff, settings, now }).backoff).toEqual({ failures: 0, counted: ['x'] });
   });
 
-  it('keeps only the newest three finished tasks', () => {
-    const finished = [5, 4, 3, 2, 1].map((s) => task(`t${s}`, { phase: 'Failed', finishedAt: at(s) }));
-    expect(planReplicas({ wanted: 0, tasks: finished, backoff: undefined, settings, now }).forget.sort()).toEqual(['t4', 't5']);
+  const stableFor = (ms: number) => new Date(now.getTime() - ms).toISOString();
+  // The latest counted failure ended 20 s ago.
+  const failing = { failures: 3, nextLaunchAt: at(15), lastFailureAt: at(20), counted: ['uid-f'] };
+  it.each<[string, TaskFacts, number]>([
+    ['a sibling launched before the latest failure, running for minutes, resets nothing', task('sibling', { createdAt: at(300), startedAt: at(299) }), 3],
+    ['a replacement launched after it, running past STABLE_AFTER_MS, resets the count', task('next', { createdAt: at(12), startedAt: stableFor(STABLE_AFTER_MS + 1) }), 0],
+    ['a replacement running, not yet for STABLE_AFTER_MS, does not', task('next', { createdAt: at(5), startedAt: at(4) }), 3],
+    ['a replacement with health checks, running long enough but not healthy, does not', task('next', { createdAt: at(12), startedAt: stableFor(STABLE_AFTER_MS + 1), healthChecked: true }), 3],
+    ['a replacement with health checks, healthy, does', task('next', { createdAt: at(12), startedAt: stableFor(STABLE_AFTER_MS + 1), healthChecked: true, healthy: true }), 0],
+  ])('%s', (_name, candidate, failures) => {
+    const plan = planReplicas({ wanted: 2, tasks: [candidate, task('f', { phase: 'Failed', finishedAt: at(20) })], backoff: failing, settings, now });
+    expect(plan.backoff.failures).toBe(failures);
+  });
+
+  it('looks again when a replacement reaches STABLE_AFTER_MS', () => {
+    const plan = planReplicas({ wanted: 1, tasks: [task('next', { createdAt: at(5), startedAt: at(4) })], backoff: failing, settings, now });
+    expect(plan.recheckAfterMs).toBeCloseTo(STABLE_AFTER_MS - 4000, -1);
+  });
+
+  it('a new reset stamp clears the delay once: the replacement is created now, the failures stay counted', () => {
+    const failed = task('f', { phase: 'Failed', finishedAt: at(0.1) });
+    const delayed = planReplicas({ wanted: 1, tasks: [failed], backoff: { ...failing, counted: [] }, settings, now });
+    expect(delayed).toMatchObject({ create: 0, failed: ['f'], delayReset: false, backoff: { failures: 4 } });
+    const reset = planReplicas({ wanted: 1, tasks: [failed], backoff: delayed.backoff, settings, now, resetStamp: 'stamp-1' });
+    expect(reset).toMatchObject({ create: 1, failed: [], delayReset: true, backoff: { failures: 0, resetStamp: 'stamp-1', counted: ['uid-f'] } });
+    expect(reset.backoff.nextLaunchAt).toBeUndefined();
+    // The same stamp again is not a new request: a later failure is delayed as usual.
+    const again = task('g', { uid: 'uid-g', phase: 'Failed', finishedAt: now.toISOString() });
+    const later = planReplicas({ wanted: 1, tasks: [failed, again], backoff: reset.backoff, settings, now, resetStamp: 'stamp-1' });
+    expect(later).toMatchObject({ create: 0, failed: ['g'], delayReset: false, backoff: { failures: 1 } });
   });
 });

@@ -1,6 +1,8 @@
 // What the replicas controller should do for one Revision, computed from plain objects: how many
-// tasks to create, which to kill, which finished ones to forget, and the launch backoff.
+// tasks to create, which to kill, and the launch backoff. Ended tasks are the task gc's
+// (controllers/task-gc): it keeps a bounded history per App.
 import type { AppSpec } from '../../api/kinds/app.ts';
+import type { RevisionBackoff } from '../../api/kinds/revision.ts';
 import type { TaskPhase } from '../../api/kinds/task.ts';
 import { isTerminal } from '../../api/kinds/task.ts';
 
@@ -10,38 +12,35 @@ export interface TaskFacts {
   phase: TaskPhase;
   bound: boolean;
   healthy: boolean | undefined;
+  /** The template has health checks: the task proves itself stable only once healthy. */
+  healthChecked: boolean;
   deleting: boolean;
   createdAt: string;
   startedAt?: string;
   finishedAt?: string;
 }
 
-/** Kept in the Revision's status, so a restarted controller keeps counting where it was. */
-export interface Backoff {
-  /** Consecutive launches that ended Failed or Finished. */
-  failures: number;
-  /** No task is launched before this time. */
-  nextLaunchAt?: string;
-  /** Terminal tasks already counted (newest last, bounded), so none counts twice. */
-  counted: string[];
-}
+export type Backoff = RevisionBackoff;
 
 export type BackoffSettings = Pick<AppSpec, 'backoffSeconds' | 'backoffFactor' | 'maxLaunchDelaySeconds' | 'killSelection'>;
 
 export interface ReplicaPlan {
   create: number;
   kill: string[];
-  /** Terminal tasks beyond the few kept for `get tasks` and `describe`. */
-  forget: string[];
   backoff: Backoff;
+  /** Tasks counted as failures in this plan, oldest first: what the controller reports. */
+  failed: string[];
+  /** A reset-delay stamp was honoured while a delay or failures were pending. */
+  delayReset: boolean;
   /** When to look again (a launch delay running out), if nothing else brings us back. */
   recheckAfterMs?: number;
 }
 
-/** Terminal tasks kept visible per revision. */
-export const KEEP_TERMINAL = 3;
 const COUNTED_KEPT = 20;
-/** A task running this long proves the revision can start: the backoff resets (Marathon resets it too). */
+/**
+ * A task launched after the latest failure that has run this long (and is healthy, when it has
+ * health checks) proves the revision can start: the backoff resets (Marathon resets it too).
+ */
 export const STABLE_AFTER_MS = 10_000;
 
 /** Marathon's launch delay after the n-th consecutive failure: backoffSeconds × factor^(n-1), capped. */
@@ -58,9 +57,11 @@ export function planReplicas(input: {
   backoff: Backoff | undefined;
   settings: BackoffSettings;
   now: Date;
+  /** The App's LAUNCH_DELAY_RESET_ANNOTATION, if any. */
+  resetStamp?: string;
 }): ReplicaPlan {
   const { wanted, tasks, settings, now } = input;
-  const backoff = nextBackoff(input.backoff ?? { failures: 0, counted: [] }, tasks, settings, now);
+  const { backoff, failed, delayReset } = nextBackoff({ previous: input.backoff ?? { failures: 0, counted: [] }, tasks, settings, now, resetStamp: input.resetStamp });
   const live = tasks.filter((t) => !t.deleting && !isTerminal(t.phase));
 
   let create = 0;
@@ -73,16 +74,24 @@ export function planReplicas(input: {
   } else if (live.length > wanted) {
     kill = chooseVictims(live, live.length - wanted, settings.killSelection);
   }
-  const running = live.find((t) => t.phase === 'Running' && t.startedAt && now.getTime() - Date.parse(t.startedAt) < STABLE_AFTER_MS);
-  if (running && backoff.failures > 0) {
-    const stableIn = STABLE_AFTER_MS - (now.getTime() - Date.parse(running.startedAt!));
-    recheckAfterMs = Math.min(recheckAfterMs ?? Infinity, stableIn);
-  }
-  return { create, kill, forget: oldTerminal(tasks), backoff, recheckAfterMs };
+  // A candidate still short of STABLE_AFTER_MS: look again when it gets there, to reset the backoff.
+  const candidate = backoff.failures > 0 ? live.filter((t) => canProveStable(t, backoff)).map((t) => runningFor(t, now)).sort((a, b) => b - a)[0] : undefined;
+  if (candidate !== undefined && candidate < STABLE_AFTER_MS) recheckAfterMs = Math.min(recheckAfterMs ?? Infinity, STABLE_AFTER_MS - candidate);
+  return { create, kill, backoff, failed, delayReset, recheckAfterMs };
 }
 
-function nextBackoff(previous: Backoff, tasks: readonly TaskFacts[], settings: BackoffSettings, now: Date): Backoff {
-  let { failures, nextLaunchAt } = previous;
+const runningFor = (task: TaskFacts, now: Date) => now.getTime() - Date.parse(task.startedAt!);
+
+/** Running (healthy, when checked), and launched after the latest counted failure. */
+function canProveStable(task: TaskFacts, backoff: Backoff): boolean {
+  if (task.phase !== 'Running' || !task.startedAt || task.deleting) return false;
+  if (task.healthChecked && task.healthy !== true) return false;
+  return !backoff.lastFailureAt || Date.parse(task.createdAt) > Date.parse(backoff.lastFailureAt);
+}
+
+function nextBackoff(input: { previous: Backoff; tasks: readonly TaskFacts[]; settings: BackoffSettings; now: Date; resetStamp: string | undefined }) {
+  const { previous, tasks, settings, now, resetStamp } = input;
+  let { failures, nextLaunchAt, lastFailureAt } = previous;
   const counted = [...previous.counted];
   const newlyFailed = tasks
     .filter((t) => countsAsFailure(t.phase) && !counted.includes(t.uid))
@@ -91,16 +100,29 @@ function nextBackoff(previous: Backoff, tasks: readonly TaskFacts[], settings: B
     failures += 1;
     counted.push(task.uid);
     const from = task.finishedAt ? Date.parse(task.finishedAt) : now.getTime();
+    lastFailureAt = new Date(from).toISOString();
     nextLaunchAt = new Date(from + launchDelaySeconds(failures, settings) * 1000).toISOString();
   }
-  const stable = tasks.some((t) => t.phase === 'Running' && t.startedAt && now.getTime() - Date.parse(t.startedAt) >= STABLE_AFTER_MS);
+  const provisional: Backoff = { failures, counted, ...(lastFailureAt ? { lastFailureAt } : {}) };
+  const stable = tasks.some((t) => canProveStable(t, provisional) && runningFor(t, now) >= STABLE_AFTER_MS);
+  // Failures counted in this same pass are newer than any stable run: they stand.
   if (stable && newlyFailed.length === 0) {
     failures = 0;
     nextLaunchAt = undefined;
   }
-  const result: Backoff = { failures, counted: counted.slice(-COUNTED_KEPT) };
-  if (nextLaunchAt) result.nextLaunchAt = nextLaunchAt;
-  return result;
+  // A reset stamp not honoured yet: the failures so far are counted (never again), the delay is gone.
+  const resetRequested = resetStamp !== undefined && resetStamp !== previous.resetStamp;
+  const delayReset = resetRequested && failures > 0;
+  if (resetRequested) {
+    failures = 0;
+    nextLaunchAt = undefined;
+  }
+  const stamp = resetRequested ? resetStamp : previous.resetStamp;
+  const backoff: Backoff = { failures, counted: counted.slice(-COUNTED_KEPT) };
+  if (nextLaunchAt) backoff.nextLaunchAt = nextLaunchAt;
+  if (failures > 0 && lastFailureAt) backoff.lastFailureAt = lastFailureAt;
+  if (stamp) backoff.resetStamp = stamp;
+  return { backoff, failed: newlyFailed.map((t) => t.name), delayReset };
 }
 
 /**
@@ -117,11 +139,4 @@ export function chooseVictims(live: readonly TaskFacts[], count: number, selecti
     return ordered !== 0 ? ordered : a.name.localeCompare(b.name);
   });
   return sorted.slice(0, count).map((t) => t.name);
-}
-
-function oldTerminal(tasks: readonly TaskFacts[]): string[] {
-  const terminal = tasks
-    .filter((t) => isTerminal(t.phase) && !t.deleting)
-    .sort((a, b) => (b.finishedAt ?? b.createdAt).localeCompare(a.finishedAt ?? a.createdAt));
-  return terminal.slice(KEEP_TERMINAL).map((t) => t.name);
 }

@@ -30,6 +30,8 @@ export interface RevisionCounts {
   tasks: number;
   /** Tasks healthy and ready (ready implies healthy). */
   ready: number;
+  /** Consecutive task failures not yet followed by a stable run (the replicas controller's backoff). */
+  failures?: number;
 }
 
 export interface Bounds {

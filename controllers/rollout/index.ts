@@ -9,10 +9,12 @@
 import type { AnyObject, CapstanObject, DeepReadonly } from '../../api/object.ts';
 import { DEFAULT_NAMESPACE, parseRefKey, refKey, setCondition } from '../../api/object.ts';
 import { isStoreError } from '../../api/errors.ts';
-import type { AppSpec, AppStatus, AppTemplate } from '../../api/kinds/app.ts';
+import { deepEqual } from '../../api/merge.ts';
+import type { AppSpec, AppStatus, AppTemplate, TaskFailure } from '../../api/kinds/app.ts';
 import { revisionName, withTemplateOf, type RevisionSpec, type RevisionStatus } from '../../api/kinds/revision.ts';
 import { APP_LABEL, PAUSED_ANNOTATION, RESTARTED_AT_ANNOTATION } from '../../api/kinds/wellknown.ts';
 import { done, requeueAfter, type ControllerDefinition, type ReconcileContext, type Result } from '../contract.ts';
+import { appPhase } from './app-phase.ts';
 import { appKey, dependencyState, dependentsOf } from './dependencies.ts';
 import { isRevisionOf, planRollout, type RevisionFacts } from './plan.ts';
 import { nextProgress, type Progress } from './progress.ts';
@@ -69,13 +71,13 @@ async function reconcileApp(key: string, ctx: ReconcileContext): Promise<Result>
   for (const name of plan.forget) await ctx.store.delete('Revision', { namespace: app.metadata.namespace, name }).catch(ignoreNotFound);
 
   // A revision created just now is not in the cache yet: it has nothing running.
-  const created = plan.create ? { ...plan.create, name: revisionName(app.metadata.name, plan.create.number), tasks: 0, running: 0, healthy: 0, ready: 0 } : undefined;
+  const created = plan.create ? { ...plan.create, name: revisionName(app.metadata.name, plan.create.number), tasks: 0, running: 0, healthy: 0, ready: 0, failures: 0 } : undefined;
   const current = created ?? facts.find((r) => r.number === plan.current);
-  const marked = current && current.instances === spec.instances && spec.instances > 0 && current.ready >= spec.instances;
+  // Every instance healthy and ready, none failing: not rolled back from. It becomes the rollback
+  // target (fullyHealthyAt) only once its rollout is Complete, which a crash loop never is, even when
+  // its first task is seen up before it is seen failing.
+  const fullyHealthy = current && current.instances === spec.instances && spec.instances > 0 && current.ready >= spec.instances && !current.failures;
   const currentRevision = revisions.find((r) => r.spec.number === plan.current);
-  // Marked again when it becomes the latest fully healthy one once more (after an undo, say).
-  if (marked && currentRevision && stable !== current.number) await markFullyHealthy(currentRevision, ctx);
-  const stableNow = marked ? current.number : stable;
 
   const progress = nextProgress({
     now: ctx.now(),
@@ -85,19 +87,26 @@ async function reconcileApp(key: string, ctx: ReconcileContext): Promise<Result>
     previous,
     current,
     others: facts.filter((r) => r !== current),
-    stable: stableNow,
+    stable: fullyHealthy ? current.number : stable,
     paused,
     waiting: dependencies.ready ? null : dependencies.message,
     templatePending: !created && !revisions.some((r) => r.spec.number === plan.current && isRevisionOf(factsOf(r), spec, restartedAt)),
   });
+  const marked = fullyHealthy && progress.rollout.phase === 'Complete';
+  // Marked again when it becomes the latest fully healthy one once more (after an undo, say).
+  if (marked && currentRevision && stable !== current.number) await markFullyHealthy(currentRevision, ctx);
+  const stableNow = marked ? current.number : stable;
+  const phaseRecheckMs = await writeAppStatus(app, revisions, { progress, current: plan.current, stable: stableNow, dependencies: dependencies.ready ? null : dependencies.message }, ctx);
+  // After the status write, which is conditioned on the status read: a reconcile that saw a stale
+  // status fails there (Conflict, retried) instead of announcing the same transition again.
   await recordTransitions(app, previous, progress, ctx);
-  await writeAppStatus(app, revisions, { progress, current: plan.current, stable: stableNow, dependencies: dependencies.ready ? null : dependencies.message }, ctx);
   if (progress.rollback) {
     const to = revisions.find((r) => r.spec.number === progress.rollback!.to);
     if (to) await rollBackTo(key, to, ctx);
     return done();
   }
-  return progress.recheckAfterMs !== undefined ? requeueAfter(progress.recheckAfterMs) : done();
+  const recheckMs = Math.min(progress.recheckAfterMs ?? Infinity, phaseRecheckMs ?? Infinity);
+  return recheckMs !== Infinity ? requeueAfter(recheckMs) : done();
 }
 
 function factsOf(revision: Revision): RevisionFacts {
@@ -111,6 +120,7 @@ function factsOf(revision: Revision): RevisionFacts {
     running: revision.status?.running ?? 0,
     healthy: revision.status?.healthy ?? 0,
     ready: revision.status?.ready ?? 0,
+    failures: revision.status?.backoff?.failures ?? 0,
   };
 }
 
@@ -189,18 +199,33 @@ interface StatusInput {
   dependencies: string | null;
 }
 
-async function writeAppStatus(app: App, revisions: readonly Revision[], input: StatusInput, ctx: ReconcileContext) {
+/** Writes the App's status; returns when its phase changes by itself (a launch delay ending). */
+async function writeAppStatus(app: App, revisions: readonly Revision[], input: StatusInput, ctx: ReconcileContext): Promise<number | undefined> {
   const sum = (field: 'tasks' | 'running' | 'healthy' | 'ready') => revisions.reduce((n, r) => n + (r.status?.[field] ?? 0), 0);
   const running = sum('running');
   const healthy = sum('healthy');
   const instances = app.spec.instances;
   const previous = (app.status ?? {}) as Partial<AppStatus>;
   const now = ctx.now();
+  const current = revisions.find((r) => r.spec.number === input.current);
+  const failures = current?.status?.backoff?.failures ?? 0;
+  const view = appPhase({
+    now,
+    app: app.metadata.name,
+    instances,
+    running,
+    healthy,
+    rollout: input.progress.rollout,
+    dependencies: input.dependencies,
+    ...(current ? { current: { number: current.spec.number, ...(current.status as RevisionStatus | undefined) } } : {}),
+  });
   let conditions = setCondition(
     previous.conditions,
-    healthy >= instances
-      ? { type: 'Available', status: 'True', reason: 'InstancesHealthy', message: `${healthy}/${instances} healthy` }
-      : { type: 'Available', status: 'False', reason: 'InstancesMissing', message: `${healthy}/${instances} healthy` },
+    healthy < instances
+      ? { type: 'Available', status: 'False', reason: 'InstancesMissing', message: `${healthy}/${instances} healthy` }
+      : failures > 0
+        ? { type: 'Available', status: 'False', reason: 'TasksFailing', message: `${healthy}/${instances} healthy, but ${view.message}` }
+        : { type: 'Available', status: 'True', reason: 'InstancesHealthy', message: `${healthy}/${instances} healthy` },
     now,
   );
   conditions = setCondition(conditions, input.progress.condition, now);
@@ -230,8 +255,20 @@ async function writeAppStatus(app: App, revisions: readonly Revision[], input: S
   };
   if (input.current !== undefined) status.currentRevision = input.current;
   if (input.stable !== undefined) status.stableRevision = input.stable;
-  if (JSON.stringify(status) === JSON.stringify(previous)) return;
-  await ctx.store.updateStatus({ ...(app as AnyObject), status });
+  status.phase = view.phase;
+  status.reason = view.reason;
+  status.message = view.message;
+  if (view.launchDelay) status.launchDelay = view.launchDelay;
+  else delete status.launchDelay;
+  const lastTaskFailure = newestFailure([previous.lastTaskFailure, ...revisions.map((r) => r.status?.lastTaskFailure as TaskFailure | undefined)]);
+  if (lastTaskFailure) status.lastTaskFailure = lastTaskFailure;
+  if (!deepEqual(status, previous)) await ctx.store.updateStatus({ ...(app as AnyObject), status });
+  return view.recheckAfterMs;
+}
+
+/** Marathon's lastTaskFailure: the newest of any revision, the App's own kept after its revision is gone. */
+function newestFailure(failures: readonly (TaskFailure | undefined)[]): TaskFailure | undefined {
+  return failures.filter((f): f is TaskFailure => f !== undefined).sort((a, b) => a.timestamp.localeCompare(b.timestamp)).at(-1);
 }
 
 function ignoreNotFound(error: unknown): void {

@@ -3,7 +3,7 @@ import { appSpecSchema, templateOf, type AppSpec, type UpgradeStrategy } from '.
 import { bounds, decideCounts, type RevisionCounts } from './counts.ts';
 import { dependencyState } from './dependencies.ts';
 import { planRollout, type RevisionFacts } from './plan.ts';
-import { nextProgress, type ProgressInput } from './progress.ts';
+import { COMPLETE_AFTER_MS, nextProgress, say, type ProgressInput } from './progress.ts';
 
 const strategy = (minimumHealthCapacity: number, maximumOverCapacity: number): UpgradeStrategy => ({ minimumHealthCapacity, maximumOverCapacity });
 const rev = (number: number, instances: number, tasks: number, ready: number): RevisionCounts => ({ name: `web-${number}`, number, instances, tasks, ready });
@@ -230,8 +230,35 @@ describe('nextProgress: phase, deadline and rollback', () => {
     expect(p.rollout.phase).toBe('Paused');
     expect(p.condition).toMatchObject({ status: 'Unknown', reason: 'RolloutPaused' });
   });
-  it('complete when every instance is healthy and ready and nothing else runs', () => {
-    expect(nextProgress(base({ current: rev(2, 4, 4, 4), others: [rev(1, 0, 0, 0)] })).rollout).toMatchObject({ phase: 'Complete', completedAt: t0.toISOString() });
+  it('complete when every instance is healthy and ready and nothing else runs, once that has held COMPLETE_AFTER_MS', () => {
+    const settling = nextProgress(base({ current: rev(2, 4, 4, 4), others: [rev(1, 0, 0, 0)] }));
+    expect(settling.rollout).toMatchObject({ phase: 'Progressing', message: say.settling(2, 4) });
+    expect(settling.recheckAfterMs).toBe(COMPLETE_AFTER_MS + 10);
+    const held = at(COMPLETE_AFTER_MS / 1000);
+    const complete = nextProgress(base({ now: held, previous: settling.rollout, current: rev(2, 4, 4, 4), others: [rev(1, 0, 0, 0)] }));
+    expect(complete.rollout).toMatchObject({ phase: 'Complete', completedAt: held.toISOString() });
+    // Complete stays complete: no second RolloutComplete.
+    expect(nextProgress(base({ now: at(100), previous: complete.rollout, current: rev(2, 4, 4, 4), others: [] })).rollout).toMatchObject({ phase: 'Complete', completedAt: held.toISOString() });
+  });
+
+  describe('a crash-looping revision', () => {
+    const failing = (ready: number, failures: number) => ({ ...rev(1, 1, ready, ready), failures });
+    it('is never complete, however often its task comes up', () => {
+      let previous = nextProgress(base({ current: failing(0, 0), others: [], stable: undefined })).rollout;
+      for (let s = 1; s <= 20; s += 1) {
+        const p = nextProgress(base({ now: at(s), previous, current: failing(s % 2, s), others: [], stable: undefined }));
+        expect(p.rollout.phase).toBe('Progressing');
+        expect(p.rollout.message).toContain(say.failing(s));
+        previous = p.rollout;
+      }
+    });
+    it('makes no progress: past the deadline it is rolled back to the stable revision', () => {
+      const first = nextProgress(base({ current: failing(0, 0), others: [rev(7, 0, 0, 0)], stable: 7 })).rollout;
+      const up = nextProgress(base({ now: at(10), previous: first, current: failing(1, 2), others: [rev(7, 0, 0, 0)], stable: 7 }));
+      expect(up.rollout.lastProgressAt).toBe(t0.toISOString());
+      const p = nextProgress(base({ now: at(31), previous: up.rollout, current: failing(1, 3), others: [rev(7, 0, 0, 0)], stable: 7 }));
+      expect(p.rollback).toEqual({ to: 7, from: 1 });
+    });
   });
 });
 

@@ -1,9 +1,15 @@
 // Where an App's rollout stands, from plain objects: its phase, the Progressing condition, when the
 // progress deadline runs out, and whether it has run out so the App goes back to its stable revision.
 //
-// Progress means one more task of the current revision became healthy and ready. The deadline clock
-// (lastProgressAt) restarts with each of those, and whenever the rollout starts moving again after
-// being complete, paused or waiting: time spent held does not count against it.
+// Progress means one more task of the current revision became healthy and ready while its tasks are
+// not failing. The deadline clock (lastProgressAt) restarts with each of those, and whenever the
+// rollout starts moving again after being complete, paused or waiting: time spent held does not
+// count against it. A crash-looping revision makes no progress however often its tasks come up, so
+// its deadline runs out and it is rolled back, as Kubernetes does with a Deployment whose pods crash.
+//
+// Complete means every instance healthy and ready on the current revision, nothing else left, no
+// failure since a task last ran stably, and all of that held for COMPLETE_AFTER_MS: a task that exits
+// at once has been reported failed by then, so a crash loop is never announced as complete.
 import type { RolloutStatus } from '../../api/kinds/app.ts';
 import type { Condition } from '../../api/object.ts';
 import type { RevisionCounts } from './counts.ts';
@@ -38,10 +44,15 @@ export interface Progress {
   recheckAfterMs?: number;
 }
 
+/** How long a rollout stays settled before it is Complete. */
+export const COMPLETE_AFTER_MS = 2_000;
+
 export const say = {
   progressing: (r: number, ready: number, instances: number, old: number) =>
     `revision ${r}: ${ready} of ${instances} healthy and ready, ${old} old task(s) left`,
   complete: (r: number, instances: number) => `revision ${r} has ${instances} of ${instances} instances healthy and ready`,
+  failing: (failures: number) => `its tasks keep failing (${failures} in a row)`,
+  settling: (r: number, instances: number) => `revision ${r} has ${instances} of ${instances} instances healthy and ready; complete once that holds ${COMPLETE_AFTER_MS / 1000} s`,
   paused: 'paused (annotation capstan.io/paused: "true"); `capstan rollout resume` continues',
   stalled: (r: number, seconds: number) => `revision ${r} made no progress for ${seconds} s (progressDeadlineSeconds)`,
   noStable: 'there is no fully healthy revision to roll back to; the rollout keeps trying',
@@ -49,9 +60,10 @@ export const say = {
     `${say.stalled(from, seconds)}: rolled back to revision ${to}, its last fully healthy revision`,
 } as const;
 
-/** Every wanted instance of the revision healthy and ready, and nothing else left. */
+/** Every wanted instance of the revision healthy and ready, none failing, and nothing else left. */
 export function isSettled(current: RevisionCounts, others: readonly RevisionCounts[], instances: number): boolean {
-  return current.instances === instances && current.ready >= instances && others.every((r) => r.instances === 0 && r.tasks === 0);
+  const failing = (current.failures ?? 0) > 0;
+  return !failing && current.instances === instances && current.ready >= instances && others.every((r) => r.instances === 0 && r.tasks === 0);
 }
 
 export function nextProgress(input: ProgressInput): Progress {
@@ -80,11 +92,27 @@ export function nextProgress(input: ProgressInput): Progress {
     ? { phase: 'Progressing', revision: current.number, startedAt: stamp, lastProgressAt: stamp, ready: current.ready }
     : { phase: previous!.phase, revision: current.number, startedAt: previous!.startedAt, lastProgressAt: previous!.lastProgressAt, ready: previous!.ready ?? 0 };
 
-  if (settled) {
+  // Moving again after being held or complete: the clock starts now.
+  const resumed = !fresh && previous!.phase !== 'Progressing' && previous!.phase !== 'Failed';
+  const failures = current.failures ?? 0;
+  const advanced = current.ready > (base.ready ?? 0) && failures === 0;
+  const lastProgressAt = resumed || advanced ? stamp : base.lastProgressAt;
+  const ready = resumed || advanced ? current.ready : (base.ready ?? 0);
+
+  const settlingMs = COMPLETE_AFTER_MS - (now.getTime() - Date.parse(lastProgressAt));
+  if (settled && (base.phase === 'Complete' || settlingMs <= 0)) {
     const message = say.complete(current.number, instances);
     return {
       rollout: { ...base, phase: 'Complete', ready: current.ready, completedAt: completedAt!, message },
       condition: { type: 'Progressing', status: 'True', reason: 'NewRevisionAvailable', message },
+    };
+  }
+  if (settled) {
+    const message = say.settling(current.number, instances);
+    return {
+      rollout: { ...base, phase: 'Progressing', lastProgressAt, ready, message },
+      condition: { type: 'Progressing', status: 'True', reason: 'NewRevisionProgressing', message },
+      recheckAfterMs: settlingMs + 10,
     };
   }
   if (input.paused || input.waiting) {
@@ -95,16 +123,12 @@ export function nextProgress(input: ProgressInput): Progress {
     };
   }
 
-  // Moving again after being held or complete: the clock starts now.
-  const resumed = !fresh && previous!.phase !== 'Progressing' && previous!.phase !== 'Failed';
-  const advanced = current.ready > (base.ready ?? 0);
-  const lastProgressAt = resumed || advanced ? stamp : base.lastProgressAt;
-  const ready = resumed || advanced ? current.ready : (base.ready ?? 0);
   const deadlineMs = input.progressDeadlineSeconds * 1000;
   const remainingMs = Date.parse(lastProgressAt) + deadlineMs - now.getTime();
 
   if (remainingMs > 0) {
-    const message = say.progressing(current.number, current.ready, instances, old);
+    const progressing = say.progressing(current.number, current.ready, instances, old);
+    const message = failures > 0 ? `${progressing}; ${say.failing(failures)}` : progressing;
     return {
       rollout: { ...base, phase: 'Progressing', lastProgressAt, ready, message },
       condition: { type: 'Progressing', status: 'True', reason: 'NewRevisionProgressing', message },

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { TaskPhase } from '../../api/kinds/task.ts';
 import { AGENT_FINALIZER } from '../../api/kinds/wellknown.ts';
 import type { ContainerState } from '../driver.ts';
-import { planAgent, planTask, type TaskObject, type Workload } from './plan.ts';
+import { endOf, planAgent, planTask, type TaskObject, type Workload } from './plan.ts';
 import { applyChange, launchFor } from './status.ts';
 
 const NODE = 'n1';
@@ -124,6 +124,17 @@ describe('applyChange', () => {
     expect(applyChange(staged, { phase: 'Staging' }, { nodeName: NODE })).toBeUndefined();
   });
 
+  it('drops the scheduler\'s old reason once the task is staged', () => {
+    const unschedulable = {
+      phase: 'Pending' as const,
+      message: '0/1 nodes fit: 1 node not ready',
+      conditions: [{ type: 'Scheduled', status: 'False' as const, reason: 'Unschedulable', message: '0/1 nodes fit: 1 node not ready', lastTransitionTime: T0 }],
+    };
+    const staged = applyChange(unschedulable, { phase: 'Staging' }, { nodeName: NODE, now: new Date(T0) });
+    expect(staged).toEqual({ phase: 'Staging', conditions: [{ type: 'Scheduled', status: 'True', reason: 'Bound', message: 'bound to node n1', lastTransitionTime: T0 }] });
+    expect(applyChange({ phase: 'Starting', message: 'stale' }, { phase: 'Running', startedAt: T0, runtime: { driver: 'process' } }, { nodeName: NODE })?.message).toBeUndefined();
+  });
+
   it('records an exit with its code and message', () => {
     expect(applyChange({ phase: 'Running' }, { phase: 'Failed', exitCode: 3, message: 'exited with code 3', finishedAt: T0 }, { nodeName: NODE })).toEqual({
       phase: 'Failed',
@@ -143,5 +154,20 @@ describe('launchFor', () => {
   it('refuses a binding with the wrong number of host ports', () => {
     const unbound = { ...task('Pending'), spec: { ...task('Pending').spec, hostPorts: [] } };
     expect(launchFor(unbound, '127.0.0.1')).toBe('the template has 1 port(s) but the binding has 0 host port(s)');
+  });
+});
+
+describe('the end of a task, for lastTaskFailure', () => {
+  it.each<[string, ContainerState[], object]>([
+    ['a failed container is named, for its output', [running('a'), exited('failed', 3, 'b')], { phase: 'Failed', exitCode: 3, container: 'b' }],
+    ['a signal is kept', [{ name: 'main', state: 'exited', startedAt: T0, exit: { exitCode: 137, signal: 'SIGKILL', outcome: 'failed', reason: 'killed by SIGKILL', finishedAt: T0 } }], { phase: 'Failed', signal: 'SIGKILL' }],
+    ['a finished task names its container too', [exited('succeeded', 0)], { phase: 'Finished', exitCode: 0, container: 'main' }],
+  ])('%s', (_name, containers, expected) => {
+    expect(endOf(workload(...containers), false)).toMatchObject(expected);
+  });
+
+  it('writes the signal and the output tail, and not the container', () => {
+    const change = { phase: 'Failed' as const, exitCode: 3, signal: 'SIGSEGV', message: 'killed by SIGSEGV', finishedAt: T0, container: 'main', outputTail: ['boom'] };
+    expect(applyChange({ phase: 'Running' }, change, { nodeName: NODE })).toEqual({ phase: 'Failed', exitCode: 3, signal: 'SIGSEGV', message: 'killed by SIGSEGV', finishedAt: T0, outputTail: ['boom'] });
   });
 });

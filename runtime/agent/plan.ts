@@ -25,7 +25,16 @@ export type StatusChange =
   | { phase: 'Starting'; runtime: TaskRuntime }
   | { phase: 'Running'; startedAt: string; runtime: TaskRuntime }
   | { phase: 'Killing' }
-  | { phase: 'Finished' | 'Failed' | 'Killed'; exitCode?: number; message: string; finishedAt?: string };
+  | {
+      phase: 'Finished' | 'Failed' | 'Killed';
+      exitCode?: number;
+      signal?: string;
+      message: string;
+      finishedAt?: string;
+      /** The container whose exit this is: the agent reads its output's last lines into `outputTail`. */
+      container?: string;
+      outputTail?: string[];
+    };
 
 /** Why a workload is stopped or removed: for logs. */
 export type StopReason = 'deleting' | 'stale' | 'lost' | 'pod-failed' | 'orphan';
@@ -56,6 +65,7 @@ export const messages = {
   workloadGone: (node: string) => `the workload is no longer on node ${node} (removed while the agent was away?)`,
   killedBeforeStart: 'killed before it started',
   driverUnavailable: (driver: string, node: string) => `the ${driver} driver is not available on node ${node}`,
+  hostPortInUse: (port: number, node: string) => `host port ${port} is in use on node ${node} by a process outside Capstan`,
   portsMismatch: (ports: number, hostPorts: number) =>
     `the template has ${ports} port(s) but the binding has ${hostPorts} host port(s)`,
   containerReason: (container: string, reason: string) => `container ${container} ${reason}`,
@@ -158,10 +168,11 @@ export function endOf(workload: Workload | undefined, deleting: boolean): Status
   const describe = (c: (typeof exited)[number]) => (many ? messages.containerReason(c.name, c.exit.reason) : c.exit.reason);
   const failed = exited.find((c) => c.exit.outcome === 'failed');
   // A task being deleted that exits on our SIGTERM with a non-zero code was killed, not failed.
-  if (failed && !deleting) return { phase: 'Failed', exitCode: failed.exit.exitCode ?? undefined, message: describe(failed), finishedAt };
+  const signal = (c: (typeof exited)[number]) => (c.exit.signal ? { signal: c.exit.signal } : {});
+  if (failed && !deleting) return { phase: 'Failed', exitCode: failed.exit.exitCode ?? undefined, ...signal(failed), message: describe(failed), finishedAt, container: failed.name };
   const stopped = exited.find((c) => c.exit.outcome === 'stopped') ?? (deleting ? (failed ?? exited[0]) : undefined);
-  if (stopped) return { phase: 'Killed', exitCode: stopped.exit.exitCode ?? undefined, message: describe(stopped), finishedAt };
-  return { phase: 'Finished', exitCode: 0, message: exited[0] ? describe(exited[0]) : 'exited', finishedAt };
+  if (stopped) return { phase: 'Killed', exitCode: stopped.exit.exitCode ?? undefined, ...signal(stopped), message: describe(stopped), finishedAt };
+  return { phase: 'Finished', exitCode: 0, message: exited[0] ? describe(exited[0]) : 'exited', finishedAt, ...(exited[0] ? { container: exited[0].name } : {}) };
 }
 
 export function runtimeOf(workload: Workload): TaskRuntime {

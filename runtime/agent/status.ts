@@ -44,8 +44,15 @@ export function applyChange(
       next = { ...base, phase: change.phase, message: change.message, finishedAt: change.finishedAt ?? now.toISOString() };
       if (change.exitCode !== undefined) next.exitCode = change.exitCode;
       else delete next.exitCode;
+      if (change.signal !== undefined) next.signal = change.signal;
+      else delete next.signal;
+      if (change.outputTail?.length) next.outputTail = [...change.outputTail];
+      else delete next.outputTail;
     }
   }
+  // The message is the agent's present one, and only an ending has one: a reason written before
+  // (the scheduler's "0/1 nodes fit: ...") must not outlive the state it described.
+  if (!isTerminal(next.phase)) delete next.message;
   return deepEqual(next, base) ? undefined : next;
 }
 

@@ -3,6 +3,7 @@
 // `capstan agent` OS process per node, each with its own node name, port range, attributes and
 // state dir. Workloads are real processes and containers; the helpers below find them on the
 // machine (/proc, docker ps by label) so that tests count what really runs, not what the store says.
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,8 @@ export interface ClusterNode {
   /** The node's host port range, e.g. "24110-24129": distinct per node and per test file. */
   ports: string;
   attributes?: Record<string, string>;
+  /** More `capstan agent` flags for this node. */
+  extraArgs?: string[];
 }
 
 export interface ClusterOptions {
@@ -43,6 +46,8 @@ export interface ClusterOptions {
   namespace?: string;
   /** Where the endpoints controller allocates service ports: a range of the file's own when it runs a load balancer. */
   servicePortRange?: { from: number; to: number };
+  /** Ended tasks the task gc keeps per App (the controllers' default when omitted). */
+  terminalTaskHistory?: number;
 }
 
 /** The environment variable every App of a suite carries, so its workloads are found on the machine. */
@@ -79,6 +84,7 @@ export class TestCluster {
       handleSignals: false,
       logger: pino({ level: 'silent' }),
       ...(options.servicePortRange ? { servicePortRange: options.servicePortRange } : {}),
+      ...(options.terminalTaskHistory !== undefined ? { terminalTaskHistory: options.terminalTaskHistory } : {}),
     });
     const cluster = new TestCluster(options, etcd, dockerd, client, store, controllers);
     // "No port clash ever": checked on every change of every task, not only at the end of a test.
@@ -105,7 +111,7 @@ export class TestCluster {
       stateDir: this.stateDir(name),
       dockerSocket: this.dockerd?.engine.socketPath ?? '/nonexistent/docker.sock',
       leaseTtlSeconds: this.options.leaseTtlSeconds ?? 1,
-      extraArgs: ['--ports', node.ports, '--drivers', this.dockerd ? 'docker,process' : 'process', ...attributes],
+      extraArgs: ['--ports', node.ports, '--drivers', this.dockerd ? 'docker,process' : 'process', ...attributes, ...(node.extraArgs ?? [])],
     });
     this.agents.set(name, agent);
     await agent.started;
@@ -276,4 +282,28 @@ export function portClashes(tasks: readonly Task[]): string[] {
     }
   }
   return clashes;
+}
+
+/**
+ * A TestCluster for a test file, as `useStore` is a store: started in beforeAll, reset after each
+ * test, stopped in afterAll. Read it from a hook or a test, not at the file's top level.
+ */
+export function useCluster(options: ClusterOptions): TestCluster {
+  let started: TestCluster | undefined;
+  beforeAll(async () => {
+    started = await TestCluster.start(options);
+  }, 60_000);
+  afterEach(async () => {
+    await started?.reset();
+  }, 30_000);
+  afterAll(async () => {
+    await started?.stop();
+  }, 60_000);
+  return new Proxy({} as TestCluster, {
+    get(_target, property) {
+      if (!started) throw new Error('useCluster: the cluster is started in beforeAll; read it from a hook or a test');
+      const value = Reflect.get(started, property, started) as unknown;
+      return typeof value === 'function' ? value.bind(started) : value;
+    },
+  });
 }
