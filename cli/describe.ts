@@ -6,9 +6,9 @@ import { stringify } from 'yaml';
 import type { AnyObject, Condition } from '../api/object.ts';
 import { objectNotFound, splitKindName, type Act } from './command.ts';
 import type { CommandContext, Session } from './context.ts';
-import { listEvents } from './events.ts';
+import { listEvents, sortEvents } from './events.ts';
 import { CliError, EXIT } from './errors.ts';
-import { formatAge, formatTable, palette } from './io.ts';
+import { formatAge, formatTable, indent, palette } from './io.ts';
 
 const MAX_EVENTS = 20;
 
@@ -44,12 +44,17 @@ export interface DescribeSection {
   body: string;
 }
 
-/** The sections a kind adds: an App's Traffic. Loaded on demand, as it reads the DNS and load-balancer rules. */
+/** The sections a kind adds: an App's State and Traffic, a Node's tasks and allocated resources. Loaded on demand, as it reads the DNS and load-balancer rules. */
 async function sectionsFor(session: Session, object: AnyObject): Promise<DescribeSection[]> {
+  if (object.kind === 'Node') {
+    const { nodeSections, tasksOnNode } = await import('./describe-node.ts');
+    return nodeSections(object, await tasksOnNode(session.store, object.metadata.name));
+  }
   if (object.kind !== 'App') return [];
   const { readTraffic, trafficSection } = await import('./describe-traffic.ts');
+  const { appStateSection } = await import('./describe-app.ts');
   const facts = await readTraffic({ client: session.client, store: session.store, app: object });
-  return [{ title: 'Traffic', body: trafficSection(facts) }];
+  return [appStateSection(object), { title: 'Traffic', body: trafficSection(facts) }];
 }
 
 /** The text of describe, pure: tests and other commands (rollout status, say) may reuse it. */
@@ -122,19 +127,10 @@ async function eventsFor(session: Session, object: AnyObject): Promise<AnyObject
       (ref.uid === undefined || ref.uid === object.metadata.uid)
     );
   });
-  const time = (event: AnyObject) => (event.spec as EventSpecView).lastTimestamp ?? '';
-  return about.sort((a, b) => (time(a) < time(b) ? -1 : time(a) > time(b) ? 1 : 0)).slice(-MAX_EVENTS);
+  return sortEvents(about).slice(-MAX_EVENTS);
 }
 
 function keyValues(record: Record<string, string> | undefined): string {
   const entries = Object.entries(record ?? {});
   return entries.length ? entries.map(([k, v]) => `${k}=${v}`).join('\n' + ' '.repeat(13)) : '<none>';
-}
-
-function indent(text: string): string {
-  return text
-    .replace(/\n+$/, '')
-    .split('\n')
-    .map((line) => `  ${line}`)
-    .join('\n');
 }

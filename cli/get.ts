@@ -7,7 +7,7 @@ import { matches, parseSelector, type Selector } from '../api/labels.ts';
 import { API_VERSION, type AnyObject, type DeepReadonly } from '../api/object.ts';
 import { objectNotFound, splitKindName, type Act } from './command.ts';
 import type { CommandContext } from './context.ts';
-import { followEvents, informerFeed, listEvents } from './events.ts';
+import { followEvents, informerFeed, listEvents, sortEvents } from './events.ts';
 import { CliError, EXIT, usageError } from './errors.ts';
 import { columnWidths, formatAge, formatRow, formatTable, palette } from './io.ts';
 
@@ -30,7 +30,7 @@ const say = {
 export function getCommand(act: Act): Command {
   return new Command('get')
     .description('List objects of a kind (by name, plural or short name), or show one')
-    .argument('<kind>', 'kind, plural or short name: app, apps, tasks, nodes, ... (or kind/name)')
+    .argument('<kind>', 'kind, plural or short name: app, apps, tasks, nodes, ... (or kind/name); all: Apps, Revisions, Tasks and Endpoints')
     .argument('[name]', 'one object')
     .option('-A, --all-namespaces', 'all namespaces', false)
     .option('-l, --selector <selector>', 'label selector: a=b, a!=b, a in (x,y), a, !a')
@@ -45,6 +45,7 @@ export function getCommand(act: Act): Command {
 }
 
 export async function runGet(ctx: CommandContext, options: GetOptions): Promise<number> {
+  if (options.kind === 'all') return (await import('./get-all.ts')).runGetAll(ctx, options);
   if (options.watch && (options.output === 'yaml' || options.output === 'json')) throw usageError(say.watchNeedsTable);
   const selector = options.selector !== undefined ? parseSelector(options.selector) : undefined;
   const session = await ctx.session();
@@ -61,7 +62,8 @@ export async function runGet(ctx: CommandContext, options: GetOptions): Promise<
     definition.kind === 'Event'
       ? await listEvents(session.client, session.store, namespace)
       : (await session.store.list(definition.kind, { namespace, labelSelector: selector })).items;
-  const objects = sortObjects(items.filter(wanted));
+  // Events read as a story, oldest first (kubectl's order); everything else by name.
+  const objects = definition.kind === 'Event' ? sortEvents(items.filter(wanted)) : sortObjects(items.filter(wanted));
   if (options.name !== undefined && objects.length === 0) throw new CliError(objectNotFound(definition, options.name, namespace));
   if (objects.length === 0) {
     ctx.io.stderr.write(`${say.noResources(namespace)}\n`);
@@ -156,7 +158,8 @@ async function watch(ctx: CommandContext, options: WatchOptions): Promise<number
     options.definition.kind === 'Event'
       ? await followEvents(session.client, session.store, options.namespace, print)
       : await informerFeed(session.client, options.definition, print);
-  const initial = sortObjects(feed.initial.filter(options.wanted)).map((o) => table.row(o));
+  const listed = feed.initial.filter(options.wanted);
+  const initial = (options.definition.kind === 'Event' ? sortEvents(listed) : sortObjects(listed)).map((o) => table.row(o));
   widths = columnWidths([header, ...initial]);
   if (initial.length === 0) ctx.io.stderr.write(`${say.noResources(options.namespace)}\n`);
   ctx.io.stdout.write(formatTable([header, ...initial], widths));

@@ -31,10 +31,13 @@ import type { Store } from '../api/store.ts';
 import { taskOutcome, type Driver, type DriverName } from './driver.ts';
 import { CommandChecks } from './agent/command-checks.ts';
 import { NodeLease } from './agent/lease.ts';
-import { LogsServer, type LogSource } from './agent/logs-server.ts';
-import { registerNode } from './agent/node.ts';
+import { LogsServer, type ExecTarget, type LogSource } from './agent/logs-server.ts';
+import { registerNode, writePortsInUse } from './agent/node.ts';
+import { firstPortInUse } from './agent/port-check.ts';
+import { inRange, overlap, readEphemeralRange, readPortsInUse, type PortRange } from './agent/ports-in-use.ts';
 import { drainTask } from './agent/drain.ts';
 import { messages, planAgent, runningChange, runtimeOf, type AgentAction, type StatusChange, type TaskObject } from './agent/plan.ts';
+import { withOutputTail } from './agent/output-tail.ts';
 import { applyChange, launchFor } from './agent/status.ts';
 import { Workloads } from './agent/workloads.ts';
 
@@ -56,9 +59,15 @@ export interface AgentOptions {
   version?: string;
   /** Safety-net pass interval; every change triggers a pass anyway. */
   resyncIntervalMs?: number;
+  /** How often the node's sockets are scanned for ports in use outside Capstan; a failed task triggers a scan anyway. */
+  portsScanIntervalMs?: number;
 }
 
 export const DEFAULT_LEASE_TTL_SECONDS = 2;
+export const DEFAULT_PORTS_SCAN_INTERVAL_MS = 10_000;
+const DEFAULT_PORT_RANGE: PortRange = { from: 31000, to: 32000 };
+/** Listens of the log server on a kernel-chosen port before giving up on finding one outside the task ports. */
+const LISTEN_ATTEMPTS = 20;
 const MAX_ATTEMPTS = 10;
 const BACKOFF_MS = { firstMs: 100, maxMs: 5_000 };
 
@@ -76,6 +85,12 @@ export class Agent {
   private readonly logs: LogsServer;
   private readonly commandChecks: CommandChecks;
   private lease: NodeLease | undefined;
+  private readonly portRange: PortRange;
+  /** The scan in progress or last done: scans run one after another (reportPortsInUse). */
+  private portsScan: Promise<void> = Promise.resolve();
+  /** A scan waiting for the one in progress, not started yet. */
+  private queuedScan: Promise<void> | undefined;
+  private portsScanFailing = false;
   private passQueued = false;
   private ready = false;
   private stopped = false;
@@ -86,7 +101,8 @@ export class Agent {
     this.informer = new KeyedInformer(options.store.client, options.store.kind('Task'), nodeTasksIndexPrefix(options.nodeName), {
       onRelist: (reason) => options.logger.info({ reason }, 're-reading the node\'s tasks'),
     });
-    this.logs = new LogsServer({ host: options.address, port: options.logsPort ?? 0, lookup: (ns, name) => this.logSource(ns, name) });
+    this.portRange = options.portRange ?? DEFAULT_PORT_RANGE;
+    this.logs = new LogsServer({ host: options.address, port: options.logsPort ?? 0, lookup: (ns, name) => this.logSource(ns, name), exec: (ns, name) => this.execTarget(ns, name) });
     this.commandChecks = new CommandChecks({
       store: options.store,
       exec: (task, container, command, timeoutMs) => this.driver(this.workloads.get(task.metadata.uid!)?.driver ?? task.spec.template.driver).exec(task.metadata.uid!, container, command, timeoutMs),
@@ -100,14 +116,16 @@ export class Agent {
 
   async start(): Promise<void> {
     const { store, nodeName, address } = this.options;
-    this.endpoint = await this.logs.listen();
+    await this.warnOnEphemeralOverlap();
+    this.endpoint = await this.listenOutsideTaskPorts();
     const available = await this.openDrivers();
     await this.informer.start();
     const ttl = this.options.leaseTtlSeconds ?? DEFAULT_LEASE_TTL_SECONDS;
     const attributes = { hostname: nodeName, ...this.options.attributes };
-    const spec = { address, attributes, capacity: this.options.capacity, portRange: this.options.portRange ?? { from: 31000, to: 32000 }, drivers: available };
+    const spec = { address, attributes, capacity: this.options.capacity, portRange: this.portRange, drivers: available };
     const status = { agentVersion: this.options.version ?? '0.1.0', availableDrivers: available, leaseTTLSeconds: ttl, agentEndpoint: this.endpoint };
     await registerNode(store, nodeName, spec, status);
+    await this.reportPortsInUse();
     this.lease = new NodeLease({ client: store.client, key: nodeLeaseKey(nodeName), ttlSeconds: ttl, value: JSON.stringify({ node: nodeName, address }), logger: this.log });
     await this.lease.start();
     this.subscriptions.push(
@@ -117,6 +135,8 @@ export class Agent {
     );
     const tick = setInterval(() => this.requestPass(), this.options.resyncIntervalMs ?? 5_000);
     this.timers.add(tick);
+    const scan = setInterval(() => void this.reportPortsInUse(), this.options.portsScanIntervalMs ?? DEFAULT_PORTS_SCAN_INTERVAL_MS);
+    this.timers.add(scan);
     this.ready = true;
     this.requestPass();
     this.log.info({ node: nodeName, drivers: available, endpoint: this.endpoint, adopted: this.workloads.view.size }, 'agent started');
@@ -129,6 +149,7 @@ export class Agent {
     for (const subscription of this.subscriptions) subscription.unsubscribe();
     this.commandChecks.stop();
     await Promise.race([Promise.allSettled([...this.inflight]), delay(5_000)]);
+    await this.portsScan;
     await this.informer.stop();
     await this.lease?.stop();
     await this.logs.close();
@@ -230,7 +251,10 @@ export class Agent {
           await this.startTask(action.task);
           break;
         case 'report':
-          await this.report(action.task, action.change);
+          // A task that failed may have failed to bind a host port: the ports in use are written
+          // before the failure, so the replacement it brings is placed knowing them.
+          if (action.change.phase === 'Failed' && (action.task.spec.hostPorts?.length ?? 0) > 0) await this.reportPortsInUse();
+          await this.report(action.task, await this.withOutputTail(uid, action.change));
           break;
         case 'stop':
           this.log.info({ task: uid, reason: action.reason }, 'stopping workload');
@@ -259,6 +283,12 @@ export class Agent {
     const launch = launchFor(task, address);
     const refusal = !driver ? messages.driverUnavailable(task.spec.template.driver, nodeName) : typeof launch === 'string' ? launch : undefined;
     if (refusal || !driver || typeof launch === 'string') return void (await this.report(task, { phase: 'Failed', message: refusal! }));
+    const inUse = await firstPortInUse(address, hostPortsOf(task));
+    if (inUse !== undefined) {
+      this.log.info({ task: refOf(task), port: inUse }, 'host port in use; not starting');
+      await this.reportPortsInUse();
+      return void (await this.report(task, { phase: 'Failed', message: messages.hostPortInUse(inUse, nodeName) }));
+    }
     const staged = await this.report(task, { phase: 'Staging' });
     if (!staged || isTerminal(staged.status?.phase)) return;
     let workload;
@@ -271,6 +301,76 @@ export class Agent {
     const starting = await this.report(staged, { phase: 'Starting', runtime: runtimeOf(workload) });
     // An exit already seen is reported by the next pass.
     if (starting && taskOutcome(workload.running.containers) === 'running') await this.report(starting, runningChange(workload));
+  }
+
+  /**
+   * Scans the node's sockets and writes the ports of its range held outside Capstan to the Node's
+   * status when they changed. Scans run one after another, so one asked for after a failed bind
+   * reads the socket tables after that failure.
+   */
+  private reportPortsInUse(): Promise<void> {
+    // A queued scan has read nothing yet, so it serves every caller until it starts: a hundred
+    // tasks failing at once cost two scans, not a hundred.
+    if (this.queuedScan) return this.queuedScan;
+    const next = this.portsScan.then(() => {
+      this.queuedScan = undefined;
+      return this.scanPorts();
+    });
+    this.queuedScan = next;
+    this.portsScan = next;
+    return next;
+  }
+
+  private async scanPorts(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const ours = this.portsOfRunningTasks();
+      const outside = (await readPortsInUse(this.portRange)).filter((port) => !ours.has(port));
+      if (await writePortsInUse(this.options.store, this.options.nodeName, outside)) this.log.info({ portsInUse: outside }, 'ports in use outside Capstan');
+      this.portsScanFailing = false;
+    } catch (error) {
+      // Said once per outage; the next scan (interval or failed task) tries again.
+      if (!this.portsScanFailing) this.log.warn({ error: (error as Error).message }, say.scanFailed);
+      this.portsScanFailing = true;
+    }
+  }
+
+  /** Host ports of the tasks whose workload runs here: those sockets are Capstan's own. */
+  private portsOfRunningTasks(): Set<number> {
+    const ports = new Set<number>();
+    for (const task of this.informer.list((o) => this.mine(o)) as TaskObject[]) {
+      const running = this.workloads.get(task.metadata.uid!)?.running.containers.some((c) => c.state === 'running');
+      if (running) for (const port of task.spec.hostPorts ?? []) ports.add(port);
+    }
+    return ports;
+  }
+
+  /**
+   * The log server on a kernel-chosen port (port 0) gets one from the ephemeral range, which may
+   * overlap this node's task ports: it listens again until the port lies outside them, and when the
+   * range covers all the kernel hands out, on the first free port above the range, then below it.
+   */
+  private async listenOutsideTaskPorts(): Promise<string> {
+    if (this.options.logsPort) return this.logs.listen();
+    for (let attempt = 1; attempt <= LISTEN_ATTEMPTS; attempt += 1) {
+      const endpoint = await this.logs.listen(0);
+      if (!inRange(Number(new URL(endpoint).port), this.portRange)) return endpoint;
+      await this.logs.close();
+    }
+    for (const port of portsBeside(this.portRange, LISTEN_ATTEMPTS)) {
+      try {
+        return await this.logs.listen(port);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+      }
+    }
+    throw new Error(say.logsPortInRange(this.portRange, LISTEN_ATTEMPTS));
+  }
+
+  private async warnOnEphemeralOverlap(): Promise<void> {
+    const ephemeral = await readEphemeralRange();
+    const shared = overlap(this.portRange, ephemeral);
+    if (shared) this.log.warn({ portRange: this.portRange, ephemeral }, say.ephemeralOverlap(this.portRange, ephemeral, shared));
   }
 
   /**
@@ -358,6 +458,26 @@ export class Agent {
     return object?.metadata.uid === task.metadata.uid ? object : undefined;
   }
 
+  /** `capstan exec`: only in a Running task's workload, in one of its template's containers. */
+  private execTarget(namespace: string, name: string): ExecTarget {
+    const task = this.informer.get(`${namespace}/${name}`) as TaskObject | undefined;
+    if (!task || !this.mine(task)) return { found: false, message: `task ${namespace}/${name} is not bound to node ${this.options.nodeName}` };
+    const uid = task.metadata.uid!;
+    const phase = task.status?.phase ?? 'Pending';
+    const workload = this.workloads.get(uid);
+    if (phase !== 'Running' || !workload) return { found: false, message: `task ${namespace}/${name} is not running (phase ${phase}): exec needs a Running task` };
+    const containers = task.spec.template.containers.map((c) => c.name);
+    return {
+      found: true,
+      start: (request) => {
+        if (request.container !== undefined && !containers.includes(request.container)) {
+          throw new Error(`task ${namespace}/${name} has no container "${request.container}" (its containers: ${containers.join(', ')})`);
+        }
+        return this.driver(workload.driver).execStream(uid, request);
+      },
+    };
+  }
+
   private logSource(namespace: string, name: string): LogSource {
     const task = this.informer.get(`${namespace}/${name}`) as TaskObject | undefined;
     if (!task || !this.mine(task)) return { found: false, message: `task ${namespace}/${name} is not bound to node ${this.options.nodeName}` };
@@ -365,6 +485,17 @@ export class Agent {
     const workload = this.workloads.get(uid);
     if (!workload) return { found: false, message: `task ${namespace}/${name} has no workload on node ${this.options.nodeName} (phase ${task.status?.phase ?? 'Pending'})` };
     return { found: true, open: (options) => this.driver(workload.driver).logs(uid, options) };
+  }
+
+  /** A Failed or Finished ending with the last lines of the workload's output (agent/output-tail.ts). */
+  private withOutputTail(uid: string, change: StatusChange): Promise<StatusChange> {
+    const workload = this.workloads.view.get(uid);
+    return withOutputTail({
+      change,
+      driver: workload ? this.drivers.get(workload.driver) : undefined,
+      taskUid: uid,
+      onError: (error) => this.log.warn({ task: uid, error: error.message }, 'could not read the output of an ended task; its status goes without it'),
+    });
   }
 
   private driver(name: DriverName): Driver {
@@ -390,6 +521,26 @@ export async function runAgent(options: AgentOptions & { signal: AbortSignal }):
   await agent.stop();
 }
 
+const say = {
+  scanFailed: 'cannot report the ports in use outside Capstan; until a scan succeeds the scheduler may hand out a port that is taken',
+  logsPortInRange: (range: PortRange, attempts: number) =>
+    `agent: no port for the log server outside the task port range ${range.from}-${range.to} (${attempts} kernel-chosen ones fell in it, and the ${attempts} beside it on each side are taken); pass --logs-port with a free port outside it`,
+  ephemeralOverlap: (range: PortRange, ephemeral: PortRange, shared: PortRange) =>
+    `task port range ${range.from}-${range.to} overlaps the kernel's ephemeral range ${ephemeral.from}-${ephemeral.to} (net.ipv4.ip_local_port_range): ` +
+    `outgoing connections and port-0 listeners of any process may take ports ${shared.from}-${shared.to}; they are reported in use and skipped, ` +
+    `but a task may still lose its port between placement and start. Choose --ports below ${ephemeral.from}`,
+};
+
+/** Up to `count` ports just above the range, then up to `count` just below it (unprivileged ones only). */
+function portsBeside(range: PortRange, count: number): number[] {
+  const above = Array.from({ length: count }, (_, i) => range.to + 1 + i).filter((port) => port <= 65535);
+  const below = Array.from({ length: count }, (_, i) => range.from - 1 - i).filter((port) => port >= 1024);
+  return [...above, ...below];
+}
+
+/** The task's host ports with their protocols, as its workload will bind them. */
+const hostPortsOf = (task: TaskObject) =>
+  task.spec.template.ports.map((port, i) => ({ port: task.spec.hostPorts?.[i] ?? 0, protocol: port.protocol })).filter((p) => p.port > 0);
 const refOf = (task: TaskObject) => `${task.metadata.namespace}/${task.metadata.name}`;
 const incarnationOf = ({ metadata }: TaskObject) => ({ namespace: metadata.namespace, name: metadata.name, uid: metadata.uid });
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());

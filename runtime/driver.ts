@@ -10,7 +10,8 @@
 //   and sandboxes (process) until `remove(taskUid)`: an agent that restarts after its task died still
 //   finds the exit code and the logs, which is what a level-triggered agent needs. `watchExits()` only
 //   reports exits observed while subscribed, so an agent subscribes first and then calls `list()`.
-// - `exec` says "timed out" as its own outcome instead of a made-up exit code.
+// - `exec` says "timed out" as its own outcome instead of a made-up exit code. It buffers its output
+//   for COMMAND health checks; `execStream` streams, for a person at `capstan exec`.
 import type { Observable } from 'rxjs';
 import type { Readable } from 'node:stream';
 
@@ -91,12 +92,33 @@ export type ExecResult =
   | { status: 'exited'; exitCode: number; output: string }
   | { status: 'timedOut'; output: string };
 
+/** `capstan exec`: a command run beside a task's container, streaming, with the container's environment. */
+export interface ExecRequest {
+  /** Defaults to the task's first container. */
+  container?: string;
+  /** argv, run without a shell (as `docker exec` and `kubectl exec`). */
+  command: string[];
+  /** Passed to the command's stdin, ended when it ends; without it the command's stdin is closed. */
+  stdin?: Readable;
+}
+
+export interface ExecSession {
+  stdout: Readable;
+  stderr: Readable;
+  /** The command's exit code: 128 + n when killed by signal n, as shells report it. */
+  exited: Promise<number>;
+  /** Ends the command early (whoever asked for it went away). */
+  kill(): void;
+}
+
 export interface LogOptions {
   /** Defaults to the task's first container. */
   container?: string;
   /** Keep the stream open and pass on new output until the container exits. */
   follow?: boolean;
   stream?: 'stdout' | 'stderr' | 'all';
+  /** Only the last this many lines (per stream for the process driver: stdout's, then stderr's). */
+  tail?: number;
 }
 
 export interface Driver {
@@ -113,6 +135,11 @@ export interface Driver {
   watchExits(): Observable<TaskExit>;
   /** Runs `/bin/sh -c command` beside the container, with its env: COMMAND health checks. */
   exec(taskUid: string, container: string, command: string, timeoutMs: number): Promise<ExecResult>;
+  /**
+   * Runs a command in (docker) or beside (process) a running container, streaming its output and its
+   * stdin: `capstan exec`. Rejects with a sentence when the container is unknown or not running.
+   */
+  execStream(taskUid: string, request: ExecRequest): Promise<ExecSession>;
   logs(taskUid: string, options?: LogOptions): Readable;
   /** Releases timers and streams; leaves workloads running. */
   close(): Promise<void>;
@@ -152,6 +179,31 @@ export function taskEnvironment(launch: TaskLaunch, container: ContainerLaunch):
   env.CAPSTAN_NAMESPACE = launch.namespace;
   env.CAPSTAN_CONTAINER = container.name;
   return env;
+}
+
+/** How much of a failed or finished task's output its status keeps (`outputTail`). */
+export const OUTPUT_TAIL = { lines: 10, bytes: 2048 } as const;
+
+/**
+ * The last lines of some output, newest last, within `lines` and `bytes` (UTF-8): what a Task's
+ * status keeps of its output when it ends. A newest line longer than the whole budget keeps its end.
+ */
+export function outputTail(text: string, limits: { lines: number; bytes: number } = OUTPUT_TAIL): string[] {
+  const lines = text.replace(/\r\n?/g, '\n').replace(/\n+$/, '').split('\n');
+  if (lines.length === 1 && lines[0] === '') return [];
+  const kept: string[] = [];
+  let bytes = 0;
+  for (let i = lines.length - 1; i >= 0 && kept.length < limits.lines; i -= 1) {
+    const line = lines[i]!;
+    const size = Buffer.byteLength(line) + 1;
+    if (bytes + size > limits.bytes) {
+      if (kept.length === 0) kept.unshift(Buffer.from(line).subarray(-(limits.bytes - 1)).toString('utf8'));
+      break;
+    }
+    kept.unshift(line);
+    bytes += size;
+  }
+  return kept;
 }
 
 /** Reads an exit status the way shells and Docker report it: above 128 means killed by signal (code - 128). */

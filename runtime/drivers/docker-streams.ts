@@ -27,6 +27,34 @@ export function demuxFrames(selection: StreamSelection = 'all'): Transform {
   });
 }
 
+/**
+ * Demultiplexes an exec's framed stream into two outputs, as `demuxFrames` does. An exec whose
+ * command cannot start (not found, not executable) gets Docker's error as plain text after an empty
+ * frame: from the first bytes that are no frame header on, everything goes to `stderr` as it is.
+ */
+export function demuxExec(outputs: { stdout: (payload: Buffer) => void; stderr: (payload: Buffer) => void }): (chunk: Buffer) => void {
+  let pending: Buffer = Buffer.alloc(0);
+  let raw = false;
+  return (chunk) => {
+    if (raw) return outputs.stderr(chunk);
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    while (pending.length >= 8) {
+      const kind = pending[0]!;
+      if (kind > 2 || pending[1] !== 0 || pending[2] !== 0 || pending[3] !== 0) {
+        raw = true;
+        outputs.stderr(pending);
+        pending = Buffer.alloc(0);
+        return;
+      }
+      const length = pending.readUInt32BE(4);
+      if (pending.length < 8 + length) break;
+      const payload = pending.subarray(8, 8 + length);
+      pending = pending.subarray(8 + length);
+      if (payload.length > 0) (kind === 2 ? outputs.stderr : outputs.stdout)(payload);
+    }
+  };
+}
+
 /** Splits a byte stream into lines and parses each as JSON; calls `onValue` in order. */
 export function jsonLines(onValue: (value: unknown) => void): (chunk: Buffer) => void {
   let rest = '';

@@ -13,13 +13,15 @@ import {
   type ContainerLaunch,
   type ContainerState,
   type Driver,
+  type ExecRequest,
   type ExecResult,
+  type ExecSession,
   type LogOptions,
   type RunningTask,
   type TaskExit,
   type TaskLaunch,
 } from '../driver.ts';
-import { demuxFrames, jsonLines } from './docker-streams.ts';
+import { demuxExec, demuxFrames, jsonLines } from './docker-streams.ts';
 
 export const LABELS = {
   taskUid: 'capstan.task-uid',
@@ -44,6 +46,9 @@ const messages = {
     `image ${image} is not present on node ${node} and there is no registry to pull from`,
   startFailed: (container: string, detail: string) => `container ${container} failed to start: ${detail}`,
   unknownTask: (taskUid: string, container: string) => `no container ${container} of task ${taskUid} on this node`,
+  notRunning: (container: string, state: string) => `container ${container} is not running (its state is ${state})`,
+  execNotStarted: (command: string, container: string, code: number) =>
+    `${command}: could not be started in container ${container} (exit code ${code}: not found on its PATH, or not executable)`,
 };
 
 export class DockerDriver implements Driver {
@@ -176,13 +181,62 @@ export class DockerDriver implements Driver {
     return { status: 'exited', exitCode: inspected.ExitCode ?? -1, output: text };
   }
 
+  async execStream(taskUid: string, request: ExecRequest): Promise<ExecSession> {
+    const target = this.docker.getContainer(await this.containerNamed(taskUid, request.container));
+    const { State, Config } = await target.inspect();
+    const name = Config.Labels[LABELS.container] ?? request.container ?? '(first)';
+    if (!State.Running) throw new Error(messages.notRunning(name, State.Status));
+    const withStdin = request.stdin !== undefined;
+    const exec = await target.exec({ Cmd: request.command, AttachStdin: withStdin, AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({ hijack: true, stdin: withStdin });
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    stream.on('data', demuxExec({ stdout: (payload) => stdout.write(payload), stderr: (payload) => stderr.write(payload) }));
+    // Ending the input half-closes the hijacked connection: the engine closes the command's stdin.
+    if (request.stdin) request.stdin.pipe(stream);
+    const exited = new Promise<number>((resolve) => {
+      let settled = false;
+      const finish = () => {
+        if (settled) return;
+        settled = true;
+        exec.inspect().then(
+          (info) => {
+            // A command that never started (not found, not executable): the engine's own error text
+            // arrives in a malformed frame and is easily lost, so say it in a sentence of ours.
+            if (info.Pid === 0 && (info.ExitCode === 126 || info.ExitCode === 127)) stderr.write(`${messages.execNotStarted(request.command[0]!, name, info.ExitCode)}\n`);
+            stdout.end();
+            stderr.end();
+            resolve(info.ExitCode ?? -1);
+          },
+          () => {
+            stdout.end();
+            stderr.end();
+            resolve(-1);
+          },
+        );
+      };
+      stream.once('end', finish);
+      stream.once('close', finish);
+      stream.once('error', finish);
+    });
+    return {
+      stdout,
+      stderr,
+      exited,
+      kill: () => {
+        void killExec(exec);
+        stream.destroy();
+      },
+    };
+  }
+
   logs(taskUid: string, options: LogOptions = {}): Readable {
     const out = new PassThrough();
     const selection = options.stream ?? 'all';
     (async () => {
       const target = await this.containerNamed(taskUid, options.container);
       const container = this.docker.getContainer(target);
-      const both = { stdout: true, stderr: true };
+      const both = { stdout: true, stderr: true, ...(options.tail !== undefined ? { tail: options.tail } : {}) };
       const source = options.follow
         ? ((await container.logs({ ...both, follow: true })) as unknown as Readable)
         : Readable.from([(await container.logs({ ...both, follow: false })) as Buffer]);

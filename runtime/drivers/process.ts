@@ -9,7 +9,7 @@
 // status, until `remove(taskUid)`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -21,7 +21,9 @@ import {
   type ContainerLaunch,
   type ContainerState,
   type Driver,
+  type ExecRequest,
   type ExecResult,
+  type ExecSession,
   type LogOptions,
   type RunningTask,
   type TaskExit,
@@ -58,6 +60,7 @@ const messages = {
   needsOneCommand: (container: string) => `container ${container} needs exactly one of cmd or args for the process driver`,
   wrapperFailed: (container: string, detail: string) => `container ${container} did not start: ${detail}`,
   unknownContainer: (taskUid: string, container: string) => `no container ${container} of task ${taskUid} on this node`,
+  notRunning: (container: string, reason: string) => `container ${container} is not running (it ${reason})`,
   stopTimedOut: (taskUid: string) => `task ${taskUid} still has live processes ${KILL_WAIT_MS} ms after SIGKILL`,
 };
 
@@ -183,6 +186,33 @@ export class ProcessDriver implements Driver {
     return timedOut ? { status: 'timedOut', output } : { status: 'exited', exitCode, output };
   }
 
+  async execStream(taskUid: string, request: ExecRequest): Promise<ExecSession> {
+    const tracked = request.container
+      ? this.find(taskUid, request.container)
+      : this.containersOf(taskUid).sort((a, b) => a.record.index - b.record.index)[0];
+    if (!tracked) throw new Error(messages.unknownContainer(taskUid, '(any)'));
+    if (this.check(tracked)) throw new Error(messages.notRunning(tracked.record.container, tracked.exit?.reason ?? 'exited'));
+    // Through `sh -c 'exec "$0" "$@"'`: argv runs without shell parsing, found on the task's PATH, and
+    // a command that is not found is the shell's one line on stderr and exit 127, as in a terminal.
+    const child = spawn('/bin/sh', ['-c', 'exec "$0" "$@"', ...request.command], {
+      cwd: tracked.sandbox,
+      env: { ...this.baseEnv, ...tracked.record.env },
+      // Its own process group: kill() ends whatever the command started, too.
+      detached: true,
+      stdio: [request.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    });
+    if (request.stdin && child.stdin) {
+      // A command that exits without reading all of its input closes the pipe: not an error of ours.
+      child.stdin.on('error', () => undefined);
+      request.stdin.pipe(child.stdin);
+    }
+    const exited = new Promise<number>((resolve) => {
+      child.once('error', () => resolve(127));
+      child.once('close', (code, signal) => resolve(code ?? 128 + signalNumber(signal)));
+    });
+    return { stdout: child.stdout!, stderr: child.stderr!, exited, kill: () => killGroup(child.pid, 'SIGKILL') };
+  }
+
   logs(taskUid: string, options: LogOptions = {}): Readable {
     const tracked = options.container
       ? this.find(taskUid, options.container)
@@ -194,7 +224,7 @@ export class ProcessDriver implements Driver {
       ...(selection !== 'stdout' ? [join(tracked.sandbox, FILES.stderr)] : []),
     ];
     const running = () => !this.check(tracked);
-    return Readable.from(readFiles(files, options.follow ? running : () => false));
+    return Readable.from(readFiles(files, options.follow ? running : () => false, options.tail));
   }
 
   async close(): Promise<void> {
@@ -370,8 +400,8 @@ function signalNumber(signal: NodeJS.Signals | null): number {
 }
 
 /** The files' contents one after another; with `follow`, keeps reading what is appended until `stillRunning()` is false. */
-async function* readFiles(files: string[], stillRunning: () => boolean): AsyncGenerator<Buffer> {
-  const offsets = files.map(() => 0);
+async function* readFiles(files: string[], stillRunning: () => boolean, tail?: number): AsyncGenerator<Buffer> {
+  const offsets = tail === undefined ? files.map(() => 0) : await Promise.all(files.map((file) => tailOffset(file, tail)));
   for (;;) {
     // Asked before reading, so that the last round catches everything written before the exit.
     const running = stillRunning();
@@ -383,6 +413,23 @@ async function* readFiles(files: string[], stillRunning: () => boolean): AsyncGe
     if (!running) return;
     await sleep(100);
   }
+}
+
+/** How far back a tail looks for its lines: a tail of longer lines starts within a line. */
+const TAIL_SCAN_BYTES = 64 * 1024;
+
+/** Where the file's last `lines` lines start (a final line without a newline counts as one). */
+async function tailOffset(file: string, lines: number): Promise<number> {
+  const size = await stat(file).then((s) => s.size, () => 0);
+  if (lines <= 0) return size;
+  const start = Math.max(0, size - TAIL_SCAN_BYTES);
+  const buffer = await readFrom(file, start);
+  let position = buffer.length;
+  if (buffer[position - 1] === 0x0a) position -= 1;
+  for (let found = 0; position > 0; position -= 1) {
+    if (buffer[position - 1] === 0x0a && ++found === lines) break;
+  }
+  return start + position;
 }
 
 async function readFrom(file: string, offset: number): Promise<Buffer> {
