@@ -1,14 +1,10 @@
 // One place that turns "where is the store" into a connected etcd client, and an unreachable etcd
 // into one clear sentence.
 import { ExponentialBackoff, noop } from 'cockatiel';
-import { Etcd3 } from 'etcd3';
+import { Etcd3, GRPCGenericError } from 'etcd3';
+import { EtcdUnreachableError } from './etcd-errors.ts';
 
-export class EtcdUnreachableError extends Error {
-  override readonly name = 'EtcdUnreachableError';
-  constructor(readonly endpoint: string, reason: string) {
-    super(`cannot reach etcd at ${endpoint} (${reason}): start it with \`capstan up\`, or point --etcd / CAPSTAN_ETCD at a running etcd`);
-  }
-}
+export { EtcdUnreachableError };
 
 /** Accepts `http://host:port`, `https://host:port` or `host:port`; several separated by commas. */
 export function normaliseEndpoints(value: string): string[] {
@@ -70,19 +66,40 @@ function tolerateLateWatchResponses(client: Etcd3): void {
   };
 }
 
-/** Resolves when etcd answers within `timeoutMs`; rejects with EtcdUnreachableError otherwise. */
-export async function ensureReachable(client: Etcd3, endpoints: string, timeoutMs = 3_000): Promise<void> {
+/**
+ * Resolves with what `call` answers when etcd answers within `timeoutMs`; rejects with
+ * EtcdUnreachableError when etcd is down or silent that long. `call` is etcd's status unless given,
+ * and then any failure counts as unreachable. A command passes its first read as `call` instead, so
+ * that knowing etcd is there costs no call of its own (another gRPC service and a round trip: about
+ * 13 ms of a CLI start); an error etcd answers that read with is the command's, rethrown as it is.
+ */
+export async function ensureReachable<T = unknown>(client: Etcd3, endpoints: string, timeoutMs = 3_000, call?: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  const silent = new Error(`no answer within ${timeoutMs / 1000} s`);
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+    timer = setTimeout(() => reject(silent), timeoutMs);
   });
   try {
-    await Promise.race([client.maintenance.status(), timeout]);
+    return await Promise.race([call ? call() : (client.maintenance.status() as Promise<T>), timeout]);
   } catch (error) {
-    throw new EtcdUnreachableError(normaliseEndpoints(endpoints).join(','), briefReason(error));
+    const transport = error === silent ? error : grpcFailure(error);
+    if (call && !transport) throw error;
+    throw new EtcdUnreachableError(normaliseEndpoints(endpoints).join(','), briefReason(transport ?? error));
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * The gRPC failure in `error` or among its causes (the Store wraps them): no connection, no answer
+ * by the deadline, or an answer that is not etcd's. etcd's own refusals (EtcdError: permission
+ * denied, ...) are not gRPC failures.
+ */
+function grpcFailure(error: unknown): Error | undefined {
+  for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
+    if (cause instanceof GRPCGenericError) return cause;
+  }
+  return undefined;
 }
 
 function briefReason(error: unknown): string {

@@ -96,3 +96,10 @@ export const loadBalancerLeaseKey = (name: string) => `${loadBalancerLeasePrefix
  */
 export const drainedPrefix = (lb: string) => `${ROOT}drained/${lb}/`;
 export const drainedKey = (lb: string, namespace: string, app: string) => `${drainedPrefix(lb)}${namespace}/${app}`;
+
+/** The key range of everything under `prefix`. */
+export function prefixRange(prefix: string): { key: Buffer; range_end: Buffer } {
+  const end = Buffer.from(prefix);
+  end[end.length - 1] = end[end.length - 1]! + 1;
+  return { key: Buffer.from(prefix), range_end: end };
+}

@@ -277,12 +277,7 @@ export class ObjectCache {
   }
 }
 
-/** The key range of everything under `prefix`. */
-export function prefixRange(prefix: string): { key: Buffer; range_end: Buffer } {
-  const end = Buffer.from(prefix);
-  end[end.length - 1] = end[end.length - 1]! + 1;
-  return { key: Buffer.from(prefix), range_end: end };
-}
+export { prefixRange } from './keys.ts';
 
 /**
  * Drops the watchers' listeners at once, then cancels them. A cancel waits for etcd to confirm,

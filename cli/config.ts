@@ -25,6 +25,10 @@ export const envSchema = z.object({
   NO_COLOR: z.string().optional().transform((value) => value !== undefined && value !== ''),
   FORCE_COLOR: flag,
   HOME: z.string().min(1).optional().catch(undefined),
+  // `capstan edit`'s editor, as kubectl's KUBE_EDITOR, EDITOR, VISUAL.
+  CAPSTAN_EDITOR: z.string().trim().min(1).optional().catch(undefined),
+  EDITOR: z.string().trim().min(1).optional().catch(undefined),
+  VISUAL: z.string().trim().min(1).optional().catch(undefined),
 });
 export type CliEnv = z.infer<typeof envSchema>;
 
@@ -48,6 +52,8 @@ export interface CliConfig {
   debug: boolean;
   home: string;
   cwd: string;
+  /** `capstan edit`'s editor command: CAPSTAN_EDITOR, then EDITOR, then VISUAL, then vi. */
+  editor: string;
 }
 
 export class ConfigError extends Error {
@@ -70,7 +76,8 @@ export function resolveConfig(options: ResolveOptions): CliConfig {
   const { globals, env, cwd } = options;
   const home = env.HOME ?? options.homedir;
   const configPath = configPathFor(env, home);
-  const base = { configPath, debug: env.CAPSTAN_DEBUG, home, cwd };
+  const editor = env.CAPSTAN_EDITOR ?? env.EDITOR ?? env.VISUAL ?? 'vi';
+  const base = { configPath, debug: env.CAPSTAN_DEBUG, home, cwd, editor };
   const namespace = globals.namespace ?? DEFAULT_NAMESPACE;
   const common = { ...base, namespace, namespaceExplicit: globals.namespace !== undefined };
   if (globals.etcd !== undefined) return { ...common, etcd: checkEndpoint(globals.etcd, '--etcd'), etcdSource: '--etcd' };

@@ -1,12 +1,12 @@
 // The connection every store command needs: an etcd client that was seen answering, and a registry
 // holding the built-in kinds plus the user's CustomKinds as stored, so a kind defined with no code
 // works with every command.
+//
+// The etcd client and the kinds load when a command first asks for the session, not with this
+// module: help, usage errors and commands that never reach the store do without them.
 import type { Etcd3 } from 'etcd3';
-import { connectEtcd, ensureReachable } from '../api/etcd.ts';
-import { builtinRegistry } from '../api/kinds/builtin.ts';
-import { loadCustomKinds } from '../api/kinds/custom.ts';
 import type { KindRegistry } from '../api/kinds/registry.ts';
-import { Store } from '../api/store.ts';
+import type { Store } from '../api/store.ts';
 import type { CliConfig } from './config.ts';
 import type { CliIO } from './io.ts';
 
@@ -31,12 +31,18 @@ export interface CommandContext {
 }
 
 export async function openSession(config: CliConfig): Promise<Session> {
+  const [{ connectEtcd, ensureReachable }, { builtinRegistry }, { loadCustomKinds }, { Store }] = await Promise.all([
+    import('../api/etcd.ts'),
+    import('../api/kinds/builtin.ts'),
+    import('../api/kinds/custom.ts'),
+    import('../api/store.ts'),
+  ]);
   const client = connectEtcd({ endpoints: config.etcd });
   try {
-    await ensureReachable(client, config.etcd, 3_000);
     const registry = builtinRegistry();
     const bootstrap = new Store(client, registry);
-    const { items } = await bootstrap.list('CustomKind');
+    // The first read tells whether etcd answers: no status call of its own before it.
+    const { items } = await ensureReachable(client, config.etcd, 3_000, () => bootstrap.list('CustomKind'));
     loadCustomKinds(registry, items);
     return { client, store: new Store(client, registry), registry, close: () => client.close() };
   } catch (error) {

@@ -3,9 +3,8 @@
 // (api/events.ts). get and describe read them from there, plus any Event object stored the
 // ordinary way, so both paths show.
 import type { Etcd3, Watcher } from 'etcd3';
-import { eventPrefix } from '../api/keys.ts';
-import { Informer, type InformerEvent } from '../api/informer.ts';
-import { prefixRange } from '../api/object-cache.ts';
+import { eventPrefix, prefixRange } from '../api/keys.ts';
+import type { InformerEvent } from '../api/informer.ts';
 import type { KindDefinition } from '../api/kinds/registry.ts';
 import type { AnyObject, DeepReadonly } from '../api/object.ts';
 import type { Store } from '../api/store.ts';
@@ -19,6 +18,26 @@ export async function listEvents(client: Etcd3, store: Store, namespace: string 
   });
   const stored = store.registry.find('Event') ? (await store.list('Event', namespace ? { namespace } : {})).items : [];
   return [...leased, ...stored];
+}
+
+/**
+ * Oldest first, newest last, as kubectl shows them: by when each last happened (a repeat moves an
+ * event down), then when it first happened, then by name so equal times keep one order.
+ */
+export function sortEvents<T extends DeepReadonly<AnyObject> | AnyObject>(events: readonly T[]): T[] {
+  const spec = (event: T) => event.spec as { lastTimestamp?: string; firstTimestamp?: string } | undefined;
+  const time = (value: string | undefined) => (value ? Date.parse(value) || 0 : 0);
+  return [...events].sort(
+    (a, b) =>
+      time(spec(a)?.lastTimestamp) - time(spec(b)?.lastTimestamp) ||
+      time(spec(a)?.firstTimestamp) - time(spec(b)?.firstTimestamp) ||
+      nameOrder(a, b),
+  );
+}
+
+function nameOrder(a: DeepReadonly<AnyObject> | AnyObject, b: DeepReadonly<AnyObject> | AnyObject): number {
+  const key = (o: typeof a) => `${o.metadata.namespace ?? ''}\u0000${o.metadata.name}`;
+  return key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
 }
 
 function parseEvent(text: string): AnyObject | undefined {
@@ -40,6 +59,8 @@ type Change = Pick<InformerEvent, 'type'> & { object: DeepReadonly<AnyObject> };
 
 /** An informer's list, then its events: what `get -w` follows for every kind but Event. */
 export async function informerFeed(client: Etcd3, definition: KindDefinition, onChange: (change: Change) => void): Promise<Feed> {
+  // Loaded here: a plain `get` (no -w) does without RxJS.
+  const { Informer } = await import('../api/informer.ts');
   const informer = new Informer(client, definition);
   await informer.start();
   const subscription = informer.events$.subscribe(onChange);

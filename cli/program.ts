@@ -1,28 +1,63 @@
 // The `capstan` program: commander wiring, the config resolved once, and one place that turns any
 // failure into an exit code and one line on stderr.
+//
+// Commands are declared here and loaded on use: a start imports the module of the command it runs
+// and no other, so `capstan get` loads neither the Docker client nor the controllers nor the agent,
+// and `capstan --help` loads no command at all (with the bundle bin/ makes, each import() below is a
+// chunk of its own). Adding a command is one line in COMMANDS:
+//
+//   lazy('scale <app> <instances>', 'Set the number of instances of an App', async () => (await import('./scale.ts')).scaleCommand),
+//
+// its term as `capstan --help` lists it (name, `[options]` if it has any, its arguments), a one-line
+// summary for that list, and how to load its definition. cli/program.test.ts checks every term
+// against the command's own definition, and prints the right one when they differ.
 import type { Readable } from 'node:stream';
-import { Command, CommanderError } from 'commander';
-import { EtcdUnreachableError } from '../api/etcd.ts';
+import { Command, CommanderError, Help } from 'commander';
+import { EtcdUnreachableError } from '../api/etcd-errors.ts';
 import { UnknownKindError } from '../api/kinds/registry.ts';
 import { SelectorError } from '../api/labels.ts';
 import { DEFAULT_NAMESPACE } from '../api/object.ts';
-import { agentCommand } from './agent.ts';
-import { applyCommand } from './apply.ts';
 import { ConfigError, envSchema, resolveConfig, type CliConfig } from './config.ts';
 import type { Act } from './command.ts';
 import { openSession, type CommandContext, type Session } from './context.ts';
-import { controllersCommand } from './controllers.ts';
-import { deleteCommand } from './delete.ts';
-import { describeCommand } from './describe.ts';
-import { diffCommand } from './diff.ts';
-import { dnsCommand } from './dns.ts';
 import { CliError, EXIT } from './errors.ts';
-import { getCommand } from './get.ts';
-import { lbCommand } from './lb.ts';
 import type { CliIO, Output } from './io.ts';
-import { logsCommand } from './logs.ts';
-import { rolloutCommand } from './rollout.ts';
-import { upCommand } from './up.ts';
+
+/** A subcommand as the program knows it before loading it. */
+export interface LazyCommand {
+  /** As `capstan --help` lists it: `get [options] <kind> [name]` (`name|alias ...` with an alias). */
+  term: string;
+  name: string;
+  aliases: string[];
+  summary: string;
+  load: () => Promise<(act: Act) => Command>;
+}
+
+function lazy(term: string, summary: string, load: LazyCommand['load']): LazyCommand {
+  const [name, ...aliases] = term.split(' ')[0]!.split('|') as [string, ...string[]];
+  return { term, name, aliases, summary, load };
+}
+
+export const COMMANDS: readonly LazyCommand[] = [
+  lazy('apply [options]', 'Create or update objects from manifests', async () => (await import('./apply.ts')).applyCommand),
+  lazy('diff [options]', 'Show what apply would change', async () => (await import('./diff.ts')).diffCommand),
+  lazy('get [options] <kind> [name]', 'List objects of a kind, or show one', async () => (await import('./get.ts')).getCommand),
+  lazy('describe <kind> [name]', 'Show one object: metadata, spec, status conditions and recent events', async () => (await import('./describe.ts')).describeCommand),
+  lazy('delete [options] [kind] [names...]', 'Delete objects by KIND NAME... or those of manifests (-f)', async () => (await import('./delete.ts')).deleteCommand),
+  lazy('edit <kind> [name]', 'Edit one object in $EDITOR; validated on save', async () => (await import('./edit.ts')).editCommand),
+  lazy('patch [options] <kind> [name]', 'Change fields of one object with a JSON merge patch', async () => (await import('./patch.ts')).patchCommand),
+  lazy('scale <app> <instances>', 'Set the number of instances of an App', async () => (await import('./scale.ts')).scaleCommand),
+  lazy('rollout', "Follow and steer an App's rolling upgrade", async () => (await import('./rollout.ts')).rolloutCommand),
+  lazy('app', "Act on an App beyond its manifest (Marathon's queue)", async () => (await import('./app.ts')).appCommand),
+  lazy('logs [options] <task>', 'Print the output of a task', async () => (await import('./logs.ts')).logsCommand),
+  lazy('exec [options] <task> [command...]', 'Run a command in a task, through the agent of its node', async () => (await import('./exec.ts')).execCommand),
+  lazy('up [options]', 'Run a local Capstan in the foreground, with the demo', async () => (await import('./up.ts')).upCommand),
+  lazy('controllers [options]', 'Run the built-in controllers in the foreground', async () => (await import('./controllers.ts')).controllersCommand),
+  lazy('agent [options]', 'Run the node agent in the foreground', async () => (await import('./agent.ts')).agentCommand),
+  lazy('dns [options]', 'Serve DNS for the cluster', async () => (await import('./dns.ts')).dnsCommand),
+  lazy('lb [options]', 'Run a load balancer (HAProxy) on this node', async () => (await import('./lb.ts')).lbCommand),
+  lazy('version [options]', "Print the CLI's version, Node's, and the cluster's etcd version", async () => (await import('./version.ts')).versionCommand),
+];
 
 export interface RunOptions {
   /** Arguments after the program name. */
@@ -45,7 +80,7 @@ export async function runCli(options: RunOptions): Promise<number> {
   let session: Promise<Session> | undefined;
   let errorExit: number = EXIT.failed;
 
-  const program = buildProgram((handler) => async (...args) => {
+  const act: Act = (handler) => async (...args) => {
     const command = args.at(-1) as Command;
     const globals = command.optsWithGlobals<{ etcd?: string; namespace?: string }>();
     // diff reserves 1 for "differences": its errors exit 2.
@@ -58,15 +93,17 @@ export async function runCli(options: RunOptions): Promise<number> {
       untilInterrupted: options.untilInterrupted ?? (() => new Promise<void>(() => undefined)),
     };
     exitCode = await handler(ctx, ...args);
-  });
-  program.configureOutput({
-    writeOut: (text) => void io.stdout.write(text),
-    writeErr: (text) => void io.stderr.write(text),
-  });
-  program.exitOverride();
-  for (const command of program.commands) command.exitOverride();
+  };
 
   try {
+    const program = await buildProgram(act, commandNamed(options.argv));
+    // Every command, subcommands too, prints its help and usage errors to io, and throws instead of
+    // exiting: runCli runs in-process in the tests.
+    const configure = (command: Command): void => {
+      command.exitOverride().configureOutput({ writeOut: (text) => void io.stdout.write(text), writeErr: (text) => void io.stderr.write(text) });
+      command.commands.forEach(configure);
+    };
+    configure(program);
     await program.parseAsync(options.argv, { from: 'user' });
     return exitCode;
   } catch (error) {
@@ -76,11 +113,13 @@ export async function runCli(options: RunOptions): Promise<number> {
   }
 }
 
-export function buildProgram(act: Act): Command {
-  const program = new Command('capstan')
+/**
+ * The program, with the definition of the command named `load` (or of none) loaded and every other
+ * command declared only: enough for help, suggestions and usage errors.
+ */
+export async function buildProgram(act: Act, load?: string): Promise<Command> {
+  const program = withGlobalOptions(new Command('capstan'))
     .description('Capstan: declarative containers on etcd, in Marathon\'s words')
-    .option('--etcd <url>', 'etcd endpoint (default: CAPSTAN_ETCD, then the config file written by `capstan up`, then http://127.0.0.1:2379)')
-    .option('-n, --namespace <namespace>', `namespace (default: "${DEFAULT_NAMESPACE}")`)
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
@@ -88,19 +127,40 @@ export function buildProgram(act: Act): Command {
         'Exit codes: 0 ok, 1 invalid input or failed writes, 2 usage (diff: 0 same, 1 different, 2 error).\n' +
         'CAPSTAN_DEBUG=1 shows stack traces of unexpected errors; NO_COLOR disables colour.',
     );
-  program.addCommand(applyCommand(act));
-  program.addCommand(diffCommand(act));
-  program.addCommand(getCommand(act));
-  program.addCommand(describeCommand(act));
-  program.addCommand(deleteCommand(act));
-  program.addCommand(controllersCommand(act));
-  program.addCommand(upCommand(act));
-  program.addCommand(agentCommand(act));
-  program.addCommand(logsCommand(act));
-  program.addCommand(rolloutCommand(act));
-  program.addCommand(dnsCommand(act));
-  program.addCommand(lbCommand(act));
+  const terms = new Map<Command, string>();
+  for (const declared of COMMANDS) {
+    const wanted = load !== undefined && [declared.name, ...declared.aliases].includes(load);
+    const command = wanted ? (await declared.load())(act) : new Command(declared.name).aliases(declared.aliases);
+    command.summary(declared.summary);
+    terms.set(command, declared.term);
+    program.addCommand(command);
+  }
+  program.configureHelp({ subcommandTerm: (command) => terms.get(command) ?? new Help().subcommandTerm(command) });
   return program;
+}
+
+/**
+ * The command argv runs, found as commander finds it: the first operand after the global options
+ * (`capstan -n web get apps` → get; `capstan help get` → get).
+ */
+export function commandNamed(argv: readonly string[]): string | undefined {
+  const probe = withGlobalOptions(new Command('capstan'))
+    .exitOverride()
+    .configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
+  try {
+    const { operands } = probe.parseOptions([...argv]);
+    return operands[0] === 'help' ? operands[1] : operands[0];
+  } catch {
+    // A malformed global option (`--etcd` without a value): the real parse that follows says so.
+    return undefined;
+  }
+}
+
+/** The options every command takes, before or after its name. */
+function withGlobalOptions(command: Command): Command {
+  return command
+    .option('--etcd <url>', 'etcd endpoint (default: CAPSTAN_ETCD, then the config file written by `capstan up`, then http://127.0.0.1:2379)')
+    .option('-n, --namespace <namespace>', `namespace (default: "${DEFAULT_NAMESPACE}")`);
 }
 
 const say = {

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 missing=()
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)  # bench:cli's baseline
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 command -v dig >/dev/null 2>&1 || missing+=(bind9-dnsutils)

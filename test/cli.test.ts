@@ -272,9 +272,9 @@ describe('capstan command on a real etcd', () => {
       const table = await run('get', 'apps');
       expect(table.code).toBe(0);
       const lines = table.stdout.trim().split('\n');
-      expect(lines[0]).toMatch(/^NAME\s+INSTANCES\s+RUNNING\s+HEALTHY\s+READY\s+REVISION\s+AVAILABLE\s+AGE$/);
+      expect(lines[0]).toMatch(/^NAME\s+STATUS\s+RUNNING\s+HEALTHY\s+REVISION\s+AVAILABLE\s+AGE$/);
       expect(lines.slice(1).map((l) => l.split(/\s+/)[0])).toEqual(['db', 'web']);
-      expect(lines[1]).toMatch(/^db\s+1\s+-\s+-\s+-\s+-\s+Unknown\s+\d+s$/);
+      expect(lines[1]).toMatch(/^db\s+Unknown\s+- of 1\s+- of 1\s+-\s+Unknown\s+\d+s$/);
 
       const all = await run('get', 'app', '-A');
       expect(all.stdout.split('\n')[0]).toMatch(/^NAMESPACE\s+NAME\s/);
@@ -305,7 +305,7 @@ describe('capstan command on a real etcd', () => {
       expect(watching.stdout().trim().split('\n')).toHaveLength(3);
       write('apps.yaml', app('web', { labels: '{tier: front}', servicePort: 10004, instances: 7 }));
       await run('apply', '-f', 'apps.yaml');
-      await until(() => /^web\s+7\s/m.test(watching.stdout()), { what: 'the changed row' });
+      await until(() => /^web\s+\S+\s+- of 7\s/m.test(watching.stdout()), { what: 'the changed row' });
       await db.store.delete('App', { namespace: 'default', name: 'db' });
       await until(() => /^db\s.*\(deleted\)$/m.test(watching.stdout()), { what: 'the deleted row' });
       // Another namespace is not this watch's business.
@@ -492,7 +492,8 @@ describe('capstan command on a real etcd', () => {
       const second = await spawnCapstan(['apply', '-f', 'manifests/demo/'], { env });
       expect(second.stdout).toBe('app/web unchanged\napp/ticker unchanged\napp/echo unchanged\n');
       const table = await spawnCapstan(['get', 'apps', '-A'], { env });
-      expect(table.stdout).toMatch(/^demo\s+web\s+2\s/m);
+      // STATUS, then RUNNING as "N of 2": the 2 instances the demo asks for.
+      expect(table.stdout).toMatch(/^demo\s+web\s+\S+\s+\S+ of 2\s/m);
     });
 
     it('reports an unreachable etcd in one sentence, exit 1, quickly, without a stack trace', async () => {
