@@ -3,7 +3,7 @@
 //
 //   Suspended  spec.instances is 0
 //   Delayed    the current revision's launch delay after failures is running (Marathon's queue delay)
-//   Waiting    dependencies not ready, or tasks the scheduler cannot place
+//   Waiting    dependencies not ready (while a rollout is held), or tasks the scheduler cannot place
 //   Deploying  a rollout in progress, paused or stalled, or the current revision's tasks failing
 //   Running    otherwise
 import type { AppPhase, LaunchDelay, RolloutStatus, TaskFailure } from '../../api/kinds/app.ts';
@@ -62,13 +62,15 @@ export function appPhase(input: AppPhaseInput): AppPhaseView {
     const message = say.delayed(current!.number, failures, seconds, launchDelay.until, input.app) + last;
     return { phase: 'Delayed', reason: 'BackOff', message, launchDelay, recheckAfterMs: leftMs + 10 };
   }
-  if (input.dependencies !== null) return withDelay({ phase: 'Waiting', reason: 'DependenciesNotReady', message: input.dependencies });
+  const settled = rollout.phase === 'Complete' || (rollout.phase === 'RolledBack' && rollout.completedAt !== undefined);
+  // Dependencies hold a rollout, not instances already running: a settled App whose dependency is
+  // scaled or redeployed keeps serving, and says Running.
+  if (input.dependencies !== null && !settled) return withDelay({ phase: 'Waiting', reason: 'DependenciesNotReady', message: input.dependencies });
   if (current?.unschedulable) {
     return withDelay({ phase: 'Waiting', reason: 'Unschedulable', message: say.unschedulable(current.unschedulable.tasks, current.unschedulable.message) });
   }
   if (rollout.phase === 'Waiting') return withDelay({ phase: 'Waiting', reason: 'NoRevision', message: rollout.message ?? '' });
   if (failures > 0) return withDelay({ phase: 'Deploying', reason: 'TasksFailing', message: say.failing(current!.number, failures, STABLE_AFTER_MS / 1000) + last });
-  const settled = rollout.phase === 'Complete' || (rollout.phase === 'RolledBack' && rollout.completedAt !== undefined);
   if (!settled) return { phase: 'Deploying', reason: deployingReason(rollout), message: rollout.message ?? '' };
   return { phase: 'Running', reason: 'InstancesRunning', message: say.running(input.running, input.healthy, input.instances) };
 }

@@ -17,7 +17,7 @@ import { done, requeueAfter, type ControllerDefinition, type ReconcileContext, t
 import { appPhase } from './app-phase.ts';
 import { appKey, dependencyState, dependentsOf } from './dependencies.ts';
 import { isRevisionOf, planRollout, type RevisionFacts } from './plan.ts';
-import { nextProgress, type Progress } from './progress.ts';
+import { nextProgress, settleMsFor, type Progress } from './progress.ts';
 
 export const ROLLOUT = 'rollout';
 
@@ -91,6 +91,7 @@ async function reconcileApp(key: string, ctx: ReconcileContext): Promise<Result>
     paused,
     waiting: dependencies.ready ? null : dependencies.message,
     templatePending: !created && !revisions.some((r) => r.spec.number === plan.current && isRevisionOf(factsOf(r), spec, restartedAt)),
+    settleMs: settleMsFor(spec),
   });
   const marked = fullyHealthy && progress.rollout.phase === 'Complete';
   // Marked again when it becomes the latest fully healthy one once more (after an undo, say).

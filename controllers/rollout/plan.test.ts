@@ -3,7 +3,7 @@ import { appSpecSchema, templateOf, type AppSpec, type UpgradeStrategy } from '.
 import { bounds, decideCounts, type RevisionCounts } from './counts.ts';
 import { dependencyState } from './dependencies.ts';
 import { planRollout, type RevisionFacts } from './plan.ts';
-import { COMPLETE_AFTER_MS, nextProgress, say, type ProgressInput } from './progress.ts';
+import { COMPLETE_AFTER_MS, nextProgress, say, settleMsFor, type ProgressInput } from './progress.ts';
 
 const strategy = (minimumHealthCapacity: number, maximumOverCapacity: number): UpgradeStrategy => ({ minimumHealthCapacity, maximumOverCapacity });
 const rev = (number: number, instances: number, tasks: number, ready: number): RevisionCounts => ({ name: `web-${number}`, number, instances, tasks, ready });
@@ -239,6 +239,13 @@ describe('nextProgress: phase, deadline and rollback', () => {
     expect(complete.rollout).toMatchObject({ phase: 'Complete', completedAt: held.toISOString() });
     // Complete stays complete: no second RolloutComplete.
     expect(nextProgress(base({ now: at(100), previous: complete.rollout, current: rev(2, 4, 4, 4), others: [] })).rollout).toMatchObject({ phase: 'Complete', completedAt: held.toISOString() });
+  });
+  it('a revision with health or readiness checks completes without the hold: a passed check is the proof', () => {
+    const complete = nextProgress(base({ current: rev(2, 4, 4, 4), others: [rev(1, 0, 0, 0)], settleMs: 0 }));
+    expect(complete.rollout).toMatchObject({ phase: 'Complete' });
+    expect(settleMsFor({ healthChecks: [{}], readinessChecks: [] })).toBe(0);
+    expect(settleMsFor({ healthChecks: [], readinessChecks: [{}] })).toBe(0);
+    expect(settleMsFor({ healthChecks: [], readinessChecks: [] })).toBe(COMPLETE_AFTER_MS);
   });
 
   describe('a crash-looping revision', () => {

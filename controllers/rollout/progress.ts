@@ -8,8 +8,12 @@
 // its deadline runs out and it is rolled back, as Kubernetes does with a Deployment whose pods crash.
 //
 // Complete means every instance healthy and ready on the current revision, nothing else left, no
-// failure since a task last ran stably, and all of that held for COMPLETE_AFTER_MS: a task that exits
-// at once has been reported failed by then, so a crash loop is never announced as complete.
+// failure since a task last ran stably, and all of that held for `settleMs`. Without health or
+// readiness checks a task counts healthy as soon as it runs (Marathon's rule), so a command that
+// exits at once may be seen Running before it is seen Failed: those revisions settle for
+// COMPLETE_AFTER_MS, by which time the failure has been reported, so a crash loop is never announced
+// as complete. A checked task is healthy only after a check passed, which a task that exits at once
+// never does: those complete without the hold (settleMs 0), so rollouts are not slower for it.
 import type { RolloutStatus } from '../../api/kinds/app.ts';
 import type { Condition } from '../../api/object.ts';
 import type { RevisionCounts } from './counts.ts';
@@ -33,6 +37,8 @@ export interface ProgressInput {
   waiting: string | null;
   /** The App's template has no revision yet (held): whatever runs, the rollout is not complete. */
   templatePending?: boolean;
+  /** How long settled must hold before Complete (see the header); COMPLETE_AFTER_MS when not given. */
+  settleMs?: number;
 }
 
 export interface Progress {
@@ -44,8 +50,13 @@ export interface Progress {
   recheckAfterMs?: number;
 }
 
-/** How long a rollout stays settled before it is Complete. */
+/** How long a rollout of unchecked tasks stays settled before it is Complete. */
 export const COMPLETE_AFTER_MS = 2_000;
+
+/** The hold before Complete for a template: none when a check must pass before a task counts healthy. */
+export function settleMsFor(template: { healthChecks: readonly unknown[]; readinessChecks: readonly unknown[] }): number {
+  return template.healthChecks.length > 0 || template.readinessChecks.length > 0 ? 0 : COMPLETE_AFTER_MS;
+}
 
 export const say = {
   progressing: (r: number, ready: number, instances: number, old: number) =>
@@ -99,7 +110,7 @@ export function nextProgress(input: ProgressInput): Progress {
   const lastProgressAt = resumed || advanced ? stamp : base.lastProgressAt;
   const ready = resumed || advanced ? current.ready : (base.ready ?? 0);
 
-  const settlingMs = COMPLETE_AFTER_MS - (now.getTime() - Date.parse(lastProgressAt));
+  const settlingMs = (input.settleMs ?? COMPLETE_AFTER_MS) - (now.getTime() - Date.parse(lastProgressAt));
   if (settled && (base.phase === 'Complete' || settlingMs <= 0)) {
     const message = say.complete(current.number, instances);
     return {
