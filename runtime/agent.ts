@@ -379,14 +379,22 @@ export class Agent {
    * undefined when the task is gone.
    */
   private async report(task: TaskObject, change: StatusChange): Promise<TaskObject | undefined> {
-    const written = await this.writeStatus(task, (current) => applyChange(current.status, change, { nodeName: this.options.nodeName }));
-    if (written && written !== task) this.log.info({ task: refOf(task), phase: written.status?.phase, message: written.status?.message }, 'task status');
-    return written;
+    const result = await this.writeStatusOf(task, (current) => applyChange(current.status, change, { nodeName: this.options.nodeName }));
+    if (result.outcome === 'gone') return undefined;
+    // Only what was written: a pass on a cache that lags its own last write reads the store afresh
+    // and finds nothing to change, which is not news.
+    if (result.outcome === 'updated') this.log.info({ task: refOf(task), phase: result.object.status?.phase, message: result.object.status?.message }, 'task status');
+    return result.object;
   }
 
   /** `next` computes the status from the freshest object, undefined when there is nothing to write. */
   private async writeStatus(task: TaskObject, next: (current: TaskObject) => TaskStatus | undefined): Promise<TaskObject | undefined> {
-    const result = await readModifyWrite<TaskObject>({
+    const result = await this.writeStatusOf(task, next);
+    return result.outcome === 'gone' ? undefined : result.object;
+  }
+
+  private writeStatusOf(task: TaskObject, next: (current: TaskObject) => TaskStatus | undefined) {
+    return readModifyWrite<TaskObject>({
       store: this.options.store,
       kind: 'Task',
       ref: incarnationOf(task),
@@ -398,7 +406,6 @@ export class Agent {
       },
       attempts: MAX_ATTEMPTS,
     });
-    return result.outcome === 'gone' ? undefined : result.object;
   }
 
   /** Drain before kill (agent/drain.ts drainTask); the next pass stops the task. */
