@@ -8,7 +8,7 @@ import { FRAME, frameReader } from '../runtime/agent/exec-frames.ts';
 import type { Act } from './command.ts';
 import type { CommandContext } from './context.ts';
 import { CliError, usageError } from './errors.ts';
-import { agentOf, callAgent, readTask, taskUrl } from './task-agent.ts';
+import { agentOf, callAgent, resolveTask, taskUrl } from './task-agent.ts';
 
 export interface ExecOptions {
   task: string;
@@ -27,7 +27,7 @@ const say = {
 export function execCommand(act: Act): Command {
   return new Command('exec')
     .description('Run a command in a running task, through the agent of its node; exits with the command\'s exit code')
-    .argument('<task>', 'the Task\'s name (see `capstan get tasks`)')
+    .argument('<task>', 'a Task (see `capstan get tasks`) or an App (its newest Running task); app/NAME or task/NAME to be explicit')
     .argument('[command...]', 'after --: the command and its arguments (run without a shell)')
     .option('-c, --container <name>', 'the container of a pod (default: the first)')
     .option('-i, --stdin', 'pass stdin to the command', false)
@@ -41,9 +41,9 @@ export function execCommand(act: Act): Command {
 export async function runExec(ctx: CommandContext, options: ExecOptions): Promise<number> {
   if (options.command.length === 0) throw usageError(say.needCommand);
   const { store } = await ctx.session();
-  const task = await readTask(store, ctx.config.namespace, options.task);
+  const task = await resolveTask(store, ctx.config.namespace, options.task, { previous: false });
   const phase = task.status?.phase ?? 'Pending';
-  if (phase !== 'Running') throw new CliError(say.notRunning(options.task, phase, task.status?.message));
+  if (phase !== 'Running') throw new CliError(say.notRunning(task.metadata.name, phase, task.status?.message));
   const agent = await agentOf(store, task);
   const url = taskUrl(agent, task, 'exec');
   for (const word of options.command) url.searchParams.append('command', word);

@@ -8,14 +8,11 @@
 // task of the same App (other than the task named); which one is said on stderr, so stdout stays the
 // log alone.
 import { Command } from 'commander';
-import { APP_LABEL } from '../api/kinds/wellknown.ts';
-import { isTerminal } from '../api/kinds/task.ts';
-import type { Store } from '../api/store.ts';
 import type { Act } from './command.ts';
 import type { CommandContext } from './context.ts';
-import { CliError, EXIT } from './errors.ts';
+import { EXIT } from './errors.ts';
 import { formatAge } from './io.ts';
-import { agentOf, callAgent, readTask, taskUrl, type TaskObject } from './task-agent.ts';
+import { agentOf, callAgent, finishedAt, resolveTask, taskUrl, type TaskObject } from './task-agent.ts';
 
 export interface LogsOptions {
   /** A Task's name, or an App's (`app/NAME` to say so when a task has the same name). */
@@ -26,11 +23,6 @@ export interface LogsOptions {
 }
 
 const say = {
-  notFound: (ns: string, name: string) =>
-    `no task or App named "${name}" in namespace "${ns}" (list them with \`capstan get all -n ${ns}\`)`,
-  noRunning: (app: string) => `app "${app}" has no Running task: see \`capstan get tasks -l ${APP_LABEL}=${app}\`, or --previous for the last one that ended`,
-  noPrevious: (app: string) =>
-    `app "${app}" has no terminated task whose logs are kept: nothing previous to show (terminal tasks are kept for a bounded history)`,
   which: (task: TaskObject) =>
     `# logs of ${task.metadata.name}, ${task.status?.phase ?? 'ended'}${task.status?.message ? ` (${task.status.message})` : ''} ${formatAge(finishedAt(task))} ago`,
 } as const;
@@ -53,7 +45,7 @@ export async function runLogs(ctx: CommandContext, options: LogsOptions): Promis
   // Taken before any await: a Ctrl-C during a follow ends the stream, not the process mid-write.
   const interrupted = options.follow ? ctx.untilInterrupted() : new Promise<void>(() => undefined);
   const { store } = await ctx.session();
-  const task = await resolveTask(store, ctx.config.namespace, options.task, options.previous ?? false);
+  const task = await resolveTask(store, ctx.config.namespace, options.task, { previous: options.previous ?? false });
   if (options.previous) ctx.io.stderr.write(`${say.which(task)}\n`);
   const agent = await agentOf(store, task);
   const url = taskUrl(agent, task, 'logs');
@@ -71,33 +63,3 @@ export async function runLogs(ctx: CommandContext, options: LogsOptions): Promis
   return EXIT.ok;
 }
 
-/** The task whose logs to print: the one named, an App's newest Running task, or with --previous the App's last terminated one. */
-async function resolveTask(store: Store, namespace: string, target: string, previous: boolean): Promise<TaskObject> {
-  const slash = target.indexOf('/');
-  const kind = slash < 0 ? undefined : target.slice(0, slash).toLowerCase();
-  const name = slash < 0 ? target : target.slice(slash + 1);
-  const isApp = kind === 'app' || kind === 'apps';
-  const isTask = kind === 'task' || kind === 'tasks';
-  const named = isApp ? undefined : isTask ? await readTask(store, namespace, name) : await store.get<TaskObject>('Task', { namespace, name });
-  let app: string;
-  if (named) {
-    if (!previous) return named;
-    app = named.spec.app;
-  } else {
-    if (!(await store.get('App', { namespace, name }))) throw new CliError(say.notFound(namespace, name));
-    app = name;
-  }
-  const { items } = await store.list<TaskObject>('Task', { namespace });
-  const tasks = items.filter((task) => task.spec.app === app && task.metadata.name !== named?.metadata.name);
-  if (previous) {
-    const ended = tasks.filter((task) => isTerminal(task.status?.phase)).sort((a, b) => finishedAt(b).localeCompare(finishedAt(a)));
-    if (!ended[0]) throw new CliError(say.noPrevious(app));
-    return ended[0];
-  }
-  const running = tasks.filter((task) => task.status?.phase === 'Running').sort((a, b) => startedAt(b).localeCompare(startedAt(a)));
-  if (!running[0]) throw new CliError(say.noRunning(app));
-  return running[0];
-}
-
-const finishedAt = (task: TaskObject) => task.status?.finishedAt ?? task.metadata.creationTimestamp ?? '';
-const startedAt = (task: TaskObject) => task.status?.startedAt ?? task.metadata.creationTimestamp ?? '';

@@ -8,6 +8,8 @@ import type { NodeStatus } from '../api/kinds/node.ts';
 import type { TaskSpec, TaskStatus } from '../api/kinds/task.ts';
 import type { CapstanObject } from '../api/object.ts';
 import type { Store } from '../api/store.ts';
+import { isTerminal } from '../api/kinds/task.ts';
+import { APP_LABEL } from '../api/kinds/wellknown.ts';
 import { CliError } from './errors.ts';
 
 export type TaskObject = CapstanObject<TaskSpec, TaskStatus>;
@@ -23,6 +25,11 @@ const say = {
   noAgent: (node: string) => `node "${node}" has no agent endpoint: is \`capstan agent --node ${node}\` running?`,
   unreachable: (node: string, endpoint: string, reason: string) =>
     `cannot reach the agent of node "${node}" at ${endpoint} (${reason}): is \`capstan agent --node ${node}\` running?`,
+  notFound: (ns: string, name: string) =>
+    `no task or App named "${name}" in namespace "${ns}" (list them with \`capstan get all -n ${ns}\`)`,
+  noRunning: (app: string) => `app "${app}" has no Running task: see \`capstan get tasks -l ${APP_LABEL}=${app}\`, or --previous for the last one that ended`,
+  noPrevious: (app: string) =>
+    `app "${app}" has no terminated task whose logs are kept: nothing previous to show (terminal tasks are kept for a bounded history)`,
   refused: (node: string, status: number, body: string) => `${body.trim()} (said the agent of node "${node}", HTTP ${status})`,
 } as const;
 
@@ -70,3 +77,39 @@ async function text(response: IncomingMessage): Promise<string> {
   for await (const chunk of response) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
 }
+
+/**
+ * The task a command means (`logs`, `exec`): the Task named, or an App's newest Running task as
+ * `kubectl logs deploy/web` names a pod (`app/NAME` or `task/NAME` to be explicit); with `previous`,
+ * the App's most recently terminated task other than the one named.
+ */
+export async function resolveTask(store: Store, namespace: string, target: string, options: { previous: boolean }): Promise<TaskObject> {
+  const { previous } = options;
+  const slash = target.indexOf('/');
+  const kind = slash < 0 ? undefined : target.slice(0, slash).toLowerCase();
+  const name = slash < 0 ? target : target.slice(slash + 1);
+  const isApp = kind === 'app' || kind === 'apps';
+  const isTask = kind === 'task' || kind === 'tasks';
+  const named = isApp ? undefined : isTask ? await readTask(store, namespace, name) : await store.get<TaskObject>('Task', { namespace, name });
+  let app: string;
+  if (named) {
+    if (!previous) return named;
+    app = named.spec.app;
+  } else {
+    if (!(await store.get('App', { namespace, name }))) throw new CliError(say.notFound(namespace, name));
+    app = name;
+  }
+  const { items } = await store.list<TaskObject>('Task', { namespace });
+  const tasks = items.filter((task) => task.spec.app === app && task.metadata.name !== named?.metadata.name);
+  if (previous) {
+    const ended = tasks.filter((task) => isTerminal(task.status?.phase)).sort((a, b) => finishedAt(b).localeCompare(finishedAt(a)));
+    if (!ended[0]) throw new CliError(say.noPrevious(app));
+    return ended[0];
+  }
+  const running = tasks.filter((task) => task.status?.phase === 'Running').sort((a, b) => startedAt(b).localeCompare(startedAt(a)));
+  if (!running[0]) throw new CliError(say.noRunning(app));
+  return running[0];
+}
+
+export const finishedAt = (task: TaskObject) => task.status?.finishedAt ?? task.metadata.creationTimestamp ?? '';
+const startedAt = (task: TaskObject) => task.status?.startedAt ?? task.metadata.creationTimestamp ?? '';

@@ -87,6 +87,18 @@ describe.each(['process', 'docker'] as const)('capstan exec, %s driver', (driver
     expect(result).toEqual({ code: 3, stdout: `hello from ${name}\n`, stderr: 'oops\n' });
   });
 
+  it("an App names its newest Running task, as kubectl's deploy/NAME does", async () => {
+    await db.store.create({ apiVersion: 'capstan/v1', kind: 'App', metadata: { name, namespace: NS }, spec: { driver, containers: [{ cmd: 'sleep 1000' }] } });
+    try {
+      for (const target of [name, `app/${name}`]) {
+        const result = await run(['exec', target, '--', 'sh', '-c', 'echo "$CAPSTAN_TASK_NAME"']);
+        expect(result).toEqual({ code: 0, stdout: `${name}\n`, stderr: '' });
+      }
+    } finally {
+      await db.store.delete('App', { namespace: NS, name });
+    }
+  });
+
   it('passes stdin with -i; without -i the command reads an empty stdin', async () => {
     const piped = await run(['exec', '-i', name, '--', 'sh', '-c', 'tr a-z A-Z; echo done'], 'piped through\nthe agent\n');
     expect(piped).toEqual({ code: 0, stdout: 'PIPED THROUGH\nTHE AGENT\ndone\n', stderr: '' });
