@@ -2,7 +2,7 @@
 // tasks holding the node's resources and what they add up to. Both come from the tasks as stored,
 // counted by the rules the scheduler and the nodes controller use (isBound, allocationOf), so the
 // totals are the present ones even when status.allocated trails a fresh binding by a moment.
-import type { NodeSpec } from '../api/kinds/node.ts';
+import type { NodeSpec, NodeStatus } from '../api/kinds/node.ts';
 import type { TaskSpec, TaskStatus } from '../api/kinds/task.ts';
 import type { AnyObject, CapstanObject } from '../api/object.ts';
 import type { Store } from '../api/store.ts';
@@ -16,6 +16,7 @@ type Task = CapstanObject<TaskSpec, TaskStatus>;
 const say = {
   tasksTitle: (count: number) => `Tasks holding resources (${count} in total)`,
   none: '  <none>',
+  portsInUseTitle: 'Host ports in use outside Capstan (skipped by the scheduler)',
 };
 
 /** The bound, non-terminal tasks on `node`, by namespace, App and name. */
@@ -29,7 +30,14 @@ export function nodeSections(node: AnyObject, tasks: readonly Task[]): DescribeS
   return [
     { title: say.tasksTitle(tasks.length), body: tasksTable(tasks) },
     { title: 'Allocated resources', body: allocatedTable(node.spec as NodeSpec, tasks) },
+    { title: say.portsInUseTitle, body: portsInUse(node.status as Partial<NodeStatus> | undefined) },
   ];
+}
+
+/** What the agent found listening in its task port range that no task of it holds (status.portsInUse). */
+function portsInUse(status: Partial<NodeStatus> | undefined): string {
+  const ports = status?.portsInUse ?? [];
+  return ports.length === 0 ? say.none : `  ${ports.join(', ')}`;
 }
 
 function tasksTable(tasks: readonly Task[]): string {

@@ -6,7 +6,7 @@ import { parseSelector } from '../api/labels.ts';
 import { API_VERSION, type AnyObject } from '../api/object.ts';
 import type { CommandContext } from './context.ts';
 import { EXIT, usageError } from './errors.ts';
-import { type GetOptions, sortObjects, tableOf } from './get.ts';
+import { type GetOptions, namesOf, sortObjects, tableOf } from './get.ts';
 import { formatTable } from './io.ts';
 
 /** In the order of the loop: what people write, what it becomes, what runs, what serves. */
@@ -39,6 +39,10 @@ export async function runGetAll(ctx: CommandContext, options: GetOptions): Promi
   if (options.output === 'json' || options.output === 'yaml') {
     const list = { apiVersion: API_VERSION, kind: 'List', items: found.flatMap((group) => group.objects) as AnyObject[] };
     ctx.io.stdout.write(options.output === 'json' ? `${JSON.stringify(list, null, 2)}\n` : stringify(list));
+    return EXIT.ok;
+  }
+  if (options.output === 'name') {
+    ctx.io.stdout.write(found.map(({ definition, objects }) => namesOf(definition, objects)).join(''));
     return EXIT.ok;
   }
   const nameColumn = options.allNamespaces ? 1 : 0;

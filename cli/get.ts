@@ -11,7 +11,7 @@ import { followEvents, informerFeed, listEvents, sortEvents } from './events.ts'
 import { CliError, EXIT, usageError } from './errors.ts';
 import { columnWidths, formatAge, formatRow, formatTable, palette } from './io.ts';
 
-export type OutputFormat = 'table' | 'wide' | 'yaml' | 'json';
+export type OutputFormat = 'table' | 'wide' | 'yaml' | 'json' | 'name';
 
 export interface GetOptions {
   kind: string;
@@ -34,7 +34,7 @@ export function getCommand(act: Act): Command {
     .argument('[name]', 'one object')
     .option('-A, --all-namespaces', 'all namespaces', false)
     .option('-l, --selector <selector>', 'label selector: a=b, a!=b, a in (x,y), a, !a')
-    .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'wide', 'yaml', 'json']).default('table'))
+    .addOption(new Option('-o, --output <format>', 'output format (name: kind/name per line, for scripts)').choices(['table', 'wide', 'yaml', 'json', 'name']).default('table'))
     .option('-w, --watch', 'after the table, print a row for every change until interrupted', false)
     .action(
       act(async (ctx, kindArg: string, nameArg: string | undefined, options: { allNamespaces: boolean; selector?: string; output: OutputFormat; watch: boolean }) => {
@@ -46,7 +46,7 @@ export function getCommand(act: Act): Command {
 
 export async function runGet(ctx: CommandContext, options: GetOptions): Promise<number> {
   if (options.kind === 'all') return (await import('./get-all.ts')).runGetAll(ctx, options);
-  if (options.watch && (options.output === 'yaml' || options.output === 'json')) throw usageError(say.watchNeedsTable);
+  if (options.watch && (options.output === 'yaml' || options.output === 'json' || options.output === 'name')) throw usageError(say.watchNeedsTable);
   const selector = options.selector !== undefined ? parseSelector(options.selector) : undefined;
   const session = await ctx.session();
   const definition = session.registry.get(options.kind);
@@ -83,6 +83,7 @@ interface RenderOptions {
 }
 
 export function render(objects: readonly AnyObject[], options: RenderOptions): string {
+  if (options.output === 'name') return namesOf(options.definition, objects);
   if (options.output === 'json' || options.output === 'yaml') {
     const value = options.single && objects.length === 1 ? objects[0] : { apiVersion: API_VERSION, kind: 'List', items: objects };
     return options.output === 'json' ? `${JSON.stringify(value, null, 2)}\n` : stringify(value);
@@ -90,6 +91,11 @@ export function render(objects: readonly AnyObject[], options: RenderOptions): s
   const table = tableOf(options.definition, { wide: options.output === 'wide', allNamespaces: options.allNamespaces && options.definition.namespaced });
   const rows = [table.header(options.color), ...objects.map((o) => table.row(o))];
   return formatTable(rows);
+}
+
+/** `kind/name` per line, as kubectl's `-o name`: what `describe`, `delete` and `logs` take. */
+export function namesOf(definition: KindDefinition, objects: readonly AnyObject[]): string {
+  return objects.map((object) => `${definition.singular}/${object.metadata.name}\n`).join('');
 }
 
 export interface Table {

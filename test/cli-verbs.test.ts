@@ -266,6 +266,9 @@ describe('capstan scale, edit, patch, get all, version', () => {
       expect(all.stdout).toMatch(/^other\s+app\/elsewhere/m);
       const yaml = await run(['get', 'all', '-o', 'yaml']);
       expect(yaml.stdout).toMatch(/^kind: List$/m);
+      // kubectl's -o name: one kind/name per line, for scripts (`| xargs capstan describe`).
+      expect(await run(['get', 'all', '-o', 'name'])).toMatchObject({ code: 0, stdout: 'app/web\nrevision/web-1\ntask/web-1-abcde\nendpoints/web\n' });
+      expect(await run(['get', 'tasks', '-o', 'name'])).toMatchObject({ code: 0, stdout: 'task/web-1-abcde\n' });
       expect(await run(['get', 'all', '-n', 'empty'])).toMatchObject({ code: 0, stdout: '', stderr: 'No resources found in empty namespace.\n' });
     });
   });

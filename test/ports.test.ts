@@ -11,6 +11,7 @@ import { createServer, type Server } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readEphemeralRange } from '../runtime/agent/ports-in-use.ts';
 import { startAgentProcess } from './helpers/agent-process.ts';
+import { capstan } from './helpers/cli.ts';
 import { answersHttp, HTTPD, TestCluster, type Node, type Task } from './helpers/cluster.ts';
 import { until } from './helpers/poll.ts';
 
@@ -71,6 +72,8 @@ describe('host ports held outside Capstan', () => {
   it('reports a held port in the Node status, and a hostPort 0 task lands on another port and serves', async () => {
     await until(async () => (await portsInUse()).includes(RANGE.from), { timeoutMs: 10_000, what: `node ${NODE} to report port ${RANGE.from} in use` });
     expect(await portsInUse()).toEqual([RANGE.from]);
+    const described = await capstan(['describe', 'node', NODE], { etcd: cluster.etcd.url });
+    expect(described.stdout).toMatch(new RegExp(`Host ports in use outside Capstan \\(skipped by the scheduler\\):\\n  ${RANGE.from}\\n`));
 
     await cluster.createApp('skip', { ...WEB, instances: 1 });
     const [task] = await cluster.untilRunning('skip', 1);
