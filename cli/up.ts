@@ -165,7 +165,7 @@ export async function runUp(ctx: CommandContext, options: UpOptions): Promise<nu
       code = await runApply(applyCtx, { files: [applyDir], dryRun: false, prune: false });
       if (applyDir === DEMO && lb.running) await announceDemo({ session: session!, ctx, log, signal: stop.signal, lb: { dir: lb.dir, statsUrl: lb.running.statsUrl, credentials: lb.running.credentials }, frontDoor });
     }
-    if (!stop.signal.aborted) log.info(`ready. In another terminal: npx capstan get tasks -A -o wide   (Ctrl-C here stops what up started)`);
+    if (!stop.signal.aborted) log.info(`ready. In another terminal: capstan get tasks -A -o wide   (npm link once puts capstan on PATH; Ctrl-C here stops what up started)`);
     await interrupted;
     log.info('stopping');
   } finally {
@@ -194,7 +194,7 @@ async function announceDemo({ session, ctx, log, signal, lb, frontDoor }: Announ
   log.info(`waiting for ${DEMO_APP.namespace}/${DEMO_APP.app} to answer (at most ${DEMO_TIMEOUT_MS / 1000} s)`);
   const url = await waitForDemoUrl({ store: session.store, ...DEMO_APP, timeoutMs: DEMO_TIMEOUT_MS, signal });
   if (!url) {
-    if (!signal.aborted) log.warn(`no demo task answered HTTP within ${DEMO_TIMEOUT_MS / 1000} s; see npx capstan get tasks -A -o wide and npx capstan describe`);
+    if (!signal.aborted) log.warn(`no demo task answered HTTP within ${DEMO_TIMEOUT_MS / 1000} s; see capstan get tasks -A -o wide and capstan describe`);
     return;
   }
   ctx.io.stdout.write(`demo: ${url}\n`);
@@ -216,7 +216,7 @@ async function announceDemo({ session, ctx, log, signal, lb, frontDoor }: Announ
   ].filter(Boolean);
   ctx.io.stdout.write(lines.map((line) => `${line}\n`).join(''));
   if (found.failed.length > 0 && !signal.aborted) {
-    log.warn(`within ${FRONT_DOOR_TIMEOUT_MS / 1000} s, ${found.failed.join('; ')}; see npx capstan describe app ${DEMO_APP.app} -n ${DEMO_APP.namespace} and npx capstan lb status --dir ${lb.dir}`);
+    log.warn(`within ${FRONT_DOOR_TIMEOUT_MS / 1000} s, ${found.failed.join('; ')}; see capstan describe app ${DEMO_APP.app} -n ${DEMO_APP.namespace} and capstan lb status --dir ${lb.dir}`);
   }
 }
 
