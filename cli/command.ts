@@ -9,7 +9,7 @@ import { usageError } from './errors.ts';
 export type Act = <A extends unknown[]>(handler: (ctx: CommandContext, ...args: A) => Promise<number>) => (...args: A) => Promise<void>;
 
 const say = {
-  timeout: (value: string) => `--timeout: expected a duration such as 90s, 5m or 1h, found "${value}"`,
+  duration: (flag: string, value: string) => `${flag}: expected a duration such as 90s, 5m or 1h (a bare number is seconds), found "${value}"`,
   positiveInteger: (flag: string, value: string) => `${flag}: expected a positive integer, found "${value}"`,
   kindNameTwice: (kind: string, name: string) => `give either KIND/NAME or KIND NAME, not both ("${kind}" and "${name}")`,
 } as const;
@@ -32,9 +32,9 @@ export function splitKindName(kind: string, name: string | undefined): [string, 
 }
 
 /** `--timeout`: 90s, 5m, 1h, 1500ms, or a bare number of seconds; in milliseconds. */
-export function parseDuration(value: string): number {
+export function parseDuration(value: string, flag = '--timeout'): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
-  if (!match) throw usageError(say.timeout(value));
+  if (!match) throw usageError(say.duration(flag, value));
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
   return Number(match[1]) * unit;
 }

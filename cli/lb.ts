@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { DNS_LABEL } from '../api/object.ts';
 import type { Store } from '../api/store.ts';
-import { collect, type Act } from './command.ts';
+import { collect, parseDuration, type Act } from './command.ts';
 import type { CommandContext } from './context.ts';
 import { EXIT, usageError } from './errors.ts';
 import { formatTable } from './io.ts';
@@ -32,7 +32,6 @@ const say = {
   port: (flag: string, value: string) => `${flag}: expected a port number 1-65535, found "${value}"`,
   address: (flag: string, value: string) => `${flag}: expected an IP address or *, found "${value}"`,
   name: (value: string) => `--name: expected a DNS label (lowercase letters, digits, "-"), found "${value}"`,
-  seconds: (flag: string, value: string) => `${flag}: expected whole seconds, found "${value}"`,
   https: '--https-port and --certificate go together: HTTPS needs a certificate (a PEM with the key)',
   serving: (name: string, groups: string[], http: string, stats: string, dir: string) =>
     `lb ${name}: serving groups ${groups.join(',')}; shared HTTP frontend ${http}; stats ${stats} (user and password in ${dir}/stats-credentials); Ctrl-C to stop`,
@@ -89,11 +88,9 @@ export function parseLbFlags(flags: unknown): LbCommandOptions {
     if (value !== '*' && !isIP(value)) throw usageError(say.address(flag, value));
     return value;
   };
-  const seconds = (flag: string, value: string) => {
-    const parsed = z.coerce.number().int().min(0).safeParse(value);
-    if (!parsed.success || value.trim() === '') throw usageError(say.seconds(flag, value));
-    return parsed.data;
-  };
+  // Durations like every other time flag (30s, 2m; a bare number is seconds), kept in whole seconds
+  // for HAProxy's and the drain records' sake, rounded up so that a short one never becomes 0.
+  const seconds = (flag: string, value: string) => Math.ceil(parseDuration(value, flag) / 1000);
   if ((raw.httpsPort === undefined) !== (raw.certificate === undefined)) throw usageError(say.https);
   const options: LbCommandOptions = {
     name,
@@ -123,8 +120,8 @@ export function lbCommand(act: Act): Command {
     .option('--certificate <pem>', 'certificate and key (one PEM) for --https-port')
     .option('--stats-address <ip>', 'the stats page and Prometheus /metrics listen here only (with credentials)', LB_DEFAULTS.statsAddress)
     .option('--stats-port <port>', 'port of the stats page (/haproxy?stats) and /metrics', String(LB_DEFAULTS.statsPort))
-    .option('--drain-timeout <seconds>', 'the longest a removed server is left draining (an App\'s own drainTimeoutSeconds usually ends it first)', String(LB_DEFAULTS.drainTimeoutSeconds))
-    .option('--hard-stop-after <seconds>', 'after a reload, the longest an old HAProxy worker may keep finishing its connections', String(LB_DEFAULTS.hardStopAfterSeconds))
+    .option('--drain-timeout <duration>', 'the longest a removed server is left draining, e.g. 60s or 2m (an App\'s own drainTimeoutSeconds usually ends it first)', `${LB_DEFAULTS.drainTimeoutSeconds}s`)
+    .option('--hard-stop-after <duration>', 'after a reload, the longest an old HAProxy worker may keep finishing its connections, e.g. 30s', `${LB_DEFAULTS.hardStopAfterSeconds}s`)
     .addHelpText(
       'after',
       [

@@ -124,7 +124,7 @@ describe('capstan delete', () => {
 
   it('--timeout refuses what is not a duration', async () => {
     const result = await run('delete', 'app', 'web', '--wait', '--timeout', 'soon');
-    expect(result).toMatchObject({ code: 2, stderr: expect.stringContaining('--timeout: expected a duration such as 90s, 5m or 1h, found "soon"') });
+    expect(result).toMatchObject({ code: 2, stderr: expect.stringContaining('--timeout: expected a duration such as 90s, 5m or 1h (a bare number is seconds), found "soon"') });
   });
 
   it('--force removes the finalizers of the App and its dependents at once and warns which workloads may still run', async () => {
