@@ -103,6 +103,12 @@ describe('validateDocuments', () => {
     });
   });
 
+  it("reads constraint operators in any case, as Marathon does, and stores them upper-case", async () => {
+    const { objects, problems } = await validate(minimal('  containers: [{image: x}]\n  constraints: [[hostname, unique], [rack, group_by, 0], ["@zone", Cluster]]'));
+    expect(problems).toEqual([]);
+    expect((objects[0]!.spec as { constraints: unknown }).constraints).toEqual([['hostname', 'UNIQUE'], ['rack', 'GROUP_BY', '0'], ['@zone', 'CLUSTER']]);
+  });
+
   it('defaults the namespace, keeps marathon-lb labels, drops server-set metadata and status', async () => {
     const text = minimal('  containers: [{image: x}]', '{name: web, uid: u1, resourceVersion: "7", generation: 3, labels: {HAPROXY_GROUP: external, HAPROXY_0_VHOST: shop.local}}') + '\nstatus: {running: 3}\n';
     const { objects, problems } = await validate(text);
@@ -147,8 +153,8 @@ describe('validateDocuments', () => {
       'web.yaml:9:7: spec.healthChecks[0].path: expected a known field (protocol, portIndex, portName, gracePeriodSeconds, intervalSeconds, timeoutSeconds, maxConsecutiveFailures, delaySeconds), found unknown field "path"'],
     ['an unknown constraint operator', minimal('  containers: [{image: x}]\n  constraints: [[hostname, UNIQ]]'),
       'web.yaml:6:28: spec.constraints[0][1]: expected one of UNIQUE, CLUSTER, GROUP_BY, LIKE, UNLIKE, MAX_PER, IS, found "UNIQ" (did you mean "UNIQUE"?)'],
-    ['a constraint operator in lower case', minimal('  containers: [{image: x}]\n  constraints: [[hostname, unique]]'),
-      'web.yaml:6:28: spec.constraints[0][1]: expected one of UNIQUE, CLUSTER, GROUP_BY, LIKE, UNLIKE, MAX_PER, IS, found "unique" (did you mean "UNIQUE"?)'],
+    ['a misspelt constraint operator in lower case', minimal('  containers: [{image: x}]\n  constraints: [[hostname, uniq]]'),
+      'web.yaml:6:28: spec.constraints[0][1]: expected one of UNIQUE, CLUSTER, GROUP_BY, LIKE, UNLIKE, MAX_PER, IS, found "uniq" (did you mean "UNIQUE"?)'],
     ['a health check protocol in lower case', minimal('  containers: [{image: x}]\n  ports: [{name: http}]\n  healthChecks: [{protocol: http}]'),
       'web.yaml:7:19: spec.healthChecks[0].protocol: expected a protocol of HTTP, HTTPS, TCP, COMMAND, found "http" (did you mean "HTTP"?)'],
     ['a near miss of cmd', minimal('  containers: [{image: x, comand: sleep 9}]'),
@@ -160,9 +166,9 @@ describe('validateDocuments', () => {
     ['no suggestion for an unrelated short name', minimal('  containers: [{image: x, id: a}]'),
       'web.yaml:5:27: spec.containers[0].id: expected a known field (name, image, cmd, args, env, resources, volumeMounts), found unknown field "id"'],
     ['a MAX_PER without value', minimal('  containers: [{image: x}]\n  constraints:\n    - [rack, MAX_PER]'),
-      'web.yaml:7:14: spec.constraints[0][1]: expected a positive integer for MAX_PER, e.g. "3", found no value'],
+      'web.yaml:7:14: spec.constraints[0][1]: expected an integer for MAX_PER (the most instances per value, e.g. "2"), found no value'],
     ['a LIKE that does not compile', minimal('  containers: [{image: x}]\n  constraints:\n    - [zone, LIKE, "eu-("]'),
-      'web.yaml:7:20: spec.constraints[0][2]: expected a regular expression for LIKE that compiles, found "eu-("'],
+      'web.yaml:7:20: spec.constraints[0][2]: expected a Java regular expression for LIKE, matched against the whole value (e.g. "eu-.*"), found "eu-(": a "(" without its ")"'],
     ['an unknown health protocol', minimal('  containers: [{image: x}]\n  healthChecks:\n    - protocol: UDP'),
       'web.yaml:7:7: spec.healthChecks[0].protocol: expected a protocol of HTTP, HTTPS, TCP, COMMAND, found "UDP"'],
     ['a process container with cmd and args', minimal('  driver: process\n  containers:\n    - cmd: sleep 9\n      args: [sleep, "9"]'),
@@ -187,14 +193,14 @@ describe('validateDocuments', () => {
       {
         name: 'a wrong type beside a GROUP_BY value',
         spec: '  instances: many\n  containers: [{image: x}]\n  constraints: [[rack, GROUP_BY, many]]',
-        paths: ['spec.instances: expected a number', 'spec.constraints[0][2]: expected a positive integer for GROUP_BY'],
+        paths: ['spec.instances: expected a number', 'spec.constraints[0][2]: expected an integer for GROUP_BY'],
       },
       {
-        name: 'a misspelt field beside a GROUP_BY value, and a lower-case operator beside its value',
-        spec: '  driver: process\n  containers: [{comand: sleep 9}]\n  constraints: [[rack, GROUP_BY, many], [hostname, unique, x]]',
+        name: 'a misspelt field beside a GROUP_BY value, and a misspelt operator beside its value',
+        spec: '  driver: process\n  containers: [{comand: sleep 9}]\n  constraints: [[rack, GROUP_BY, many], [hostname, uniqe, x]]',
         paths: [
           'spec.containers[0].comand: expected a known field',
-          'spec.constraints[0][2]: expected a positive integer for GROUP_BY',
+          'spec.constraints[0][2]: expected an integer for GROUP_BY',
           'spec.constraints[1][1]: expected one of UNIQUE',
           'spec.constraints[1][2]: expected no value: UNIQUE takes none',
         ],

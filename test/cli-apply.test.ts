@@ -142,7 +142,7 @@ describe('capstan apply on a real etcd', () => {
           '  driver: process',
           '  containers:',
           '    - comand: sleep 60',
-          '  constraints: [[rack, GROUP_BY, many], [hostname, unique]]',
+          '  constraints: [[rack, GROUP_BY, many], [hostname, uniqe]]',
           '',
         ].join('\n'),
       );
@@ -152,8 +152,8 @@ describe('capstan apply on a real etcd', () => {
       expect(result.stderr.trim().split('\n')).toEqual([
         'bad.yaml:5:3: spec.instances: expected a number, found "many"',
         expect.stringMatching(/^bad\.yaml:8:7: spec\.containers\[0\]\.comand: expected a known field \(.*\), found unknown field "comand" \(did you mean "cmd"\?\)$/),
-        'bad.yaml:9:34: spec.constraints[0][2]: expected a positive integer for GROUP_BY, e.g. "3", found "many"',
-        expect.stringMatching(/^bad\.yaml:9:52: spec\.constraints\[1\]\[1\]: expected one of UNIQUE, .*, found "unique" \(did you mean "UNIQUE"\?\)$/),
+        'bad.yaml:9:34: spec.constraints[0][2]: expected an integer for GROUP_BY (the least number of values to spread over, e.g. "3"), or no value, found "many"',
+        expect.stringMatching(/^bad\.yaml:9:52: spec\.constraints\[1\]\[1\]: expected one of UNIQUE, .*, found "uniqe" \(did you mean "UNIQUE"\?\)$/),
         '4 problems in 1 file: nothing was applied',
       ]);
       expect(await getApp('web')).toBeUndefined();
@@ -162,8 +162,8 @@ describe('capstan apply on a real etcd', () => {
     it('lists the operator-value problems of test/fixtures/invalid with its schema problems', async () => {
       const result = await capstan(['apply', '-f', 'test/fixtures/invalid'], { etcd: db.etcd.url });
       expect(result.code).toBe(1);
-      expect(result.stderr).toMatch(/^test\/fixtures\/invalid\/apps\.yaml:\d+:\d+: spec\.constraints\[1\]\[2\]: expected a positive integer for GROUP_BY/m);
-      expect(result.stderr).toMatch(/spec\.constraints\[0\]\[1\]: .*found "unique" \(did you mean "UNIQUE"\?\)/);
+      expect(result.stderr).toMatch(/^test\/fixtures\/invalid\/apps\.yaml:\d+:\d+: spec\.constraints\[1\]\[2\]: expected an integer for GROUP_BY/m);
+      expect(result.stderr).toMatch(/spec\.constraints\[0\]\[1\]: .*found "uniqe" \(did you mean "UNIQUE"\?\)/);
       expect(result.stderr).toMatch(/spec\.containers\[0\]\.comand: .*\(did you mean "cmd"\?\)/);
       expect(result.stderr).toMatch(/spec\.instancez: .*\(did you mean "instances"\?\)/);
     });

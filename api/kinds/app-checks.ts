@@ -4,7 +4,8 @@
 // parseDependency, the reading of a dependency that the rollout controller shares.
 import { checkDnsLabel, DEFAULT_NAMESPACE, parseRefKey, refKey } from '../object.ts';
 import type { AnyObject } from '../object.ts';
-import type { AppSpec, ConstraintOperator, Container } from './app.ts';
+import { checkConstraint } from '../constraints/check.ts';
+import type { AppSpec, Container } from './app.ts';
 import type { FieldProblem, StoreReader } from './registry.ts';
 
 const EXPECTED = {
@@ -30,10 +31,6 @@ const EXPECTED = {
   readinessTimeout: (interval: number) => `a timeoutSeconds below intervalSeconds (${interval})`,
   healthTimeout: (interval: number) => `a timeoutSeconds not above intervalSeconds (${interval})`,
   expungeAfterInactive: (inactive: number) => `an expungeAfterSeconds of at least inactiveAfterSeconds (${inactive})`,
-  constraintNoValue: (op: string) => `no value: ${op} takes none`,
-  constraintValue: (op: string) => `a value: ${op} needs one`,
-  constraintPositiveInteger: (op: string) => `a positive integer for ${op}, e.g. "3"`,
-  constraintRegex: (op: string) => `a regular expression for ${op} that compiles`,
   dependency: 'an App name, or namespace/name, each a DNS label',
   notSelf: 'a dependency on another App, not on itself',
   uniqueServicePort: 'a servicePort no other App uses',
@@ -134,41 +131,11 @@ function checkReadinessChecks(spec: AppSpec): FieldProblem[] {
   });
 }
 
-const POSITIVE_INTEGER = /^[1-9][0-9]*$/;
-
-/** null when the constraint's value suits its operator, otherwise what was expected. */
-export function checkConstraintValue(operator: ConstraintOperator, value: string | undefined): string | null {
-  switch (operator) {
-    case 'UNIQUE':
-      return value === undefined ? null : EXPECTED.constraintNoValue(operator);
-    case 'CLUSTER':
-      return null;
-    case 'GROUP_BY':
-      return value === undefined || POSITIVE_INTEGER.test(value) ? null : EXPECTED.constraintPositiveInteger(operator);
-    case 'MAX_PER':
-      return value !== undefined && POSITIVE_INTEGER.test(value) ? null : EXPECTED.constraintPositiveInteger(operator);
-    case 'LIKE':
-    case 'UNLIKE':
-      return value !== undefined && compiles(value) ? null : EXPECTED.constraintRegex(operator);
-    case 'IS':
-      return value !== undefined && value !== '' ? null : EXPECTED.constraintValue(operator);
-  }
-}
-
-function compiles(pattern: string): boolean {
-  try {
-    new RegExp(`^(?:${pattern})$`);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
+/** Each constraint's value against its operator, by Marathon's rules (api/constraints/check.ts). */
 function checkConstraints(spec: AppSpec): FieldProblem[] {
-  return spec.constraints.flatMap(([, operator, value], i) => {
-    const expected = checkConstraintValue(operator, value);
-    if (expected === null) return [];
-    return [problem(['spec', 'constraints', i, value === undefined ? 1 : 2], expected, value === undefined ? 'no value' : `"${value}"`)];
+  return spec.constraints.flatMap((constraint, i) => {
+    const found = checkConstraint(constraint);
+    return found ? [problem(['spec', 'constraints', i, found.part], found.expected, found.found)] : [];
   });
 }
 

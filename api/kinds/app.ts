@@ -3,6 +3,7 @@
 // parse, so every controller reads a complete spec. The rules that span fields (`check`) and Apps
 // (`checkAgainstStore`: service ports, dependency cycles) are in app-checks.ts.
 import { z } from 'zod';
+import { CONSTRAINT_OPERATORS, normalizeOperator } from '../constraints/operators.ts';
 import { API_VERSION, DNS_LABEL, DNS_LABEL_MAX, getCondition } from '../object.ts';
 import type { AnyObject, CommonStatus } from '../object.ts';
 import { checkApp, checkAppAgainstStore } from './app-checks.ts';
@@ -28,20 +29,19 @@ const seconds = z.number().int().min(0);
 const positiveSeconds = z.number().int().min(1);
 const port = z.number().int().min(0).max(65535);
 
-export const CONSTRAINT_OPERATORS = ['UNIQUE', 'CLUSTER', 'GROUP_BY', 'LIKE', 'UNLIKE', 'MAX_PER', 'IS'] as const;
-export type ConstraintOperator = (typeof CONSTRAINT_OPERATORS)[number];
+export { CONSTRAINT_OPERATORS, type Constraint, type ConstraintOperator } from '../constraints/operators.ts';
 
 /**
- * `[field, OPERATOR, value?]` as in Marathon. Operators are matched exactly (upper case), as
- * Marathon's JSON does. A numeric value (`[rack, GROUP_BY, 3]` in YAML) is kept as the string
- * Marathon would have, so filters compare one type.
+ * `[field, OPERATOR, value?]` as in Marathon. Operators are read in any case and stored upper-case,
+ * as Marathon does (api/constraints/operators.ts says why). A numeric value (`[rack, GROUP_BY, 3]`
+ * in YAML) is kept as the string Marathon would have, so filters compare one type. Whether the
+ * value suits the operator is checked across the tuple (api/constraints/check.ts).
  */
 export const constraintSchema = z.tuple([
   z.string().min(1),
-  z.enum(CONSTRAINT_OPERATORS),
+  z.string().transform(normalizeOperator).pipe(z.enum(CONSTRAINT_OPERATORS)),
   z.union([z.string(), z.number()]).transform(String).optional(),
 ]);
-export type Constraint = z.infer<typeof constraintSchema>;
 
 export const resourcesSchema = z.strictObject({
   // Marathon's defaults: a task that says nothing gets one cpu and 128 MiB.

@@ -10,7 +10,7 @@ describe('suggestion', () => {
     { written: 'command', allowed: ['protocol', 'command'], suggested: undefined },
     { written: 'comand', allowed: ['protocol', 'command'], suggested: 'command' },
     { written: 'replicas', allowed: ['instances', 'containers'], suggested: 'instances' },
-    { written: 'unique', allowed: ['UNIQUE', 'CLUSTER', 'GROUP_BY'], suggested: 'UNIQUE' },
+    { written: 'uniqe', allowed: ['UNIQUE', 'CLUSTER', 'GROUP_BY'], suggested: 'UNIQUE' },
     { written: 'group_by', allowed: ['UNIQUE', 'CLUSTER', 'GROUP_BY'], suggested: 'GROUP_BY' },
     { written: 'UNIQ', allowed: ['UNIQUE', 'CLUSTER'], suggested: 'UNIQUE' },
     { written: 'instanses', allowed: ['instances', 'containers'], suggested: 'instances' },

@@ -1,6 +1,6 @@
 // zod issues → problems a person can act on: the field path, what was expected in plain words, what
 // was found, and for unknown fields the fields that are allowed; a near miss of an allowed field or
-// value (`comand`, `unique`) gets a "did you mean" naming the right spelling.
+// value (`comand`, `uniq`) gets a "did you mean" naming the right spelling.
 import { z } from 'zod';
 import type { FieldProblem } from '../kinds/registry.ts';
 import type { Path } from './parse.ts';
@@ -120,8 +120,9 @@ function problemsOfIssue(issue: Issue, schema: z.ZodType, value: unknown, prefix
 }
 
 /**
- * For a value that is one of a fixed set but for its spelling (`unique` for UNIQUE, `http` for a
- * health check's HTTP): the value meant. Operators are matched exactly, as in Marathon's JSON.
+ * For a value that is one of a fixed set but for its spelling (`uniq` for UNIQUE, `http` for a
+ * health check's HTTP): the value meant. Constraint operators are read in any case (as Marathon
+ * reads them), so only a misspelt one gets here.
  */
 export function rightSpelling(issue: Issue, found: unknown): string | undefined {
   if (typeof found !== 'string') return undefined;
@@ -234,7 +235,7 @@ const MAX_EDITS = 2;
 
 /**
  * The allowed name closest to `written` (ignoring case, counting a known synonym as its field),
- * within MAX_EDITS, or undefined. `comand` → `cmd` (through `command`), `unique` → `UNIQUE`.
+ * within MAX_EDITS, or undefined. `comand` → `cmd` (through `command`), `uniq` → `UNIQUE`.
  */
 export function suggestion(written: string, allowed: readonly string[]): string | undefined {
   const limit = Math.min(MAX_EDITS, Math.floor(written.length / 2));

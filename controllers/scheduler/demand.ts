@@ -3,6 +3,7 @@ import { getCondition, refKey, type AnyObject, type DeepReadonly } from '../../a
 import type { NodeSpec, NodeStatus } from '../../api/kinds/node.ts';
 import { isTerminal, type TaskSpec, type TaskStatus } from '../../api/kinds/task.ts';
 import { AGENT_FINALIZER } from '../../api/kinds/wellknown.ts';
+import { formatAttributes } from '../../api/constraints/format.ts';
 import type { BoundTask, NodeView, Resources, TaskDemand } from './snapshot.ts';
 
 type Task = DeepReadonly<AnyObject>;
@@ -13,7 +14,8 @@ export function nodeView(object: DeepReadonly<AnyObject>): NodeView {
   const ready = getCondition(status?.conditions, 'Ready')?.status === 'True';
   return {
     name: object.metadata.name,
-    attributes: { hostname: object.metadata.name, ...spec.attributes },
+    attributes: { hostname: object.metadata.name, ...formatAttributes(spec.attributes) },
+    ...(spec.faultDomain ? { faultDomain: spec.faultDomain } : {}),
     capacity: { cpus: spec.capacity.cpus, mem: spec.capacity.mem, disk: spec.capacity.disk ?? 0, gpus: spec.capacity.gpus ?? 0 },
     portRange: spec.portRange,
     ...(status?.portsInUse?.length ? { portsInUse: new Set(status.portsInUse) } : {}),
@@ -63,7 +65,7 @@ export function isPending(task: Task): boolean {
 
 export function boundTask(task: Task): BoundTask {
   const spec = task.spec as DeepReadonly<TaskSpec>;
-  return { app: appKeyOf(task), node: spec.nodeName!, resources: taskResources(spec), hostPorts: spec.hostPorts ?? [] };
+  return { app: appKeyOf(task), revision: spec.revision, node: spec.nodeName!, resources: taskResources(spec), hostPorts: spec.hostPorts ?? [] };
 }
 
 export function taskDemand(task: Task): TaskDemand {
@@ -71,6 +73,7 @@ export function taskDemand(task: Task): TaskDemand {
   return {
     key: refKey(task.metadata),
     app: appKeyOf(task),
+    revision: spec.revision,
     driver: spec.template.driver,
     resources: taskResources(spec),
     ports: spec.template.ports.map((port) => port.hostPort),

@@ -99,7 +99,7 @@ async function scheduleAll(stack: Stack, state: SchedulerState, ctx: ReconcileCo
       continue;
     }
     const { node, hostPorts } = result.placement;
-    state.assume(key, { app: demand.app, node, resources: demand.resources, hostPorts });
+    state.assume(key, { app: demand.app, revision: demand.revision, node, resources: demand.resources, hostPorts });
     // The node's index entry lands with the binding, in one transaction: the agent learns its tasks
     // from the index alone, so a binding without it would never run.
     const indexEntry = nodeTaskIndexEntry({ node, namespace: task.metadata.namespace!, name: task.metadata.name, uid: task.metadata.uid! });

@@ -2,6 +2,10 @@
 // caches (state.ts) and updated as placements are decided ("assumed"), so a burst of tasks is placed
 // without a store round trip per task and without two tasks of one batch taking the same port.
 import type { Constraint } from '../../api/kinds/app.ts';
+import { compileJavaRegex } from '../../api/constraints/java-regex.ts';
+import { formatValue } from '../../api/constraints/format.ts';
+import { ValueCounts } from './value-counts.ts';
+import { nodeFieldValue, type FaultDomain } from '../../api/kinds/node.ts';
 
 export interface Resources {
   cpus: number;
@@ -16,6 +20,8 @@ export interface NodeView {
   name: string;
   /** Always holds `hostname` (the node name unless the agent said otherwise). */
   attributes: Readonly<Record<string, string>>;
+  /** `@region` and `@zone`; a node without one lacks both. */
+  faultDomain?: Readonly<FaultDomain>;
   capacity: Resources;
   portRange: { from: number; to: number };
   /** Ports held on the node outside Capstan (its agent's status.portsInUse): handed to no task. */
@@ -30,6 +36,8 @@ export interface TaskDemand {
   key: string;
   /** `namespace/app`: constraints count tasks of the same App. */
   app: string;
+  /** Its revision's number: constraints count only the App's tasks of this revision. */
+  revision: number;
   driver: string;
   resources: Resources;
   /** Host ports by port index; 0 means "any free port in the node's range". */
@@ -52,6 +60,7 @@ export interface Holding extends Resources {
 /** A task already bound to a node (any revision, not terminal). */
 export interface BoundTask {
   app: string;
+  revision: number;
   node: string;
   resources: Resources;
   hostPorts: readonly number[];
@@ -70,16 +79,18 @@ export class Snapshot {
    * task. Updating it costs a map lookup and four additions per assume or release.
    */
   private readonly holdings = new Map<string, Map<string, Holding>>();
-  /** app → node → task count */
+  /** app → node → task count, every revision: what spreading an App reads. */
   private readonly placements = new Map<string, Map<string, number>>();
-  private readonly values = new Map<string, string[]>();
-  private readonly patterns = new Map<string, RegExp>();
-  /** app → field → value → task count; built on first use, then kept up to date by assume(). */
-  private readonly valueCounts = new Map<string, Map<string, Map<string, number>>>();
-  /** GROUP_BY's smallest group per `app field expected`, valid while `changes` is unchanged. */
-  private readonly fewest = new Map<string, { changes: number; count: number }>();
-  /** Counts every assume, release and node change: anything derived from the counts is stale once it moves. */
-  private changes = 0;
+  /**
+   * app → revision → what its tasks hold: the tasks constraints count. Marathon counts only the
+   * tasks launched since the App's last configuration change, so a rolling upgrade under
+   * `hostname:UNIQUE` with no spare node places a new task beside an old one (host ports are still
+   * checked against every task). Capstan's configuration is the revision: a scale makes none.
+   */
+  private readonly revisions = new Map<string, Map<number, Placed>>();
+  /** LIKE/UNLIKE patterns (null: refused, see compileJavaRegex) and IS/CLUSTER values as Mesos prints them, once each. */
+  private readonly patterns = new Map<string, RegExp | null>();
+  private readonly formatted = new Map<string, string>();
 
   constructor(nodes: Iterable<NodeView>, bound: Iterable<BoundTask>) {
     this.setNodes(nodes);
@@ -91,10 +102,8 @@ export class Snapshot {
     // Sorted by name: iteration order is part of the tie-break, and must not depend on the cache.
     this.nodes = [...nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     this.byName = new Map(this.nodes.map((node) => [node.name, node]));
-    // Attribute values may have changed: counts by value and groups are rebuilt on next use.
-    this.values.clear();
-    this.valueCounts.clear();
-    this.changes += 1;
+    // Attribute values may have changed: counts by value are rebuilt on next use.
+    for (const byRevision of this.revisions.values()) for (const placed of byRevision.values()) placed.fields.clear();
   }
 
   node(name: string): NodeView | undefined {
@@ -119,64 +128,52 @@ export class Snapshot {
     return this.placements.get(app) ?? EMPTY_COUNTS;
   }
 
-  /** A constraint's pattern, compiled once per batch; Marathon matches the whole value. */
-  pattern(source: string): RegExp {
+  /**
+   * A LIKE/UNLIKE pattern as a RegExp matching the whole value, compiled once; null for a pattern
+   * validation refuses (an App stored before the rule), which then admits no node.
+   */
+  pattern(source: string): RegExp | null {
     let compiled = this.patterns.get(source);
-    if (!compiled) this.patterns.set(source, (compiled = new RegExp(`^(?:${source})$`)));
+    if (compiled === undefined) {
+      const result = compileJavaRegex(source);
+      this.patterns.set(source, (compiled = result.kind === 'regex' ? result.regex : null));
+    }
     return compiled;
   }
 
-  /** How many tasks of `app` sit on nodes whose `field` has each value. */
-  appValueCounts(app: string, field: string): ReadonlyMap<string, number> {
-    let byField = this.valueCounts.get(app);
-    if (!byField) this.valueCounts.set(app, (byField = new Map()));
-    let counts = byField.get(field);
+  /** An IS or CLUSTER value as Mesos prints it (`1.0` → `1`), as node attributes are. */
+  formattedValue(value: string): string {
+    let text = this.formatted.get(value);
+    if (text === undefined) this.formatted.set(value, (text = formatValue(value)));
+    return text;
+  }
+
+  /**
+   * How the tasks of `app` at `revision` spread over the values of `field`: built on first use,
+   * then kept up to date by assume() and release(). Tasks on a node the snapshot does not know (a
+   * node deleted under them, whose tasks task-gc is about to release) are not counted.
+   */
+  valueCounts(app: string, revision: number, field: string): Readonly<ValueCounts> {
+    const placed = this.revisions.get(app)?.get(revision);
+    if (!placed) return NO_TASKS;
+    let counts = placed.fields.get(field);
     if (!counts) {
-      counts = new Map();
-      for (const [nodeName, count] of this.appCounts(app)) {
+      counts = new ValueCounts();
+      for (const [nodeName, tasks] of placed.nodes) {
         const node = this.byName.get(nodeName);
-        const value = node && attributeOf(node, field);
-        if (value !== undefined) counts.set(value, (counts.get(value) ?? 0) + count);
+        if (node) counts.add(attributeOf(node, field), tasks);
       }
-      byField.set(field, counts);
+      placed.fields.set(field, counts);
     }
     return counts;
   }
 
-  /**
-   * The fewest instances of `app` any group of `field` holds: the groups are the values of the
-   * schedulable nodes and those already holding instances, and at least `expected` of them (unseen
-   * ones count as empty). GROUP_BY asks this for every node it looks at with the same answer until
-   * the next placement, so it is computed once per placement, not once per node.
-   */
-  fewestInGroups(app: string, field: string, expected: number): number {
-    const key = `${app}\u0000${field}\u0000${expected}`;
-    const memo = this.fewest.get(key);
-    if (memo && memo.changes === this.changes) return memo.count;
-    const counts = this.appValueCounts(app, field);
-    const groups = new Set([...this.valuesOf(field), ...counts.keys()]);
-    let count = Infinity;
-    for (const group of groups) count = Math.min(count, counts.get(group) ?? 0);
-    if (groups.size < expected) count = 0;
-    this.fewest.set(key, { changes: this.changes, count });
-    return count;
-  }
-
-  /**
-   * The distinct values of a constraint field over the nodes that can take work: the groups
-   * GROUP_BY spreads over. Cached per batch (nodes do not change within one).
-   */
-  valuesOf(field: string): readonly string[] {
-    let values = this.values.get(field);
-    if (!values) {
-      const set = new Set<string>();
-      for (const node of this.nodes) {
-        const value = node.ready && !node.unschedulable ? attributeOf(node, field) : undefined;
-        if (value !== undefined) set.add(value);
-      }
-      this.values.set(field, (values = [...set].sort()));
-    }
-    return values;
+  private placed(app: string, revision: number): Placed {
+    let byRevision = this.revisions.get(app);
+    if (!byRevision) this.revisions.set(app, (byRevision = new Map()));
+    let placed = byRevision.get(revision);
+    if (!placed) byRevision.set(revision, (placed = { nodes: new Map(), fields: new Map() }));
+    return placed;
   }
 
   /** Records a task as running on a node: its resources, ports and constraint counts. */
@@ -190,7 +187,6 @@ export class Snapshot {
   }
 
   private count(task: BoundTask, sign: 1 | -1): void {
-    this.changes += 1;
     const used = this.usedOn(task.node);
     this.used.set(task.node, {
       cpus: used.cpus + sign * task.resources.cpus,
@@ -216,10 +212,19 @@ export class Snapshot {
     if (!counts) this.placements.set(task.app, (counts = new Map()));
     adjust(counts, task.node, sign);
     this.hold(task, sign);
+    this.countForConstraints(task, sign);
+  }
+
+  private countForConstraints(task: BoundTask, sign: 1 | -1): void {
+    const placed = this.placed(task.app, task.revision);
+    adjust(placed.nodes, task.node, sign);
     const node = this.byName.get(task.node);
-    for (const [field, byValue] of this.valueCounts.get(task.app) ?? []) {
-      const value = node && attributeOf(node, field);
-      if (value !== undefined) adjust(byValue, value, sign);
+    if (node) for (const [field, counts] of placed.fields) counts.add(attributeOf(node, field), sign);
+    // A revision whose last task went holds nothing: dropped, so old revisions do not pile up.
+    if (placed.nodes.size === 0) {
+      const byRevision = this.revisions.get(task.app)!;
+      byRevision.delete(task.revision);
+      if (byRevision.size === 0) this.revisions.delete(task.app);
     }
   }
 
@@ -237,7 +242,13 @@ export class Snapshot {
   }
 }
 
-/** Adds `by` to a count, dropping it at zero: CLUSTER and GROUP_BY read which keys are present. */
+/** The tasks of one App's revision: how many on each node, and by the values of each constraint field asked about. */
+interface Placed {
+  nodes: Map<string, number>;
+  fields: Map<string, ValueCounts>;
+}
+
+/** Adds `by` to a count, dropping it at zero. */
 function adjust(counts: Map<string, number>, key: string, by: number): void {
   const next = (counts.get(key) ?? 0) + by;
   if (next > 0) counts.set(key, next);
@@ -245,11 +256,11 @@ function adjust(counts: Map<string, number>, key: string, by: number): void {
 }
 
 const EMPTY: ReadonlySet<number> = new Set();
+const NO_TASKS: Readonly<ValueCounts> = new ValueCounts();
 const EMPTY_COUNTS: ReadonlyMap<string, number> = new Map();
 const EMPTY_HOLDINGS: ReadonlyMap<string, Holding> = new Map();
 
-/** The value a constraint field has on a node: `hostname` or any attribute. */
+/** The value a constraint field has on a node: `hostname`/`@hostname`, `@region`, `@zone` or any attribute. */
 export function attributeOf(node: NodeView, field: string): string | undefined {
-  if (field === 'hostname') return node.attributes.hostname ?? node.name;
-  return node.attributes[field];
+  return nodeFieldValue(node, field);
 }

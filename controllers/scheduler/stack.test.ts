@@ -20,6 +20,7 @@ function task(constraints: Constraint[] = [], extra: Partial<TaskDemand> = {}): 
   return {
     key: 'default/web-x',
     app: 'default/web',
+    revision: 1,
     driver: 'process',
     resources: { cpus: 0.1, mem: 32, disk: 0, gpus: 0 },
     ports: [0],
@@ -38,7 +39,7 @@ function placeMany(nodes: NodeView[], demand: TaskDemand, count: number, strateg
     const result = stack.place(demand, snapshot);
     if (result.kind === 'placed') {
       placed.push(result.placement.node);
-      snapshot.assume({ app: demand.app, node: result.placement.node, resources: demand.resources, hostPorts: result.placement.hostPorts });
+      snapshot.assume({ app: demand.app, revision: demand.revision, node: result.placement.node, resources: demand.resources, hostPorts: result.placement.hostPorts });
     } else unplaced.push(result.message);
   }
   return { placed, unplaced };
@@ -73,7 +74,7 @@ describe('constraints, with Marathon semantics', () => {
     expect(racks).toEqual({ a: 3, b: 3 });
   });
 
-  it('GROUP_BY with N counts unseen groups as empty while fewer than N values exist', () => {
+  it('GROUP_BY n admits only values holding no task while fewer than n values hold tasks', () => {
     const nodes = [node('a1', { rack: 'a' }), node('b1', { rack: 'b' })];
     // Marathon waits for a third rack rather than doubling up on the two it knows.
     const { placed, unplaced } = placeMany(nodes, task([['rack', 'GROUP_BY', '3']]), 3);
@@ -138,14 +139,14 @@ describe('resources, ports and scoring', () => {
   });
 
   it('never gives two tasks on one node the same port, and honours fixed ports', () => {
-    const snapshot = new Snapshot([node('n1')], [{ app: 'default/other', node: 'n1', resources: task().resources, hostPorts: [31000, 31002] }]);
+    const snapshot = new Snapshot([node('n1')], [{ app: 'default/other', revision: 1, node: 'n1', resources: task().resources, hostPorts: [31000, 31002] }]);
     const stack = new Stack();
     const ports: number[] = [];
     for (let i = 0; i < 3; i += 1) {
       const result = stack.place(task([], { ports: [0, 0] }), snapshot);
       if (result.kind !== 'placed') throw new Error(result.message);
       ports.push(...result.placement.hostPorts);
-      snapshot.assume({ app: 'default/web', node: 'n1', resources: task().resources, hostPorts: result.placement.hostPorts });
+      snapshot.assume({ app: 'default/web', revision: 1, node: 'n1', resources: task().resources, hostPorts: result.placement.hostPorts });
     }
     expect(ports).toEqual([31001, 31003, 31004, 31005, 31006, 31007]);
     expect(new Set(ports).size).toBe(ports.length);
@@ -167,7 +168,7 @@ describe('resources, ports and scoring', () => {
     expect(unplaced[0]).toBe('0/1 nodes fit: node n1: insufficient cpus (wants 0.1, 0.3 of 0.3 allocated: default/web 0.3)');
   });
 
-  const holder = (app: string, nodeName: string, cpus: number, mem = 0): BoundTask => ({ app, node: nodeName, resources: { cpus, mem, disk: 0, gpus: 0 }, hostPorts: [] });
+  const holder = (app: string, nodeName: string, cpus: number, mem = 0): BoundTask => ({ app, revision: 1, node: nodeName, resources: { cpus, mem, disk: 0, gpus: 0 }, hostPorts: [] });
   const twoCpus = { capacity: { cpus: 2, mem: 1024, disk: 0, gpus: 0 } };
 
   it.each<[string, NodeView[], BoundTask[], Partial<TaskDemand['resources']>, string]>([

@@ -61,7 +61,7 @@ describe('SchedulerState follows the caches by what changed', () => {
     expect([...state.pending.keys()]).toEqual(['ns/a']);
     expect(held(state)).toEqual({ cpus: 0.5, ports: [31000] });
 
-    state.assume('ns/a', { app: 'ns/web', node: 'n1', resources: { cpus: 0.5, mem: 128, disk: 0, gpus: 0 }, hostPorts: [31001] });
+    state.assume('ns/a', { app: 'ns/web', revision: 1, node: 'n1', resources: { cpus: 0.5, mem: 128, disk: 0, gpus: 0 }, hostPorts: [31001] });
     expect(state.pending.size).toBe(0);
     expect(held(state)).toEqual({ cpus: 1, ports: [31000, 31001] });
     // The cache has not caught up: still pending there, but assumed here.
@@ -88,7 +88,7 @@ describe('SchedulerState follows the caches by what changed', () => {
     const { tasks, nodes, state } = setup();
     tasks.objects.set('ns/a', task('a'));
     state.sync(tasks, nodes);
-    state.assume('ns/a', { app: 'ns/web', node: 'n1', resources: { cpus: 0.5, mem: 128, disk: 0, gpus: 0 }, hostPorts: [31000] });
+    state.assume('ns/a', { app: 'ns/web', revision: 1, node: 'n1', resources: { cpus: 0.5, mem: 128, disk: 0, gpus: 0 }, hostPorts: [31000] });
     state.unassume('ns/a');
     expect(held(state)).toEqual({ cpus: 0, ports: [] });
     state.sync(tasks, nodes);

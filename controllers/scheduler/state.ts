@@ -120,6 +120,7 @@ function sameBinding(a: BoundTask, b: BoundTask): boolean {
   return (
     a.node === b.node &&
     a.app === b.app &&
+    a.revision === b.revision &&
     a.hostPorts.length === b.hostPorts.length &&
     a.hostPorts.every((port, i) => port === b.hostPorts[i]) &&
     a.resources.cpus === b.resources.cpus &&
