@@ -5,6 +5,7 @@ import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { z } from 'zod';
+import type { FaultDomain } from '../api/kinds/node.ts';
 import type { Driver } from '../runtime/driver.ts';
 import type { Act } from './command.ts';
 import type { CommandContext } from './context.ts';
@@ -17,6 +18,8 @@ export interface AgentCommandOptions {
   node: string;
   address: string;
   attributes: Record<string, string>;
+  /** --region and --zone, given together. */
+  faultDomain?: FaultDomain;
   /** Before the overcommit factor: the machine's cores unless --cpus said otherwise. */
   cpus: number;
   /** The node offers cpus × this (cli/local/capacity.ts says why only cpus). */
@@ -42,6 +45,9 @@ const say = {
   ports: (value: string) => `--ports: expected a range like 31000-31999 (from ≤ to, 1-65535), found "${value}"`,
   drivers: (value: string) => `--drivers: expected a comma-separated list of ${DRIVER_NAMES.join(', ')}, found "${value}"`,
   node: (value: string) => `--node: expected a DNS label (lowercase letters, digits, "-"), found "${value}"`,
+  domainName: (flag: string, value: string) => `${flag}: expected a name without spaces (e.g. eu-west-1, eu-west-1a), found "${value}"`,
+  domainHalf: (given: string, missing: string) =>
+    `${given} without ${missing}: a fault domain has both (a zone lies within a region, as in Mesos); pass ${missing} too, or neither`,
 };
 
 const number = (flag: string) => (value: string) => {
@@ -59,6 +65,18 @@ function attribute(value: string, previous: Record<string, string> = {}): Record
   const match = /^([^=\s]+)=(.*)$/.exec(value);
   if (!match) throw usageError(say.attr(value));
   return { ...previous, [match[1]!]: match[2]! };
+}
+
+const domainName = (flag: string) => (value: string) => {
+  if (!/^\S+$/.test(value)) throw usageError(say.domainName(flag, value));
+  return value;
+};
+
+function faultDomain(region: string | undefined, zone: string | undefined): FaultDomain | undefined {
+  if (region === undefined && zone === undefined) return undefined;
+  if (region === undefined) throw usageError(say.domainHalf('--zone', '--region'));
+  if (zone === undefined) throw usageError(say.domainHalf('--region', '--zone'));
+  return { region, zone };
 }
 
 function portRange(value: string): { from: number; to: number } {
@@ -80,6 +98,8 @@ export function agentCommand(act: Act): Command {
     .requiredOption('--node <name>', 'this node\'s name')
     .option('--address <ip>', 'where tasks on this node are reached (HOST), and where logs are served', '127.0.0.1')
     .option('--attr <key=value>', 'a constraint attribute, repeatable (hostname defaults to the node name)', attribute)
+    .option('--region <name>', 'the fault domain\'s region, matched by constraints on @region (with --zone)', domainName('--region'))
+    .option('--zone <name>', 'the fault domain\'s zone within --region, matched by constraints on @zone', domainName('--zone'))
     .option('--cpus <n>', 'cpus offered (default: this machine\'s cores), before --cpu-overcommit', number('--cpus'))
     .option(
       '--cpu-overcommit <factor>',
@@ -106,10 +126,12 @@ export function agentCommand(act: Act): Command {
         const node = String(options['node']);
         if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(node) || node.length > 63) throw usageError(say.node(node));
         if ((options['leaseTtl'] as number) < 1) throw usageError(say.integer('--lease-ttl', '0'));
+        const domain = faultDomain(options['region'] as string | undefined, options['zone'] as string | undefined);
         return runAgentCommand(ctx, {
           node,
           address: String(options['address']),
           attributes: (options['attr'] as Record<string, string> | undefined) ?? {},
+          ...(domain ? { faultDomain: domain } : {}),
           cpus: (options['cpus'] as number | undefined) ?? cpus().length,
           cpuOvercommit: options['cpuOvercommit'] as number,
           mem: (options['mem'] as number | undefined) ?? Math.floor(totalmem() / 1024 / 1024),
@@ -139,6 +161,7 @@ export async function runAgentCommand(ctx: CommandContext, options: AgentCommand
     nodeName: options.node,
     address: options.address,
     attributes: options.attributes,
+    ...(options.faultDomain ? { faultDomain: options.faultDomain } : {}),
     capacity: { cpus: offeredCpus(options.cpus, options.cpuOvercommit), mem: options.mem, disk: options.disk, gpus: options.gpus },
     portRange: options.ports,
     drivers,
@@ -151,7 +174,8 @@ export async function runAgentCommand(ctx: CommandContext, options: AgentCommand
   try {
     await agent.start();
     const offer = describeOffer({ cpus: options.cpus, overcommit: options.cpuOvercommit, mem: options.mem });
-    logger.info(`agent ${options.node} running against ${ctx.config.etcd}; ${offer}; logs at ${agent.endpoint}; Ctrl-C to stop`);
+    const domain = options.faultDomain ? `; region ${options.faultDomain.region}, zone ${options.faultDomain.zone}` : '';
+    logger.info(`agent ${options.node} running against ${ctx.config.etcd}; ${offer}${domain}; logs at ${agent.endpoint}; Ctrl-C to stop`);
     await interrupted;
     logger.info('stopping the agent (workloads keep running)');
     await agent.stop();

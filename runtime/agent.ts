@@ -22,7 +22,7 @@ import type { Subscription } from 'rxjs';
 import { cappedBackoff } from '../api/backoff.ts';
 import { KeyedInformer } from '../api/keyed-informer.ts';
 import { nodeLeaseKey, nodeTasksIndexPrefix } from '../api/keys.ts';
-import type { NodeResources } from '../api/kinds/node.ts';
+import type { FaultDomain, NodeResources } from '../api/kinds/node.ts';
 import { isTerminal, type TaskStatus } from '../api/kinds/task.ts';
 import { AGENT_FINALIZER } from '../api/kinds/wellknown.ts';
 import { removeNodeTaskIndexEntry } from '../api/node-index.ts';
@@ -48,6 +48,8 @@ export interface AgentOptions {
   address: string;
   /** Constraint attributes; `hostname` defaults to the node name. */
   attributes?: Record<string, string>;
+  /** Read by constraints as `@region` and `@zone`; a node without one lacks both. */
+  faultDomain?: FaultDomain;
   capacity: NodeResources;
   portRange?: { from: number; to: number };
   /** Configured drivers; those whose list() fails at start (docker down) are not offered. */
@@ -122,7 +124,8 @@ export class Agent {
     await this.informer.start();
     const ttl = this.options.leaseTtlSeconds ?? DEFAULT_LEASE_TTL_SECONDS;
     const attributes = { hostname: nodeName, ...this.options.attributes };
-    const spec = { address, attributes, capacity: this.options.capacity, portRange: this.portRange, drivers: available };
+    const faultDomain = this.options.faultDomain ? { faultDomain: this.options.faultDomain } : {};
+    const spec = { address, attributes, ...faultDomain, capacity: this.options.capacity, portRange: this.portRange, drivers: available };
     const status = { agentVersion: this.options.version ?? '0.1.0', availableDrivers: available, leaseTTLSeconds: ttl, agentEndpoint: this.endpoint };
     await registerNode(store, nodeName, spec, status);
     await this.reportPortsInUse();

@@ -14,11 +14,22 @@ export const nodeResourcesSchema = z.strictObject({
 });
 export type NodeResources = z.infer<typeof nodeResourcesSchema>;
 
+/**
+ * Where the node sits, as Mesos' DomainInfo: a zone lies within a region, so a node has both or
+ * neither. Constraints read them as `@region` and `@zone`.
+ */
+export const faultDomainSchema = z.strictObject({
+  region: z.string().min(1),
+  zone: z.string().min(1),
+});
+export type FaultDomain = z.infer<typeof faultDomainSchema>;
+
 export const nodeSpecSchema = z.strictObject({
   /** Where tasks on this node are reached (a loopback or LAN address). */
   address: z.string().min(1),
-  /** Matched by constraints: `hostname` always, plus any others (rack, zone, ...). */
+  /** Matched by constraints: `hostname` always, plus any others (rack, ...). */
   attributes: z.record(z.string(), z.string()).default({}),
+  faultDomain: faultDomainSchema.optional(),
   capacity: nodeResourcesSchema,
   /** Host ports handed out for `hostPort: 0`; Mesos' default range. */
   portRange: z
@@ -61,6 +72,33 @@ function checkNode(object: AnyObject): FieldProblem[] {
   return [{ path: ['spec', 'portRange', 'to'], expected: `a port not below portRange.from (${portRange.from})`, found: String(portRange.to) }];
 }
 
+/** What a constraint field reads on a node: the scheduler's view of a Node and the Node itself both carry it. */
+export interface ConstraintFields {
+  name: string;
+  /** `hostname` defaults to the node name. */
+  attributes: Readonly<Record<string, string>>;
+  faultDomain?: Readonly<FaultDomain> | undefined;
+}
+
+/**
+ * The value of a constraint's field on a node, as Marathon reads it: `hostname` and `@hostname` the
+ * node's hostname, `@region` and `@zone` its fault domain, anything else the attribute of that name.
+ * Undefined when the node has none (only UNLIKE admits such a node). Raw, as the agent wrote it.
+ */
+export function nodeFieldValue(node: ConstraintFields, field: string): string | undefined {
+  switch (field) {
+    case 'hostname':
+    case '@hostname':
+      return node.attributes.hostname ?? node.name;
+    case '@region':
+      return node.faultDomain?.region;
+    case '@zone':
+      return node.faultDomain?.zone;
+    default:
+      return node.attributes[field];
+  }
+}
+
 const specOf = (object: AnyObject) => object.spec as Partial<NodeSpec>;
 const statusOf = (object: AnyObject) => object.status as Partial<NodeStatus> | undefined;
 
@@ -94,6 +132,8 @@ export const nodeKind: KindDefinition = {
       wide: true,
       value: (o) => (specOf(o).portRange ? `${used(statusOf(o)?.allocated?.ports, rangeSize(specOf(o).portRange!))} (${specOf(o).portRange!.from}-${specOf(o).portRange!.to})` : ''),
     },
+    { header: 'REGION', wide: true, value: (o) => specOf(o).faultDomain?.region ?? '' },
+    { header: 'ZONE', wide: true, value: (o) => specOf(o).faultDomain?.zone ?? '' },
     { header: 'ATTRIBUTES', wide: true, value: (o) => Object.entries(specOf(o).attributes ?? {}).map(([k, v]) => `${k}=${v}`).join(',') },
   ],
 };

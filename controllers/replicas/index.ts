@@ -13,12 +13,14 @@
 import { randomBytes } from 'node:crypto';
 import { getCondition, refKey, type AnyObject, type CapstanObject, type DeepReadonly } from '../../api/object.ts';
 import { isStoreError } from '../../api/errors.ts';
-import type { AppSpec, TaskFailure } from '../../api/kinds/app.ts';
+import type { AppSpec, Constraint, TaskFailure } from '../../api/kinds/app.ts';
 import type { RevisionSpec, RevisionStatus } from '../../api/kinds/revision.ts';
 import { isTerminal, type TaskSpec, type TaskStatus } from '../../api/kinds/task.ts';
 import { APP_LABEL, LAUNCH_DELAY_RESET_ANNOTATION, REVISION_LABEL } from '../../api/kinds/wellknown.ts';
 import { deepEqual } from '../../api/merge.ts';
 import { done, requeueAfter, toOwner, type Caches, type ControllerDefinition, type ReconcileContext } from '../contract.ts';
+import { nodeView } from '../scheduler/demand.ts';
+import { attributeOf } from '../scheduler/snapshot.ts';
 import { planReplicas, type Backoff, type TaskFacts } from './plan.ts';
 
 export const REPLICAS = 'replicas';
@@ -48,10 +50,16 @@ export function replicasController(): ControllerDefinition {
     name: REPLICAS,
     primaryKind: 'Revision',
     concurrency: 4,
-    watches: [{ kind: 'Revision' }, { kind: 'Task', map: toOwner('Revision') }, { kind: 'App', map: revisionsOfApp }],
+    watches: [{ kind: 'Revision' }, { kind: 'Task', map: toOwner('Revision') }, { kind: 'App', map: revisionsOfApp }, { kind: 'Node', map: noKeys }],
     reconcile: (key, ctx) => reconcileRevision(key, ctx, expectations),
   };
 }
+
+/**
+ * Nodes are read for the values of GROUP_BY fields when scaling down; a node's change alone never
+ * makes a revision's count wrong, so it queues nothing.
+ */
+const noKeys = () => [];
 
 /** The App holds the backoff settings and killSelection: its change concerns its revisions. */
 function revisionsOfApp(event: { object: DeepReadonly<AnyObject> }, caches: Caches): string[] {
@@ -79,9 +87,12 @@ async function reconcileRevision(key: string, ctx: ReconcileContext, expectation
 
   const spec = app.spec as DeepReadonly<AppSpec>;
   const resetStamp = app.metadata.annotations?.[LAUNCH_DELAY_RESET_ANNOTATION];
+  const groupBy = groupByFields(revision);
+  const nodes = ctx.informer('Node');
   const plan = planReplicas({
     wanted: revision.spec.instances,
-    tasks: tasks.map(facts),
+    tasks: tasks.map((task) => facts(task, groupBy, (name) => nodes.get(name))),
+    groupBy,
     backoff: revision.status?.backoff as Backoff | undefined,
     settings: spec,
     now: ctx.now(),
@@ -120,7 +131,20 @@ function satisfied(expectation: Expectation, tasks: readonly Task[], now: number
   return [...expectation.creates].every((name) => present.has(name)) && [...expectation.deletes].every(gone);
 }
 
-function facts(task: Task): TaskFacts {
+/** The fields of the revision's GROUP_BY constraints (operators are stored upper-case). */
+function groupByFields(revision: Revision): string[] {
+  const constraints = revision.spec.template.constraints as readonly Constraint[];
+  const fields = constraints.filter(([, operator]) => operator === 'GROUP_BY').map(([field]) => field);
+  return [...new Set(fields)];
+}
+
+/** Each GROUP_BY field's value on the task's node, resolved as the scheduler does (demand.ts, snapshot.ts). */
+function groupValuesOf(node: DeepReadonly<AnyObject> | undefined, fields: readonly string[]): Record<string, string | undefined> {
+  const view = node ? nodeView(node) : undefined;
+  return Object.fromEntries(fields.map((field) => [field, view && attributeOf(view, field)]));
+}
+
+function facts(task: Task, groupBy: readonly string[], nodeNamed: (name: string) => DeepReadonly<AnyObject> | undefined): TaskFacts {
   const spec = task.spec as DeepReadonly<TaskSpec>;
   const status = task.status as DeepReadonly<TaskStatus> | undefined;
   const healthy = status?.conditions?.find((c) => c.type === 'Healthy')?.status;
@@ -136,6 +160,7 @@ function facts(task: Task): TaskFacts {
   };
   if (status?.startedAt) result.startedAt = status.startedAt;
   if (status?.finishedAt) result.finishedAt = status.finishedAt;
+  if (groupBy.length > 0 && spec.nodeName !== undefined) result.groupValues = groupValuesOf(nodeNamed(spec.nodeName), groupBy);
   return result;
 }
 

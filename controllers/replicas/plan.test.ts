@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { chooseVictims, launchDelaySeconds, planReplicas, STABLE_AFTER_MS, type TaskFacts } from './plan.ts';
+import { launchDelaySeconds, planReplicas, STABLE_AFTER_MS, type TaskFacts } from './plan.ts';
+import { chooseVictims } from './victims.ts';
 
 const settings = { backoffSeconds: 1, backoffFactor: 1.15, maxLaunchDelaySeconds: 300, killSelection: 'YOUNGEST_FIRST' as const };
 const now = new Date('2026-01-01T00:01:00Z');
@@ -37,7 +38,7 @@ describe('planReplicas', () => {
   });
 
   it('OLDEST_FIRST kills the oldest', () => {
-    expect(chooseVictims([task('old', { createdAt: at(30) }), task('young', { createdAt: at(10) })], 1, 'OLDEST_FIRST')).toEqual(['old']);
+    expect(chooseVictims({ live: [task('old', { createdAt: at(30) }), task('young', { createdAt: at(10) })], count: 1, selection: 'OLDEST_FIRST', groupBy: [] })).toEqual(['old']);
   });
 
   it('delays the replacement of a failed task by the backoff, counting each failure once', () => {

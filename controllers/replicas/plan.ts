@@ -1,10 +1,11 @@
 // What the replicas controller should do for one Revision, computed from plain objects: how many
-// tasks to create, which to kill, and the launch backoff. Ended tasks are the task gc's
+// tasks to create, which to kill (victims.ts), and the launch backoff. Ended tasks are the task gc's
 // (controllers/task-gc): it keeps a bounded history per App.
 import type { AppSpec } from '../../api/kinds/app.ts';
 import type { RevisionBackoff } from '../../api/kinds/revision.ts';
 import type { TaskPhase } from '../../api/kinds/task.ts';
 import { isTerminal } from '../../api/kinds/task.ts';
+import { chooseVictims } from './victims.ts';
 
 export interface TaskFacts {
   name: string;
@@ -18,6 +19,11 @@ export interface TaskFacts {
   createdAt: string;
   startedAt?: string;
   finishedAt?: string;
+  /**
+   * The value each of the App's GROUP_BY fields has on the task's node (undefined: the node lacks
+   * it), resolved as the scheduler resolves it; only for bound tasks of an App with GROUP_BY.
+   */
+  groupValues?: Readonly<Record<string, string | undefined>>;
 }
 
 export type Backoff = RevisionBackoff;
@@ -59,6 +65,8 @@ export function planReplicas(input: {
   now: Date;
   /** The App's LAUNCH_DELAY_RESET_ANNOTATION, if any. */
   resetStamp?: string;
+  /** The fields of the App's GROUP_BY constraints: a scale-down keeps their spread even. */
+  groupBy?: readonly string[];
 }): ReplicaPlan {
   const { wanted, tasks, settings, now } = input;
   const { backoff, failed, delayReset } = nextBackoff({ previous: input.backoff ?? { failures: 0, counted: [] }, tasks, settings, now, resetStamp: input.resetStamp });
@@ -72,7 +80,7 @@ export function planReplicas(input: {
     if (wait > 0) recheckAfterMs = wait;
     else create = wanted - live.length;
   } else if (live.length > wanted) {
-    kill = chooseVictims(live, live.length - wanted, settings.killSelection);
+    kill = chooseVictims({ live, count: live.length - wanted, selection: settings.killSelection, groupBy: input.groupBy ?? [] });
   }
   // A candidate still short of STABLE_AFTER_MS: look again when it gets there, to reset the backoff.
   const candidate = backoff.failures > 0 ? live.filter((t) => canProveStable(t, backoff)).map((t) => runningFor(t, now)).sort((a, b) => b - a)[0] : undefined;
@@ -123,20 +131,4 @@ function nextBackoff(input: { previous: Backoff; tasks: readonly TaskFacts[]; se
   if (failures > 0 && lastFailureAt) backoff.lastFailureAt = lastFailureAt;
   if (stamp) backoff.resetStamp = stamp;
   return { backoff, failed: newlyFailed.map((t) => t.name), delayReset };
-}
-
-/**
- * Which live tasks go when there are too many: first those not placed yet, then those not yet
- * running, then unhealthy ones, then by killSelection (Marathon's YOUNGEST_FIRST by default).
- */
-export function chooseVictims(live: readonly TaskFacts[], count: number, selection: BackoffSettings['killSelection']): string[] {
-  const rank = (t: TaskFacts) => (!t.bound ? 0 : t.phase !== 'Running' ? 1 : t.healthy === false ? 2 : 3);
-  const sorted = [...live].sort((a, b) => {
-    const byRank = rank(a) - rank(b);
-    if (byRank !== 0) return byRank;
-    const byAge = a.createdAt.localeCompare(b.createdAt);
-    const ordered = selection === 'YOUNGEST_FIRST' ? -byAge : byAge;
-    return ordered !== 0 ? ordered : a.name.localeCompare(b.name);
-  });
-  return sorted.slice(0, count).map((t) => t.name);
 }

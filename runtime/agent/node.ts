@@ -1,6 +1,7 @@
 // Registers the agent's Node: created on first start; on later starts the agent's facts (address,
-// attributes, capacity, ports, drivers) replace what is stored, while `unschedulable` (a person's
-// cordon) is kept. Status fields the agent owns are merged into the stored status, leaving the nodes
+// attributes, fault domain, capacity, ports, drivers) replace what is stored — an agent restarted
+// without --zone leaves a node without a fault domain — while `unschedulable` (a person's cordon) is
+// kept. Status fields the agent owns are merged into the stored status, leaving the nodes
 // controller's conditions and the scheduler's allocation alone.
 import { notFound } from '../../api/errors.ts';
 import { specKey } from '../../api/keys.ts';
