@@ -4,8 +4,9 @@
 // Nodes have no agent: they are Node objects created with a Ready condition in their status, their
 // lease keys on one lease; only the scheduler runs (through the Manager, no leader election), so
 // nothing turns them NotReady. Tasks are created directly through the store the way the replicas
-// controller makes them (owned by a Revision, phase Pending, a template with one port): 80% of a
-// spread App, 10% of an App with hostname:UNIQUE, 10% of an App with rack:GROUP_BY, interleaved.
+// controller makes them (owned by a Revision, phase Pending, a template with one port): 70% of a
+// spread App, 10% of an App with hostname:UNIQUE, 10% with rack:GROUP_BY and 10% with @zone:GROUP_BY
+// (nodes carry a fault domain: 10 zones over 2 regions), interleaved.
 // A second process (scheduler-client.ts) creates the stream round's tasks and watches the bindings
 // land, so this process runs the scheduler and nothing else while it is measured.
 //
@@ -15,6 +16,9 @@
 //   (b) backlog: 10,000 tasks already pending when the scheduler starts; from Manager.start() to
 //       the last binding seen (informer list included), and from the first binding to the last.
 //       Also the CPU this process spent per placement. BENCH_PROFILE=1 prints a CPU profile of it.
+//   (c) upgrade: the backlog's 10,000 tasks stay bound as revision 1 while 10,000 of revision 2 are
+//       pending, as in a rolling upgrade: constraints count only the placing task's revision
+//       (Marathon's rule), host ports every task. Timed as (b), from a fresh start of the scheduler.
 //   baselines: 10,000 bindings written by raw txns, values prepared beforehand: plain (one put of a
 //       binding's value per key, 64 per txn, one txn in flight), and in the scheduler's own shape
 //       (three compares, the binding and the node-index put per task, as many txns in flight).
@@ -39,6 +43,7 @@ import { printTable } from './report.ts';
 const NODES = 5_000;
 const TASKS = 10_000;
 const RACKS = 20;
+const ZONES = 10;
 const BATCH = 64;
 /** Rounds of every measurement; the table shows each figure's median and range. */
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
@@ -57,9 +62,15 @@ const APPS: Record<string, AppSpecInput> = {
   web: { driver: 'process', containers: [{ cmd: 'sleep 1000', resources: { cpus: 0.1, mem: 32 } }], ports: [{ name: 'http' }] },
   uniq: { driver: 'process', containers: [{ cmd: 'sleep 1000', resources: { cpus: 0.1, mem: 32 } }], ports: [{ name: 'http' }], constraints: [['hostname', 'UNIQUE']] },
   grouped: { driver: 'process', containers: [{ cmd: 'sleep 1000', resources: { cpus: 0.1, mem: 32 } }], ports: [{ name: 'http' }], constraints: [['rack', 'GROUP_BY']] },
+  zoned: { driver: 'process', containers: [{ cmd: 'sleep 1000', resources: { cpus: 0.1, mem: 32 } }], ports: [{ name: 'http' }], constraints: [['@zone', 'GROUP_BY']] },
 };
-const appOf = (i: number) => (i % 10 === 0 ? 'uniq' : i % 10 === 1 ? 'grouped' : 'web');
+const MIX: Record<number, string> = { 0: 'uniq', 1: 'grouped', 2: 'zoned' };
+const appOf = (i: number) => MIX[i % 10] ?? 'web';
 const rackOf = (node: number) => `r${node % RACKS}`;
+const zoneOf = (node: number) => `z${node % ZONES}`;
+const regionOf = (node: number) => `reg${(node % ZONES) % 2}`;
+/** The simulated node's index from its name (sim-00042 → 42). */
+const nodeIndex = (name: string) => Number(name.slice(4));
 
 async function createNodes(bench: BenchEtcd): Promise<{ revoke(): Promise<unknown> }> {
   const lease = bench.client.lease(600, { autoKeepAlive: false });
@@ -70,7 +81,14 @@ async function createNodes(bench: BenchEtcd): Promise<{ revoke(): Promise<unknow
       apiVersion: API_VERSION,
       kind: 'Node',
       metadata: { name },
-      spec: { address: '127.0.0.1', attributes: { hostname: name, rack: rackOf(i) }, capacity: { cpus: 8, mem: 16384 }, portRange: { from: 31000, to: 31999 }, drivers: ['docker', 'process'] },
+      spec: {
+        address: '127.0.0.1',
+        attributes: { hostname: name, rack: rackOf(i) },
+        faultDomain: { region: regionOf(i), zone: zoneOf(i) },
+        capacity: { cpus: 8, mem: 16384 },
+        portRange: { from: 31000, to: 31999 },
+        drivers: ['docker', 'process'],
+      },
       status: { leaseTTLSeconds: 600, conditions: [{ type: 'Ready', status: 'True', reason: 'AgentAlive', message: 'simulated', lastTransitionTime: now }] },
     });
     await lease.put(nodeLeaseKey(name)).value('simulated');
@@ -78,36 +96,38 @@ async function createNodes(bench: BenchEtcd): Promise<{ revoke(): Promise<unknow
   return lease;
 }
 
-/** The Revisions the tasks belong to, as the rollout controller would have written them. */
+/** The Revisions (1 and 2 of each App) the tasks belong to, as the rollout controller would have written them. */
 async function createRevisions(store: Store): Promise<Map<string, AnyObject>> {
   const revisions = new Map<string, AnyObject>();
   for (const [app, spec] of Object.entries(APPS)) {
     const template = templateOf(appSpecSchema.parse(spec));
-    const revision = await store.create({
-      apiVersion: API_VERSION,
-      kind: 'Revision',
-      metadata: { name: `${app}-1`, namespace: NAMESPACE, labels: { 'capstan.io/app': app } },
-      spec: { app, number: 1, template, instances: TASKS },
-    });
-    revisions.set(app, revision);
+    for (const number of [1, 2]) {
+      const revision = await store.create({
+        apiVersion: API_VERSION,
+        kind: 'Revision',
+        metadata: { name: `${app}-${number}`, namespace: NAMESPACE, labels: { 'capstan.io/app': app } },
+        spec: { app, number, template, instances: TASKS },
+      });
+      revisions.set(`${app}-${number}`, revision);
+    }
   }
   return revisions;
 }
 
-function taskObject(i: number, revisions: Map<string, AnyObject>, round: string): AnyObject {
+function taskObject(i: number, revisions: Map<string, AnyObject>, round: string, number = 1): AnyObject {
   const app = appOf(i);
-  const revision = revisions.get(app)!;
+  const revision = revisions.get(`${app}-${number}`)!;
   const spec = revision.spec as { template: TaskSpec['template'] };
   return {
     apiVersion: API_VERSION,
     kind: 'Task',
     metadata: {
-      name: `${app}-1-${round}${String(i).padStart(5, '0')}`,
+      name: `${app}-${number}-${round}${String(i).padStart(5, '0')}`,
       namespace: NAMESPACE,
-      labels: { 'capstan.io/app': app, 'capstan.io/revision': `${app}-1` },
+      labels: { 'capstan.io/app': app, 'capstan.io/revision': revision.metadata.name },
       ownerReferences: [{ apiVersion: API_VERSION, kind: 'Revision', name: revision.metadata.name, uid: revision.metadata.uid!, controller: true, blockOwnerDeletion: true }],
     },
-    spec: { app, revision: 1, template: spec.template },
+    spec: { app, revision: number, template: spec.template },
     status: { phase: 'Pending' },
   };
 }
@@ -200,15 +220,17 @@ async function streamRound(bench: BenchEtcd, client: Client, revisions: Map<stri
   return { seconds: (last - start) / 1000, createdSeconds: (created - start) / 1000, firstBindingSeconds: (firstBinding - start) / 1000 };
 }
 
-async function backlogRound(bench: BenchEtcd, client: Client, revisions: Map<string, AnyObject>, profile: boolean) {
-  await pool(Array.from({ length: TASKS }, (_, i) => i), 64, (i) => bench.store.create(taskObject(i, revisions, 'b')));
+/** (b) with revision 1 and nothing else; (c) with revision 2 while (b)'s tasks of revision 1 stay bound. */
+async function backlogRound(bench: BenchEtcd, client: Client, revisions: Map<string, AnyObject>, options: { revision: number; profile: boolean }) {
+  const tag = options.revision === 1 ? 'b' : 'u';
+  await pool(Array.from({ length: TASKS }, (_, i) => i), 64, (i) => bench.store.create(taskObject(i, revisions, tag, options.revision)));
   const watch = await client.watchBindings(TASKS);
   const manager = startScheduler(bench.store);
   const start = performance.now();
   const cpuBefore = process.cpuUsage();
   let synced = 0;
   // BENCH_PROFILE=1: where the scheduler's time goes, from start to the last binding.
-  const last = await profiled('scheduler-backlog', profile && Boolean(process.env['BENCH_PROFILE']), async () => {
+  const last = await profiled(`scheduler-${tag === 'b' ? 'backlog' : 'upgrade'}`, options.profile && Boolean(process.env['BENCH_PROFILE']), async () => {
     await manager.start();
     synced = performance.now();
     return (await watch.done).last;
@@ -270,30 +292,35 @@ async function rawTxnRate(bench: BenchEtcd, shape: RawShape): Promise<number> {
   return rate;
 }
 
-/** Every constraint held: UNIQUE never twice on a node, GROUP_BY even over racks, no port twice on a node. */
-async function verify(store: Store): Promise<string[]> {
+/**
+ * Every constraint held among the tasks of `revision` (constraints count one revision): UNIQUE never
+ * twice on a node, GROUP_BY even over racks and over zones; and over every task, no port twice on a node.
+ */
+async function verify(store: Store, revision: number): Promise<string[]> {
   const { items } = await store.list<AnyObject>('Task', { namespace: NAMESPACE });
   const problems: string[] = [];
   const uniqNodes = new Set<string>();
   const racks = new Map<string, number>();
+  const zones = new Map<string, number>();
   const ports = new Set<string>();
   for (const task of items) {
     const spec = task.spec as TaskSpec;
     if (!spec.nodeName) problems.push(`${task.metadata.name} unbound`);
-    if (spec.app === 'uniq') {
-      if (uniqNodes.has(spec.nodeName!)) problems.push(`UNIQUE broken on ${spec.nodeName}`);
-      uniqNodes.add(spec.nodeName!);
-    }
-    if (spec.app === 'grouped') {
-      const rack = `r${Number(spec.nodeName!.slice(4)) % RACKS}`;
-      racks.set(rack, (racks.get(rack) ?? 0) + 1);
-    }
     const port = `${spec.nodeName}:${spec.hostPorts?.[0]}`;
     if (ports.has(port)) problems.push(`port ${port} twice`);
     ports.add(port);
+    if (spec.revision !== revision || !spec.nodeName) continue;
+    const node = nodeIndex(spec.nodeName);
+    if (spec.app === 'uniq') {
+      if (uniqNodes.has(spec.nodeName)) problems.push(`UNIQUE broken on ${spec.nodeName}`);
+      uniqNodes.add(spec.nodeName);
+    }
+    if (spec.app === 'grouped') racks.set(rackOf(node), (racks.get(rackOf(node)) ?? 0) + 1);
+    if (spec.app === 'zoned') zones.set(zoneOf(node), (zones.get(zoneOf(node)) ?? 0) + 1);
   }
-  const counts = [...racks.values()];
-  if (counts.length !== RACKS || Math.max(...counts) - Math.min(...counts) > 1) problems.push(`GROUP_BY uneven: ${counts.join(',')}`);
+  const uneven = (counts: number[], groups: number) => counts.length !== groups || Math.max(...counts) - Math.min(...counts) > 1;
+  if (uneven([...racks.values()], RACKS)) problems.push(`GROUP_BY(rack) uneven: ${[...racks.values()].join(',')}`);
+  if (uneven([...zones.values()], ZONES)) problems.push(`GROUP_BY(@zone) uneven: ${[...zones.values()].join(',')}`);
   return problems;
 }
 
@@ -331,17 +358,19 @@ async function main() {
     const lease = await createNodes(bench);
     const revisions = await createRevisions(bench.store);
     const rounds: Record<string, number>[] = [];
-    const problems = { stream: [] as string[], backlog: [] as string[] };
+    const problems = { stream: [] as string[], backlog: [] as string[], upgrade: [] as string[] };
     // Rounds interleave the baselines with the scheduler, so that drift in the machine's speed
     // touches both sides of every ratio alike.
     for (let round = 0; round < ROUNDS; round += 1) {
       const raw = await rawTxnRate(bench, { scheduler: false, inFlight: 1 });
       const shaped = await rawTxnRate(bench, { scheduler: true, inFlight: BINDING_TXNS_IN_FLIGHT });
       const stream = await streamRound(bench, client, revisions);
-      problems.stream.push(...(await verify(bench.store)));
+      problems.stream.push(...(await verify(bench.store, 1)));
       await clearTasks(bench);
-      const backlog = await backlogRound(bench, client, revisions, round === 0);
-      problems.backlog.push(...(await verify(bench.store)));
+      const backlog = await backlogRound(bench, client, revisions, { revision: 1, profile: round === 0 });
+      problems.backlog.push(...(await verify(bench.store, 1)));
+      const upgrade = await backlogRound(bench, client, revisions, { revision: 2, profile: round === 0 });
+      problems.upgrade.push(...(await verify(bench.store, 2)));
       await clearTasks(bench);
       rounds.push({
         raw,
@@ -355,6 +384,8 @@ async function main() {
         backlogFirst: backlog.firstBindingSeconds,
         backlogThroughput: TASKS / (backlog.seconds - backlog.firstBindingSeconds),
         backlogCpu: backlog.cpuMicrosPerTask,
+        upgradeThroughput: TASKS / (upgrade.seconds - upgrade.firstBindingSeconds),
+        upgradeCpu: upgrade.cpuMicrosPerTask,
       });
     }
     await lease.revoke();
@@ -376,8 +407,11 @@ async function main() {
       [`    informer sync / first binding at, s`, `${shown(figure('backlogSync'), 2)} / ${shown(figure('backlogFirst'), 2)}`, '-', ''],
       [`    first binding to last (throughput), placements/s`, shown(figure('backlogThroughput')), 'raw', ratios('backlogThroughput')],
       [`    CPU of the scheduler's process per placement (list included), µs`, shown(figure('backlogCpu')), '-', ''],
-      [`(a) constraints held (UNIQUE, GROUP_BY, ports)`, summary(problems.stream), '-', ''],
-      [`(b) constraints held (UNIQUE, GROUP_BY, ports)`, summary(problems.backlog), '-', ''],
+      [`(c) upgrade: ${TASKS} of revision 2 pending beside ${TASKS} bound of revision 1, first binding to last, placements/s`, shown(figure('upgradeThroughput')), 'raw', ratios('upgradeThroughput')],
+      [`    CPU of the scheduler's process per placement (list of both revisions included), µs`, shown(figure('upgradeCpu')), '-', ''],
+      [`(a) constraints held (UNIQUE, GROUP_BY rack and @zone, ports)`, summary(problems.stream), '-', ''],
+      [`(b) constraints held (UNIQUE, GROUP_BY rack and @zone, ports)`, summary(problems.backlog), '-', ''],
+      [`(c) constraints held within revision 2, ports across both`, summary(problems.upgrade), '-', ''],
     ]);
   } finally {
     client.stop();
