@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks, so that `npm start` and `npm test` work on a new clone with
-# nothing installed by hand: Debian's etcd, Docker Engine, HAProxy and busybox, then node_modules.
+# nothing installed by hand: Debian's etcd, Docker Engine, HAProxy, dig, git and busybox, then node_modules.
 # Cheap when everything is there already (a few `command -v` and one timestamp comparison).
 set -euo pipefail
 cd "$(dirname "$0")/.."
