@@ -1,14 +1,16 @@
 // `capstan diff`: what apply would change, per object, as a diff of YAML between the stored object
-// and what apply would write. Exit 0 when nothing would change, 1 when something would, 2 on error.
+// and what apply would write (the apply engine's plan, api/apply/ planSet). Exit 0 when nothing would
+// change, 1 when something would, 2 on error.
 import { Command } from 'commander';
 import { stringify } from 'yaml';
+import { planSet } from '../api/apply/apply.ts';
+import { defaultInventoryName } from '../api/apply/plan.ts';
 import type { AnyObject } from '../api/object.ts';
-import { defaultInventoryName, planApply } from './apply-plan.ts';
 import { collect, type Act } from './command.ts';
 import type { CommandContext } from './context.ts';
 import { usageError } from './errors.ts';
 import { palette } from './io.ts';
-import { displayName, loadManifests } from './manifests.ts';
+import { displayName, loadSet } from './manifests.ts';
 import { diffLines, unifiedHunks } from './text-diff.ts';
 
 export interface DiffOptions {
@@ -28,13 +30,10 @@ export async function runDiff(ctx: CommandContext, options: DiffOptions): Promis
   if (options.files.length === 0) throw usageError('diff needs at least one -f FILE|DIR|-');
   const inventory = { named: options.inventory, derived: defaultInventoryName(options.files) };
   const session = await ctx.session();
-  const objects = await loadManifests(ctx, { files: options.files, session, storeChecks: true, consequence: 'no diff computed' });
+  const set = await loadSet(ctx, { files: options.files, session, storeChecks: true, consequence: 'no diff computed' });
   const paint = palette(ctx.io.color);
   let different = false;
-  for (const manifest of objects) {
-    const definition = session.registry.get(manifest.kind);
-    const current = await session.store.get(manifest.kind, manifest.metadata);
-    const step = planApply(definition, manifest, current, inventory);
+  for (const { manifest, step } of await planSet(set, { store: session.store, inventory })) {
     if (step.action === 'unchanged') continue;
     different = true;
     const before = step.action === 'create' ? [] : yamlLines(step.current);

@@ -1,8 +1,8 @@
 // Reading and validating the whole input of apply, diff and delete -f before anything is written:
 // every problem of every file is reported at once, with its file:line:col.
-import { loadCustomKinds } from '../api/kinds/custom.ts';
+import { validateSet, type ValidSet } from '../api/apply/validate.ts';
 import type { KindRegistry } from '../api/kinds/registry.ts';
-import { formatProblem, parseManifests, validateDocuments, type ManifestDocument, type Problem } from '../api/manifest.ts';
+import { formatProblem, parseManifests, type ManifestDocument, type Problem } from '../api/manifest.ts';
 import type { AnyObject } from '../api/object.ts';
 import type { CommandContext, Session } from './context.ts';
 import { CliError } from './errors.ts';
@@ -23,29 +23,31 @@ export interface LoadOptions {
  * The validated objects of every file, CustomKinds first (their kinds must be known before objects
  * of those kinds are written). The kinds that CustomKinds of the input declare are loaded into
  * `registry`, so the store can write their objects. Any problem: all are printed and a CliError
- * thrown, before anything is written.
+ * thrown, before anything is written. The validation is the apply engine's (api/apply/validate.ts).
  */
 export async function loadManifests(ctx: CommandContext, options: LoadOptions): Promise<AnyObject[]> {
+  return [...(await loadSet(ctx, options)).objects];
+}
+
+/** As loadManifests, the set as the apply engine takes it (api/apply/apply.ts applySet). */
+export async function loadSet(ctx: CommandContext, options: LoadOptions): Promise<ValidSet> {
   const sources = await readSources(options.files, { cwd: ctx.config.cwd, stdin: ctx.io.stdin });
   const documents: ManifestDocument[] = [];
-  const problems: Problem[] = [];
+  const parseProblems: Problem[] = [];
   for (const source of sources) {
     const parsed = parseManifests(source.text, source.file);
     documents.push(...parsed.documents.map((doc) => withDefaultNamespace(doc, ctx, options.session.registry)));
-    problems.push(...parsed.problems);
+    parseProblems.push(...parsed.problems);
   }
-  const validation = await validateDocuments(documents, options.session.registry, options.storeChecks ? { store: options.session.store } : {});
-  problems.push(...validation.problems);
-  if (problems.length > 0) {
-    reportProblems(ctx, problems);
-    throw new CliError(summary(problems, options.consequence), 1);
+  const { registry, store } = options.session;
+  const validation = await validateSet({ documents, parseProblems, registry, ...(options.storeChecks ? { store } : {}) });
+  if (!validation.valid) {
+    reportProblems(ctx, validation.problems);
+    throw new CliError(summary(validation.problems, options.consequence), 1);
   }
-  if (documents.length === 0) throw new CliError(`no objects found in ${options.files.join(', ')}: expected YAML or JSON manifests`);
-  loadCustomKinds(options.session.registry, validation.objects);
-  return [...validation.objects].sort((a, b) => rank(a) - rank(b));
+  if (validation.set.objects.length === 0) throw new CliError(`no objects found in ${options.files.join(', ')}: expected YAML or JSON manifests`);
+  return validation.set;
 }
-
-const rank = (object: AnyObject) => (object.kind === 'CustomKind' ? 0 : 1);
 
 function reportProblems(ctx: CommandContext, problems: Problem[]): void {
   const paint = palette(ctx.io.color);

@@ -2,7 +2,7 @@
 // It writes spec.instances and nothing else: no inventory label, no last-applied record, so it never
 // moves the App to another applied set, and the next `capstan apply` of a manifest that sets
 // `instances` writes the manifest's number again, as with kubectl (what a manifest that leaves
-// `instances` out does is apply's rule: cli/apply-plan.ts). The change is a read-modify-write on a
+// `instances` out does is apply's rule: api/apply/plan.ts). The change is a read-modify-write on a
 // fresh read: a concurrent writer makes it re-read, never lose their change.
 import { Command } from 'commander';
 import type { AppSpec } from '../api/kinds/app.ts';

@@ -11,29 +11,18 @@ import type { AppSpec } from '../api/kinds/app.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import { parseManifests } from '../api/manifest.ts';
 import type { CapstanObject } from '../api/object.ts';
-import { INVENTORY_LABEL } from '../cli/apply-plan.ts';
-import { readInventory } from '../cli/inventory.ts';
+import { INVENTORY_LABEL } from '../api/apply/plan.ts';
+import { readInventory } from '../api/apply/inventory.ts';
 import { capstan, REPO, spawnCapstan } from './helpers/cli.ts';
 import { TestCluster } from './helpers/cluster.ts';
 import { useStore } from './helpers/etcd.ts';
 import { until } from './helpers/poll.ts';
+import { appYaml } from './helpers/manifests.ts';
 
 type App = CapstanObject<AppSpec>;
 
-function app(name: string, options: { instances?: number } = {}): string {
-  return [
-    'apiVersion: capstan/v1',
-    'kind: App',
-    'metadata:',
-    `  name: ${name}`,
-    'spec:',
-    `  instances: ${options.instances ?? 1}`,
-    '  containers:',
-    '    - image: local/busybox:1',
-    '      cmd: "httpd -f -p $PORT0"',
-    '',
-  ].join('\n');
-}
+/** Every manifest here sets instances (1 unless given), so apply enforces it. */
+const app = (name: string, options: { instances?: number } = {}) => appYaml(name, { instances: 1, ...options });
 
 describe('capstan apply on a real etcd', () => {
   const db = useStore(builtinRegistry(), { clearEachTest: true });

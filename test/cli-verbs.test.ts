@@ -8,26 +8,14 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { appSpecSchema, templateOf } from '../api/kinds/app.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import type { AnyObject } from '../api/object.ts';
-import { APPLIED_ANNOTATION, INVENTORY_LABEL } from '../cli/apply-plan.ts';
+import { APPLIED_ANNOTATION, INVENTORY_LABEL } from '../api/apply/plan.ts';
 import { capstan } from './helpers/cli.ts';
 import { useStore } from './helpers/etcd.ts';
 import { until } from './helpers/poll.ts';
 import { freePort } from './helpers/ports.ts';
+import { appYaml } from './helpers/manifests.ts';
 
-function app(name: string, options: { instances?: number; cmd?: string } = {}): string {
-  return [
-    'apiVersion: capstan/v1',
-    'kind: App',
-    'metadata:',
-    `  name: ${name}`,
-    'spec:',
-    ...(options.instances === undefined ? [] : [`  instances: ${options.instances}`]),
-    '  driver: process',
-    '  containers:',
-    `    - cmd: "${options.cmd ?? 'sleep 1000'}"`,
-    '',
-  ].join('\n');
-}
+const app = (name: string, options: { instances?: number; cmd?: string } = {}) => appYaml(name, { driver: 'process', ...options });
 
 type App = AnyObject & { spec: { instances: number } };
 

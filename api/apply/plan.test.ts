@@ -1,20 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { KindDefinition } from '../api/kinds/registry.ts';
-import type { AnyObject } from '../api/object.ts';
+import type { KindDefinition } from '../kinds/registry.ts';
+import type { AnyObject } from '../object.ts';
 import {
   APPLIED_ANNOTATION,
   asApplied,
   defaultInventoryName,
   INVENTORY_LABEL,
   inventoryFor,
+  leaveOutOmitted,
   nextEntries,
   planApply,
   pruneCandidates,
   pruneRefusal,
   type InventoryChoice,
-} from './apply-plan.ts';
-import { diffLines, unifiedHunks } from './text-diff.ts';
+} from './plan.ts';
 
 const kind: KindDefinition = {
   apiVersion: 'capstan/v1',
@@ -102,6 +102,24 @@ describe('an App manifest without instances keeps the live count (kubectl replic
     expect(step.action).toBe(action);
     const written = step.action === 'configure' ? step.object : step.action === 'unchanged' ? step.current : step.object;
     expect((written.spec as { instances: number }).instances).toBe(instances);
+  });
+
+  it('omitted on create: the default is written', () => {
+    const step = planApply(app, appManifest({ cmd: 'a' }), undefined, fromSet);
+    expect(step.action === 'create' && step.object.spec).toEqual({ instances: 1, cmd: 'a' });
+  });
+
+  it.each([
+    { name: 'left out of the document: left out of the object, validation\'s default dropped', document: { spec: { cmd: 'a' } }, spec: { cmd: 'a' } },
+    { name: 'no spec at all: left out', document: {}, spec: { cmd: 'a' } },
+    { name: 'set in the document: kept', document: { spec: { cmd: 'a', instances: 1 } }, spec: { cmd: 'a', instances: 1 } },
+  ])('leaveOutOmitted, $name', ({ document, spec }) => {
+    expect(leaveOutOmitted(appManifest({ cmd: 'a', instances: 1 }), document).spec).toEqual(spec);
+  });
+
+  it('leaveOutOmitted leaves a kind without the rule as it is', () => {
+    const widget = manifest({ size: 1 });
+    expect(leaveOutOmitted(widget, { spec: {} })).toBe(widget);
   });
 
   it('a kind without the rule gets its default back', () => {
@@ -210,18 +228,5 @@ describe('defaultInventoryName', () => {
     expect(a.length).toBeLessThanOrEqual(63);
     expect(a).toMatch(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/);
     expect(a).not.toBe(b);
-  });
-});
-
-describe('text diff', () => {
-  it('prints removals before additions, with context', () => {
-    const lines = diffLines(['a', 'b', 'c'], ['a', 'B', 'c']);
-    expect(lines.map((l) => l.op + l.text)).toEqual([' a', '-b', '+B', ' c']);
-    expect(unifiedHunks(diffLines(['a', 'b'], ['a', 'b']))).toEqual([]);
-  });
-  it('splits far-apart changes into hunks', () => {
-    const before = Array.from({ length: 20 }, (_, i) => String(i));
-    const after = before.map((line) => (line === '1' || line === '18' ? `${line}!` : line));
-    expect(unifiedHunks(diffLines(before, after), 2)).toHaveLength(2);
   });
 });

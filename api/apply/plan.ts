@@ -1,5 +1,5 @@
 // The pure half of apply (STYLE.md habit 3): from a manifest object and what the store holds, decide
-// what apply would write. apply.ts does the reads and writes; diff.ts shows the same plan.
+// what apply would write. apply.ts does the reads and writes; `capstan diff` shows the same plan.
 //
 // Apply owns the spec of what it writes, and the labels and annotations its manifests set. Everything
 // else is left as stored: status is never written (controllers own it, on its own key),
@@ -19,9 +19,9 @@
 // changes only when asked (--inventory NAME): otherwise an object keeps the inventory it has, and a
 // new one joins the inventory derived from the -f paths (inventoryFor). So applying the same content
 // from another path or from stdin is `unchanged`.
-import type { KindDefinition } from '../api/kinds/registry.ts';
-import { mergeForUpdate } from '../api/merge.ts';
-import type { AnyObject, ObjectMeta } from '../api/object.ts';
+import type { KindDefinition } from '../kinds/registry.ts';
+import { mergeForUpdate } from '../merge.ts';
+import type { AnyObject, ObjectMeta } from '../object.ts';
 
 /** Marks every object an apply wrote with the set (inventory) it belongs to; prune checks it. */
 export const INVENTORY_LABEL = 'capstan.io/inventory';
@@ -34,6 +34,21 @@ export type ApplyStep =
   /** `object` carries the stored resourceVersion: the update is conditioned on what was read. */
   | { action: 'configure'; object: AnyObject; current: AnyObject }
   | { action: 'unchanged'; current: AnyObject };
+
+/**
+ * The validated manifest object without the KEPT_WHEN_OMITTED fields its document left out. Validation
+ * fills in every default, instances: 1 included, and planApply would then set a scaled App back to
+ * one instance; left out, it keeps the live count. `document` is the document's value as parsed.
+ */
+export function leaveOutOmitted(object: AnyObject, document: unknown): AnyObject {
+  const written = (document as { spec?: unknown } | null)?.spec;
+  const writtenSpec = written !== null && typeof written === 'object' ? (written as Record<string, unknown>) : {};
+  const omitted = (KEPT_WHEN_OMITTED[object.kind] ?? []).filter((field) => writtenSpec[field] === undefined);
+  if (omitted.length === 0) return object;
+  const spec = { ...(object.spec as Record<string, unknown>) };
+  for (const field of omitted) delete spec[field];
+  return { ...object, spec };
+}
 
 /** The inventory asked for with --inventory, if any, and the one derived from the -f paths. */
 export interface InventoryChoice {
@@ -99,11 +114,21 @@ function threeWay(stored: Record<string, string> | undefined, manifest: Record<s
 /** What applying the manifest object `manifest` does to `current` (absent: create). */
 export function planApply(definition: KindDefinition, manifest: AnyObject, current: AnyObject | undefined, inventory: InventoryChoice): ApplyStep {
   const desired = asApplied(manifest, inventoryFor(inventory, current));
-  if (!current) return { action: 'create', object: desired };
+  if (!current) return { action: 'create', object: withDefaults(definition, desired) };
   const next = mergeManifest(definition, current, desired);
   // The store's own merge decides "changed" so that apply and update agree on what a no-op is.
   if (mergeForUpdate(current, next) === current) return { action: 'unchanged', current };
   return { action: 'configure', object: next, current };
+}
+
+/**
+ * A created object has the default of a KEPT_WHEN_OMITTED field its manifest left out, as the store
+ * would give it; the spec is parsed again only then (validation defaulted every other field).
+ */
+function withDefaults(definition: KindDefinition, desired: AnyObject): AnyObject {
+  const spec = (desired.spec ?? {}) as Record<string, unknown>;
+  const omitted = (KEPT_WHEN_OMITTED[definition.kind] ?? []).some((field) => spec[field] === undefined);
+  return omitted ? { ...desired, spec: definition.spec.parse(spec) } : desired;
 }
 
 /** What an update of `current` with the manifest `desired` sends to the store. */

@@ -3,8 +3,8 @@
 // only, never by guessing from labels alone.
 import type { Etcd3 } from 'etcd3';
 import { z } from 'zod';
-import { inventoryKey } from '../api/keys.ts';
-import type { Inventory, InventoryEntry } from './apply-plan.ts';
+import { inventoryKey } from '../keys.ts';
+import type { Inventory, InventoryEntry } from './plan.ts';
 
 const inventorySchema = z.object({
   name: z.string(),
