@@ -1,5 +1,6 @@
 // `capstan controllers`: the built-in controllers in the foreground until SIGINT/SIGTERM, then a
 // graceful stop (leases released, in-flight reconciles finished or aborted).
+import { join, resolve } from 'node:path';
 import { Command } from 'commander';
 import type { Logger } from 'pino';
 import type { Store } from '../api/store.ts';
@@ -16,6 +17,7 @@ export interface ControllersOptions {
   metricsPort?: number;
   servicePortRange?: { from: number; to: number };
   terminalTaskHistory?: number;
+  gitCacheDir?: string;
 }
 
 const say = {
@@ -30,6 +32,8 @@ export interface StartControllersOptions {
   metricsPort?: number;
   servicePortRange?: { from: number; to: number };
   terminalTaskHistory?: number;
+  /** Where the gitops controllers keep fetched repositories (default ~/.capstan/git). */
+  gitCacheDir?: string;
   logger: Logger;
 }
 
@@ -60,14 +64,16 @@ export function controllersCommand(act: Act): Command {
       terminalTaskHistory,
       DEFAULT_TERMINAL_TASK_HISTORY,
     )
+    .option('--git-cache-dir <dir>', 'where the gitops controllers keep the repositories they fetch, reused across restarts (default ~/.capstan/git)')
     .action(
-      act(async (ctx, options: { only?: string; leaseTtl?: number; metricsPort?: number; servicePortRange: { from: number; to: number }; terminalTaskHistory: number }) =>
+      act(async (ctx, options: { only?: string; leaseTtl?: number; metricsPort?: number; servicePortRange: { from: number; to: number }; terminalTaskHistory: number; gitCacheDir?: string }) =>
         runControllersCommand(ctx, {
           only: options.only?.split(',').map((s) => s.trim()).filter(Boolean),
           leaseTtlSeconds: options.leaseTtl,
           metricsPort: options.metricsPort,
           servicePortRange: options.servicePortRange,
           terminalTaskHistory: options.terminalTaskHistory,
+          gitCacheDir: resolve(ctx.config.cwd, options.gitCacheDir ?? join(ctx.config.home, '.capstan', 'git')),
         }),
       ),
     );

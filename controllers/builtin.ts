@@ -1,4 +1,6 @@
 // The controllers Capstan ships with, and the one function `capstan controllers [--only a,b]` calls.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { KindRegistry } from '../api/kinds/registry.ts';
 import type { Store } from '../api/store.ts';
@@ -6,6 +8,7 @@ import type { ControllerDefinition } from './contract.ts';
 import { endpointsController } from './endpoints/index.ts';
 import type { ServicePortRange } from './endpoints/service-ports.ts';
 import { gcController } from './gc.ts';
+import { gitopsControllers } from './gitops/index.ts';
 import { healthController } from './health/index.ts';
 import { nodesController } from './nodes.ts';
 import { replicasController } from './replicas/index.ts';
@@ -22,13 +25,19 @@ export interface BuiltinOptions {
   servicePortRange?: ServicePortRange;
   /** Ended tasks the task gc keeps per App (default 5). */
   terminalTaskHistory?: number;
+  /** Where the gitops controllers keep fetched repositories (default ~/.capstan/git). */
+  gitCacheDir?: string;
 }
+
+/** `capstan controllers --git-cache-dir`'s default; `capstan up` passes its state dir's instead. */
+export const defaultGitCacheDir = () => join(homedir(), '.capstan', 'git');
 
 export function builtinControllers(registry: KindRegistry, options: BuiltinOptions = {}): ControllerDefinition[] {
   const kinds = registry.kinds().map((k) => k.kind).filter((kind) => !NOT_COLLECTED.has(kind));
   const endpoints = endpointsController(options.servicePortRange ? { servicePortRange: options.servicePortRange } : {});
   const taskGc = taskGcController(options.terminalTaskHistory !== undefined ? { terminalTaskHistory: options.terminalTaskHistory } : {});
-  return [rolloutController(), replicasController(), schedulerController(), nodesController(), healthController(), endpoints, gcController({ kinds }), taskGc];
+  const gitops = gitopsControllers({ cacheDir: options.gitCacheDir ?? defaultGitCacheDir() });
+  return [rolloutController(), replicasController(), schedulerController(), nodesController(), healthController(), endpoints, gcController({ kinds }), taskGc, ...gitops];
 }
 
 export interface RunControllersOptions {
@@ -48,6 +57,8 @@ export interface RunControllersOptions {
   servicePortRange?: ServicePortRange;
   /** Ended tasks kept per App (`--terminal-task-history`, default 5). */
   terminalTaskHistory?: number;
+  /** Where fetched git repositories are kept (`--git-cache-dir`, default ~/.capstan/git). */
+  gitCacheDir?: string;
 }
 
 export interface RunningControllers {
@@ -65,7 +76,7 @@ export class UnknownControllerError extends Error {
 }
 
 export async function runControllers(options: RunControllersOptions): Promise<RunningControllers> {
-  const builtin = builtinControllers(options.store.registry, { servicePortRange: options.servicePortRange, terminalTaskHistory: options.terminalTaskHistory });
+  const builtin = builtinControllers(options.store.registry, { servicePortRange: options.servicePortRange, terminalTaskHistory: options.terminalTaskHistory, gitCacheDir: options.gitCacheDir });
   const all = [...builtin, ...(options.extra ?? [])];
   const known = all.map((c) => c.name);
   const unknown = (options.only ?? []).filter((name) => !known.includes(name));

@@ -4,12 +4,14 @@ import { appKind } from './app.ts';
 import { customKindKind } from './custom.ts';
 import { endpointsKind } from './endpoints.ts';
 import { eventKind } from './event.ts';
+import { gitRepositoryKind } from './gitrepository.ts';
 import { nodeKind } from './node.ts';
 import { KindRegistry } from './registry.ts';
 import { revisionKind } from './revision.ts';
+import { syncKind } from './sync.ts';
 import { taskKind } from './task.ts';
 
-export const BUILTIN_KINDS = [appKind, revisionKind, taskKind, nodeKind, endpointsKind, eventKind, customKindKind] as const;
+export const BUILTIN_KINDS = [appKind, revisionKind, taskKind, nodeKind, endpointsKind, eventKind, customKindKind, gitRepositoryKind, syncKind] as const;
 
 export function builtinRegistry(): KindRegistry {
   const registry = new KindRegistry();

@@ -67,16 +67,20 @@ export class GitSource {
    * A poll that finds the commit it saw last costs one `git ls-remote` and the reads.
    */
   async checkout(ref: GitRef, path: string): Promise<Checkout> {
-    const problem = checkRef(ref);
-    if (problem) throw new GitSourceError('RefNotFound', problem);
     const repoPath = normalizeRepoPath(path);
     if (typeof repoPath !== 'string') throw new GitSourceError('PathNotFound', repoPath.invalid);
+    const { commit, fetched } = await this.fetch(ref);
+    return { commit, fetched, files: await this.readFiles(commit, repoPath) };
+  }
+
+  /** The commit `ref` names now, in the cache (fetched unless it was there): checkout without the reads. */
+  async fetch(ref: GitRef): Promise<{ commit: string; fetched: boolean }> {
+    const problem = checkRef(ref);
+    if (problem) throw new GitSourceError('RefNotFound', problem);
     await this.#ensureRepo();
     const resolved = await this.resolve(ref);
-    const { commit, fetched } = (await this.has(resolved))
-      ? { commit: resolved, fetched: false }
-      : await withRepoLock(`${this.repoDir}.lock`, this.#options.timeoutMs, () => this.#fetchLocked(ref, resolved));
-    return { commit, fetched, files: await this.readFiles(commit, repoPath) };
+    if (await this.has(resolved)) return { commit: resolved, fetched: false };
+    return withRepoLock(`${this.repoDir}.lock`, this.#options.timeoutMs, () => this.#fetchLocked(ref, resolved));
   }
 
   /** The commit a branch or tag points at on the server (`git ls-remote`); a commit as given. */
