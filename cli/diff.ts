@@ -31,9 +31,14 @@ export async function runDiff(ctx: CommandContext, options: DiffOptions): Promis
   const inventory = { named: options.inventory, derived: defaultInventoryName(options.files) };
   const session = await ctx.session();
   const set = await loadSet(ctx, { files: options.files, session, storeChecks: true, consequence: 'no diff computed' });
+  return printPlan(ctx, await planSet(set, { store: session.store, inventory })) ? 1 : 0;
+}
+
+/** Each step that changes something, as a unified diff of YAML; whether there was one (`capstan sync diff` prints the same). */
+export function printPlan(ctx: CommandContext, plan: Awaited<ReturnType<typeof planSet>>): boolean {
   const paint = palette(ctx.io.color);
   let different = false;
-  for (const { manifest, step } of await planSet(set, { store: session.store, inventory })) {
+  for (const { manifest, step } of plan) {
     if (step.action === 'unchanged') continue;
     different = true;
     const before = step.action === 'create' ? [] : yamlLines(step.current);
@@ -48,7 +53,7 @@ export async function runDiff(ctx: CommandContext, options: DiffOptions): Promis
       }
     }
   }
-  return different ? 1 : 0;
+  return different;
 }
 
 /** The part of an object apply owns, as YAML lines: identity, labels and annotations, spec. */

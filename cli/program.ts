@@ -49,6 +49,7 @@ export const COMMANDS: readonly LazyCommand[] = [
   lazy('scale <app> <instances>', 'Set the number of instances of an App', async () => (await import('./scale.ts')).scaleCommand),
   lazy('rollout', "Follow and steer an App's rolling upgrade", async () => (await import('./rollout.ts')).rolloutCommand),
   lazy('app', "Act on an App beyond its manifest (Marathon's queue)", async () => (await import('./app.ts')).appCommand),
+  lazy('sync', 'Steer a Sync (gitops): apply now, suspend, resume, diff', async () => (await import('./sync.ts')).syncCommand),
   lazy('logs [options] <task>', 'Print the output of a task', async () => (await import('./logs.ts')).logsCommand),
   lazy('exec [options] <task> [command...]', 'Run a command in a task, through the agent of its node', async () => (await import('./exec.ts')).execCommand),
   lazy('up [options]', 'Run a local Capstan in the foreground, with the demo', async () => (await import('./up.ts')).upCommand),

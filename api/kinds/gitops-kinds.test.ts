@@ -37,8 +37,8 @@ describe('GitRepository spec', () => {
 });
 
 describe('Sync spec', () => {
-  it('defaults path, prune, suspend and dependsOn', () => {
-    expect(syncSpecSchema.parse({ sourceRef: { name: 'repo' } })).toEqual({ sourceRef: { name: 'repo' }, path: '.', prune: false, suspend: false, dependsOn: [] });
+  it('defaults path, prune, selfHeal, suspend and dependsOn', () => {
+    expect(syncSpecSchema.parse({ sourceRef: { name: 'repo' } })).toEqual({ sourceRef: { name: 'repo' }, path: '.', prune: false, selfHeal: false, suspend: false, dependsOn: [] });
   });
   it.each([
     { name: 'a path leaving the repository', spec: { sourceRef: { name: 'repo' }, path: '../other' }, problem: /^path: a path inside the repository/ },

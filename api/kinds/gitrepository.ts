@@ -62,6 +62,8 @@ export interface GitArtifact {
 /** Conditions: Ready (True once an artifact is fetched; False with the git failure's reason), Stalled (True when only a spec change can help). */
 export interface GitRepositoryStatus extends CommonStatus {
   artifact?: GitArtifact;
+  /** The last `capstan.io/requestedAt` stamp (`capstan sync now`) a fetch was made for. */
+  lastHandledRequestedAt?: string;
 }
 
 const specOf = (object: AnyObject) => object.spec as Partial<GitRepositorySpec>;

@@ -21,6 +21,11 @@ export const syncSpecSchema = z.strictObject({
   path: z.string().min(1).refine((path) => !path.startsWith('/') && !path.split('/').includes('..'), { error: say.path }).default('.'),
   /** Delete what the previous commit applied and this one no longer has. Off by default, as in Flux and Argo CD. */
   prune: z.boolean().default(false),
+  /**
+   * Write back, within an interval, what was changed in the store of the objects the last applied
+   * commit wrote (drift); false: drift is only reported (status.drift, condition Drifted).
+   */
+  selfHeal: z.boolean().default(false),
   /** Leave the objects as they are: no commit is applied while true. */
   suspend: z.boolean().default(false),
   /** Syncs in the same namespace that must be Ready at their repository's current commit first. */
@@ -48,6 +53,19 @@ export interface SyncedObject {
   message?: string;
 }
 
+/** An object of the last applied commit that the store holds otherwise (controllers/gitops/drift.ts). */
+export interface DriftedObject {
+  kind: string;
+  namespace?: string;
+  name: string;
+  /** The paths that differ from what the commit writes (`spec.instances`, `metadata.labels.tier`). */
+  fields: string[];
+  /** Deleted from the store since the commit was applied. */
+  deleted?: boolean;
+  /** When it was first seen drifted this way. */
+  detectedAt: string;
+}
+
 export interface SyncCounts {
   created: number;
   configured: number;
@@ -59,7 +77,8 @@ export interface SyncCounts {
  * Conditions: Ready (True: the repository's current commit is applied whole; False with a reason:
  * ValidationFailed, DependencyNotReady, ApplyFailed, ArtifactNotReady, Suspended, OwnershipConflict),
  * Reconciling (True while a commit is being written), Stalled (True when nothing changes until a new
- * commit or a spec change: an invalid commit, a dependency cycle, objects another inventory owns).
+ * commit or a spec change: an invalid commit, a dependency cycle, objects another inventory owns),
+ * Drifted (True: objects of the last applied commit changed in the store, status.drift lists them).
  */
 export interface SyncStatus extends CommonStatus {
   /** The commit whose objects are all written: the last commit applied whole. */
@@ -73,8 +92,12 @@ export interface SyncStatus extends CommonStatus {
   /** The inventory prune works within (api/apply), kept in the Sync's namespace. */
   inventoryName?: string;
   inventory?: SyncedObject[];
+  /** Objects changed in the store since the last applied commit was (condition Drifted says how many). */
+  drift?: DriftedObject[];
   /** What the last applied commit did. */
   counts?: SyncCounts;
+  /** The last `capstan.io/requestedAt` stamp (`capstan sync now`) this Sync acted on. */
+  lastHandledRequestedAt?: string;
 }
 
 const specOf = (object: AnyObject) => object.spec as Partial<SyncSpec>;
@@ -94,6 +117,7 @@ export const syncKind: KindDefinition = {
     { header: 'APPLIED', value: (o) => shortRevision(statusOf(o)?.lastAppliedRevision) || '<none>' },
     { header: 'ATTEMPTED', wide: true, value: (o) => shortRevision(statusOf(o)?.lastAttemptedRevision) || '<none>' },
     { header: 'OBJECTS', wide: true, value: (o) => String(statusOf(o)?.inventory?.length ?? 0) },
+    { header: 'DRIFT', wide: true, value: (o) => String(statusOf(o)?.drift?.length ?? 0) },
     { header: 'READY', value: (o) => getCondition(statusOf(o)?.conditions, 'Ready')?.status ?? 'Unknown' },
     { header: 'MESSAGE', value: (o) => getCondition(statusOf(o)?.conditions, 'Ready')?.message ?? '' },
   ],

@@ -43,3 +43,10 @@ export const FOREGROUND_FINALIZER = 'foregroundDeletion';
  * back to zero, so the next launch is immediate. Metadata, so it makes no new revision.
  */
 export const LAUNCH_DELAY_RESET_ANNOTATION = 'capstan.io/launchDelayResetAt';
+
+/**
+ * On GitRepositories and Syncs: a request stamp (`capstan sync now`, Flux's
+ * `reconcile.fluxcd.io/requestedAt`). A new value makes the repository fetch now and the Sync apply
+ * now, whatever their interval; each records the value it handled in `status.lastHandledRequestedAt`.
+ */
+export const REQUESTED_AT_ANNOTATION = 'capstan.io/requestedAt';

@@ -1,8 +1,8 @@
 // How an object a Sync applied is doing, as the Sync's status reports it (pure). An App is Healthy
 // when its rollout is Complete and it is Available, Progressing while its rollout moves (or the
 // rollout controller has not seen its latest generation), Degraded with the App's reason otherwise —
-// an automatic rollback included, which the Sync reports and leaves alone until a new commit. Other
-// kinds have no rollout: written is Healthy.
+// an automatic rollback included, which the Sync reports and leaves alone until a new commit changes
+// that App (drift.ts rollbackExcuse, keepRollbacks). Other kinds have no rollout: written is Healthy.
 import type { AppStatus } from '../../api/kinds/app.ts';
 import type { SyncedObject } from '../../api/kinds/sync.ts';
 import { getCondition, type AnyObject, type DeepReadonly } from '../../api/object.ts';

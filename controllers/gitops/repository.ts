@@ -3,6 +3,7 @@
 // interval, jittered ±10 % so that repositories created together do not poll together. Syncs watch
 // the artifact; a repository fetched once feeds all of them.
 import { durationMs, shortRevision, type GitRepositorySpec, type GitRepositoryStatus } from '../../api/kinds/gitrepository.ts';
+import { REQUESTED_AT_ANNOTATION } from '../../api/kinds/wellknown.ts';
 import { deepEqual } from '../../api/merge.ts';
 import { setCondition, type AnyObject } from '../../api/object.ts';
 import { done, requeueAfter, type ReconcileContext, type Result } from '../contract.ts';
@@ -30,6 +31,10 @@ export async function reconcileRepository(key: string, ctx: ReconcileContext, op
   const intervalMs = durationMs(spec.interval)!;
   const source = new GitSource({ url: spec.url, cacheDir: options.cacheDir, timeoutMs: durationMs(spec.timeout)! });
   const now = ctx.now();
+  // Every reconcile fetches, so a new `capstan sync now` stamp (an update, which wakes this reconcile)
+  // is handled by this one: recorded with its outcome, for the CLI waiting on it.
+  const requestedAt = repository.metadata.annotations?.[REQUESTED_AT_ANNOTATION];
+  const handled = requestedAt ? { lastHandledRequestedAt: requestedAt } : {};
   let status: GitRepositoryStatus;
   try {
     const { commit } = await source.fetch(spec.ref);
@@ -37,14 +42,14 @@ export async function reconcileRepository(key: string, ctx: ReconcileContext, op
     const artifact = previous.artifact?.revision === commit ? previous.artifact : { revision: commit, fetchedAt: now.toISOString() };
     let conditions = setCondition(previous.conditions, { type: 'Ready', status: 'True', reason: 'Succeeded', message: say.fetched(commit, refText(spec.ref)) }, now);
     conditions = setCondition(conditions, { type: 'Stalled', status: 'False', reason: 'Succeeded' }, now);
-    status = { ...previous, observedGeneration: repository.metadata.generation, artifact, conditions };
+    status = { ...previous, ...handled, observedGeneration: repository.metadata.generation, artifact, conditions };
   } catch (error) {
     if (!(error instanceof GitSourceError)) throw error;
     // The artifact stays: Syncs keep the last commit fetched while the server is away.
     const stalled = error.reason === 'AuthRequired';
     let conditions = setCondition(previous.conditions, { type: 'Ready', status: 'False', reason: error.reason, message: stalled ? `${error.message}; ${say.stalledAuth}` : error.message }, now);
     conditions = setCondition(conditions, { type: 'Stalled', status: stalled ? 'True' : 'False', reason: error.reason }, now);
-    status = { ...previous, observedGeneration: repository.metadata.generation, conditions };
+    status = { ...previous, ...handled, observedGeneration: repository.metadata.generation, conditions };
     if (!deepEqual(status, previous)) await ctx.events.record(repository, { type: 'Warning', reason: error.reason, message: error.message });
   }
   if (!deepEqual(status, previous)) await ctx.store.updateStatus({ ...repository, status });

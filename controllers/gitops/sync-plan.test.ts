@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Condition } from '../../api/object.ts';
 import type { AnyObject } from '../../api/object.ts';
 import type { SyncStatus } from '../../api/kinds/sync.ts';
+import { REQUESTED_AT_ANNOTATION } from '../../api/kinds/wellknown.ts';
 import { decideSync, findCycle, ownershipConflicts, say, syncInventoryName, withDefaultNamespace } from './sync-plan.ts';
 import { INVENTORY_LABEL } from '../../api/apply/plan.ts';
 import type { ManifestDocument } from '../../api/manifest.ts';
@@ -27,6 +28,13 @@ const sync = (name: string, status: SyncStatus = {}, extra: Record<string, unkno
 });
 const applied = (revision: string): SyncStatus => ({ lastAppliedRevision: revision, lastAttemptedRevision: revision, lastAppliedGeneration: 1, observedGeneration: 1, conditions: [condition('Ready', 'True', 'Applied')] });
 
+/** With a `capstan sync now` stamp, and the one its status says was handled. */
+const stamped = (s: AnyObject, requestedAt: string, handled?: string): AnyObject => ({
+  ...s,
+  metadata: { ...s.metadata, annotations: { [REQUESTED_AT_ANNOTATION]: requestedAt } },
+  status: { ...(s.status as SyncStatus), ...(handled ? { lastHandledRequestedAt: handled } : {}) },
+});
+
 describe('decideSync', () => {
   it.each([
     { name: 'a new commit is applied', sync: sync('s', applied(A)), repo: repository(B), want: { action: 'apply', revision: B } },
@@ -47,6 +55,20 @@ describe('decideSync', () => {
       repo: repository(B),
       want: { action: 'apply', revision: B },
     },
+    {
+      name: 'a new `sync now` stamp tries a commit refused less than an interval ago',
+      sync: stamped(sync('s', { lastAttemptedRevision: B, lastAttemptedAt: '2026-01-01T00:00:30Z', observedGeneration: 1, conditions: [condition('Ready', 'False', 'ValidationFailed')] }), 't2', 't1'),
+      repo: repository(B),
+      want: { action: 'apply', revision: B },
+    },
+    {
+      name: 'a handled stamp changes nothing',
+      sync: stamped(sync('s', { lastAttemptedRevision: B, lastAttemptedAt: '2026-01-01T00:00:30Z', observedGeneration: 1, conditions: [condition('Ready', 'False', 'ValidationFailed')] }), 't1', 't1'),
+      repo: repository(B),
+      want: { action: 'observe', recheckMs: 30_000 },
+    },
+    { name: 'a stamp on the applied commit is only observed (that write records it)', sync: stamped(sync('s', applied(A)), 't2', 't1'), repo: repository(A), want: { action: 'observe', recheckMs: 60_000 } },
+    { name: 'suspended: a stamp applies nothing', sync: stamped(sync('s', applied(A), { suspend: true }), 't2'), repo: repository(B), want: { action: 'observe', recheckMs: 60_000 } },
     { name: 'no repository', sync: sync('s'), repo: undefined, want: { action: 'wait', reason: 'ArtifactNotReady', message: say.noRepository('repo'), stalled: false } },
     { name: 'a repository without a commit says why', sync: sync('s'), repo: repository(), want: { action: 'wait', reason: 'ArtifactNotReady', message: say.noArtifact('repo', 'no route'), stalled: false } },
   ])('$name', ({ sync: s, repo, want }) => {

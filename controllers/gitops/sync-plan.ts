@@ -5,6 +5,7 @@ import { INVENTORY_LABEL, defaultInventoryName } from '../../api/apply/plan.ts';
 import type { ApplySetResult } from '../../api/apply/apply.ts';
 import { durationMs, shortRevision, type GitRepositoryStatus } from '../../api/kinds/gitrepository.ts';
 import type { SyncCounts, SyncSpec, SyncStatus } from '../../api/kinds/sync.ts';
+import { REQUESTED_AT_ANNOTATION } from '../../api/kinds/wellknown.ts';
 import { formatProblem, type ManifestDocument, type Problem } from '../../api/manifest.ts';
 import { getCondition, type AnyObject, type DeepReadonly } from '../../api/object.ts';
 
@@ -48,6 +49,9 @@ export function syncIntervalMs(spec: DeepReadonly<SyncSpec>, repository: DeepRea
   const own = spec.interval ?? (repository?.spec as { interval?: string } | undefined)?.interval;
   return (own && durationMs(own)) || DEFAULT_INTERVAL_MS;
 }
+
+/** The `capstan sync now` stamp on a Sync or GitRepository, when it has one. */
+export const requestedAtOf = (object: DeepReadonly<AnyObject>) => object.metadata.annotations?.[REQUESTED_AT_ANNOTATION];
 
 /** A repository's commit, when it has one. */
 export const artifactOf = (repository: DeepReadonly<AnyObject> | undefined) => (repository?.status as GitRepositoryStatus | undefined)?.artifact?.revision;
@@ -98,6 +102,10 @@ export function decideSync(input: DecideInput): SyncDecision {
     status.lastAttemptedRevision === revision &&
     status.lastAppliedGeneration === sync.metadata.generation;
   if (applied) return { action: 'observe', recheckMs: intervalMs };
+  // `capstan sync now`: a stamp not handled yet tries the current commit now, even one refused less
+  // than an interval ago. (An applied commit is only observed: the stamp is recorded by that write.)
+  const requestedAt = requestedAtOf(sync);
+  if (requestedAt !== undefined && requestedAt !== status.lastHandledRequestedAt) return { action: 'apply', revision };
   // A commit refused at this revision and generation: look again once an interval has passed (a
   // service port another App held may be free by then), not on every change of an App it applied.
   const refusedAt = status.lastAttemptedAt ? Date.parse(status.lastAttemptedAt) : Number.NaN;

@@ -21,6 +21,8 @@ import { refKey, setCondition, type AnyObject, type Condition, type DeepReadonly
 import { done, requeueAfter, retry, type ReconcileContext, type Result } from '../contract.ts';
 import { GitSourceError, normalizeRepoPath } from './git-parse.ts';
 import { GitSource, type ManifestFile } from './git-source.ts';
+import { checkDrift, drifted, withRollbacksKept } from './drift-check.ts';
+import { say as sayDrift } from './drift.ts';
 import { appHealth } from './health.ts';
 import {
   artifactOf,
@@ -28,6 +30,7 @@ import {
   decideSync,
   failuresOf,
   ownershipConflicts,
+  requestedAtOf,
   say,
   syncIntervalMs,
   syncInventoryName,
@@ -57,9 +60,13 @@ export async function reconcileSync(key: string, ctx: ReconcileContext, options:
   const writer = new StatusWriter(ctx, cached as AnyObject);
 
   switch (decision.action) {
-    case 'observe':
-      await writer.write({}, []);
+    case 'observe': {
+      // A suspended Sync leaves its objects as they are, drifted or not: nothing is compared.
+      const applied = (cached.status as DeepReadonly<SyncStatus> | undefined)?.lastAppliedRevision;
+      if (spec.suspend || !applied || !repository) await writer.write({}, []);
+      else await checkDrift(ctx, writer, { revision: applied, readCommit: (revision) => readCommit(repository as AnyObject, revision, spec.path, options.cacheDir) });
       return requeueAfter(decision.recheckMs);
+    }
     case 'wait':
       await writer.write({}, [ready('False', decision.reason, decision.message), reconciling('False', decision.reason), stalled(decision.stalled ? 'True' : 'False', decision.reason)]);
       // Watches wake a waiting Sync: its repository's artifact, the Syncs it depends on.
@@ -110,9 +117,11 @@ async function applyCommit(ctx: ReconcileContext, writer: StatusWriter, input: A
     return requeueAfter(syncIntervalMs(spec, input.repository));
   }
 
+  // An App rolled back automatically stays so unless this commit changes it (drift.ts rollbackExcuse).
+  const set = await withRollbacksKept(ctx, sync, validation.set, { lastApplied, readCommit: (commit) => readCommit(input.repository, commit, spec.path, input.options.cacheDir) });
   const inventoryName = syncInventoryName(sync);
   const inventory = { derived: inventoryName };
-  const plan = await planSet(validation.set, { store: ctx.store, inventory });
+  const plan = await planSet(set, { store: ctx.store, inventory });
   const conflicts = ownershipConflicts(plan.map((p) => (p.step.action === 'create' ? undefined : p.step.current)), inventoryName);
   if (conflicts.length > 0) {
     const message = say.owned(conflicts, inventoryName);
@@ -122,8 +131,8 @@ async function applyCommit(ctx: ReconcileContext, writer: StatusWriter, input: A
   }
 
   // Recorded before the first write: see the header.
-  await writer.write({ ...attempt, inventoryName }, [reconciling('True', 'Progressing', say.applying(revision, validation.set.objects.length))]);
-  const result = await applySet(validation.set, { store: ctx.store, namespace, inventory, ...(spec.prune ? { prune: {} } : {}) });
+  await writer.write({ ...attempt, inventoryName }, [reconciling('True', 'Progressing', say.applying(revision, set.objects.length))]);
+  const result = await applySet(set, { store: ctx.store, namespace, inventory, ...(spec.prune ? { prune: {} } : {}) });
   if (result.failed) {
     const message = say.applyFailed(revision, failuresOf(result));
     await writer.write({}, [ready('False', 'ApplyFailed', message), reconciling('True', 'ApplyFailed', message), stalled('False', 'ApplyFailed')]);
@@ -138,8 +147,10 @@ async function applyCommit(ctx: ReconcileContext, writer: StatusWriter, input: A
     lastAppliedGeneration: sync.metadata.generation,
     counts,
     inventory: held.map(({ kind, namespace: ns, name }) => (ns ? { kind, namespace: ns, name } : { kind, name })),
+    // Applied whole: every object is as this commit writes it (a rolled-back App excepted, see drift.ts).
+    drift: [],
   };
-  await writer.write(applied, [ready('True', 'Applied', message), reconciling('False', 'Applied'), stalled('False', 'Applied')]);
+  await writer.write(applied, [ready('True', 'Applied', message), reconciling('False', 'Applied'), stalled('False', 'Applied'), drifted('False', 'NoDrift', sayDrift.none)]);
   if (counts.created + counts.configured + counts.pruned > 0) await ctx.events.record(sync, { reason: 'Applied', message });
   return requeueAfter(syncIntervalMs(spec, input.repository));
 }
@@ -168,7 +179,10 @@ class StatusWriter {
   async write(fields: Partial<SyncStatus>, conditions: ConditionUpdate[]): Promise<void> {
     const previous = (this.object.status ?? {}) as SyncStatus;
     const now = this.ctx.now();
-    let next: SyncStatus = { ...previous, ...fields, observedGeneration: this.object.metadata.generation };
+    // Every write of a reconcile that saw a `capstan sync now` stamp records it as handled.
+    const requestedAt = requestedAtOf(this.object);
+    const handled = requestedAt ? { lastHandledRequestedAt: requestedAt } : {};
+    let next: SyncStatus = { ...previous, ...fields, ...handled, observedGeneration: this.object.metadata.generation };
     for (const condition of conditions) next = { ...next, conditions: setCondition(next.conditions, condition, now) };
     if (next.inventory) next = { ...next, inventory: next.inventory.map((entry) => this.withHealth(entry)) };
     if (deepEqual(next, previous)) return;
