@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Store } from '../api/store.ts';
 import type { RunningControllers } from '../controllers/builtin.ts';
 import { DEFAULT_TERMINAL_TASK_HISTORY } from '../controllers/task-gc/plan.ts';
+import { parseListen } from '../controllers/gitops/webhook-auth.ts';
 import { positiveInteger, type Act } from './command.ts';
 import type { CommandContext } from './context.ts';
 import { EXIT, usageError } from './errors.ts';
@@ -18,9 +19,22 @@ export interface ControllersOptions {
   servicePortRange?: { from: number; to: number };
   terminalTaskHistory?: number;
   gitCacheDir?: string;
+  webhook?: WebhookCliOptions;
 }
 
+/** The gitops webhook receiver as the CLI asks for it: where to listen, and the secret's file. */
+export interface WebhookCliOptions {
+  host: string;
+  port: number;
+  secretFile: string;
+}
+
+/** `--webhook-listen`'s default: loopback only, so nothing beyond this machine can reach it without a proxy the user sets up. */
+export const DEFAULT_WEBHOOK_LISTEN = '127.0.0.1:9292';
+
 const say = {
+  webhookListen: (value: string) => `--webhook-listen: expected HOST:PORT (e.g. ${DEFAULT_WEBHOOK_LISTEN}, [::1]:9292, :9292 for loopback) or off, found "${value}"`,
+  webhookInUse: (where: string) => `the webhook receiver cannot listen on ${where}: the port is taken (another \`capstan controllers\` or \`capstan up\`?); pass --webhook-listen HOST:PORT with a free port, or --webhook-listen off`,
   history: (value: string) => `--terminal-task-history: expected a whole number of ended tasks to keep per App (0 or more, e.g. ${DEFAULT_TERMINAL_TASK_HISTORY}), found "${value}"`,
 } as const;
 
@@ -34,6 +48,8 @@ export interface StartControllersOptions {
   terminalTaskHistory?: number;
   /** Where the gitops controllers keep fetched repositories (default ~/.capstan/git). */
   gitCacheDir?: string;
+  /** Serve the gitops webhook receiver; only when the gitrepositories controller runs (the hook is for it). */
+  webhook?: WebhookCliOptions;
   logger: Logger;
 }
 
@@ -43,10 +59,24 @@ export interface StartControllersOptions {
  */
 export async function startControllers(options: StartControllersOptions): Promise<RunningControllers> {
   const { runControllers, UnknownControllerError } = await import('../controllers/builtin.ts');
+  const { webhook: wanted, ...rest } = options;
+  const webhook = wanted && (!options.only?.length || options.only.includes('gitrepositories')) ? await webhookOf(wanted) : undefined;
   try {
-    return await runControllers({ leaderElection: true, ...options, handleSignals: false });
+    return await runControllers({ leaderElection: true, ...rest, ...(webhook ? { webhook } : {}), handleSignals: false });
   } catch (error) {
     if (error instanceof UnknownControllerError) throw usageError(error.message);
+    if ((error as NodeJS.ErrnoException & { port?: number }).code === 'EADDRINUSE' && wanted && (error as { port?: number }).port === wanted.port) throw usageError(say.webhookInUse(`${wanted.host}:${wanted.port}`));
+    throw error;
+  }
+}
+
+async function webhookOf(options: WebhookCliOptions): Promise<{ host: string; port: number; secret: Uint8Array }> {
+  const { readOrCreateSecret, WebhookSecretError } = await import('../controllers/gitops/webhook-secret.ts');
+  try {
+    const { secret } = await readOrCreateSecret(options.secretFile);
+    return { host: options.host, port: options.port, secret };
+  } catch (error) {
+    if (error instanceof WebhookSecretError) throw usageError(error.message);
     throw error;
   }
 }
@@ -65,8 +95,27 @@ export function controllersCommand(act: Act): Command {
       DEFAULT_TERMINAL_TASK_HISTORY,
     )
     .option('--git-cache-dir <dir>', 'where the gitops controllers keep the repositories they fetch, reused across restarts (default ~/.capstan/git)')
+    .option(
+      '--webhook-listen <host:port|off>',
+      'serve the gitops webhook receiver (POST /hook/<token>, HMAC-SHA256 signed; the path is in `capstan describe gitrepository`) here; off for none',
+      DEFAULT_WEBHOOK_LISTEN,
+    )
+    .option('--webhook-secret-file <file>', "the webhook receiver's secret: it signs request bodies and derives each repository's token; created with a random one when absent (default ~/.capstan/webhook-secret)")
     .action(
-      act(async (ctx, options: { only?: string; leaseTtl?: number; metricsPort?: number; servicePortRange: { from: number; to: number }; terminalTaskHistory: number; gitCacheDir?: string }) =>
+      act(
+        async (
+          ctx,
+          options: {
+            only?: string;
+            leaseTtl?: number;
+            metricsPort?: number;
+            servicePortRange: { from: number; to: number };
+            terminalTaskHistory: number;
+            gitCacheDir?: string;
+            webhookListen: string;
+            webhookSecretFile?: string;
+          },
+        ) =>
         runControllersCommand(ctx, {
           only: options.only?.split(',').map((s) => s.trim()).filter(Boolean),
           leaseTtlSeconds: options.leaseTtl,
@@ -74,9 +123,18 @@ export function controllersCommand(act: Act): Command {
           servicePortRange: options.servicePortRange,
           terminalTaskHistory: options.terminalTaskHistory,
           gitCacheDir: resolve(ctx.config.cwd, options.gitCacheDir ?? join(ctx.config.home, '.capstan', 'git')),
+          webhook: webhookListen(options.webhookListen, resolve(ctx.config.cwd, options.webhookSecretFile ?? join(ctx.config.home, '.capstan', 'webhook-secret'))),
         }),
       ),
     );
+}
+
+/** `--webhook-listen`: off → no receiver. */
+function webhookListen(value: string, secretFile: string): WebhookCliOptions | undefined {
+  if (value.trim() === 'off') return undefined;
+  const listen = parseListen(value);
+  if (!listen) throw usageError(say.webhookListen(value));
+  return { ...listen, secretFile };
 }
 
 function terminalTaskHistory(value: string): number {
@@ -98,7 +156,8 @@ export async function runControllersCommand(ctx: CommandContext, options: Contro
   const logger = readableLogger({ out: ctx.io.stderr, color: ctx.io.color });
   const running = await startControllers({ store: session.store, logger, ...options });
   const metrics = running.metricsUrl ? `, metrics on ${running.metricsUrl}` : '';
-  logger.info(`running ${running.controllers.join(', ')} against ${ctx.config.etcd}${metrics}; Ctrl-C to stop`);
+  const webhook = running.webhookUrl ? `, gitops webhook receiver on ${running.webhookUrl}/hook/<token> (each GitRepository's status.webhookPath)` : '';
+  logger.info(`running ${running.controllers.join(', ')} against ${ctx.config.etcd}${metrics}${webhook}; Ctrl-C to stop`);
   await interrupted;
   logger.info('stopping controllers');
   await running.stop();

@@ -3,6 +3,7 @@
 // server and a load balancer (HAProxy) — points the config file at the etcd it started, applies the
 // demo manifests, prints the URLs where the demo answers (directly, through HAProxy, by name), and on
 // Ctrl-C stops what it started, in reverse order, and nothing else.
+// With --git it syncs a repository instead of applying the demo (local/git-sync.ts).
 //
 // The order is chosen for the stop as much as for the start. The load balancer and DNS come last, so
 // they stop first: the front door closes (no new connection is routed, no name resolves) while every
@@ -19,8 +20,9 @@ import { runApply } from './apply.ts';
 import { positiveInteger, type Act } from './command.ts';
 import { writeConfigFile, type CliConfig } from './config.ts';
 import { openSession, type CommandContext, type Session } from './context.ts';
+import type { RunningControllers } from '../controllers/builtin.ts';
 import { startControllers } from './controllers.ts';
-import { EXIT } from './errors.ts';
+import { EXIT, usageError } from './errors.ts';
 import type { RunningLoadBalancer } from './lb.ts';
 import type { Component } from './local/component.ts';
 import { waitForDemoUrl } from './local/demo-url.ts';
@@ -29,6 +31,8 @@ import { EtcdServer } from './local/etcd-server.ts';
 import { checkFrontDoorPorts, dnsComponent, DNS_ZONE, FRONT_DOOR_DEFAULTS, lbComponent, LOOPBACK, type FrontDoorPorts } from './local/front-door.ts';
 import { describeOffer, LOCAL_CPU_OVERCOMMIT, overcommitFactor } from './local/capacity.ts';
 import { LocalAgent } from './local/node-agent.ts';
+import { parseGitFlag, type GitFlag } from './local/git-flag.ts';
+import { syncFromGit } from './local/git-sync.ts';
 import { firstFree } from './local/ports.ts';
 import { waitForFrontDoor } from './local/traffic.ts';
 import { readableLogger } from './logger.ts';
@@ -47,6 +51,8 @@ export interface UpOptions {
   statsPort?: number;
   /** cpus the local node offers per core (local/capacity.ts); default LOCAL_CPU_OVERCOMMIT. */
   cpuOvercommit?: number;
+  /** Sync this repository (local/git-sync.ts) instead of applying the demo. */
+  git?: GitFlag;
 }
 
 const DEFAULT_CLIENT_PORT = 2379;
@@ -63,6 +69,9 @@ const FRONT_DOOR_TIMEOUT_MS = 30_000;
 /** The demo App's virtual host (manifests/demo/web.yaml): *.localhost resolves to 127.0.0.1 in curl and browsers. */
 const DEMO_VHOST = 'web.localhost';
 
+/** The webhook receiver's port when free (`capstan controllers`' default); otherwise any free one, printed. */
+const WEBHOOK_PORT = 9292;
+
 const portsSchema = z.object({ clientPort: z.number().int(), peerPort: z.number().int() });
 
 export function upCommand(act: Act): Command {
@@ -76,6 +85,12 @@ export function upCommand(act: Act): Command {
     .option('--apply <dir>', `apply these manifests once started (default: ${DEMO} when present)`)
     .option('--no-apply', 'apply nothing')
     .option('--no-controllers', 'start etcd only')
+    .option(
+      '--git <url[#ref:path]>',
+      'sync this repository (GitRepository and Sync "up", prune on) instead of applying the demo, e.g. file:///tmp/deploy.git#main:apps; ' +
+        'ref: a branch (default main), tags/NAME or a commit; path: default the root. Prints how to push a change and see it land',
+      gitFlag,
+    )
     .option('--docker-socket <path>', 'use the Docker Engine on this socket when it answers, instead of starting one', DEFAULT_DOCKER_SOCKET)
     .option('--dns-port <port>', `the DNS server's port on ${LOOPBACK}, UDP and TCP (default: ${FRONT_DOOR_DEFAULTS.dnsPort})`, positiveInteger('--dns-port'))
     .option('--http-port <port>', `the load balancer's shared HTTP frontend (virtual hosts) on ${LOOPBACK} (default: ${FRONT_DOOR_DEFAULTS.httpPort}; 80 needs root and is often taken)`, positiveInteger('--http-port'))
@@ -87,7 +102,21 @@ export function upCommand(act: Act): Command {
       overcommitFactor('--cpu-overcommit'),
     )
     .action(
-      act(async (ctx, options: { stateDir?: string; apply?: string | boolean; controllers: boolean; dockerSocket: string; dnsPort?: number; httpPort?: number; statsPort?: number; cpuOvercommit?: number }) =>
+      act(
+        async (
+          ctx,
+          options: {
+            stateDir?: string;
+            apply?: string | boolean;
+            controllers: boolean;
+            dockerSocket: string;
+            dnsPort?: number;
+            httpPort?: number;
+            statsPort?: number;
+            cpuOvercommit?: number;
+            git?: GitFlag;
+          },
+        ) =>
         runUp(ctx, {
           stateDir: options.stateDir,
           apply: options.apply === false ? false : typeof options.apply === 'string' ? options.apply : undefined,
@@ -97,9 +126,16 @@ export function upCommand(act: Act): Command {
           httpPort: options.httpPort,
           statsPort: options.statsPort,
           cpuOvercommit: options.cpuOvercommit,
+          git: options.git,
         }),
       ),
     );
+}
+
+function gitFlag(value: string): GitFlag {
+  const parsed = parseGitFlag(value);
+  if ('problem' in parsed) throw usageError(parsed.problem);
+  return parsed;
 }
 
 export async function runUp(ctx: CommandContext, options: UpOptions): Promise<number> {
@@ -137,13 +173,15 @@ export async function runUp(ctx: CommandContext, options: UpOptions): Promise<nu
       },
     },
   ];
+  let controllers: ReturnType<typeof controllersComponent> | undefined;
   const lb = lbComponent({ session: () => session!, stateDir, httpPort: frontDoor.httpPort, statsPort: frontDoor.statsPort, log });
   if (options.controllers) {
     const docker = dockerComponent(stateDir, options.dockerSocket ?? DEFAULT_DOCKER_SOCKET);
+    controllers = controllersComponent({ session: () => session!, log, stateDir });
     components.push(
       docker,
       agentComponent({ session: () => session!, stateDir, socketPath: () => docker.socketPath, log, cpuOvercommit: options.cpuOvercommit }),
-      controllersComponent(() => session!, log),
+      controllers,
       dnsComponent({ session: () => session!, port: frontDoor.dnsPort, log }),
       lb,
     );
@@ -158,12 +196,26 @@ export async function runUp(ctx: CommandContext, options: UpOptions): Promise<nu
       started.push(component);
       log.info(`${component.name} started: ${where}`);
     }
-    const applyDir = options.apply === false ? undefined : (options.apply ?? (existsSync(join(ctx.config.cwd, DEMO)) ? DEMO : undefined));
+    // --git replaces the demo: the repository is what should run. --apply DIR still applies besides.
+    const demo = !options.git && existsSync(join(ctx.config.cwd, DEMO)) ? DEMO : undefined;
+    const applyDir = options.apply === false ? undefined : (options.apply ?? demo);
     if (applyDir && !stop.signal.aborted) {
       log.info(`applying ${applyDir}`);
       const applyCtx: CommandContext = { ...ctx, config: upConfig, session: async () => session! };
       code = await runApply(applyCtx, { files: [applyDir], dryRun: false, prune: false });
       if (applyDir === DEMO && lb.running) await announceDemo({ session: session!, ctx, log, signal: stop.signal, lb: { dir: lb.dir, statsUrl: lb.running.statsUrl, credentials: lb.running.credentials }, frontDoor });
+    }
+    if (options.git && controllers && !stop.signal.aborted) {
+      await syncFromGit({
+        store: session!.store,
+        namespace: ctx.config.namespace,
+        flag: options.git,
+        webhookUrl: controllers.webhookUrl,
+        secretFile: controllers.webhookSecretFile,
+        log,
+        signal: stop.signal,
+        out: ctx.io.stdout,
+      });
     }
     if (!stop.signal.aborted) log.info(`ready. In another terminal: capstan get tasks -A -o wide   (npm link once puts capstan on PATH; Ctrl-C here stops what up started)`);
     await interrupted;
@@ -287,14 +339,30 @@ function agentComponent(options: { session: () => Session; stateDir: string; soc
   };
 }
 
-function controllersComponent(session: () => Session, log: Logger): Component {
-  let running: { stop(): Promise<void> } | undefined;
+/**
+ * The built-in controllers, their git cache in the state dir, and the gitops webhook receiver on
+ * loopback: on by default because `up --git` prints a hook to call, and loopback because only this
+ * machine's git server (a post-receive hook) should reach it; its secret is a file in the state dir.
+ */
+function controllersComponent(options: { session: () => Session; log: Logger; stateDir: string }): Component & { readonly webhookUrl?: string; readonly webhookSecretFile: string } {
+  let running: RunningControllers | undefined;
+  const webhookSecretFile = join(options.stateDir, 'webhook-secret');
   return {
     name: 'controllers',
+    webhookSecretFile,
+    get webhookUrl() {
+      return running?.webhookUrl;
+    },
     async start() {
-      const started = await startControllers({ store: session().store, logger: log.child({ name: 'controllers' }), leaderElection: true });
-      running = started;
-      return `${started.controllers.join(', ')}, leader-elected`;
+      running = await startControllers({
+        store: options.session().store,
+        logger: options.log.child({ name: 'controllers' }),
+        leaderElection: true,
+        gitCacheDir: join(options.stateDir, 'git'),
+        webhook: { host: LOOPBACK, port: await firstFree([WEBHOOK_PORT]), secretFile: webhookSecretFile },
+      });
+      const hook = running.webhookUrl ? `; gitops webhook receiver on ${running.webhookUrl} (secret in ${webhookSecretFile})` : '';
+      return `${running.controllers.join(', ')}, leader-elected${hook}`;
     },
     async stop() {
       await running?.stop();

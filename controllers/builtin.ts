@@ -9,6 +9,7 @@ import { endpointsController } from './endpoints/index.ts';
 import type { ServicePortRange } from './endpoints/service-ports.ts';
 import { gcController } from './gc.ts';
 import { gitopsControllers } from './gitops/index.ts';
+import { serveWebhook, type WebhookReceiver } from './gitops/webhook.ts';
 import { healthController } from './health/index.ts';
 import { nodesController } from './nodes.ts';
 import { replicasController } from './replicas/index.ts';
@@ -27,6 +28,8 @@ export interface BuiltinOptions {
   terminalTaskHistory?: number;
   /** Where the gitops controllers keep fetched repositories (default ~/.capstan/git). */
   gitCacheDir?: string;
+  /** The gitops webhook receiver's secret: GitRepository statuses show their hook path. */
+  webhookSecret?: Uint8Array;
 }
 
 /** `capstan controllers --git-cache-dir`'s default; `capstan up` passes its state dir's instead. */
@@ -36,7 +39,7 @@ export function builtinControllers(registry: KindRegistry, options: BuiltinOptio
   const kinds = registry.kinds().map((k) => k.kind).filter((kind) => !NOT_COLLECTED.has(kind));
   const endpoints = endpointsController(options.servicePortRange ? { servicePortRange: options.servicePortRange } : {});
   const taskGc = taskGcController(options.terminalTaskHistory !== undefined ? { terminalTaskHistory: options.terminalTaskHistory } : {});
-  const gitops = gitopsControllers({ cacheDir: options.gitCacheDir ?? defaultGitCacheDir() });
+  const gitops = gitopsControllers({ cacheDir: options.gitCacheDir ?? defaultGitCacheDir(), ...(options.webhookSecret ? { webhookSecret: options.webhookSecret } : {}) });
   return [rolloutController(), replicasController(), schedulerController(), nodesController(), healthController(), endpoints, gcController({ kinds }), taskGc, ...gitops];
 }
 
@@ -59,12 +62,16 @@ export interface RunControllersOptions {
   terminalTaskHistory?: number;
   /** Where fetched git repositories are kept (`--git-cache-dir`, default ~/.capstan/git). */
   gitCacheDir?: string;
+  /** Serve the gitops webhook receiver (controllers/gitops/webhook.ts) on host:port (port 0: any free one). Omit for none. */
+  webhook?: { host: string; port: number; secret: Uint8Array };
 }
 
 export interface RunningControllers {
   manager: Manager;
   controllers: string[];
   metricsUrl?: string;
+  /** `http://host:port` of the webhook receiver, when it runs; a hook is this + a GitRepository's status.webhookPath. */
+  webhookUrl?: string;
   stop(): Promise<void>;
 }
 
@@ -76,7 +83,12 @@ export class UnknownControllerError extends Error {
 }
 
 export async function runControllers(options: RunControllersOptions): Promise<RunningControllers> {
-  const builtin = builtinControllers(options.store.registry, { servicePortRange: options.servicePortRange, terminalTaskHistory: options.terminalTaskHistory, gitCacheDir: options.gitCacheDir });
+  const builtin = builtinControllers(options.store.registry, {
+    servicePortRange: options.servicePortRange,
+    terminalTaskHistory: options.terminalTaskHistory,
+    gitCacheDir: options.gitCacheDir,
+    webhookSecret: options.webhook?.secret,
+  });
   const all = [...builtin, ...(options.extra ?? [])];
   const known = all.map((c) => c.name);
   const unknown = (options.only ?? []).filter((name) => !known.includes(name));
@@ -92,8 +104,18 @@ export async function runControllers(options: RunControllersOptions): Promise<Ru
   });
   await manager.start();
   let metrics: MetricsServer | undefined;
-  if (options.metricsPort !== undefined) metrics = await serveMetrics({ registry: manager.metrics.registry, port: options.metricsPort });
+  let webhook: WebhookReceiver | undefined;
+  try {
+    if (options.metricsPort !== undefined) metrics = await serveMetrics({ registry: manager.metrics.registry, port: options.metricsPort });
+    // Served by every replica, leader or not: a hook only stamps an annotation, which the leader acts on.
+    if (options.webhook) webhook = await serveWebhook({ store: options.store, ...options.webhook, ...(options.logger ? { logger: options.logger } : {}) });
+  } catch (error) {
+    await metrics?.close();
+    await manager.stop();
+    throw error;
+  }
   const stop = async () => {
+    await webhook?.close();
     await manager.stop();
     await metrics?.close();
   };
@@ -102,5 +124,6 @@ export async function runControllers(options: RunControllersOptions): Promise<Ru
   }
   const running: RunningControllers = { manager, controllers: controllers.map((c) => c.name), stop };
   if (metrics) running.metricsUrl = metrics.url;
+  if (webhook) running.webhookUrl = webhook.url;
   return running;
 }

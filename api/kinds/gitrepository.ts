@@ -64,6 +64,8 @@ export interface GitRepositoryStatus extends CommonStatus {
   artifact?: GitArtifact;
   /** The last `capstan.io/requestedAt` stamp (`capstan sync now`) a fetch was made for. */
   lastHandledRequestedAt?: string;
+  /** `/hook/<token>` on the controllers' webhook receiver (`--webhook-listen`), when it runs: POST a signed body there to fetch at once. */
+  webhookPath?: string;
 }
 
 const specOf = (object: AnyObject) => object.spec as Partial<GitRepositorySpec>;

@@ -11,6 +11,8 @@ import { reconcileSync } from './sync.ts';
 export interface GitopsOptions {
   /** Where fetched repositories are kept (`capstan controllers --git-cache-dir`). */
   cacheDir: string;
+  /** The webhook receiver's secret, when one runs: each GitRepository's status.webhookPath is derived from it. */
+  webhookSecret?: Uint8Array;
 }
 
 const specOf = (sync: DeepReadonly<AnyObject>) => sync.spec as DeepReadonly<SyncSpec>;

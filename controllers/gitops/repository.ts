@@ -9,6 +9,7 @@ import { setCondition, type AnyObject } from '../../api/object.ts';
 import { done, requeueAfter, type ReconcileContext, type Result } from '../contract.ts';
 import { GitSource } from './git-source.ts';
 import { GitSourceError } from './git-parse.ts';
+import { webhookPath } from './webhook-auth.ts';
 
 const say = {
   fetched: (revision: string, ref: string) => `commit ${shortRevision(revision)} (${ref}) is in the cache`,
@@ -22,7 +23,7 @@ export const jittered = (ms: number, random: () => number = Math.random) => Math
 
 const refText = (ref: GitRepositorySpec['ref']) => ('branch' in ref ? `branch ${ref.branch}` : 'tag' in ref ? `tag ${ref.tag}` : `commit ${ref.commit}`);
 
-export async function reconcileRepository(key: string, ctx: ReconcileContext, options: { cacheDir: string }): Promise<Result> {
+export async function reconcileRepository(key: string, ctx: ReconcileContext, options: { cacheDir: string; webhookSecret?: Uint8Array }): Promise<Result> {
   const cached = ctx.informer('GitRepository').get(key);
   if (!cached || cached.metadata.deletionTimestamp) return done();
   const repository = cached as AnyObject;
@@ -35,6 +36,8 @@ export async function reconcileRepository(key: string, ctx: ReconcileContext, op
   // is handled by this one: recorded with its outcome, for the CLI waiting on it.
   const requestedAt = repository.metadata.annotations?.[REQUESTED_AT_ANNOTATION];
   const handled = requestedAt ? { lastHandledRequestedAt: requestedAt } : {};
+  // Where the webhook receiver (./webhook.ts) answers for this repository, when one runs.
+  const hook = options.webhookSecret ? { webhookPath: webhookPath(options.webhookSecret, { namespace: repository.metadata.namespace ?? '', name: repository.metadata.name }) } : {};
   let status: GitRepositoryStatus;
   try {
     const { commit } = await source.fetch(spec.ref);
@@ -42,14 +45,14 @@ export async function reconcileRepository(key: string, ctx: ReconcileContext, op
     const artifact = previous.artifact?.revision === commit ? previous.artifact : { revision: commit, fetchedAt: now.toISOString() };
     let conditions = setCondition(previous.conditions, { type: 'Ready', status: 'True', reason: 'Succeeded', message: say.fetched(commit, refText(spec.ref)) }, now);
     conditions = setCondition(conditions, { type: 'Stalled', status: 'False', reason: 'Succeeded' }, now);
-    status = { ...previous, ...handled, observedGeneration: repository.metadata.generation, artifact, conditions };
+    status = { ...previous, ...handled, ...hook, observedGeneration: repository.metadata.generation, artifact, conditions };
   } catch (error) {
     if (!(error instanceof GitSourceError)) throw error;
     // The artifact stays: Syncs keep the last commit fetched while the server is away.
     const stalled = error.reason === 'AuthRequired';
     let conditions = setCondition(previous.conditions, { type: 'Ready', status: 'False', reason: error.reason, message: stalled ? `${error.message}; ${say.stalledAuth}` : error.message }, now);
     conditions = setCondition(conditions, { type: 'Stalled', status: stalled ? 'True' : 'False', reason: error.reason }, now);
-    status = { ...previous, ...handled, observedGeneration: repository.metadata.generation, conditions };
+    status = { ...previous, ...handled, ...hook, observedGeneration: repository.metadata.generation, conditions };
     if (!deepEqual(status, previous)) await ctx.events.record(repository, { type: 'Warning', reason: error.reason, message: error.message });
   }
   if (!deepEqual(status, previous)) await ctx.store.updateStatus({ ...repository, status });
