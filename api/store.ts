@@ -32,8 +32,10 @@ import {
   rangeOp,
   versionAbove,
   versionIs,
+  DEFAULT_TXN_LIMITS,
   type RawKv,
   type RawPut,
+  type TxnLimits,
   type RawTxnOp,
   type TxnRequest,
   type TxnResponse,
@@ -74,6 +76,15 @@ export interface ObjectName {
   name: string;
 }
 
+/** One object of writeAll: the object as it should be, and as read (undefined: create it). */
+export interface AtomicChange {
+  object: AnyObject;
+  current: AnyObject | undefined;
+}
+
+/** What writeAll did: `objects` as written (or unchanged), in the order of the changes. */
+export type AtomicWrite = { outcome: 'written'; objects: AnyObject[] } | { outcome: 'conflict' } | { outcome: 'tooLarge'; reason: string };
+
 /** One object to bind: as read (its resourceVersion conditions the write), and its binding fields. */
 export interface BindingRequest {
   object: AnyObject;
@@ -88,11 +99,13 @@ export class Store {
     readonly client: Etcd3,
     readonly registry: KindRegistry,
     private readonly fence?: Fence,
+    /** What etcd takes in one transaction: raised where Capstan starts etcd (RAISED_TXN_LIMITS). */
+    readonly limits: TxnLimits = DEFAULT_TXN_LIMITS,
   ) {}
 
   /** The same store whose writes all fail with `Fenced` once `fence` no longer holds. */
   withFence(fence: Fence): Store {
-    return new Store(this.client, this.registry, fence);
+    return new Store(this.client, this.registry, fence, this.limits);
   }
 
   kind(kind: string): KindDefinition {
@@ -193,6 +206,8 @@ export class Store {
    * transaction.
    */
   bindingsPerTransaction(alsoPuts: number): number {
+    // etcd's default size whatever `limits` allows: a stream of bindings pipelines better in small
+    // transactions, and one stale task fails every binding of its transaction.
     return batch.bindingsPerTransaction(this.fence !== undefined, alsoPuts);
   }
 
@@ -213,6 +228,66 @@ export class Store {
     const target = { txn: (request: TxnRequest, key: string) => this.txn(request, key), fenced: this.fence !== undefined };
     const { written, failed } = await batch.writeBatched(target, writes);
     return { written: written.map(({ result }) => result), failed: failed.map(({ result }) => result) };
+  }
+
+  /**
+   * Creates and updates many objects in ONE transaction: all are written or none. Each change is
+   * written as create and update write it (creationOf; mergeForUpdate and the spec key's put), a
+   * create conditioned on the object being absent, an update on its spec and binding keys being
+   * unchanged since `current` was read (its resourceVersion) and the object being the same
+   * incarnation. `conflict` when any condition failed (read again and retry); `tooLarge` when the
+   * changes do not fit the store's limits (nothing was sent). Updates of objects being deleted are
+   * refused: completing a deletion is update's alone.
+   */
+  async writeAll(changes: readonly AtomicChange[]): Promise<AtomicWrite> {
+    const compare: RawTxnOp[] = [];
+    const success: RawTxnOp[] = [];
+    const results: ((revision: string) => AnyObject)[] = [];
+    for (const { object, current } of changes) {
+      const definition = this.kind(object.kind);
+      if (!current) {
+        const creation = creationOf(definition, object);
+        compare.push(versionIs(creation.key, 0));
+        success.push(...creation.puts);
+        results.push(creation.created);
+        continue;
+      }
+      const prepared = prepare(definition, object);
+      const { namespace, name } = prepared.metadata;
+      const key = specKey(definition, namespace, name);
+      const read = current.metadata.resourceVersion;
+      if (read === undefined) throw new StoreError('Invalid', key, 'an update needs the resourceVersion it was read at');
+      const next = mergeForUpdate(current, keepBinding(definition, key, current, prepared));
+      if (next === current) {
+        results.push(() => current);
+        continue;
+      }
+      if (next.metadata.deletionTimestamp) throw new StoreError('Invalid', key, 'an object being deleted is updated one at a time (update)');
+      const below = String(BigInt(read) + 1n);
+      // Present and not written since the read: so also the incarnation that was read.
+      compare.push(versionAbove(key, 0), modBelow(key, below));
+      if (definition.binding) compare.push(modBelow(bindingKey(definition, namespace, name), below));
+      success.push(this.specPut(definition, next));
+      results.push((revision) => ({ ...next, metadata: { ...next.metadata, resourceVersion: revision } }));
+    }
+    const refusal = this.exceedsLimits(compare, success);
+    if (refusal) return { outcome: 'tooLarge', reason: refusal };
+    if (success.length === 0) return { outcome: 'written', objects: results.map((result) => result('')) };
+    const key = String((success[0]!.request_put as { key: Buffer }).key);
+    const response = await this.txn({ compare, success }, key);
+    if (!response.succeeded) return { outcome: 'conflict' };
+    const revision = String(response.header.revision);
+    return { outcome: 'written', objects: results.map((result) => result(revision)) };
+  }
+
+  /** Why a transaction of these operations would not fit the store's limits, or undefined when it would. */
+  private exceedsLimits(compare: readonly RawTxnOp[], success: readonly RawTxnOp[]): string | undefined {
+    const { maxTxnOps, maxRequestBytes } = this.limits;
+    const compares = compare.length + (this.fence ? 1 : 0);
+    if (compares > maxTxnOps || success.length > maxTxnOps) return say.tooManyOps(Math.max(compares, success.length), maxTxnOps);
+    const bytes = [...compare, ...success].reduce((sum, op) => sum + opBytes(op), 0);
+    if (bytes > maxRequestBytes - REQUEST_HEADROOM) return say.tooManyBytes(bytes, maxRequestBytes - REQUEST_HEADROOM);
+    return undefined;
   }
 
   /**
@@ -317,6 +392,20 @@ export class Store {
     const kv = (response.kvs as unknown as RawKv[])[0];
     return kv !== undefined && kv.create_revision === fence.createRevision;
   }
+}
+
+/** Bytes kept free under --max-request-bytes for what etcd's request adds around keys and values. */
+const REQUEST_HEADROOM = 64 * 1024;
+
+const say = {
+  tooManyOps: (ops: number, limit: number) => `${ops} operations exceed etcd's ${limit} per transaction (--max-txn-ops)`,
+  tooManyBytes: (bytes: number, limit: number) => `${bytes} bytes exceed the ${limit} a transaction may carry (etcd's --max-request-bytes, less headroom)`,
+} as const;
+
+/** The key and value bytes of one operation, close to what it weighs in the request. */
+function opBytes(op: RawTxnOp): number {
+  const part = (op.request_put ?? op.request_delete_range ?? op) as { key?: Buffer; value?: Buffer };
+  return (part.key?.length ?? 0) + (part.value?.length ?? 0) + 16;
 }
 
 function toSelector(selector: string | Selector | undefined): Selector | undefined {

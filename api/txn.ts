@@ -33,6 +33,21 @@ export interface RawPut {
 /** etcd's default --max-txn-ops: operations per compare, success or failure list. */
 export const MAX_TXN_OPS = 128;
 
+/** What one etcd transaction may hold: etcd's --max-txn-ops and --max-request-bytes. */
+export interface TxnLimits {
+  maxTxnOps: number;
+  maxRequestBytes: number;
+}
+
+/** etcd's defaults: the limits of an etcd Capstan did not start. */
+export const DEFAULT_TXN_LIMITS: TxnLimits = { maxTxnOps: MAX_TXN_OPS, maxRequestBytes: 1_572_864 };
+
+/**
+ * The limits an etcd Capstan starts is given (cli/local/etcd-server.ts): large enough that a GitOps
+ * commit of thousands of objects is written in one transaction (api/apply/apply.ts, atomic).
+ */
+export const RAISED_TXN_LIMITS: TxnLimits = { maxTxnOps: 10_000, maxRequestBytes: 16 * 1024 * 1024 };
+
 export function rangeKvs(response: { response_range?: { kvs: RawKv[] } } | undefined): RawKv[] {
   return response?.response_range?.kvs ?? [];
 }

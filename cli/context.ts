@@ -9,6 +9,7 @@ import type { KindRegistry } from '../api/kinds/registry.ts';
 import type { Store } from '../api/store.ts';
 import type { CliConfig } from './config.ts';
 import type { CliIO } from './io.ts';
+import type { TxnLimits } from '../api/txn.ts';
 
 export interface Session {
   client: Etcd3;
@@ -30,7 +31,11 @@ export interface CommandContext {
   untilInterrupted(): Promise<void>;
 }
 
-export async function openSession(config: CliConfig): Promise<Session> {
+/**
+ * `txnLimits`: what the etcd takes in one transaction. Only a caller that started etcd itself knows
+ * it was started with raised limits (`capstan up`: RAISED_TXN_LIMITS); anyone else gets etcd's defaults.
+ */
+export async function openSession(config: CliConfig, options: { txnLimits?: TxnLimits } = {}): Promise<Session> {
   const [{ connectEtcd, ensureReachable }, { builtinRegistry }, { loadCustomKinds }, { Store }] = await Promise.all([
     import('../api/etcd.ts'),
     import('../api/kinds/builtin.ts'),
@@ -44,7 +49,7 @@ export async function openSession(config: CliConfig): Promise<Session> {
     // The first read tells whether etcd answers: no status call of its own before it.
     const { items } = await ensureReachable(client, config.etcd, 3_000, () => bootstrap.list('CustomKind'));
     loadCustomKinds(registry, items);
-    return { client, store: new Store(client, registry), registry, close: () => client.close() };
+    return { client, store: new Store(client, registry, undefined, options.txnLimits), registry, close: () => client.close() };
   } catch (error) {
     client.close();
     throw error;

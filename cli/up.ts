@@ -36,6 +36,7 @@ import { syncFromGit } from './local/git-sync.ts';
 import { firstFree } from './local/ports.ts';
 import { waitForFrontDoor } from './local/traffic.ts';
 import { readableLogger } from './logger.ts';
+import { RAISED_TXN_LIMITS } from '../api/txn.ts';
 
 export interface UpOptions {
   stateDir?: string;
@@ -164,7 +165,9 @@ export async function runUp(ctx: CommandContext, options: UpOptions): Promise<nu
         await etcd.start();
         writeFileSync(join(stateDir, 'ports.json'), JSON.stringify(ports));
         writeConfigFile(ctx.config.configPath, etcd.url);
-        session = await openSession(upConfig);
+        // up started this etcd with raised transaction limits (cli/local/etcd-server.ts): a Sync's
+        // commit of thousands of objects is still one transaction.
+        session = await openSession(upConfig, { txnLimits: RAISED_TXN_LIMITS });
         return `${etcd.url} (pid ${etcd.pid}, data in ${join(stateDir, 'etcd', 'data')}, log ${join(stateDir, 'etcd.log')}); ${ctx.config.configPath} points at it`;
       },
       async stop() {

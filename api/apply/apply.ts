@@ -35,6 +35,12 @@ export interface ApplySetOptions {
   prune?: { selector?: Selector };
   /** Plan and report, write nothing (neither objects nor inventories). */
   dryRun?: boolean;
+  /**
+   * Write every create and configure of the set (CustomKinds aside, written first one by one) in
+   * ONE etcd transaction, re-read and retried whole on a conflict; when the set does not fit the
+   * store's limits, or keeps conflicting, written object by object instead (`written` says which).
+   */
+  atomic?: boolean;
 }
 
 /** What became of one object of the set. `object` is what the store holds (or would, on a dry run). */
@@ -65,11 +71,19 @@ export interface ApplySetResult {
   unsaved: { name: string; problem: string }[];
   /** Whether an object, a prune or an inventory failed. */
   failed: boolean;
+  /**
+   * How the objects were written: in one transaction, or one by one (the default, and an atomic
+   * apply's fallback, with the reason in `fallback`).
+   */
+  written: 'atomically' | 'perObject';
+  fallback?: string;
 }
 
 const say = {
   beingDeleted: 'is being deleted; apply again once it is gone',
   nothingPlanned: (kind: string, name: string) => `apply: nothing planned for absent ${kind} ${name}`,
+  keptConflicting: (attempts: number) => `the set's transaction conflicted ${attempts} times; written object by object`,
+  tooLarge: (reason: string) => `the set does not fit one transaction (${reason}); written object by object`,
 } as const;
 
 /** Writes tried per object before a conflict is its outcome. */
@@ -105,7 +119,21 @@ export async function applySet(set: ValidSet, options: ApplySetOptions): Promise
       return { outcome: 'failed', manifest, problem: messageOf(error) };
     }
   };
-  const objects = [...(await mapConcurrently(kinds, 1, applyEach)), ...(await mapConcurrently(rest, APPLY_WINDOW, applyEach))];
+  const kindOutcomes = await mapConcurrently(kinds, 1, applyEach);
+  let written: ApplySetResult['written'] = 'perObject';
+  let fallback: string | undefined;
+  let restOutcomes: ObjectOutcome[] | undefined;
+  if (options.atomic && !dryRun && rest.length > 0) {
+    const attempt = await applyAtomically(store, rest, { inventory: options.inventory, prefetched: current });
+    if (attempt.outcome === 'done') {
+      if (attempt.atomically) written = 'atomically';
+      restOutcomes = attempt.objects;
+    } else {
+      fallback = attempt.reason;
+    }
+  }
+  restOutcomes ??= await mapConcurrently(rest, APPLY_WINDOW, applyEach);
+  const objects = [...kindOutcomes, ...restOutcomes];
   const placements = objects.flatMap((o): Placement[] =>
     o.outcome === 'failed' ? [] : [{ entry: entryOf(o.object), inventory: o.object.metadata.labels?.[INVENTORY_LABEL] ?? target }],
   );
@@ -121,7 +149,68 @@ export async function applySet(set: ValidSet, options: ApplySetOptions): Promise
     unsaved = await recordInventories(store.client, { namespace, target, previous, dropped, placements, names: [target, ...before] });
   }
   const failed = objects.some((o) => o.outcome === 'failed') || pruned.some((p) => p.outcome === 'failed') || unsaved.length > 0;
-  return { objects, inventory: target, elsewhere: placements.filter((p) => p.inventory !== target), pruned, unsaved, failed };
+  return {
+    objects,
+    inventory: target,
+    elsewhere: placements.filter((p) => p.inventory !== target),
+    pruned,
+    unsaved,
+    failed,
+    written,
+    ...(fallback ? { fallback } : {}),
+  };
+}
+
+/**
+ * Plans every object against what was read and writes all creates and configures in one
+ * transaction (Store.writeAll); after a conflict reads the set again and plans again, at most
+ * MAX_ATTEMPTS times. An object that cannot be planned (being deleted) is failed and left out; the
+ * others are still written together; when etcd fails the write, every change is failed (none was
+ * written). `fallBack` when the set does not fit or keeps conflicting:
+ * the caller writes it object by object.
+ */
+async function applyAtomically(
+  store: Store,
+  manifests: readonly AnyObject[],
+  options: { inventory: InventoryChoice; prefetched: Prefetched },
+): Promise<{ outcome: 'done'; objects: ObjectOutcome[]; atomically: boolean } | { outcome: 'fallBack'; reason: string }> {
+  let current = options.prefetched;
+  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
+    if (attempt > 1) current = await prefetch(store, manifests);
+    const planned = manifests.map((manifest) => {
+      const read = current.get(identityOf(manifest))?.object;
+      try {
+        if (read?.metadata.deletionTimestamp) throw new Error(say.beingDeleted);
+        return { manifest, step: planApply(store.registry.get(manifest.kind), manifest, read, options.inventory) };
+      } catch (error) {
+        return { manifest, problem: messageOf(error) };
+      }
+    });
+    const changes = planned.flatMap((p) =>
+      p.step && p.step.action !== 'unchanged' ? [{ object: p.step.object, current: p.step.action === 'configure' ? p.step.current : undefined }] : [],
+    );
+    let write;
+    try {
+      write = await store.writeAll(changes);
+    } catch (error) {
+      // etcd unreachable or refusing: nothing of the set was written, so every change failed.
+      const problem = messageOf(error);
+      const objects = planned.map(({ manifest, step, problem: own }): ObjectOutcome =>
+        step?.action === 'unchanged' ? { outcome: 'unchanged', manifest, object: step.current } : { outcome: 'failed', manifest, problem: own ?? problem },
+      );
+      return { outcome: 'done', objects, atomically: false };
+    }
+    if (write.outcome === 'conflict') continue;
+    if (write.outcome === 'tooLarge') return { outcome: 'fallBack', reason: say.tooLarge(write.reason) };
+    const writtenObjects = [...write.objects];
+    const objects = planned.map(({ manifest, step, problem }): ObjectOutcome => {
+      if (!step) return { outcome: 'failed', manifest, problem: problem! };
+      if (step.action === 'unchanged') return { outcome: 'unchanged', manifest, object: step.current };
+      return { outcome: step.action === 'create' ? 'created' : 'configured', manifest, object: writtenObjects.shift()! };
+    });
+    return { outcome: 'done', objects, atomically: true };
+  }
+  return { outcome: 'fallBack', reason: say.keptConflicting(MAX_ATTEMPTS) };
 }
 
 /** What applying each object of the set would do, against the store as it is now; writes nothing. */

@@ -205,6 +205,8 @@ describe('prune decisions', () => {
     { name: 'gone', current: undefined, refusal: 'already gone' },
     { name: 'relabelled', current: stored({ labels: { [INVENTORY_LABEL]: 'other' } }), refusal: /not labelled/ },
     { name: 'recreated', current: stored({ uid: 'u9' }), refusal: /uid differs/ },
+    { name: 'opted out', current: stored({ annotations: { 'capstan.io/prune': 'disabled' } }), refusal: 'kept: annotated capstan.io/prune: disabled' },
+    { name: 'opt-out of another value', current: stored({ annotations: { 'capstan.io/prune': 'enabled' } }), refusal: null },
   ])('$name', ({ current, refusal }) => {
     const result = pruneRefusal(entry, current, 'set');
     if (refusal === null || typeof refusal === 'string') expect(result).toBe(refusal);

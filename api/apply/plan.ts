@@ -20,6 +20,7 @@
 // new one joins the inventory derived from the -f paths (inventoryFor). So applying the same content
 // from another path or from stdin is `unchanged`.
 import type { KindDefinition } from '../kinds/registry.ts';
+import { PRUNE_ANNOTATION, PRUNE_DISABLED } from '../kinds/wellknown.ts';
 import { mergeForUpdate } from '../merge.ts';
 import type { AnyObject, ObjectMeta } from '../object.ts';
 
@@ -212,11 +213,12 @@ export function pruneCandidates(previous: readonly InventoryEntry[], applied: re
   return previous.filter((entry) => !keep.has(entryKey(entry)));
 }
 
-/** Why a candidate must not be pruned, or null when it may: the set's label and the same incarnation. */
+/** Why a candidate must not be pruned, or null when it may: the set's label, the same incarnation, no opt-out. */
 export function pruneRefusal(entry: InventoryEntry, current: AnyObject | undefined, inventory: string): string | null {
   if (!current) return 'already gone';
   if (current.metadata.labels?.[INVENTORY_LABEL] !== inventory) return `not labelled ${INVENTORY_LABEL}=${inventory} any more`;
   if (current.metadata.uid !== entry.uid) return 'a different object of the same name (uid differs)';
+  if (current.metadata.annotations?.[PRUNE_ANNOTATION] === PRUNE_DISABLED) return `kept: annotated ${PRUNE_ANNOTATION}: ${PRUNE_DISABLED}`;
   return null;
 }
 

@@ -50,3 +50,18 @@ export const LAUNCH_DELAY_RESET_ANNOTATION = 'capstan.io/launchDelayResetAt';
  * now, whatever their interval; each records the value it handled in `status.lastHandledRequestedAt`.
  */
 export const REQUESTED_AT_ANNOTATION = 'capstan.io/requestedAt';
+
+/**
+ * On any object applied by `capstan apply` or a Sync: `disabled` keeps it out of prune's reach (Flux's
+ * `kustomize.toolkit.fluxcd.io/prune: disabled`). It is dropped from the inventory instead of being
+ * deleted, and the prune outcome says so; deleting a pruning Sync leaves it too.
+ */
+export const PRUNE_ANNOTATION = 'capstan.io/prune';
+export const PRUNE_DISABLED = 'disabled';
+
+/**
+ * On Syncs with `spec.prune` (added by the Sync controller while prune is on, like Flux's
+ * Kustomization finalizer): deleting the Sync first deletes what its inventory holds (opt-outs
+ * excepted, PRUNE_ANNOTATION), then the controller removes this and the Sync is gone.
+ */
+export const SYNC_PRUNE_FINALIZER = 'capstan.io/sync-prune';

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { RAISED_TXN_LIMITS } from '../../api/txn.ts';
 
 export interface EtcdServerOptions {
   dataDir: string;
@@ -51,6 +52,10 @@ export class EtcdServer {
         // Tests and the local cluster want fast leases and elections on a single member.
         '--heartbeat-interval', '50',
         '--election-timeout', '500',
+        // A commit applied whole in one transaction (api/apply/apply.ts atomic): etcd's defaults are
+        // 128 operations and 1.5 MiB per request.
+        '--max-txn-ops', String(RAISED_TXN_LIMITS.maxTxnOps),
+        '--max-request-bytes', String(RAISED_TXN_LIMITS.maxRequestBytes),
         '--logger', 'zap',
         '--log-outputs', 'stderr',
       ],

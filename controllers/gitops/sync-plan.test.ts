@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { Condition } from '../../api/object.ts';
 import type { AnyObject } from '../../api/object.ts';
 import type { SyncStatus } from '../../api/kinds/sync.ts';
-import { REQUESTED_AT_ANNOTATION } from '../../api/kinds/wellknown.ts';
-import { decideSync, findCycle, ownershipConflicts, say, syncInventoryName, withDefaultNamespace } from './sync-plan.ts';
+import { REQUESTED_AT_ANNOTATION, SYNC_PRUNE_FINALIZER } from '../../api/kinds/wellknown.ts';
+import { decideSync, finalizerStep, findCycle, ownershipConflicts, say, syncInventoryName, withDefaultNamespace } from './sync-plan.ts';
 import { INVENTORY_LABEL } from '../../api/apply/plan.ts';
 import type { ManifestDocument } from '../../api/manifest.ts';
 
@@ -141,5 +141,20 @@ describe('ownership', () => {
   it('names a Sync\'s inventory after it, a label value even for long names', () => {
     expect(syncInventoryName({ metadata: { namespace: 'ns', name: 's' } })).toBe('sync-ns-s');
     expect(syncInventoryName({ metadata: { namespace: 'n'.repeat(63), name: 's'.repeat(63) } }).length).toBeLessThanOrEqual(63);
+  });
+});
+
+describe('finalizerStep', () => {
+  const at = '2026-01-01T00:00:00Z';
+  it.each([
+    { name: 'prune on, no finalizer yet', prune: true, finalizers: [], deleting: false, step: 'add' },
+    { name: 'prune on, finalizer held', prune: true, finalizers: [SYNC_PRUNE_FINALIZER], deleting: false, step: 'none' },
+    { name: 'prune turned off, finalizer held', prune: false, finalizers: ['other', SYNC_PRUNE_FINALIZER], deleting: false, step: 'remove' },
+    { name: 'prune off, none held', prune: false, finalizers: ['other'], deleting: false, step: 'none' },
+    { name: 'deleted while holding it', prune: true, finalizers: [SYNC_PRUNE_FINALIZER], deleting: true, step: 'finalize' },
+    { name: 'deleted after prune was turned off, still held', prune: false, finalizers: [SYNC_PRUNE_FINALIZER], deleting: true, step: 'finalize' },
+    { name: 'deleted without it: nothing to add while going', prune: true, finalizers: [], deleting: true, step: 'none' },
+  ])('$name → $step', ({ prune, finalizers, deleting, step }) => {
+    expect(finalizerStep({ metadata: { finalizers, ...(deleting ? { deletionTimestamp: at } : {}) }, spec: { prune } })).toBe(step);
   });
 });

@@ -5,7 +5,7 @@ import { INVENTORY_LABEL, defaultInventoryName } from '../../api/apply/plan.ts';
 import type { ApplySetResult } from '../../api/apply/apply.ts';
 import { durationMs, shortRevision, type GitRepositoryStatus } from '../../api/kinds/gitrepository.ts';
 import type { SyncCounts, SyncSpec, SyncStatus } from '../../api/kinds/sync.ts';
-import { REQUESTED_AT_ANNOTATION } from '../../api/kinds/wellknown.ts';
+import { REQUESTED_AT_ANNOTATION, SYNC_PRUNE_FINALIZER } from '../../api/kinds/wellknown.ts';
 import { formatProblem, type ManifestDocument, type Problem } from '../../api/manifest.ts';
 import { getCondition, type AnyObject, type DeepReadonly } from '../../api/object.ts';
 
@@ -39,7 +39,28 @@ export const say = {
     `commit ${shortRevision(revision)} partly written, retrying until it is whole: ${failures.slice(0, PROBLEMS_SHOWN).join('; ')}${failures.length > PROBLEMS_SHOWN ? `; and ${failures.length - PROBLEMS_SHOWN} more` : ''}`,
   elsewhere: (count: number) => `; ${count} object${count === 1 ? '' : 's'} of the commit belong${count === 1 ? 's' : ''} to another inventory and kept it`,
   readFailed: (revision: string, why: string) => `could not read commit ${shortRevision(revision)}: ${why}`,
+  keptFromPrune: (entry: { kind: string; namespace?: string; name: string }, reason: string) =>
+    `; ${entry.kind} ${entry.namespace ? `${entry.namespace}/` : ''}${entry.name} not pruned (${reason}), and no longer in the inventory`,
+  finalizeFailed: (failures: string[]) =>
+    `deleting: could not prune what the Sync applied, retrying: ${failures.slice(0, PROBLEMS_SHOWN).join('; ')}${failures.length > PROBLEMS_SHOWN ? `; and ${failures.length - PROBLEMS_SHOWN} more` : ''}`,
+  finalized: (pruned: number, kept: number) => `deleted: pruned ${pruned} object${pruned === 1 ? '' : 's'} it applied${kept > 0 ? `, kept ${kept} (opted out or no longer its own)` : ''}`,
 } as const;
+
+/**
+ * What a Sync's SYNC_PRUNE_FINALIZER needs: while prune is on it holds one, so that deleting the Sync
+ * prunes what it applied first ('finalize'); with prune off it holds none, and deleting it leaves
+ * its objects (with their inventory label, so a Sync of the same name takes them over again).
+ */
+export type FinalizerStep = 'add' | 'remove' | 'finalize' | 'none';
+
+export function finalizerStep(sync: DeepReadonly<{ metadata: { deletionTimestamp?: string; finalizers?: string[] }; spec?: unknown }>): FinalizerStep {
+  const held = sync.metadata.finalizers?.includes(SYNC_PRUNE_FINALIZER) ?? false;
+  const prune = (sync.spec as { prune?: boolean } | undefined)?.prune ?? false;
+  if (sync.metadata.deletionTimestamp) return held ? 'finalize' : 'none';
+  if (prune && !held) return 'add';
+  if (!prune && held) return 'remove';
+  return 'none';
+}
 
 /** The inventory a Sync's objects are labelled with (api/apply), a label value even for long names. */
 export const syncInventoryName = (sync: { metadata: { namespace?: string; name: string } }) =>

@@ -10,10 +10,16 @@
 //   lastAppliedRevision, decideSync says "apply" again, and the same commit is applied again —
 //   apply is idempotent (objects already written come back `unchanged`) — until it is whole. Only
 //   then does lastAppliedRevision move.
+//
+// With `spec.prune` the Sync holds SYNC_PRUNE_FINALIZER (added here while prune is on, removed when it
+// is turned off): deleting it first prunes everything its inventory holds, opt-outs excepted
+// (PRUNE_ANNOTATION), and only then lets it go, as Flux's Kustomization finalizer does. Without
+// prune, deleting it leaves its objects and their inventory label: a Sync of the same name adopts them.
 import { applySet, planSet } from '../../api/apply/apply.ts';
 import { readInventory } from '../../api/apply/inventory.ts';
 import { validateSet } from '../../api/apply/validate.ts';
 import { durationMs, type GitRepositorySpec } from '../../api/kinds/gitrepository.ts';
+import { SYNC_PRUNE_FINALIZER } from '../../api/kinds/wellknown.ts';
 import type { SyncSpec, SyncStatus, SyncedObject } from '../../api/kinds/sync.ts';
 import { parseManifests, type ManifestDocument, type Problem } from '../../api/manifest.ts';
 import { deepEqual } from '../../api/merge.ts';
@@ -29,6 +35,7 @@ import {
   countsOf,
   decideSync,
   failuresOf,
+  finalizerStep,
   ownershipConflicts,
   requestedAtOf,
   say,
@@ -49,7 +56,15 @@ const stalled = (status: 'True' | 'False', reason: string): ConditionUpdate => (
 
 export async function reconcileSync(key: string, ctx: ReconcileContext, options: SyncOptions): Promise<Result> {
   const cached = ctx.informer('Sync').get(key);
-  if (!cached || cached.metadata.deletionTimestamp) return done();
+  if (!cached) return done();
+  const step = finalizerStep(cached);
+  if (step === 'finalize') return finalizeSync(ctx, cached as AnyObject);
+  if (cached.metadata.deletionTimestamp) return done();
+  if (step !== 'none') {
+    // The update's watch event brings this Sync back, with the resourceVersion its status writes need.
+    await setPruneFinalizer(ctx, cached as AnyObject, step === 'add');
+    return done();
+  }
   const namespace = cached.metadata.namespace!;
   const spec = cached.spec as DeepReadonly<SyncSpec>;
   const repositories = ctx.informer('GitRepository');
@@ -132,7 +147,7 @@ async function applyCommit(ctx: ReconcileContext, writer: StatusWriter, input: A
 
   // Recorded before the first write: see the header.
   await writer.write({ ...attempt, inventoryName }, [reconciling('True', 'Progressing', say.applying(revision, set.objects.length))]);
-  const result = await applySet(set, { store: ctx.store, namespace, inventory, ...(spec.prune ? { prune: {} } : {}) });
+  const result = await applySet(set, { store: ctx.store, namespace, inventory, atomic: true, ...(spec.prune ? { prune: {} } : {}) });
   if (result.failed) {
     const message = say.applyFailed(revision, failuresOf(result));
     await writer.write({}, [ready('False', 'ApplyFailed', message), reconciling('True', 'ApplyFailed', message), stalled('False', 'ApplyFailed')]);
@@ -141,7 +156,8 @@ async function applyCommit(ctx: ReconcileContext, writer: StatusWriter, input: A
   }
   const counts = countsOf(result);
   const held = (await readInventory(ctx.store.client, namespace, inventoryName))?.entries ?? [];
-  const message = say.applied(revision, counts) + (result.elsewhere.length > 0 ? say.elsewhere(result.elsewhere.length) : '');
+  const keptFromPrune = result.pruned.flatMap((p) => (p.outcome === 'skipped' ? [say.keptFromPrune(p.entry, p.reason)] : []));
+  const message = say.applied(revision, counts) + (result.elsewhere.length > 0 ? say.elsewhere(result.elsewhere.length) : '') + keptFromPrune.join('');
   const applied: Partial<SyncStatus> = {
     lastAppliedRevision: revision,
     lastAppliedGeneration: sync.metadata.generation,
@@ -153,6 +169,33 @@ async function applyCommit(ctx: ReconcileContext, writer: StatusWriter, input: A
   await writer.write(applied, [ready('True', 'Applied', message), reconciling('False', 'Applied'), stalled('False', 'Applied'), drifted('False', 'NoDrift', sayDrift.none)]);
   if (counts.created + counts.configured + counts.pruned > 0) await ctx.events.record(sync, { reason: 'Applied', message });
   return requeueAfter(syncIntervalMs(spec, input.repository));
+}
+
+/**
+ * A pruning Sync being deleted: prune everything its inventory holds, as an apply of an empty set
+ * would (PRUNE_ANNOTATION opt-outs are kept), and only once that is done let the Sync go. A failed
+ * prune keeps the finalizer and retries, so the Sync stays visible, being deleted, until it is whole.
+ */
+async function finalizeSync(ctx: ReconcileContext, sync: AnyObject): Promise<Result> {
+  const validation = await validateSet({ documents: [], parseProblems: [], registry: ctx.store.registry, store: ctx.store });
+  if (!validation.valid) throw new Error('an empty set is always valid'); // a bug, not a user's problem
+  const inventory = { derived: syncInventoryName(sync) };
+  const result = await applySet(validation.set, { store: ctx.store, namespace: sync.metadata.namespace!, inventory, prune: {} });
+  if (result.failed) {
+    const message = say.finalizeFailed(failuresOf(result));
+    await ctx.events.record(sync, { type: 'Warning', reason: 'PruneFailed', message });
+    return retry(new Error(message));
+  }
+  const counts = countsOf(result);
+  await ctx.events.record(sync, { reason: 'Pruned', message: say.finalized(counts.pruned, result.pruned.length - counts.pruned) });
+  await setPruneFinalizer(ctx, sync, false);
+  return done();
+}
+
+/** Adds or removes SYNC_PRUNE_FINALIZER; removing the last finalizer of a Sync being deleted deletes it. */
+async function setPruneFinalizer(ctx: ReconcileContext, sync: AnyObject, held: boolean): Promise<void> {
+  const others = (sync.metadata.finalizers ?? []).filter((f) => f !== SYNC_PRUNE_FINALIZER);
+  await ctx.store.update({ ...sync, metadata: { ...sync.metadata, finalizers: held ? [...others, SYNC_PRUNE_FINALIZER] : others } });
 }
 
 /** The manifests under `path` at `revision`, fetching the commit when the cache lost it (a new cache directory). */

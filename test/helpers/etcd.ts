@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { connectEtcd } from '../../api/etcd.ts';
 import type { KindRegistry } from '../../api/kinds/registry.ts';
 import { Store } from '../../api/store.ts';
+import { RAISED_TXN_LIMITS } from '../../api/txn.ts';
 import { EtcdServer } from '../../cli/local/etcd-server.ts';
 import { freePort } from './ports.ts';
 
@@ -65,7 +66,7 @@ export function useStore(registry: KindRegistry, options: { clearEachTest?: bool
   beforeAll(async () => {
     const etcd = await startEtcd();
     const client = connectEtcd({ endpoints: etcd.url });
-    opened = { etcd, client, store: new Store(client, registry) };
+    opened = { etcd, client, store: new Store(client, registry, undefined, RAISED_TXN_LIMITS) };
   });
   afterAll(async () => {
     opened?.client.close();
