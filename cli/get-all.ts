@@ -1,6 +1,7 @@
 // `capstan get all`: what an App is made of, as kubectl's `get all`: the Apps, Revisions, Tasks and
 // Endpoints of the namespace (or every namespace with -A), each kind its own table, names written
-// `kind/name` so that they paste into `describe`, `logs` and `delete`.
+// `kind/name` so that they paste into `describe`, `logs` and `delete`. `capstan get KIND,KIND` (as
+// kubectl's `get deploy,svc`) prints the kinds it names the same way.
 import { stringify } from 'yaml';
 import { parseSelector } from '../api/labels.ts';
 import { API_VERSION, type AnyObject } from '../api/object.ts';
@@ -15,19 +16,19 @@ export const ALL_KINDS = ['App', 'Revision', 'Task', 'Endpoints'] as const;
 const say = {
   noResources: (namespace: string | undefined) => (namespace ? `No resources found in ${namespace} namespace.` : 'No resources found.'),
   noWatch: 'get all: -w follows one kind; use capstan get KIND -w',
-  noName: (name: string) => `get all lists every object of ${ALL_KINDS.join(', ')}: give a kind to show "${name}" (capstan get app ${name})`,
+  noName: (kinds: readonly string[], name: string) => `get ${kinds.join(',')} lists every object of those kinds: give one kind to show "${name}" (capstan get ${kinds[0]!.toLowerCase()} ${name})`,
 } as const;
 
-export async function runGetAll(ctx: CommandContext, options: GetOptions): Promise<number> {
+export async function runGetAll(ctx: CommandContext, options: GetOptions, kinds: readonly string[] = ALL_KINDS): Promise<number> {
   if (options.watch) throw usageError(say.noWatch);
-  if (options.name !== undefined) throw usageError(say.noName(options.name));
+  if (options.name !== undefined) throw usageError(say.noName(kinds, options.name));
   const selector = options.selector !== undefined ? parseSelector(options.selector) : undefined;
   const { store, registry } = await ctx.session();
   const namespace = options.allNamespaces ? undefined : ctx.config.namespace;
   const groups = await Promise.all(
-    ALL_KINDS.map(async (kind) => {
+    kinds.map(async (kind) => {
       const definition = registry.get(kind);
-      const { items } = await store.list(kind, { namespace, labelSelector: selector });
+      const { items } = await store.list(definition.kind, { namespace: definition.namespaced ? namespace : undefined, labelSelector: selector });
       return { definition, objects: sortObjects(items) };
     }),
   );

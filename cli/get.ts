@@ -46,6 +46,7 @@ export function getCommand(act: Act): Command {
 
 export async function runGet(ctx: CommandContext, options: GetOptions): Promise<number> {
   if (options.kind === 'all') return (await import('./get-all.ts')).runGetAll(ctx, options);
+  if (options.kind.includes(',')) return (await import('./get-all.ts')).runGetAll(ctx, options, options.kind.split(',').filter(Boolean));
   if (options.watch && (options.output === 'yaml' || options.output === 'json' || options.output === 'name')) throw usageError(say.watchNeedsTable);
   const selector = options.selector !== undefined ? parseSelector(options.selector) : undefined;
   const session = await ctx.session();

@@ -257,6 +257,10 @@ describe('capstan scale, edit, patch, get all, version', () => {
       // kubectl's -o name: one kind/name per line, for scripts (`| xargs capstan describe`).
       expect(await run(['get', 'all', '-o', 'name'])).toMatchObject({ code: 0, stdout: 'app/web\nrevision/web-1\ntask/web-1-abcde\nendpoints/web\n' });
       expect(await run(['get', 'tasks', '-o', 'name'])).toMatchObject({ code: 0, stdout: 'task/web-1-abcde\n' });
+      // kubectl's `get deploy,svc`: the kinds named, in that order, each its own table.
+      expect(await run(['get', 'endpoints,apps', '-o', 'name'])).toMatchObject({ code: 0, stdout: 'endpoints/web\napp/web\n' });
+      const two = await run(['get', 'apps,tasks']);
+      expect(two.stdout.split('\n\n').map((table) => table.split('\n')[1]!.split(/\s+/)[0])).toEqual(['app/web', 'task/web-1-abcde']);
       expect(await run(['get', 'all', '-n', 'empty'])).toMatchObject({ code: 0, stdout: '', stderr: 'No resources found in empty namespace.\n' });
     });
   });
