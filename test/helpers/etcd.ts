@@ -22,23 +22,38 @@ export interface TestEtcd {
 }
 
 /** A real etcd on free loopback ports with a temp data dir. Call stop() in afterAll. */
+/** Starts on ports that were free a moment ago: another process may take one first, so a few tries. */
+const START_ATTEMPTS = 3;
+
 export async function startEtcd(): Promise<TestEtcd> {
   const dir = mkdtempSync(join(tmpdir(), 'capstan-etcd-'));
-  const server = new EtcdServer({
-    dataDir: join(dir, 'data'),
-    clientPort: await freePort(),
-    peerPort: await freePort(),
-    logFile: join(dir, 'etcd.log'),
-  });
-  await server.start();
+  let server: EtcdServer | undefined;
+  for (let attempt = 1; !server; attempt += 1) {
+    const candidate = new EtcdServer({
+      dataDir: join(dir, `data-${attempt}`),
+      clientPort: await freePort(),
+      peerPort: await freePort(),
+      logFile: join(dir, 'etcd.log'),
+    });
+    try {
+      await candidate.start();
+      server = candidate;
+    } catch (error) {
+      // freePort's port is free when it answers, not when etcd binds it: with many test files
+      // starting servers at once, a port can be taken in between and etcd exits at start. Fresh
+      // ports then; any other failure, or the last try, is the test's.
+      if (attempt >= START_ATTEMPTS || !/exited during start/.test((error as Error).message)) throw error;
+    }
+  }
+  const started = server;
   return {
-    server,
-    url: server.url,
+    server: started,
+    url: started.url,
     dir,
-    kill: () => server.kill(),
-    restart: () => server.start(),
+    kill: () => started.kill(),
+    restart: () => started.start(),
     async stop() {
-      await server.stop();
+      await started.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
