@@ -131,18 +131,20 @@ describe('gitops drift: objects a Sync owns, changed in the store', () => {
   });
 
   it('an App the rollout controller rolled back is reported Degraded with the rollback\'s reason and never re-applied, even with selfHeal', async () => {
-    // The rollback is simulated as the rollout controller leaves it (template back to the stable
-    // revision, status.rollout RolledBack), so the rollout controller does not run here.
+    // The rollback is simulated as the rollout controller writes it, in its order: status.rollout
+    // RolledBack first, then the template back to the stable revision, then the status observing
+    // that generation (controllers/rollout/index.ts rollBackTo). The rollout controller does not
+    // run here. Writing the template first would open a window the real controller never opens: a
+    // changed template with no rollback recorded yet, which is drift.
     await start(['gitrepositories', 'syncs']);
     await synced(true);
     const web = await getApp('web');
-    const rolledBack = await db.store.update({ ...web, spec: { ...specOf(web), containers: [{ ...specOf(web).containers[0]!, cmd: 'httpd -f -p $PORT0 -h /' }] } });
     const reason = 'revision 2 made no progress for 600s; rolled back to revision 1';
     const now = new Date().toISOString();
-    const status: Partial<AppStatus> = {
-      observedGeneration: rolledBack.metadata.generation,
-      rollout: { phase: 'RolledBack', revision: 1, from: 2, generation: web.metadata.generation, startedAt: now, lastProgressAt: now, message: reason },
-    };
+    const rollout: AppStatus['rollout'] = { phase: 'RolledBack', revision: 1, from: 2, generation: web.metadata.generation, startedAt: now, lastProgressAt: now, message: reason };
+    const marked = await db.store.updateStatus({ ...web, status: { observedGeneration: web.metadata.generation, rollout } as Partial<AppStatus> });
+    const rolledBack = await db.store.update({ ...marked, spec: { ...specOf(web), containers: [{ ...specOf(web).containers[0]!, cmd: 'httpd -f -p $PORT0 -h /' }] } });
+    const status: Partial<AppStatus> = { observedGeneration: rolledBack.metadata.generation, rollout };
     await db.store.updateStatus({ ...rolledBack, status });
     // db changed after it: once db is restored, the check has seen web as rolled back and left it.
     await scale('db', 5);
