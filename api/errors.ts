@@ -24,8 +24,13 @@ export class StoreError extends Error {
   }
 }
 
+/**
+ * By name and code rather than instanceof: a user's controller loaded into `capstan controllers`
+ * (--module) has its own copy of this module, and its checks must recognise the CLI's errors.
+ */
 export function isStoreError(error: unknown, code?: StoreErrorCode): error is StoreError {
-  return error instanceof StoreError && (code === undefined || error.code === code);
+  if (!(error instanceof Error) || error.name !== 'StoreError' || !(typeof (error as StoreError).code === 'string' && (error as StoreError).code in describe)) return false;
+  return code === undefined || (error as StoreError).code === code;
 }
 
 export const conflict = (key: string, detail?: string) => new StoreError('Conflict', key, detail);

@@ -119,9 +119,9 @@ describe('validateDocuments', () => {
 
   it.each([
     ['an unknown kind', 'apiVersion: capstan/v1\nkind: Deployment\nmetadata: {name: web}\n',
-      'web.yaml:2:1: kind: expected a known kind (App, Revision, Task, Node, Endpoints, Event, CustomKind, GitRepository, Sync), found "Deployment"'],
+      'web.yaml:2:1: kind: expected a known kind (App, Revision, Task, Node, Endpoints, Event, CustomKind, GitRepository, Sync; a kind a controller defines (defineKind) is known once that controller has started, which installs its CustomKind; a kind with no code is registered by `capstan apply -f` of a CustomKind), found "Deployment"'],
     ['a kind in the wrong case', 'apiVersion: capstan/v1\nkind: app\nmetadata: {name: web}\n',
-      'web.yaml:2:1: kind: expected a known kind (App, Revision, Task, Node, Endpoints, Event, CustomKind, GitRepository, Sync), found "app" (did you mean "App"?)'],
+      'web.yaml:2:1: kind: expected a known kind (App, Revision, Task, Node, Endpoints, Event, CustomKind, GitRepository, Sync; a kind a controller defines (defineKind) is known once that controller has started, which installs its CustomKind; a kind with no code is registered by `capstan apply -f` of a CustomKind), found "app" (did you mean "App"?)'],
     ['a wrong apiVersion', minimal('  containers: [{image: x}]').replace('capstan/v1', 'apps/v1'),
       'web.yaml:1:1: apiVersion: expected apiVersion "capstan/v1" for kind App, found "apps/v1"'],
     ['no metadata.name', minimal('  containers: [{image: x}]', '{namespace: shop}'),

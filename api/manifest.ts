@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { DEFAULT_NAMESPACE, DNS_LABEL, DNS_LABEL_MAX } from './object.ts';
 import type { AnyObject, ObjectMeta } from './object.ts';
 import { loadCustomKinds } from './kinds/custom.ts';
-import { KindRegistry } from './kinds/registry.ts';
+import { HOW_KINDS_ARE_REGISTERED, KindRegistry } from './kinds/registry.ts';
 import type { FieldProblem, KindDefinition, StoreReader } from './kinds/registry.ts';
 import type { ManifestDocument, Path, Position, Problem } from './manifest/parse.ts';
 import { overlaps, repairForChecks } from './manifest/repair.ts';
@@ -36,7 +36,7 @@ export interface ValidateOptions {
 const say = {
   document: 'an object with apiVersion, kind, metadata and spec',
   apiVersion: (version: string, kind: string) => `apiVersion "${version}" for kind ${kind}`,
-  knownKind: (known: string[]) => `a known kind (${known.join(', ')})`,
+  knownKind: (known: string[]) => `a known kind (${known.join(', ')}; ${HOW_KINDS_ARE_REGISTERED.replace(/^A/, 'a')})`,
   didYouMean: (found: string, suggestion: string) => `${found} (did you mean "${suggestion}"?)`,
   dnsLabel: `a DNS label: lowercase letters, digits and "-", starting and ending with a letter or digit, at most ${DNS_LABEL_MAX} characters`,
   name: 'metadata.name, a DNS label',

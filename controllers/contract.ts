@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { EventRecorder } from '../api/events.ts';
 import type { InformerEvent } from '../api/informer.ts';
-import type { AnyObject, DeepReadonly } from '../api/object.ts';
+import type { AnyObject, CapstanObject, DeepReadonly } from '../api/object.ts';
 import { refKey } from '../api/object.ts';
 import type { Store } from '../api/store.ts';
 
@@ -32,10 +32,22 @@ export const invalid = (field: string, message: string): Result => ({ kind: 'inv
 export const INVALID_CONDITION = 'Invalid';
 export const INVALID_REASON = 'InvalidSpec';
 
+/**
+ * A kind as a controller names it: its name ("App", or an alias), or a kind object — one made by
+ * defineKind (sdk/define-kind.ts) also carries its spec and status types, so the objects read
+ * through it are typed.
+ */
+export type KindRef = string | { readonly kind: string };
+
+/** The objects a kind reference stands for: typed for a defineKind kind, AnyObject for a name. */
+export type ObjectOfKind<K> = K extends { readonly __types?: { spec: infer Spec; status: infer Status } } ? CapstanObject<Spec, Status> : AnyObject;
+
+export const kindName = (kind: KindRef): string => (typeof kind === 'string' ? kind : kind.kind);
+
 /** Synchronous, read-only view of one kind's informer cache. Keys are `namespace/name` (or `name`). */
-export interface Cache {
-  get(key: string): DeepReadonly<AnyObject> | undefined;
-  list(filter?: (object: DeepReadonly<AnyObject>) => boolean): DeepReadonly<AnyObject>[];
+export interface Cache<T extends AnyObject = AnyObject> {
+  get(key: string): DeepReadonly<T> | undefined;
+  list(filter?: (object: DeepReadonly<T>) => boolean): DeepReadonly<T>[];
   keys(): string[];
   /**
    * The cached objects filed under `value` in an index the cache keeps as it changes, ordered by key
@@ -43,17 +55,17 @@ export interface Cache {
    * Revision's or Endpoints' spec.app; an App's own key), `node` by spec.nodeName. Ask this rather
    * than filtering `list()`, which reads every object of the kind.
    */
-  byIndex(index: 'owner' | 'app' | 'node', value: string): DeepReadonly<AnyObject>[];
+  byIndex(index: 'owner' | 'app' | 'node', value: string): DeepReadonly<T>[];
 }
 
-export type Caches = (kind: string) => Cache;
+export type Caches = <K extends KindRef>(kind: K) => Cache<ObjectOfKind<K>>;
 
 /**
  * A kind to watch and which keys of the controller's queue a change to it concerns. The default map
  * is the object's own key. `caches` lets a map look at other kinds (the gc finds dependents by uid).
  */
 export interface Watch {
-  kind: string;
+  kind: KindRef;
   map?: (event: InformerEvent, caches: Caches) => string[];
 }
 
@@ -72,7 +84,13 @@ export interface ReconcileContext {
   /** Fenced with this controller's leadership when running under election: a deposed leader's write fails with `Fenced`. */
   store: Store;
   /** The shared informer cache of a kind; objects are read-only, change a copy. */
-  informer(kind: string): Cache;
+  informer<K extends KindRef>(kind: K): Cache<ObjectOfKind<K>>;
+  /**
+   * Writes `status` as the object's status, conditioned on the object as read (a cached, read-only
+   * object will do): a Conflict when it changed since. Writes nothing and returns false when the
+   * status is already that — your own write would otherwise wake your watch again, forever.
+   */
+  updateStatus<T extends AnyObject>(object: T | DeepReadonly<T>, status: NonNullable<T['status']> | DeepReadonly<NonNullable<T['status']>>): Promise<boolean>;
   events: EventRecorder;
   log: Logger;
   now(): Date;
@@ -85,7 +103,7 @@ export interface ControllerDefinition {
   name: string;
   watches: Watch[];
   /** The kind whose status gets the Invalid condition; defaults to the first watch's kind. */
-  primaryKind?: string;
+  primaryKind?: KindRef;
   reconcile(key: string, ctx: ReconcileContext): Promise<Result>;
   /** Keys reconciled at once; one key is never reconciled concurrently with itself. Default 1. */
   concurrency?: number;
@@ -96,5 +114,5 @@ export interface ControllerDefinition {
 export function primaryKindOf(definition: ControllerDefinition): string {
   const kind = definition.primaryKind ?? definition.watches[0]?.kind;
   if (!kind) throw new Error(`controller ${definition.name}: watches is empty; watch at least the primary kind`);
-  return kind;
+  return kindName(kind);
 }

@@ -8,7 +8,9 @@ import { pino, type Logger } from 'pino';
 import { BehaviorSubject, type Observable, type Subscription } from 'rxjs';
 import { InformerFactory } from '../api/informer.ts';
 import type { Store } from '../api/store.ts';
-import type { ControllerDefinition } from './contract.ts';
+import type { KindDefinition } from '../api/kinds/registry.ts';
+import { kindName, primaryKindOf, type ControllerDefinition } from './contract.ts';
+import { installKinds, isInstallableKind, type InstallableKind } from './install-kinds.ts';
 import { createEventRecorder } from '../api/events.ts';
 import { LeaderElection, defaultIdentity, type Leadership, type Term } from './leader.ts';
 import { ControllerMetrics } from './metrics.ts';
@@ -34,7 +36,19 @@ export interface ManagerOptions {
   eventTtlSeconds?: number;
   /** Share informers with other code in the process; the manager then does not stop them. */
   informers?: InformerFactory;
+  /**
+   * Kinds the controllers define in code (sdk defineKind): registered in the store's registry at
+   * construction, and installed as CustomKinds (so the CLI knows them) when the manager starts. A
+   * defined kind named directly in a watch is registered the same way without being listed here.
+   */
+  kinds?: (KindDefinition & InstallableKind)[];
 }
+
+const say = {
+  duplicate: (name: string) => `manager: two controllers are named "${name}"; names must be unique`,
+  unknownKind: (controller: string, kind: string) =>
+    `controller ${controller} watches kind "${kind}", which this process does not know: define it with defineKind and pass it in \`kinds\` (or watch the defined kind itself), or apply its CustomKind before starting`,
+} as const;
 
 export const DEFAULT_LEASE_TTL_SECONDS = 10;
 
@@ -55,12 +69,21 @@ export class Manager {
   readonly identity: string;
   private readonly log: Logger;
   private readonly running = new Map<string, Running>();
+  private readonly kinds: (KindDefinition & InstallableKind)[];
   private stopping: Promise<void> | undefined;
 
   constructor(private readonly options: ManagerOptions) {
     const names = options.controllers.map((c) => c.name);
     const duplicate = names.find((name, index) => names.indexOf(name) !== index);
-    if (duplicate) throw new Error(`manager: two controllers are named "${duplicate}"; names must be unique`);
+    if (duplicate) throw new Error(say.duplicate(duplicate));
+    this.kinds = definedKinds(options);
+    for (const kind of this.kinds) options.store.registry.register(kind);
+    // A kind no one registered would make start() retry its informer forever: say so now, by name.
+    for (const controller of options.controllers) {
+      const kinds = [primaryKindOf(controller), ...controller.watches.map((watch) => kindName(watch.kind))];
+      const unknown = kinds.find((kind) => !options.store.registry.find(kind));
+      if (unknown) throw new UnknownWatchedKindError(say.unknownKind(controller.name, unknown), controller.name, unknown);
+    }
     this.metrics = options.metrics ?? new ControllerMetrics();
     this.informers = options.informers ?? new InformerFactory(options.store);
     this.identity = options.identity ?? defaultIdentity();
@@ -69,6 +92,10 @@ export class Manager {
 
   /** Starts every controller: campaigning, or (without election) running at once. Resolves when started. */
   async start(): Promise<void> {
+    if (this.kinds.length > 0) {
+      const written = await installKinds(this.options.store, this.kinds);
+      if (written.length > 0) this.log.info({ customKinds: written }, 'installed the CustomKinds of kinds defined in code');
+    }
     for (const definition of this.options.controllers) {
       const running: Running = {
         definition,
@@ -186,6 +213,24 @@ export class Manager {
       }
     }
   }
+}
+
+export class UnknownWatchedKindError extends Error {
+  override readonly name = 'UnknownWatchedKindError';
+  constructor(
+    message: string,
+    readonly controller: string,
+    readonly kind: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The kinds of `options.kinds` and every defined kind a controller names directly, once each. */
+function definedKinds(options: ManagerOptions): (KindDefinition & InstallableKind)[] {
+  const named = options.controllers.flatMap((c) => [c.primaryKind, ...c.watches.map((w) => w.kind)]);
+  const all = [...(options.kinds ?? []), ...named.filter((k): k is KindDefinition & InstallableKind => isInstallableKind(k) && 'spec' in k)];
+  return [...new Map(all.map((kind) => [kind.kind, kind])).values()];
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -9,22 +9,25 @@ import { concat, defer, EMPTY, from, interval, merge, mergeMap, Observable, type
 import type { Logger } from 'pino';
 import { isStoreError } from '../api/errors.ts';
 import type { InformerEvent, InformerFactory } from '../api/informer.ts';
-import { getCondition, parseRefKey, setCondition, type CommonStatus } from '../api/object.ts';
+import { getCondition, parseRefKey, setCondition, type AnyObject, type CommonStatus, type DeepReadonly } from '../api/object.ts';
 import type { Store } from '../api/store.ts';
 import {
   INVALID_CONDITION,
   INVALID_REASON,
+  kindName,
   primaryKindOf,
   retry,
   type Caches,
   type ControllerDefinition,
   type EventRecorder,
+  type KindRef,
   type ReconcileContext,
   type Result,
   type Watch,
 } from './contract.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { workQueue, type Processed, type QueueOptions } from './queue.ts';
+import { updateStatusIfChanged } from './update-status.ts';
 
 /** Keys marked invalid, by the uid and generation that were invalid. Outlives a term. */
 export type InvalidMarks = Map<string, { uid: string | undefined; generation: number | undefined }>;
@@ -78,19 +81,20 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   const primaryKind = primaryKindOf(definition);
   const abort = new AbortController();
   const signal = AbortSignal.any([abort.signal, options.signal]);
-  const caches: Caches = (kind) => informers.informer(kind);
-  await Promise.all([primaryKind, ...definition.watches.map((w) => w.kind)].map((kind) => informers.informer(kind).start()));
+  // An informer serves every kind; the types say which objects a kind reference stands for.
+  const caches = ((kind: KindRef) => informers.informer(kindName(kind))) as Caches;
+  await Promise.all([primaryKind, ...definition.watches.map((w) => kindName(w.kind))].map((kind) => informers.informer(kind).start()));
 
   const keysOf = (watch: Watch, event: InformerEvent): string[] => {
     try {
       return (watch.map ?? ownKey)(event, caches);
     } catch (error) {
-      log.error({ err: error, kind: watch.kind, key: event.key }, 'a watch map threw; the event is ignored');
+      log.error({ err: error, kind: kindName(watch.kind), key: event.key }, 'a watch map threw; the event is ignored');
       return [];
     }
   };
   const snapshot = (watch: Watch): string[] => {
-    const informer = informers.informer(watch.kind);
+    const informer = informers.informer(kindName(watch.kind));
     return informer.keys().flatMap((key) => {
       const object = informer.get(key);
       return object ? keysOf(watch, { type: 'added', key, object }) : [];
@@ -100,7 +104,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   const watched = definition.watches.map((watch) =>
     concat(
       defer(() => from(snapshot(watch))),
-      informers.informer(watch.kind).events$.pipe(flatMapSync((event: InformerEvent) => keysOf(watch, event))),
+      informers.informer(kindName(watch.kind)).events$.pipe(flatMapSync((event: InformerEvent) => keysOf(watch, event))),
     ),
   );
   const resync: Observable<string> = definition.resyncMs
@@ -111,6 +115,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   const ctxFor = (key: string): ReconcileContext => ({
     store: options.store,
     informer: caches,
+    updateStatus: (object, status) => updateStatusIfChanged(options.store, object as DeepReadonly<AnyObject>, status),
     events: options.events,
     log: log.child({ key }),
     now: options.now,

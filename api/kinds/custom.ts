@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { API_VERSION, DNS_LABEL, DNS_LABEL_MAX } from '../object.ts';
 import type { AnyObject } from '../object.ts';
+import { authorMessageAt, authorMessages } from './author-messages.ts';
 import type { Column, FieldProblem, KindDefinition, KindRegistry } from './registry.ts';
 
 const EXPECTED = {
@@ -92,7 +93,9 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 export function specSchemaFromJsonSchema(schema: Record<string, unknown>): { schema: z.ZodType } | { error: string } {
   if (schema['type'] !== 'object') return { error: EXPECTED.objectSchema };
   try {
-    return { schema: z.fromJSONSchema(closeObjectSchemas(schema) as Parameters<typeof z.fromJSONSchema>[0]) };
+    const converted = z.fromJSONSchema(closeObjectSchemas(schema) as Parameters<typeof z.fromJSONSchema>[0]);
+    authorMessages.set(converted, (path, issue) => authorMessageAt(schema, path, issue));
+    return { schema: converted };
   } catch (error) {
     return { error: EXPECTED.usableSchema((error as Error).message) };
   }
@@ -104,7 +107,7 @@ export function parseJsonPath(jsonPath: string): (string | number)[] {
   return inner.split(/\.|(?=\[)/).map((part) => (part.startsWith('[') ? Number(part.slice(1, -1)) : part));
 }
 
-function valueAt(object: unknown, path: (string | number)[]): unknown {
+export function jsonPathValue(object: unknown, path: (string | number)[]): unknown {
   let value = object;
   for (const segment of path) {
     if (value === null || typeof value !== 'object') return undefined;
@@ -113,14 +116,14 @@ function valueAt(object: unknown, path: (string | number)[]): unknown {
   return value;
 }
 
-function showValue(value: unknown): string {
+export function showColumnValue(value: unknown): string {
   if (value === undefined || value === null) return '<none>';
   return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
 function columnFrom(column: CustomKindSpec['columns'][number]): Column {
   const path = parseJsonPath(column.jsonPath);
-  return { header: column.header.toUpperCase(), wide: column.wide, value: (object) => showValue(valueAt(object, path)) };
+  return { header: column.header.toUpperCase(), wide: column.wide, value: (object) => showColumnValue(jsonPathValue(object, path)) };
 }
 
 /** Turns a (defaulted, valid) CustomKind object into the definition of the kind it declares. */

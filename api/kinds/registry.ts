@@ -57,10 +57,14 @@ export interface KindDefinition {
   columns?: Column[];
 }
 
+/** What to do about a kind no one registered, said wherever an unknown kind is reported. */
+export const HOW_KINDS_ARE_REGISTERED =
+  'A kind a controller defines (defineKind) is known once that controller has started, which installs its CustomKind; a kind with no code is registered by `capstan apply -f` of a CustomKind';
+
 export class UnknownKindError extends Error {
   override readonly name = 'UnknownKindError';
   constructor(readonly kind: string, known: string[]) {
-    super(`unknown kind "${kind}": known kinds are ${known.join(', ')}`);
+    super(`unknown kind "${kind}": known kinds are ${known.join(', ')}. ${HOW_KINDS_ARE_REGISTERED}`);
   }
 }
 

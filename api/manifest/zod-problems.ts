@@ -2,6 +2,7 @@
 // was found, and for unknown fields the fields that are allowed; a near miss of an allowed field or
 // value (`comand`, `uniq`) gets a "did you mean" naming the right spelling.
 import { z } from 'zod';
+import { authorMessageFor } from '../kinds/author-messages.ts';
 import type { FieldProblem } from '../kinds/registry.ts';
 import type { Path } from './parse.ts';
 
@@ -116,7 +117,10 @@ function problemsOfIssue(issue: Issue, schema: z.ZodType, value: unknown, prefix
   }
   const found = issue.code === 'invalid_key' ? JSON.stringify(path.at(-1)) : describeValue(valueAt(value, path));
   const spelling = rightSpelling(issue, valueAt(value, path));
-  return [{ path: [...prefix, ...path], expected: issue.message, found: spelling ? say.didYouMean(found, spelling) : found }];
+  const author = authorMessageFor(schema, path, issue);
+  const missing = issue.code === 'invalid_type' && issue.input === undefined;
+  const expected = author === undefined ? issue.message : missing ? say.required(author) : author;
+  return [{ path: [...prefix, ...path], expected, found: spelling ? say.didYouMean(found, spelling) : found }];
 }
 
 /**
