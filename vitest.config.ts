@@ -1,6 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // `import 'capstan/sdk'` in this repository's tests and examples runs the sources (package.json's
+  // "capstan-source" condition), not a dist/ built by `npm pack`. Tests run in Vite's server (ssr)
+  // environment; the rest of the list is Vite's default for it.
+  ssr: { resolve: { conditions: ['capstan-source', 'module', 'node', 'development|production'] } },
   test: {
     include: ['**/*.test.ts'],
     exclude: ['node_modules/**'],

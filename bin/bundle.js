@@ -6,7 +6,9 @@
 // Code splitting: every dynamic import() in the sources becomes a chunk of its own, loaded only when
 // that import runs, with the packages it needs. So `capstan get` loads neither the Docker client nor
 // the controllers, and a command that is never run costs nothing. When the bundle cannot be made (no
-// esbuild, a read-only checkout), the caller falls back to tsx.
+// esbuild, a read-only checkout), the caller falls back to tsx. The package as npm packs it carries
+// the CLI built ahead of time with the same options (dist/cli/, scripts/build-package.mjs) and no
+// sources: an installed Capstan needs neither esbuild nor tsx.
 //
 // Packages: the few every command loads (INLINE) are bundled, with everything they import; the rest
 // stay external, loaded from node_modules as usual. The etcd client as one file instead of ~300
@@ -98,6 +100,31 @@ function freshBuild(root, manifestPath) {
 }
 
 /**
+ * Bundles `entry` (a .ts path relative to `root`) into `outdir`: `<entry's name>.mjs` with its chunks
+ * beside it. bundled() builds its cache with it; scripts/build-package.mjs, the CLI a package ships.
+ * Resolves with esbuild's result (its metafile lists the files read).
+ */
+export async function buildBundle(entry, { root = REPOSITORY, outdir }) {
+  const { build } = await import('esbuild');
+  return build({
+    absWorkingDir: root,
+    entryPoints: [join(root, entry)],
+    bundle: true,
+    splitting: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    plugins: [packagesPlugin],
+    banner: { js: BANNER },
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    chunkNames: 'chunk-[hash]',
+    metafile: true,
+    logLevel: 'error',
+  });
+}
+
+/**
  * The path of an up-to-date bundle of `entry`, a .ts path relative to `root` (this repository unless
  * given: the tests bundle sources of their own), whatever the current directory.
  */
@@ -108,29 +135,13 @@ export async function bundled(entry, { root = REPOSITORY } = {}) {
   const fresh = freshBuild(root, manifestPath);
   if (fresh) return fresh;
 
-  const { build } = await import('esbuild');
   const builds = join(cache, base);
   const temporary = join(builds, `.${process.pid}.tmp`);
   rmSync(temporary, { recursive: true, force: true });
   const started = Date.now();
   let result;
   try {
-    result = await build({
-      absWorkingDir: root,
-      entryPoints: [join(root, entry)],
-      bundle: true,
-      splitting: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      plugins: [packagesPlugin],
-      banner: { js: BANNER },
-      outdir: temporary,
-      outExtension: { '.js': '.mjs' },
-      chunkNames: 'chunk-[hash]',
-      metafile: true,
-      logLevel: 'error',
-    });
+    result = await buildBundle(entry, { root, outdir: temporary });
   } catch (error) {
     rmSync(temporary, { recursive: true, force: true });
     throw error;

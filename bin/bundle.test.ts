@@ -1,13 +1,17 @@
 // bin/bundle.js on sources of its own in a temporary directory, with the real esbuild: a start with
 // nothing changed reuses the build, an edited or newly imported source rebuilds it, the current
-// directory does not matter, and a dynamic import() stays out of the entry's chunk.
+// directory does not matter (for bundled() and for the `capstan` command), and a dynamic import()
+// stays out of the entry's chunk.
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { execFile } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { bundled } from './bundle.js';
 
+const execFileAsync = promisify(execFile);
 let root: string;
 
 /** Writes a source dated a minute ago, as a file saved before the build started. */
@@ -82,6 +86,17 @@ describe('bundled', () => {
       expect(existsSync(join(elsewhere, 'node_modules'))).toBe(false);
     } finally {
       process.chdir(cwd);
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  it('runs `capstan --help` from another directory without making a cache there', async () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), 'capstan-bundle-cwd-'));
+    try {
+      const { stdout } = await execFileAsync(process.execPath, [fileURLToPath(new URL('./capstan.js', import.meta.url)), '--help'], { cwd: elsewhere, timeout: 120_000 });
+      expect(stdout).toContain('Usage: capstan');
+      expect(readdirSync(elsewhere)).toEqual([]);
+    } finally {
       rmSync(elsewhere, { recursive: true, force: true });
     }
   });
