@@ -36,8 +36,10 @@ export type ConditionStatus = 'True' | 'False' | 'Unknown';
 export interface Condition {
   type: string;
   status: ConditionStatus;
-  reason?: string;
-  message?: string;
+  // `| undefined` spelled out: a user's status schema in zod (`reason: z.string().optional()`)
+  // produces it, and under exactOptionalPropertyTypes (`tsc --init`'s default) it must still fit here.
+  reason?: string | undefined;
+  message?: string | undefined;
   lastTransitionTime: string;
 }
 

@@ -25,7 +25,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
+import { destination, pino } from 'pino';
 import { isStoreError } from '../api/errors.ts';
 import type { AppSpec, AppStatus } from '../api/kinds/app.ts';
 import { isTerminal, type TaskStatus } from '../api/kinds/task.ts';
@@ -320,7 +320,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'capstan-bench-traffic-'));
   const cluster = await BenchCluster.start({ nodes: NODES, docker: false });
   // HAProxy's alerts ("no server available" as an App is deleted) go to stderr with the progress.
-  const log = pino({ level: 'error' }, pino.destination(2));
+  const log = pino({ level: 'error' }, destination(2));
   let lb: RunningLoadBalancer | undefined;
   let watchers: Watchers | undefined;
   let clusterUp = true;

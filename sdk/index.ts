@@ -24,6 +24,7 @@ export type { InformerEvent, InformerEventType } from '../api/informer.ts';
 // Kinds: one definition, typed, that the CLI learns as a CustomKind.
 export { defineKind, DEFINED_BY_LABEL, type DefinedKind, type DefineKindOptions, type KindColumn, type KindObject } from './define-kind.ts';
 export type { FieldProblem, KindDefinition } from '../api/kinds/registry.ts';
+export { commonStatusSchema, conditionSchema } from './schemas.ts';
 
 // Running controllers: the one-call runner, or the Manager itself.
 export { runControllers, parseRunFlags, RunError, RUN_USAGE, type RunControllersOptions, type RunningControllers } from './run.ts';

@@ -1,12 +1,15 @@
 // The ScheduledScale kind: "run this App with N instances during these hours, M otherwise".
-// A user-defined kind is a KindDefinition with a zod schema, registered next to the built-in ones.
+// One definition: the controller's store validates with these zod schemas (defaults included), its
+// caches return objects typed by them, and the CLI learns the kind from the CustomKind made from
+// them, which the controller installs when it starts. A message given as `{ error: '...' }` is what
+// `capstan apply` shows for a bad field.
+import { commonStatusSchema, defineKind, type KindObject } from 'capstan/sdk';
 import { z } from 'zod';
-import { API_VERSION, DNS_LABEL, type AnyObject, type CommonStatus } from '../../api/object.ts';
-import type { KindDefinition } from '../../api/kinds/registry.ts';
 
 export const DAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'] as const;
 export type Day = (typeof DAYS)[number];
 
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 const timeOfDay = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: 'a time of day as HH:MM, 24-hour, e.g. "08:00"' });
 
 export const windowSchema = z.strictObject({
@@ -23,7 +26,7 @@ export type ScaleWindow = z.infer<typeof windowSchema>;
 export const scheduledScaleSpecSchema = z.strictObject({
   /** The App to scale, in the same namespace. */
   app: z.string().regex(DNS_LABEL, { error: 'the name of an App in this namespace' }),
-  /** IANA name; times of day are read in this zone. */
+  /** IANA name; times of day are read in this zone. Checked by the controller (see controller.ts). */
   timeZone: z.string().min(1).default('UTC'),
   /** The first window that contains the current time decides; earlier windows win. */
   windows: z.array(windowSchema).min(1),
@@ -32,32 +35,29 @@ export const scheduledScaleSpecSchema = z.strictObject({
 });
 export type ScheduledScaleSpec = z.infer<typeof scheduledScaleSpecSchema>;
 
-export interface ScheduledScaleStatus extends CommonStatus {
+export const scheduledScaleStatusSchema = commonStatusSchema.extend({
   /** What the schedule says now, and which window says it ("otherwise" when none). */
-  instances?: number;
-  window?: string;
+  instances: z.number().int().optional(),
+  window: z.string().optional(),
   /** When the App was last scaled by this object. */
-  lastScaledAt?: string;
+  lastScaledAt: z.string().optional(),
   /** When the schedule next asks for a different number, and what number. */
-  nextChangeAt?: string;
-  nextInstances?: number;
-}
+  nextChangeAt: z.string().optional(),
+  nextInstances: z.number().int().optional(),
+});
+export type ScheduledScaleStatus = z.infer<typeof scheduledScaleStatusSchema>;
 
-const specOf = (o: AnyObject) => o.spec as Partial<ScheduledScaleSpec>;
-const statusOf = (o: AnyObject) => (o.status ?? {}) as ScheduledScaleStatus;
-
-export const scheduledScaleKind: KindDefinition = {
-  apiVersion: API_VERSION,
+export const scheduledScaleKind = defineKind({
   kind: 'ScheduledScale',
-  plural: 'scheduledscales',
-  singular: 'scheduledscale',
   shortNames: ['ss'],
-  namespaced: true,
   spec: scheduledScaleSpecSchema,
+  status: scheduledScaleStatusSchema,
   columns: [
-    { header: 'APP', value: (o) => specOf(o).app ?? '' },
-    { header: 'INSTANCES', value: (o) => String(statusOf(o).instances ?? '-') },
-    { header: 'WINDOW', value: (o) => statusOf(o).window ?? '-' },
-    { header: 'NEXT', value: (o) => (statusOf(o).nextChangeAt ? `${statusOf(o).nextInstances} at ${statusOf(o).nextChangeAt}` : '-') },
+    { header: 'App', jsonPath: '.spec.app' },
+    { header: 'Instances', jsonPath: '.status.instances' },
+    { header: 'Window', jsonPath: '.status.window' },
+    { header: 'Next', jsonPath: '.status.nextChangeAt' },
+    { header: 'Then', jsonPath: '.status.nextInstances', wide: true },
   ],
-};
+});
+export type ScheduledScale = KindObject<typeof scheduledScaleKind>;

@@ -4,7 +4,12 @@
 // window boundaries (every from and to, over the next eight days) in wall-clock order and taking the
 // first where the answer differs; the wall-clock distance is then turned into real time with the
 // zone's UTC offsets at both ends, so a daylight-saving shift in between does not wake us an hour off.
+import type { DeepReadonly } from 'capstan/sdk';
 import { DAYS, type ScaleWindow, type ScheduledScaleSpec } from './kind.ts';
+
+/** Plans read objects straight from the controller's cache, which are read-only. */
+type CachedSpec = DeepReadonly<ScheduledScaleSpec>;
+type CachedWindow = DeepReadonly<ScaleWindow>;
 
 export interface Plan {
   instances: number;
@@ -33,7 +38,7 @@ export function isTimeZone(zone: string): boolean {
   }
 }
 
-export function planAt(spec: ScheduledScaleSpec, now: Date): Plan {
+export function planAt(spec: CachedSpec, now: Date): Plan {
   const wall = wallTime(now, spec.timeZone);
   const current = decide(spec, wall.day, wall.minute);
   const plan: Plan = { instances: current.instances, window: current.window };
@@ -54,12 +59,12 @@ export function planAt(spec: ScheduledScaleSpec, now: Date): Plan {
   return plan;
 }
 
-function decide(spec: ScheduledScaleSpec, day: number, minute: number): { instances: number; window: string } {
+function decide(spec: CachedSpec, day: number, minute: number): { instances: number; window: string } {
   const window = spec.windows.find((w) => contains(w, day, minute));
   return window ? { instances: window.instances, window: describeWindow(window) } : { instances: spec.otherwise, window: 'otherwise' };
 }
 
-function contains(window: ScaleWindow, day: number, minute: number): boolean {
+function contains(window: CachedWindow, day: number, minute: number): boolean {
   const from = toMinutes(window.from);
   const to = toMinutes(window.to);
   const startsOn = (d: number) => !window.days || window.days.includes(DAYS[d]!);
@@ -69,7 +74,7 @@ function contains(window: ScaleWindow, day: number, minute: number): boolean {
   return (minute >= from && startsOn(day)) || (minute < to && startsOn((day + 6) % 7));
 }
 
-export function describeWindow(window: ScaleWindow): string {
+export function describeWindow(window: CachedWindow): string {
   return `${window.days ? `${window.days.join(',')} ` : ''}${window.from}-${window.to}`;
 }
 

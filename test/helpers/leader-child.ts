@@ -2,7 +2,7 @@
 // its leadership on stdout as JSON lines. On the stdin line `write <name>` it writes that Widget with
 // the store fenced by the last term it led — even after losing it, to show the fence rejects it.
 import { createInterface } from 'node:readline';
-import { pino } from 'pino';
+import { destination, pino } from 'pino';
 import { z } from 'zod';
 import { isStoreError } from '../../api/errors.ts';
 import { connectEtcd } from '../../api/etcd.ts';
@@ -18,7 +18,7 @@ const config = z
 const say = (message: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ ...message, at: Date.now() })}\n`);
 
 const store = new Store(connectEtcd({ endpoints: config.ETCD_URL }), widgetRegistry());
-const log = pino({ level: 'warn' }, pino.destination(2));
+const log = pino({ level: 'warn' }, destination(2));
 const manager = new Manager({
   store,
   controllers: [{ name: 'failover', watches: [{ kind: 'Widget' }], reconcile: async () => done() }],
