@@ -58,6 +58,7 @@ export const COMMANDS: readonly LazyCommand[] = [
   lazy('dns [options]', 'Serve DNS for the cluster', async () => (await import('./dns.ts')).dnsCommand),
   lazy('lb [options]', 'Run a load balancer (HAProxy) on this node', async () => (await import('./lb.ts')).lbCommand),
   lazy('version [options]', "Print the CLI's version, Node's, and the cluster's etcd version", async () => (await import('./version.ts')).versionCommand),
+  lazy('init', 'Create a project: `init controller NAME` for a controller with a kind of its own', async () => (await import('./init.ts')).initCommand),
 ];
 
 export interface RunOptions {

@@ -3,12 +3,13 @@
 // type-checked under the tsconfig `tsc --init` writes, and `capstan --help` run from the install.
 // One pack and one install for the file (beforeAll): they take most of its time.
 import { execFile, type ExecFileOptions } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packedCapstan } from './helpers/packed-capstan.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const TSC = createRequire(import.meta.url).resolve('typescript/bin/tsc');
@@ -32,10 +33,9 @@ function run(file: string, args: string[], options: ExecFileOptions & { cwd: str
 
 /** What `npm pack --json` says about the tarball it wrote. */
 interface Packed {
+  /** The tarball's absolute path. */
   filename: string;
-  size: number;
-  unpackedSize: number;
-  files: { path: string }[];
+  files: string[];
 }
 
 let dir: string;
@@ -59,24 +59,24 @@ beforeAll(async () => {
   mkdirSync(project);
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'module' }, null, 2));
 
-  const pack = await timed('npm pack (with the prepack build)', () => run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: REPO }));
-  expect(pack.code, pack.stderr).toBe(0);
-  packed = (JSON.parse(pack.stdout) as [Packed])[0];
+  // Through the helper: packs of parallel test files take turns, each rewrites the checkout's dist/.
+  const pack = await timed('npm pack (with the prepack build)', () => packedCapstan());
+  packed = { filename: pack.tarball, files: pack.files };
 
   installed = await timed('npm install of the tarball', () =>
-    run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(dir, packed.filename)], { cwd: project }),
+    run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', packed.filename], { cwd: project }),
   );
   expect(installed.code, installed.stderr).toBe(0);
 }, SLOW_MS);
 
 afterAll(() => {
-  process.stderr.write(`sdk-package: ${JSON.stringify({ ...timings, tarballBytes: packed?.size, unpackedBytes: packed?.unpackedSize })}\n`);
+  process.stderr.write(`sdk-package: ${JSON.stringify({ ...timings, tarballBytes: packed ? statSync(packed.filename).size : undefined })}\n`);
   rmSync(dir, { recursive: true, force: true });
 });
 
 describe('the packed package', () => {
   it('holds the built SDK and CLI, and no tests, benchmarks, scripts or TypeScript sources', () => {
-    const paths = packed.files.map((file) => file.path);
+    const paths = packed.files;
     expect(paths).toEqual(expect.arrayContaining(['dist/sdk/index.js', 'dist/sdk/index.d.ts', 'dist/sdk/testing.js', 'dist/sdk/testing.d.ts', 'dist/cli/main.mjs', 'bin/capstan.js', 'package.json']));
     expect(paths.filter((path) => /^(test|bench|scripts)\//.test(path))).toEqual([]);
     expect(paths.filter((path) => /\.test\.|(?<!\.d)\.ts$/.test(path))).toEqual([]);
