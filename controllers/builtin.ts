@@ -2,7 +2,7 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { KindRegistry } from '../api/kinds/registry.ts';
+import type { KindDefinition, KindRegistry } from '../api/kinds/registry.ts';
 import type { Store } from '../api/store.ts';
 import type { ControllerDefinition } from './contract.ts';
 import { endpointsController } from './endpoints/index.ts';
@@ -16,6 +16,7 @@ import { replicasController } from './replicas/index.ts';
 import { rolloutController } from './rollout/index.ts';
 import { schedulerController } from './scheduler/index.ts';
 import { taskGcController } from './task-gc/index.ts';
+import type { InstallableKind } from './install-kinds.ts';
 import { installSignalHandlers, Manager } from './manager.ts';
 import { serveMetrics, type MetricsServer } from './metrics.ts';
 
@@ -56,6 +57,8 @@ export interface RunControllersOptions {
   handleSignals?: boolean;
   /** Extra controllers to run beside the built-in ones (a user's, in the same process). */
   extra?: ControllerDefinition[];
+  /** Kinds the extra controllers define (defineKind): registered, and installed as CustomKinds at start. */
+  kinds?: (KindDefinition & InstallableKind)[];
   /** Where the endpoints controller allocates service ports (default 10000-10100, marathon-lb's). */
   servicePortRange?: ServicePortRange;
   /** Ended tasks kept per App (`--terminal-task-history`, default 5). */
@@ -82,6 +85,14 @@ export class UnknownControllerError extends Error {
   }
 }
 
+/** An extra controller named like a built-in one: both would campaign for the same leader key. */
+export class ControllerNameClashError extends Error {
+  override readonly name = 'ControllerNameClashError';
+  constructor(readonly controller: string) {
+    super(`controller "${controller}" has the name of a built-in controller: names must be unique (they name the leader key, metrics and logs); rename it`);
+  }
+}
+
 export async function runControllers(options: RunControllersOptions): Promise<RunningControllers> {
   const builtin = builtinControllers(options.store.registry, {
     servicePortRange: options.servicePortRange,
@@ -89,6 +100,8 @@ export async function runControllers(options: RunControllersOptions): Promise<Ru
     gitCacheDir: options.gitCacheDir,
     webhookSecret: options.webhook?.secret,
   });
+  const clash = (options.extra ?? []).find((extra) => builtin.some((c) => c.name === extra.name));
+  if (clash) throw new ControllerNameClashError(clash.name);
   const all = [...builtin, ...(options.extra ?? [])];
   const known = all.map((c) => c.name);
   const unknown = (options.only ?? []).filter((name) => !known.includes(name));
@@ -98,6 +111,7 @@ export async function runControllers(options: RunControllersOptions): Promise<Ru
   const manager = new Manager({
     store: options.store,
     controllers,
+    ...(options.kinds?.length ? { kinds: options.kinds } : {}),
     leaderElection: options.leaderElection,
     leaseTtlSeconds: options.leaseTtlSeconds,
     logger: options.logger,
