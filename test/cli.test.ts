@@ -319,7 +319,10 @@ describe('capstan command on a real etcd', () => {
     it('says what it knows when the kind is unknown, and when nothing is found', async () => {
       const unknown = await run('get', 'widgets');
       expect(unknown.code).toBe(1);
-      expect(unknown.stderr).toBe('unknown kind "widgets": known kinds are App, Revision, Task, Node, Endpoints, Event, CustomKind, GitRepository, Sync\n');
+      expect(unknown.stderr).toBe(
+        'unknown kind "widgets": known kinds are App, Revision, Task, Node, Endpoints, Event, CustomKind, GitRepository, Sync, Volume. ' +
+          'A kind a controller defines (defineKind) is known once that controller has started, which installs its CustomKind; a kind with no code is registered by `capstan apply -f` of a CustomKind\n',
+      );
       expect(await run('get', 'apps', '-n', 'empty')).toMatchObject({ code: 0, stdout: '', stderr: 'No resources found in empty namespace.\n' });
       expect(await run('get', 'app', 'nope')).toMatchObject({ code: 1, stderr: 'app "nope" not found in namespace "default"\n' });
     });

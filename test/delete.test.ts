@@ -169,7 +169,8 @@ describe('capstan delete --wait with a real agent', () => {
   it('returns after the workloads have stopped and their tasks are gone, not before', async () => {
     await cluster.createApp('slow', { driver: 'process', instances: 2, taskKillGracePeriodSeconds: 5, containers: [{ cmd: SLOW_TO_STOP, resources: { cpus: 0.1, mem: 16 } }] });
     await cluster.untilRunning('slow', 2);
-    expect(cluster.workloadPids('slow')).toHaveLength(2);
+    // Running is reported once the wrapper runs; its busybox comes a moment later (seen in CI under load).
+    await until(() => cluster.workloadPids('slow').length === 2, { what: "both of slow's busybox processes" });
 
     const started = Date.now();
     const result = await capstan(['delete', 'app', 'slow', '--wait', '--timeout', '60s'], { etcd: cluster.etcd.url });
