@@ -320,7 +320,7 @@ describe('capstan command on a real etcd', () => {
       const unknown = await run('get', 'widgets');
       expect(unknown.code).toBe(1);
       expect(unknown.stderr).toBe(
-        'unknown kind "widgets": known kinds are App, Revision, Task, Node, Endpoints, Event, CustomKind, GitRepository, Sync, Volume. ' +
+        `unknown kind "widgets": known kinds are ${builtinRegistry().kinds().map((k) => k.kind).join(', ')}. ` +
           'A kind a controller defines (defineKind) is known once that controller has started, which installs its CustomKind; a kind with no code is registered by `capstan apply -f` of a CustomKind\n',
       );
       expect(await run('get', 'apps', '-n', 'empty')).toMatchObject({ code: 0, stdout: '', stderr: 'No resources found in empty namespace.\n' });
