@@ -119,9 +119,9 @@ describe('validateDocuments', () => {
 
   it.each([
     ['an unknown kind', 'apiVersion: capstan/v1\nkind: Deployment\nmetadata: {name: web}\n',
-      'web.yaml:2:1: kind: expected a known kind (App, Revision, Task, Node, Endpoints, Event, CustomKind, GitRepository, Sync; a kind a controller defines (defineKind) is known once that controller has started, which installs its CustomKind; a kind with no code is registered by `capstan apply -f` of a CustomKind), found "Deployment"'],
+      'web.yaml:2:1: kind: expected a known kind (App, Revision, Task, Node, Endpoints, Event, CustomKind, GitRepository, Sync, Volume; a kind a controller defines (defineKind) is known once that controller has started, which installs its CustomKind; a kind with no code is registered by `capstan apply -f` of a CustomKind), found "Deployment"'],
     ['a kind in the wrong case', 'apiVersion: capstan/v1\nkind: app\nmetadata: {name: web}\n',
-      'web.yaml:2:1: kind: expected a known kind (App, Revision, Task, Node, Endpoints, Event, CustomKind, GitRepository, Sync; a kind a controller defines (defineKind) is known once that controller has started, which installs its CustomKind; a kind with no code is registered by `capstan apply -f` of a CustomKind), found "app" (did you mean "App"?)'],
+      'web.yaml:2:1: kind: expected a known kind (App, Revision, Task, Node, Endpoints, Event, CustomKind, GitRepository, Sync, Volume; a kind a controller defines (defineKind) is known once that controller has started, which installs its CustomKind; a kind with no code is registered by `capstan apply -f` of a CustomKind), found "app" (did you mean "App"?)'],
     ['a wrong apiVersion', minimal('  containers: [{image: x}]').replace('capstan/v1', 'apps/v1'),
       'web.yaml:1:1: apiVersion: expected apiVersion "capstan/v1" for kind App, found "apps/v1"'],
     ['no metadata.name', minimal('  containers: [{image: x}]', '{namespace: shop}'),
@@ -150,7 +150,7 @@ describe('validateDocuments', () => {
     ['an unknown spec field', minimal('  instanses: 2\n  containers: [{image: x}]'),
       'web.yaml:5:3: spec.instanses: expected a known field (instances, driver, containers, ports, constraints, healthChecks, readinessChecks, upgradeStrategy, progressDeadlineSeconds, revisionHistoryLimit, backoffSeconds, backoffFactor, maxLaunchDelaySeconds, killSelection, taskKillGracePeriodSeconds, drainTimeoutSeconds, unreachableStrategy, dependencies, volumes, loadBalancer), found unknown field "instanses" (did you mean "instances"?)'],
     ['an unknown field of a health check', minimal('  containers: [{image: x}]\n  ports: [{name: http}]\n  healthChecks:\n    - protocol: TCP\n      path: /'),
-      'web.yaml:9:7: spec.healthChecks[0].path: expected a known field (protocol, portIndex, portName, gracePeriodSeconds, intervalSeconds, timeoutSeconds, maxConsecutiveFailures, delaySeconds), found unknown field "path"'],
+      'web.yaml:9:7: spec.healthChecks[0].path: expected a known field (protocol, portIndex, portName, gracePeriodSeconds, intervalSeconds, timeoutSeconds, maxConsecutiveFailures, delaySeconds, container), found unknown field "path"'],
     ['an unknown constraint operator', minimal('  containers: [{image: x}]\n  constraints: [[hostname, UNIQ]]'),
       'web.yaml:6:28: spec.constraints[0][1]: expected one of UNIQUE, CLUSTER, GROUP_BY, LIKE, UNLIKE, MAX_PER, IS, found "UNIQ" (did you mean "UNIQUE"?)'],
     ['a misspelt constraint operator in lower case', minimal('  containers: [{image: x}]\n  constraints: [[hostname, uniq]]'),
@@ -173,8 +173,8 @@ describe('validateDocuments', () => {
       'web.yaml:7:7: spec.healthChecks[0].protocol: expected a protocol of HTTP, HTTPS, TCP, COMMAND, found "UDP"'],
     ['a process container with cmd and args', minimal('  driver: process\n  containers:\n    - cmd: sleep 9\n      args: [sleep, "9"]'),
       'web.yaml:7:7: spec.containers[0].cmd: expected exactly one of cmd or args for a process container, found both'],
-    ['a docker container without image', minimal('  containers:\n    - cmd: sleep 9'),
-      'web.yaml:6:7: spec.containers[0].image: expected an image: the docker driver runs containers from an image, found none'],
+    ['a Docker container mounting at a relative path', minimal('  containers:\n    - image: x\n      volumeMounts: [{name: d, mountPath: data}]\n  volumes: [{name: d, ephemeral: {}}]'),
+      'web.yaml:7:32: spec.containers[0].volumeMounts[0].mountPath: expected an absolute path inside the container in a Docker container, starting with "/", found "data"'],
     ['a readiness timeout not below its interval', minimal('  containers: [{image: x}]\n  ports: [{name: http}]\n  readinessChecks:\n    - portName: http\n      intervalSeconds: 5\n      timeoutSeconds: 5'),
       'web.yaml:10:7: spec.readinessChecks[0].timeoutSeconds: expected a timeoutSeconds below intervalSeconds (5), found 5'],
     ['duplicate port names', minimal('  containers: [{image: x}]\n  ports:\n    - name: http\n    - name: http'),
@@ -248,8 +248,8 @@ describe('validateDocuments', () => {
   });
 
   it('reports cross-field problems along with metadata problems', async () => {
-    const { problems } = await validate(minimal('  containers: [{cmd: sleep 9}]', '{name: Web}'));
-    expect(problems.map((p) => p.split(': ')[1])).toEqual(['metadata.name', 'spec.containers[0].image']);
+    const { problems } = await validate(minimal('  containers: [{env: {A: b}}]', '{name: Web}'));
+    expect(problems.map((p) => p.split(': ')[1])).toEqual(['metadata.name', 'spec.containers[0].cmd']);
   });
 
   it('keeps the valid objects of an input that has problems elsewhere', async () => {

@@ -5,13 +5,19 @@
 import { checkDnsLabel, DEFAULT_NAMESPACE, parseRefKey, refKey } from '../object.ts';
 import type { AnyObject } from '../object.ts';
 import { checkConstraint } from '../constraints/check.ts';
-import type { AppSpec, Container } from './app.ts';
+import { containerRuntime } from './app.ts';
+import type { AppSpec, Container, ContainerRuntime } from './app.ts';
 import type { FieldProblem, StoreReader } from './registry.ts';
 
 const EXPECTED = {
   oneOfCmdArgs: 'exactly one of cmd or args for a process container',
   atMostOneOfCmdArgs: 'at most one of cmd or args',
-  imageForDocker: 'an image: the docker driver runs containers from an image',
+  relativeMountPath: 'a path relative to the task sandbox in a process container (e.g. "data", as Marathon\'s containerPath)',
+  absoluteMountPath: 'an absolute path inside the container in a Docker container, starting with "/"',
+  noDotDot: 'a mount path without ".." segments',
+  notRoot: (runtime: ContainerRuntime) => (runtime === 'process' ? 'a directory inside the task sandbox, not the sandbox itself' : 'a directory inside the container, not its root'),
+  uniqueMountPath: 'a mountPath used once in this container',
+  declaredContainer: (names: string[]) => `the name of a container of this App (${names.join(', ')})`,
   uniqueContainerName: 'a container name unique in this App',
   uniquePortName: 'a port name unique in this App',
   uniqueHostPort: 'a fixed hostPort used by one port only',
@@ -56,26 +62,48 @@ function checkContainers(spec: AppSpec): FieldProblem[] {
     const at: Path = ['spec', 'containers', i];
     if (seen.has(container.name)) problems.push(problem([...at, 'name'], EXPECTED.uniqueContainerName, `"${container.name}" again`));
     seen.add(container.name);
-    problems.push(...checkCommand(spec.driver, container, at));
-    if (spec.driver === 'docker' && container.image === undefined) problems.push(problem([...at, 'image'], EXPECTED.imageForDocker, 'none', [DRIVER]));
+    const runtime = containerRuntime(spec, container);
+    // What the container's runtime rests on: the App's driver and the container's image.
+    const runtimeReads: Path[] = [DRIVER, [...at, 'image']];
+    problems.push(...checkCommand(runtime, container, at, runtimeReads));
+    const mountPaths = new Set<string>();
     container.volumeMounts.forEach((mount, m) => {
+      const mountAt: Path = [...at, 'volumeMounts', m];
       if (!volumeNames.includes(mount.name)) {
-        problems.push(problem([...at, 'volumeMounts', m, 'name'], EXPECTED.declaredVolume(volumeNames), `"${mount.name}"`, [VOLUMES]));
+        problems.push(problem([...mountAt, 'name'], EXPECTED.declaredVolume(volumeNames), `"${mount.name}"`, [VOLUMES]));
       }
+      const pathProblem = checkMountPath(runtime, mount.mountPath);
+      if (pathProblem) problems.push(problem([...mountAt, 'mountPath'], pathProblem, `"${mount.mountPath}"`, runtimeReads));
+      else if (mountPaths.has(mount.mountPath)) problems.push(problem([...mountAt, 'mountPath'], EXPECTED.uniqueMountPath, `"${mount.mountPath}" again`));
+      mountPaths.add(mount.mountPath);
     });
   });
   return problems;
 }
 
 // A process has nothing to run but its command; a docker container may fall back to its image's.
-function checkCommand(driver: AppSpec['driver'], container: Container, at: Path): FieldProblem[] {
+function checkCommand(runtime: ContainerRuntime, container: Container, at: Path, runtimeReads: Path[]): FieldProblem[] {
   const hasCmd = container.cmd !== undefined;
   const hasArgs = container.args !== undefined;
-  if (hasCmd && hasArgs) {
-    return [problem([...at, 'cmd'], driver === 'process' ? EXPECTED.oneOfCmdArgs : EXPECTED.atMostOneOfCmdArgs, 'both', [DRIVER, [...at, 'args']])];
-  }
-  if (driver === 'process' && !hasCmd && !hasArgs) return [problem([...at, 'cmd'], EXPECTED.oneOfCmdArgs, 'neither', [DRIVER, [...at, 'args']])];
+  const reads = [...runtimeReads, [...at, 'args']];
+  if (hasCmd && hasArgs) return [problem([...at, 'cmd'], runtime === 'process' ? EXPECTED.oneOfCmdArgs : EXPECTED.atMostOneOfCmdArgs, 'both', reads)];
+  if (runtime === 'process' && !hasCmd && !hasArgs) return [problem([...at, 'cmd'], EXPECTED.oneOfCmdArgs, 'neither', reads)];
   return [];
+}
+
+/**
+ * Marathon's forms: a process container sees a volume at a directory of its sandbox (`data`), a
+ * Docker container at an absolute path of its filesystem. Neither may climb out with `..`: a process
+ * container's mount would land outside its sandbox. What is expected, or null.
+ */
+function checkMountPath(runtime: ContainerRuntime, mountPath: string): string | null {
+  const segments = mountPath.split('/');
+  if (segments.includes('..')) return EXPECTED.noDotDot;
+  if (segments.every((segment) => segment === '' || segment === '.')) return EXPECTED.notRoot(runtime);
+  const absolute = mountPath.startsWith('/');
+  if (runtime === 'process' && absolute) return EXPECTED.relativeMountPath;
+  if (runtime === 'docker' && !absolute) return EXPECTED.absoluteMountPath;
+  return null;
 }
 
 function checkPorts(spec: AppSpec): FieldProblem[] {
@@ -109,9 +137,13 @@ function checkPortReference(spec: AppSpec, ref: { portIndex?: number; portName?:
 }
 
 function checkHealthChecks(spec: AppSpec): FieldProblem[] {
+  const containerNames = spec.containers.map((c) => c.name);
   return spec.healthChecks.flatMap((check, i) => {
     const at: Path = ['spec', 'healthChecks', i];
     const problems = check.protocol === 'COMMAND' ? [] : checkPortReference(spec, check, at);
+    if (check.container !== undefined && !containerNames.includes(check.container)) {
+      problems.push(problem([...at, 'container'], EXPECTED.declaredContainer(containerNames), `"${check.container}"`, [['spec', 'containers']]));
+    }
     if (check.timeoutSeconds > check.intervalSeconds) {
       problems.push(problem([...at, 'timeoutSeconds'], EXPECTED.healthTimeout(check.intervalSeconds), String(check.timeoutSeconds), [[...at, 'intervalSeconds']]));
     }

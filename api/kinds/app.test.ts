@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { AnyObject } from '../object.ts';
-import { appKind, appSpecSchema, templateOf } from './app.ts';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseManifests, validateDocuments } from '../manifest.ts';
+import { appKind, appSpecSchema, containerRuntime, healthCheckContainer, isResident, runtimesOf, templateOf, upgradeStrategyOf } from './app.ts';
+import { builtinRegistry } from './builtin.ts';
 import { checkApp, checkServicePorts } from './app-checks.ts';
 import type { AppSpec } from './app.ts';
 import type { StoreReader } from './registry.ts';
@@ -126,7 +130,10 @@ describe('App schema rejects', () => {
     ['a bad port name', { ...docker, ports: [{ name: 'HTTP' }] }, ['ports', 0, 'name'], 'invalid_format'],
     ['a port out of range', { ...docker, ports: [{ hostPort: 70000 }] }, ['ports', 0, 'hostPort'], 'too_big'],
     ['a bad container name', { containers: [{ name: 'Main', image: 'x' }] }, ['containers', 0, 'name'], 'invalid_format'],
-    ['a relative mountPath', { containers: [{ image: 'x', volumeMounts: [{ name: 'd', mountPath: 'data' }] }] }, ['containers', 0, 'volumeMounts', 0, 'mountPath'], 'invalid_format'],
+    ['an empty mountPath', { containers: [{ image: 'x', volumeMounts: [{ name: 'd', mountPath: '' }] }] }, ['containers', 0, 'volumeMounts', 0, 'mountPath'], 'too_small'],
+    ['a persistent size of 0 MiB', { ...docker, volumes: [{ name: 'd', persistent: { size: 0 } }] }, ['volumes', 0, 'persistent', 'size'], 'too_small'],
+    ['a fractional persistent size', { ...docker, volumes: [{ name: 'd', persistent: { size: 1.5 } }] }, ['volumes', 0, 'persistent', 'size'], 'invalid_type'],
+    ['a bad health check container name', { ...docker, healthChecks: [{ protocol: 'COMMAND', command: 'true', container: 'Main' }] }, ['healthChecks', 0, 'container'], 'invalid_format'],
     ['minimumHealthCapacity above 1', { ...docker, upgradeStrategy: { minimumHealthCapacity: 1.5 } }, ['upgradeStrategy', 'minimumHealthCapacity'], 'too_big'],
     ['an unknown killSelection', { ...docker, killSelection: 'RANDOM' }, ['killSelection'], 'invalid_value'],
   ])('%s', (_, spec, path, code) => {
@@ -142,7 +149,7 @@ describe('App cross-field rules', () => {
     ['process container with both cmd and args', { driver: 'process', containers: [{ cmd: 'a', args: ['b'] }] }, 'spec.containers.0.cmd: expected exactly one of cmd or args for a process container | both'],
     ['process container with neither', { driver: 'process', containers: [{}] }, 'spec.containers.0.cmd: expected exactly one of cmd or args for a process container | neither'],
     ['docker container with both', { containers: [{ image: 'x', cmd: 'a', args: ['b'] }] }, 'spec.containers.0.cmd: expected at most one of cmd or args | both'],
-    ['docker container without image', { containers: [{ cmd: 'a' }] }, 'spec.containers.0.image: expected an image: the docker driver runs containers from an image | none'],
+    ['a container with neither image nor command (a process)', { containers: [{ env: { A: 'b' } }] }, 'spec.containers.0.cmd: expected exactly one of cmd or args for a process container | neither'],
     ['two containers with the default name', { containers: [{ image: 'a' }, { image: 'b' }] }, 'spec.containers.1.name: expected a container name unique in this App | "main" again'],
     ['duplicate port names', { ...docker, ports: [{ name: 'http' }, { name: 'http' }] }, 'spec.ports.1.name: expected a port name unique in this App | "http" again'],
     ['duplicate fixed host ports', { ...docker, ports: [{ hostPort: 8080 }, { hostPort: 8080 }] }, 'spec.ports.1.hostPort: expected a fixed hostPort used by one port only | 8080 again'],
@@ -178,6 +185,7 @@ describe('App cross-field rules', () => {
     ['a process container with cmd', { driver: 'process', containers: [{ cmd: 'sleep 1000' }] }],
     ['a process container with args', { driver: 'process', containers: [{ args: ['sleep', '1000'] }] }],
     ['a docker container running its image default', { containers: [{ image: 'x' }] }],
+    ['a container without image under the default driver (a process)', { containers: [{ cmd: 'sleep 1000' }] }],
     ['every constraint operator used right', {
       ...docker,
       constraints: [['hostname', 'UNIQUE'], ['rack', 'CLUSTER'], ['rack', 'CLUSTER', 'r1'], ['rack', 'GROUP_BY'], ['rack', 'GROUP_BY', '3'], ['zone', 'LIKE', 'eu-.*'], ['zone', 'UNLIKE', 'us-.*'], ['rack', 'MAX_PER', 2], ['os', 'IS', 'linux']],
@@ -187,6 +195,143 @@ describe('App cross-field rules', () => {
     ['a dependency in another namespace', { ...docker, dependencies: ['db', 'data/pg'] }],
   ])('accepts %s', (_, spec) => {
     expect(problemsOf(spec)).toEqual([]);
+  });
+});
+
+describe('pods: each container chooses its runtime', () => {
+  it.each([
+    ['an image under the default driver', 'docker', { image: 'x' }, 'docker'],
+    ['no image under the default driver', 'docker', { cmd: 'sleep 1' }, 'process'],
+    ['an image under driver process (the image is ignored)', 'process', { image: 'x', cmd: 'sleep 1' }, 'process'],
+    ['no image under driver process', 'process', { cmd: 'sleep 1' }, 'process'],
+  ] as const)('%s runs as %s → %s', (_, driver, container, expected) => {
+    expect(containerRuntime({ driver }, container as { image?: string })).toBe(expected);
+  });
+
+  it.each([
+    ['one docker container', docker, ['docker']],
+    ['a mixed pod', { containers: [{ name: 'web', image: 'httpd' }, { name: 'fetch', cmd: 'curl localhost' }] }, ['docker', 'process']],
+    ['driver process forcing every container', { driver: 'process', containers: [{ name: 'a', image: 'x', cmd: 'a' }, { name: 'b', cmd: 'b' }] }, ['process']],
+  ])('the runtimes of %s', (_, spec, expected) => {
+    expect([...runtimesOf(appSpecSchema.parse(spec))].sort()).toEqual(expected);
+  });
+
+  it('shows each container’s runtime in the wide DRIVER column', () => {
+    const object = app({ containers: [{ name: 'web', image: 'httpd' }, { name: 'fetch', cmd: 'curl localhost' }] });
+    expect(appKind.columns!.find((c) => c.header === 'DRIVER')!.value(object)).toBe('docker,process');
+  });
+});
+
+describe('volume mounts by runtime', () => {
+  const volumes = [{ name: 'd', ephemeral: {} }];
+  const withMount = (container: object, mount: object) => ({ containers: [{ ...container, volumeMounts: [{ name: 'd', ...mount }] }], volumes });
+  const dockerC = { image: 'x' };
+  const processC = { cmd: 'sleep 1' };
+  const at = 'spec.containers.0.volumeMounts.0.mountPath';
+  it.each([
+    ['a process container at a sandbox-relative path', withMount(processC, { mountPath: 'data' }), []],
+    ['a process container at a nested relative path, read-only', withMount(processC, { mountPath: 'data/in', readOnly: true }), []],
+    ['a Docker container at an absolute path', withMount(dockerC, { mountPath: '/data' }), []],
+    ['a Docker container at an absolute path, read-only', withMount(dockerC, { mountPath: '/etc/conf', readOnly: true }), []],
+    ['a process container at an absolute path', withMount(processC, { mountPath: '/data' }),
+      [`${at}: expected a path relative to the task sandbox in a process container (e.g. "data", as Marathon's containerPath) | "/data"`]],
+    ['an image-bearing container under driver process at an absolute path', { driver: 'process', ...withMount({ image: 'x', cmd: 'a' }, { mountPath: '/data' }) },
+      [`${at}: expected a path relative to the task sandbox in a process container (e.g. "data", as Marathon's containerPath) | "/data"`]],
+    ['a Docker container at a relative path', withMount(dockerC, { mountPath: 'data' }),
+      [`${at}: expected an absolute path inside the container in a Docker container, starting with "/" | "data"`]],
+    ['a process container climbing out of its sandbox', withMount(processC, { mountPath: '../etc' }), [`${at}: expected a mount path without ".." segments | "../etc"`]],
+    ['a Docker container with ".." inside the path', withMount(dockerC, { mountPath: '/data/../etc' }), [`${at}: expected a mount path without ".." segments | "/data/../etc"`]],
+    ['a path merely containing dots', withMount(processC, { mountPath: 'data..old' }), []],
+    ['a process container at its sandbox itself', withMount(processC, { mountPath: './' }), [`${at}: expected a directory inside the task sandbox, not the sandbox itself | "./"`]],
+    ['a Docker container at its root', withMount(dockerC, { mountPath: '/' }), [`${at}: expected a directory inside the container, not its root | "/"`]],
+    ['two mounts at one path', { containers: [{ ...processC, volumeMounts: [{ name: 'd', mountPath: 'x' }, { name: 'd', mountPath: 'x' }] }], volumes },
+      ['spec.containers.0.volumeMounts.1.mountPath: expected a mountPath used once in this container | "x" again']],
+  ])('%s', (_, spec, expected) => {
+    expect(problemsOf(spec)).toEqual(expected);
+  });
+
+  it('keeps readOnly, false unless given', () => {
+    expect(appSpecSchema.parse(withMount(processC, { mountPath: 'data' })).containers[0]!.volumeMounts).toEqual([{ name: 'd', mountPath: 'data', readOnly: false }]);
+    expect(appSpecSchema.parse(withMount(dockerC, { mountPath: '/d', readOnly: true })).containers[0]!.volumeMounts[0]!.readOnly).toBe(true);
+  });
+
+  it('says which fields the finding rests on: the driver and the image', () => {
+    const [found] = checkApp(app(withMount(processC, { mountPath: '/data' })));
+    expect(found!.reads).toEqual([['spec', 'driver'], ['spec', 'containers', 0, 'image']]);
+  });
+});
+
+describe('health checks naming a container', () => {
+  const pod = { containers: [{ name: 'web', image: 'httpd' }, { name: 'fetch', cmd: 'curl localhost' }], ports: [{ name: 'http' }] };
+  it.each([
+    ['a COMMAND check in a named container', { protocol: 'COMMAND', command: 'test -f x', container: 'fetch' }, []],
+    ['an HTTP check naming a container', { protocol: 'HTTP', container: 'web' }, []],
+    ['a check naming no container', { protocol: 'COMMAND', command: 'true' }, []],
+    ['a check naming an unknown container', { protocol: 'COMMAND', command: 'true', container: 'db' }, ['spec.healthChecks.0.container: expected the name of a container of this App (web, fetch) | "db"']],
+  ])('%s', (_, check, expected) => {
+    expect(problemsOf({ ...pod, healthChecks: [check] })).toEqual(expected);
+  });
+
+  it.each([
+    ['the named container', 'fetch', 'fetch'],
+    ['the first container when none is named', undefined, 'web'],
+    ['none when the name is unknown', 'db', undefined],
+  ])('runs in %s', (_, container, expected) => {
+    expect(healthCheckContainer(pod, { container })?.name).toBe(expected);
+  });
+});
+
+describe('resident Apps and their upgrade strategy', () => {
+  const persistent = { volumes: [{ name: 'data', persistent: { size: 512 } }], containers: [{ image: 'x', volumeMounts: [{ name: 'data', mountPath: '/data' }] }] };
+  const ephemeral = { volumes: [{ name: 'scratch', ephemeral: {} }], containers: [{ image: 'x', volumeMounts: [{ name: 'scratch', mountPath: '/s' }] }] };
+  it.each([
+    ['no volumes', docker, false],
+    ['an ephemeral volume', ephemeral, false],
+    ['a host path volume', { ...docker, volumes: [{ name: 'h', hostPath: { path: '/srv' } }] }, false],
+    ['a persistent volume', persistent, true],
+  ])('an App with %s is resident: %s', (_, spec, expected) => {
+    expect(isResident(appSpecSchema.parse(spec))).toBe(expected);
+  });
+
+  it.each([
+    ['a resident App, none written', persistent, { minimumHealthCapacity: 0.5, maximumOverCapacity: 0 }],
+    ['a resident App, minimumHealthCapacity written', { ...persistent, upgradeStrategy: { minimumHealthCapacity: 0 } }, { minimumHealthCapacity: 0, maximumOverCapacity: 0 }],
+    ['a resident App, both written', { ...persistent, upgradeStrategy: { minimumHealthCapacity: 0.85, maximumOverCapacity: 0.15 } }, { minimumHealthCapacity: 0.85, maximumOverCapacity: 0.15 }],
+    ['another App, none written', docker, { minimumHealthCapacity: 1, maximumOverCapacity: 1 }],
+    ['another App, maximumOverCapacity written', { ...docker, upgradeStrategy: { maximumOverCapacity: 0 } }, { minimumHealthCapacity: 1, maximumOverCapacity: 0 }],
+  ])('%s', (_, spec, expected) => {
+    const parsed = appSpecSchema.parse(spec);
+    expect(parsed.upgradeStrategy).toEqual(expected);
+    // The same from the spec as written (upgradeStrategy absent or partial) as from the parsed one.
+    expect(upgradeStrategyOf(spec as Parameters<typeof upgradeStrategyOf>[0])).toEqual(expected);
+    expect(upgradeStrategyOf(parsed)).toEqual(expected);
+  });
+
+  it('stores a non-resident App as before: upgradeStrategy in its place among the keys, 1/1', () => {
+    const stored = JSON.stringify(appSpecSchema.parse(docker));
+    expect(Object.keys(JSON.parse(stored))).toEqual([
+      'instances', 'driver', 'containers', 'ports', 'constraints', 'healthChecks', 'readinessChecks', 'upgradeStrategy', 'progressDeadlineSeconds',
+      'revisionHistoryLimit', 'backoffSeconds', 'backoffFactor', 'maxLaunchDelaySeconds', 'killSelection', 'taskKillGracePeriodSeconds',
+      'drainTimeoutSeconds', 'unreachableStrategy', 'dependencies', 'volumes',
+    ]);
+    expect(stored).toContain('"upgradeStrategy":{"minimumHealthCapacity":1,"maximumOverCapacity":1}');
+  });
+
+  it('parses its own stored form to the same value (a re-read keeps a resident App at 0.5/0)', () => {
+    const once = appSpecSchema.parse(persistent);
+    expect(appSpecSchema.parse(once)).toEqual(once);
+  });
+});
+
+describe('the repository manifests', () => {
+  const root = join(import.meta.dirname, '..', '..', 'manifests');
+  const yamlFiles = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? yamlFiles(join(dir, e.name)) : /\.ya?ml$/.test(e.name) ? [join(dir, e.name)] : []));
+  it.each(yamlFiles(root).map((file) => [file.slice(root.length + 1), file]))('%s validates', async (_, file) => {
+    const parsed = parseManifests(readFileSync(file, 'utf8'), file);
+    const validation = await validateDocuments(parsed.documents, builtinRegistry());
+    expect([...parsed.problems, ...validation.problems]).toEqual([]);
+    expect(validation.objects.length).toBeGreaterThan(0);
   });
 });
 

@@ -18,6 +18,7 @@ const EXPECTED = {
   envName: 'an environment variable name: letters, digits and "_", not starting with a digit',
   envValue: 'a string (quote numbers and booleans in YAML: "8080", "true")',
   absolutePath: 'an absolute path, starting with "/"',
+  mountPath: 'a path: relative to the task sandbox in a process container ("data"), absolute in a Docker container ("/data")',
   commandForm: 'a command: a string, or {value: "..."} as in Marathon',
 } as const;
 
@@ -52,9 +53,14 @@ export const resourcesSchema = z.strictObject({
 });
 export type Resources = z.infer<typeof resourcesSchema>;
 
+/**
+ * Where a container sees a volume. Its form depends on the container's runtime (containerRuntime),
+ * checked across fields: relative to the task sandbox in a process container (Marathon's
+ * `containerPath: "data"` of a Mesos container), absolute in a Docker container.
+ */
 export const volumeMountSchema = z.strictObject({
   name: dnsLabel,
-  mountPath: z.string().startsWith('/', { error: EXPECTED.absolutePath }),
+  mountPath: z.string({ error: EXPECTED.mountPath }).min(1, { error: EXPECTED.mountPath }),
   readOnly: z.boolean().default(false),
 });
 export type VolumeMount = z.infer<typeof volumeMountSchema>;
@@ -97,6 +103,8 @@ const healthCommon = {
   timeoutSeconds: positiveSeconds.default(20),
   maxConsecutiveFailures: seconds.default(3),
   delaySeconds: seconds.default(15),
+  /** The pod container a COMMAND check runs in (the first container when absent); must be one of the App's. */
+  container: dnsLabel.optional(),
 };
 const healthPort = {
   portIndex: z.number().int().min(0).optional(),
@@ -144,11 +152,15 @@ export const readinessCheckSchema = z.strictObject({
 });
 export type ReadinessCheck = z.infer<typeof readinessCheckSchema>;
 
+/**
+ * As written: a field left out takes its default at parse, which depends on the whole App
+ * (upgradeStrategyOf), so the App's schema fills it in after parsing its fields.
+ */
 export const upgradeStrategySchema = z.strictObject({
-  minimumHealthCapacity: z.number().min(0).max(1).default(1),
-  maximumOverCapacity: z.number().min(0).max(1).default(1),
+  minimumHealthCapacity: z.number().min(0).max(1).optional(),
+  maximumOverCapacity: z.number().min(0).max(1).optional(),
 });
-export type UpgradeStrategy = z.infer<typeof upgradeStrategySchema>;
+export type UpgradeStrategy = Required<z.infer<typeof upgradeStrategySchema>>;
 
 /**
  * Marathon's defaults have moved between releases (300/600, later 0/0). Capstan's node lease already
@@ -191,7 +203,8 @@ export const loadBalancerSchema = z.strictObject({
 });
 export type LoadBalancer = z.infer<typeof loadBalancerSchema>;
 
-export const appSpecSchema = z.strictObject({
+/** The App's fields, each parsed on its own; appSpecSchema completes what depends on several. */
+const appSpecFields = z.strictObject({
   instances: z.number().int().min(0).default(1),
   /** docker = Marathon's DOCKER container, process = its MESOS container. */
   driver: z.enum(['docker', 'process']).default('docker'),
@@ -200,6 +213,7 @@ export const appSpecSchema = z.strictObject({
   constraints: z.array(constraintSchema).default([]),
   healthChecks: z.array(healthCheckSchema).default([]),
   readinessChecks: z.array(readinessCheckSchema).default([]),
+  // Always present (so its place among the keys never moves), its fields filled by appSpecSchema.
   upgradeStrategy: upgradeStrategySchema.prefault({}),
   /**
    * Kubernetes' 600 s rather than a tighter figure: with Marathon's default health checks (300 s
@@ -224,14 +238,67 @@ export const appSpecSchema = z.strictObject({
   volumes: z.array(volumeSchema).default([]),
   loadBalancer: loadBalancerSchema.optional(),
 });
-export type AppSpec = z.infer<typeof appSpecSchema>;
+
+/**
+ * The App as stored: its fields with the upgrade strategy completed by upgradeStrategyOf. An App
+ * without persistent volumes gets the 1/1 it always had, so its stored form does not change.
+ */
+export const appSpecSchema = appSpecFields.transform((spec) => ({ ...spec, upgradeStrategy: upgradeStrategyOf(spec) }));
+export type AppSpec = z.output<typeof appSpecSchema>;
 export type AppSpecInput = z.input<typeof appSpecSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Reading an App: what several components derive from a spec the same way.
+
+export type ContainerRuntime = 'docker' | 'process';
+
+/**
+ * Marathon's rule for pods: a container with an image runs under Docker, one without as a process.
+ * `driver: process` (the App's former single driver, still honoured) runs every container as a process.
+ */
+export function containerRuntime(spec: { readonly driver: ContainerRuntime }, container: { readonly image?: string | undefined }): ContainerRuntime {
+  return spec.driver === 'process' || container.image === undefined ? 'process' : 'docker';
+}
+
+/** The runtimes an App's containers need: a node must offer all of them. */
+export function runtimesOf(spec: { readonly driver: ContainerRuntime; readonly containers: readonly { readonly image?: string | undefined }[] }): Set<ContainerRuntime> {
+  return new Set(spec.containers.map((container) => containerRuntime(spec, container)));
+}
+
+/** Resident (Marathon's word): an App with a local persistent volume, its instances pinned to their volumes' nodes. */
+export function isResident(spec: { readonly volumes?: readonly { readonly persistent?: unknown }[] | undefined }): boolean {
+  return (spec.volumes ?? []).some((volume) => volume.persistent !== undefined);
+}
+
+/**
+ * Marathon's defaults: a resident App's new task replaces an old one in place, on its volume, so it
+ * keeps half its instances and never runs more (0.5/0); any other App is replaced whole first (1/1).
+ */
+const RESIDENT_UPGRADE: UpgradeStrategy = { minimumHealthCapacity: 0.5, maximumOverCapacity: 0 };
+const DEFAULT_UPGRADE: UpgradeStrategy = { minimumHealthCapacity: 1, maximumOverCapacity: 1 };
+
+/** The upgrade strategy in effect: what the App says, else the default for a resident App or another. */
+export function upgradeStrategyOf(spec: {
+  readonly volumes?: readonly { readonly persistent?: unknown }[] | undefined;
+  readonly upgradeStrategy?: Readonly<z.infer<typeof upgradeStrategySchema>> | undefined;
+}): UpgradeStrategy {
+  const defaults = isResident(spec) ? RESIDENT_UPGRADE : DEFAULT_UPGRADE;
+  return {
+    minimumHealthCapacity: spec.upgradeStrategy?.minimumHealthCapacity ?? defaults.minimumHealthCapacity,
+    maximumOverCapacity: spec.upgradeStrategy?.maximumOverCapacity ?? defaults.maximumOverCapacity,
+  };
+}
+
+/** The container a health check runs in: the one it names, else the App's first. */
+export function healthCheckContainer<C extends { readonly name: string }>(spec: { readonly containers: readonly C[] }, check: { readonly container?: string | undefined }): C | undefined {
+  return check.container === undefined ? spec.containers[0] : spec.containers.find((c) => c.name === check.container);
+}
 
 /**
  * The part of an App that its tasks are made from: a change here makes a new Revision and a rollout;
  * a change elsewhere (instances, upgradeStrategy, backoff, ...) applies to the running revision.
  */
-export const appTemplateSchema = appSpecSchema.pick({
+export const appTemplateSchema = appSpecFields.pick({
   driver: true,
   containers: true,
   ports: true,
@@ -380,7 +447,7 @@ export const appKind: KindDefinition = {
     { header: 'REVISION', value: (o) => count(statusOf(o)?.currentRevision) },
     { header: 'AVAILABLE', value: (o) => getCondition(statusOf(o)?.conditions, 'Available')?.status ?? 'Unknown' },
     { header: 'REASON', wide: true, value: (o) => statusOf(o)?.reason ?? '' },
-    { header: 'DRIVER', wide: true, value: (o) => specOf(o).driver ?? '' },
+    { header: 'DRIVER', wide: true, value: (o) => (specOf(o).containers ?? []).map((c) => containerRuntime({ driver: specOf(o).driver ?? 'docker' }, c)).join(',') },
     { header: 'IMAGE', wide: true, value: (o) => (specOf(o).containers ?? []).map((c) => c.image ?? '-').join(',') },
     { header: 'CMD', wide: true, value: (o) => (specOf(o).containers ?? []).map((c) => c.cmd ?? c.args?.join(' ') ?? '-').join(',') },
     { header: 'PORTS', wide: true, value: (o) => (specOf(o).ports ?? []).map((p) => `${p.name ?? ''}${p.name ? ':' : ''}${p.servicePort ?? p.hostPort}/${p.protocol}`).join(',') },

@@ -10,8 +10,9 @@ import { KindRegistry } from './registry.ts';
 import { revisionKind } from './revision.ts';
 import { syncKind } from './sync.ts';
 import { taskKind } from './task.ts';
+import { volumeKind } from './volume.ts';
 
-export const BUILTIN_KINDS = [appKind, revisionKind, taskKind, nodeKind, endpointsKind, eventKind, customKindKind, gitRepositoryKind, syncKind] as const;
+export const BUILTIN_KINDS = [appKind, revisionKind, taskKind, nodeKind, endpointsKind, eventKind, customKindKind, gitRepositoryKind, syncKind, volumeKind] as const;
 
 export function builtinRegistry(): KindRegistry {
   const registry = new KindRegistry();

@@ -1,6 +1,6 @@
 // Task: one instance of one Revision (a Marathon task, a Kubernetes pod), owned by the Revision.
-// The replicas controller creates it with the template; the scheduler binds it, writing `nodeName`
-// and `hostPorts` once (into the binding key the store joins into the spec, KindDefinition.binding);
+// The replicas controller creates it with the template; the scheduler binds it, writing `nodeName`,
+// `hostPorts` and (a resident App's) `slot` once (into the binding key the store joins into the spec, KindDefinition.binding);
 // the node agent and the health controller write its status.
 import { z } from 'zod';
 import { API_VERSION, getCondition } from '../object.ts';
@@ -18,6 +18,11 @@ export const taskSpecSchema = z.strictObject({
   nodeName: z.string().min(1).optional(),
   /** Written with nodeName: the node's port for each of template.ports, in order (PORT0, PORT1, ...). */
   hostPorts: z.array(z.number().int().min(1).max(65535)).optional(),
+  /**
+   * Written with nodeName for a resident App (app.ts isResident): the instance slot, from 0, whose
+   * Volumes (volume.ts) the task mounts; the node is the one holding them.
+   */
+  slot: z.number().int().min(0).optional(),
 });
 export type TaskSpec = z.infer<typeof taskSpecSchema>;
 
@@ -60,8 +65,25 @@ export interface TaskStatus extends CommonStatus {
   startedAt?: string;
   finishedAt?: string;
   healthResults?: HealthResult[];
-  /** What the agent needs to adopt the running task after a restart. */
+  /** What the agent needs to adopt the running task after a restart; the first container's runtime. */
   runtime?: { driver: 'docker' | 'process'; containerIds?: string[]; pid?: number; sandbox?: string };
+  /** Each of the pod's containers, in the order of template.containers (written by the agent). */
+  containers?: ContainerStatus[];
+}
+
+/** One container of a task: the task runs when all of them run, and fails when one fails. */
+export interface ContainerStatus {
+  name: string;
+  runtime: 'docker' | 'process';
+  state: 'Waiting' | 'Running' | 'Exited';
+  pid?: number;
+  containerId?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  exitCode?: number;
+  signal?: string;
+  /** Why it waits or exited, in a word (ImagePull, Error, Killed, ...). */
+  reason?: string;
 }
 
 const specOf = (object: AnyObject) => object.spec as Partial<TaskSpec>;
@@ -76,7 +98,7 @@ export const taskKind: KindDefinition = {
   shortNames: ['tk'],
   namespaced: true,
   spec: taskSpecSchema,
-  binding: { fields: ['nodeName', 'hostPorts'], finalizer: AGENT_FINALIZER },
+  binding: { fields: ['nodeName', 'hostPorts', 'slot'], finalizer: AGENT_FINALIZER },
   columns: [
     { header: 'APP', value: (o) => specOf(o).app ?? '' },
     { header: 'REVISION', value: (o) => String(specOf(o).revision ?? '-') },
@@ -85,6 +107,7 @@ export const taskKind: KindDefinition = {
     { header: 'READY', value: (o) => conditionOf(o, 'Ready') },
     { header: 'NODE', value: (o) => specOf(o).nodeName ?? '<none>' },
     { header: 'PORTS', wide: true, value: (o) => (specOf(o).hostPorts ?? []).join(',') || '-' },
+    { header: 'SLOT', wide: true, value: (o) => String(specOf(o).slot ?? '-') },
     { header: 'EXIT', wide: true, value: (o) => String(statusOf(o)?.exitCode ?? '-') },
     { header: 'MESSAGE', wide: true, value: (o) => statusOf(o)?.message ?? '' },
   ],

@@ -1,6 +1,6 @@
 // Labels and finalizers that several components agree on, named once.
 
-/** On Revisions and Tasks: the App they belong to. */
+/** On Revisions, Tasks and Volumes: the App they belong to. */
 export const APP_LABEL = 'capstan.io/app';
 /** On Tasks: the Revision (object name) they were made from. */
 export const REVISION_LABEL = 'capstan.io/revision';
@@ -12,6 +12,13 @@ export const REVISION_LABEL = 'capstan.io/revision';
  * --force` when asked to. A Task deleted before it was bound loses it at once.
  */
 export const AGENT_FINALIZER = 'capstan.io/agent';
+
+/**
+ * On every Volume from its creation: deleting one (`capstan delete volume`, a wipe) first has the
+ * agent of its node remove the directory and release the disk, and only then is the object gone, so
+ * a slot is never freed while its data still takes room.
+ */
+export const VOLUME_FINALIZER = 'capstan.io/volume';
 
 /**
  * On Apps: condition a load balancer (`capstan lb`) sets False, reason ConfigRejected, when
