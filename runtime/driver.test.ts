@@ -22,6 +22,7 @@ describe('taskEnvironment', () => {
     ['PORT', '31000'],
     ['PORTS', '31000,31001'],
     ['PORT_HTTP_ALT', '31000'],
+    ['EP_HOST_HTTP_ALT', '127.0.0.1'], // Marathon's endpoint address: every container of the task reaches it there
     ['HOST', '127.0.0.1'],
     ['CAPSTAN_TASK_ID', 'uid-1'],
     ['CAPSTAN_TASK_NAME', 'web-1'],
@@ -32,6 +33,12 @@ describe('taskEnvironment', () => {
     ['SHARED', 'container'], // the container's env overrides the App's
   ])('sets %s to %s (allocated ports win over the manifest)', (name, value) => {
     expect(taskEnvironment(launch, launch.containers[0]!)[name]).toBe(value);
+  });
+
+  it('names only named ports, and sets no sandbox (that is the process driver\'s)', () => {
+    const names = Object.keys(taskEnvironment(launch, launch.containers[0]!));
+    expect(names.filter((name) => name.startsWith('EP_HOST_'))).toEqual(['EP_HOST_HTTP_ALT']);
+    expect(names).not.toContain('MESOS_SANDBOX');
   });
 
   it('sets no PORT when the task has no ports', () => {

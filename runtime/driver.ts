@@ -36,6 +36,19 @@ export interface ContainerLaunch {
   args?: string[];
   env: Record<string, string>;
   resources: ContainerResources;
+  /** Host directories this container sees; none when missing. */
+  mounts?: ContainerMount[];
+}
+
+/**
+ * A host directory mounted into one container. docker: `mountPath` is absolute inside the container.
+ * process: `mountPath` is relative to the container's sandbox (Marathon's `containerPath: "data"`).
+ */
+export interface ContainerMount {
+  /** Absolute, on the node. */
+  hostPath: string;
+  mountPath: string;
+  readOnly: boolean;
 }
 
 export interface TaskLaunch {
@@ -167,7 +180,11 @@ export function taskEnvironment(launch: TaskLaunch, container: ContainerLaunch):
   const env: Record<string, string> = { ...launch.env, ...container.env };
   launch.ports.forEach((port, index) => {
     env[`PORT${index}`] = String(port.hostPort);
-    if (port.name) env[`PORT_${port.name.toUpperCase().replace(/-/g, '_')}`] = String(port.hostPort);
+    if (!port.name) return;
+    const name = port.name.toUpperCase().replace(/-/g, '_');
+    env[`PORT_${name}`] = String(port.hostPort);
+    // Marathon's pod endpoint address: with host networking, every container of the task reaches it here.
+    env[`EP_HOST_${name}`] = launch.host;
   });
   const first = launch.ports[0];
   if (first) env.PORT = String(first.hostPort);

@@ -1,14 +1,21 @@
 // Both workload drivers against the real thing: a private dockerd with the busybox image, and real
 // detached processes. Every wait is a bounded poll on observable state.
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Subscription } from 'rxjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findReachableDocker } from '../cli/local/dockerd.ts';
-import { taskOutcome, type ContainerLaunch, type Driver, type TaskExit, type TaskLaunch } from '../runtime/driver.ts';
+import {
+  taskOutcome,
+  type ContainerLaunch,
+  type ContainerMount,
+  type Driver,
+  type TaskExit,
+  type TaskLaunch,
+} from '../runtime/driver.ts';
 import { DockerDriver } from '../runtime/drivers/docker.ts';
 import { ProcessDriver } from '../runtime/drivers/process.ts';
 import { startDocker, type TestDocker } from './helpers/dockerd.ts';
@@ -37,6 +44,7 @@ afterAll(async () => {
     await driver.close();
   }
   await docker?.stop();
+  for (const dir of hostDirs) rmSync(dir, { recursive: true, force: true });
   if (stateDir) rmSync(stateDir, { recursive: true, force: true });
   console.log(timings.join('\n'));
 });
@@ -45,6 +53,15 @@ const makers: Record<'docker' | 'process', () => Driver> = {
   docker: () => new DockerDriver({ docker: docker.docker, nodeName: NODE }),
   process: () => new ProcessDriver({ stateDir, pollIntervalMs: 50 }),
 };
+
+/** Host directories the mount tests made, removed in afterAll. */
+const hostDirs: string[] = [];
+
+function hostDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'capstan-volume-'));
+  hostDirs.push(dir);
+  return dir;
+}
 
 function make(kind: 'docker' | 'process'): Driver {
   const driver = makers[kind]();
@@ -276,5 +293,139 @@ describe('the process driver, specifically', () => {
     await expect(driver.start(task([{ name: 'main', env: {}, resources }]))).rejects.toThrow(
       'container main needs exactly one of cmd or args for the process driver',
     );
+  });
+});
+
+describe('mounts and the pod environment, in both runtimes', () => {
+  /** What the agent does for a mixed pod: one task uid, its Docker containers to one driver, its process containers to the other. */
+  function pod(containers: { docker: ContainerLaunch; process: ContainerLaunch }, ports: TaskLaunch['ports'] = []) {
+    const launch = task([containers.docker, containers.process], ports);
+    return {
+      taskUid: launch.taskUid,
+      docker: { ...launch, containers: [containers.docker] },
+      process: { ...launch, containers: [containers.process] },
+    };
+  }
+
+  function processContainer(name: string, cmd: string, mounts: ContainerMount[]): ContainerLaunch {
+    return { name, cmd, env: {}, resources, mounts };
+  }
+
+  /** Waits for a line of the container's output that starts with `prefix`, and returns the rest of it. */
+  async function line(driver: Driver, taskUid: string, container: string, prefix: string): Promise<string> {
+    return until(
+      async () => {
+        const found = (await text(driver.logs(taskUid, { container }))).split('\n').find((l) => l.startsWith(prefix));
+        return found?.slice(prefix.length);
+      },
+      { what: `"${prefix}" in the output of ${container}` },
+    );
+  }
+
+  it('lets a Docker container and a process container share one host directory, each reading what the other wrote', async () => {
+    const shared = hostDir();
+    const dockerDriver = make('docker');
+    const processDriver = make('process');
+    const both = pod({
+      docker: container(
+        'web',
+        { cmd: 'echo from-docker > /shared/docker.txt; until [ -f /shared/process.txt ]; do sleep 0.1; done; echo "read: $(cat /shared/process.txt)"; exec sleep 100' },
+      ),
+      process: processContainer(
+        'fetcher',
+        'echo from-process > shared/process.txt; until [ -f shared/docker.txt ]; do sleep 0.1; done; echo "read: $(cat shared/docker.txt)"; exec sleep 100',
+        [{ hostPath: shared, mountPath: 'shared', readOnly: false }],
+      ),
+    });
+    both.docker.containers[0]!.mounts = [{ hostPath: shared, mountPath: '/shared', readOnly: false }];
+    await Promise.all([dockerDriver.start(both.docker), processDriver.start(both.process)]);
+
+    expect(await line(dockerDriver, both.taskUid, 'web', 'read: ')).toBe('from-process');
+    expect(await line(processDriver, both.taskUid, 'fetcher', 'read: ')).toBe('from-docker');
+    // COMMAND checks beside the process container see the mount too.
+    expect(await processDriver.exec(both.taskUid, 'fetcher', 'cat shared/docker.txt', 5_000)).toEqual({
+      status: 'exited',
+      exitCode: 0,
+      output: 'from-docker\n',
+    });
+
+    // Removing the task removes the sandbox and its link, never the host directory's files.
+    await Promise.all([dockerDriver.remove(both.taskUid), processDriver.remove(both.taskUid)]);
+    expect(existsSync(join(stateDir, 'tasks', both.taskUid))).toBe(false);
+    expect(readdirSync(shared).sort()).toEqual(['docker.txt', 'process.txt']);
+    expect(readFileSync(join(shared, 'docker.txt'), 'utf8')).toBe('from-docker\n');
+  });
+
+  it('refuses writes to a read-only mount in both runtimes, while reads work', async () => {
+    const config = hostDir();
+    writeFileSync(join(config, 'seed'), 'seeded\n');
+    const dockerDriver = make('docker');
+    const processDriver = make('process');
+    const tryWrite = (dir: string) =>
+      `echo "seed: $(cat ${dir}/seed)"; if touch ${dir}/written 2>/dev/null; then echo "write: allowed"; else echo "write: refused"; fi; exec sleep 100`;
+    const both = pod({
+      docker: { ...container('web', { cmd: tryWrite('/config') }), mounts: [{ hostPath: config, mountPath: '/config', readOnly: true }] },
+      process: processContainer('sidecar', tryWrite('etc/config'), [{ hostPath: config, mountPath: 'etc/config', readOnly: true }]),
+    });
+    await Promise.all([dockerDriver.start(both.docker), processDriver.start(both.process)]);
+
+    for (const [driver, name] of [[dockerDriver, 'web'], [processDriver, 'sidecar']] as const) {
+      expect(await line(driver, both.taskUid, name, 'seed: ')).toBe('seeded');
+      expect(await line(driver, both.taskUid, name, 'write: ')).toBe('refused');
+    }
+    // A command beside the process container runs in its mount namespace: read-only there too.
+    const beside = await processDriver.exec(both.taskUid, 'sidecar', 'cat etc/config/seed; touch etc/config/written', 5_000);
+    expect(beside).toMatchObject({ status: 'exited', output: expect.stringContaining('seeded\n') });
+    expect(beside.status === 'exited' && beside.exitCode).not.toBe(0);
+    expect(readdirSync(config)).toEqual(['seed']);
+    // A restarted agent's driver still runs such commands in the container's namespace.
+    const adopting = make('process');
+    expect(await adopting.exec(both.taskUid, 'sidecar', 'touch etc/config/written', 5_000)).toMatchObject({ status: 'exited', exitCode: 1 });
+
+    await Promise.all([dockerDriver.remove(both.taskUid), processDriver.remove(both.taskUid)]);
+    expect(readdirSync(config)).toEqual(['seed']);
+  });
+
+  it('refuses a read-only mount in a process container when bind mounts are off, saying what to do', async () => {
+    const driver = new ProcessDriver({ stateDir, pollIntervalMs: 50, readOnlyMounts: 'refuse' });
+    drivers.push(driver);
+    const launch = task([processContainer('main', 'exec sleep 100', [{ hostPath: hostDir(), mountPath: 'data', readOnly: true }])]);
+    await expect(driver.start(launch)).rejects.toThrow(
+      'container main mounts data read-only, which a process container gets only from an agent running as root',
+    );
+    expect(existsSync(join(stateDir, 'tasks', launch.taskUid))).toBe(false);
+  });
+
+  it('says which mount failed when its host path is a file', async () => {
+    const file = join(hostDir(), 'file');
+    writeFileSync(file, '');
+    const launch = task([processContainer('main', 'exec sleep 100', [{ hostPath: file, mountPath: 'data', readOnly: false }])]);
+    await expect(make('process').start(launch)).rejects.toThrow(`container main could not mount ${file} at data: EEXIST`);
+  });
+
+  it.each([
+    ['docker', '/data', 'data', 'mountPath "data" must be absolute in a Docker container'],
+    ['process', 'data', '/data', 'mountPath "/data" must be relative in a process container'],
+  ] as const)('refuses a %s container mounting at the other runtime\'s kind of path', async (kind, _right, wrong, message) => {
+    const driver = make(kind);
+    const base = kind === 'docker' ? container('main', { cmd: 'true' }) : processContainer('main', 'true', []);
+    const launch = task([{ ...base, mounts: [{ hostPath: hostDir(), mountPath: wrong, readOnly: false }] }]);
+    await expect(driver.start(launch)).rejects.toThrow(message);
+  });
+
+  it('gives every container the endpoint address and port by name, and process containers MESOS_SANDBOX', async () => {
+    const port = await freePort();
+    const dockerDriver = make('docker');
+    const processDriver = make('process');
+    const show = 'echo "env: $EP_HOST_HTTP $PORT_HTTP ${MESOS_SANDBOX:-none}"; exec sleep 100';
+    const both = pod({ docker: container('web', { cmd: show }), process: processContainer('sidecar', show, []) }, [
+      { name: 'http', hostPort: port },
+    ]);
+    await Promise.all([dockerDriver.start(both.docker), processDriver.start(both.process)]);
+    expect(await line(dockerDriver, both.taskUid, 'web', 'env: ')).toBe(`127.0.0.1 ${port} none`);
+    expect(await line(processDriver, both.taskUid, 'sidecar', 'env: ')).toBe(
+      `127.0.0.1 ${port} ${join(stateDir, 'tasks', both.taskUid, 'sidecar')}`,
+    );
+    await Promise.all([dockerDriver.remove(both.taskUid), processDriver.remove(both.taskUid)]);
   });
 });

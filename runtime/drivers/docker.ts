@@ -22,6 +22,7 @@ import {
   type TaskLaunch,
 } from '../driver.ts';
 import { demuxExec, demuxFrames, jsonLines } from './docker-streams.ts';
+import { dockerBinds } from './mounts.ts';
 
 export const LABELS = {
   taskUid: 'capstan.task-uid',
@@ -64,8 +65,12 @@ export class DockerDriver implements Driver {
   }
 
   async start(launch: TaskLaunch): Promise<RunningTask> {
+    const binds = new Map<string, string[]>();
     for (const container of launch.containers) {
       if (!container.image) throw new Error(messages.noImage(container.name));
+      const placed = dockerBinds(container);
+      if (!placed.ok) throw new Error(placed.message);
+      binds.set(container.name, placed.value);
     }
     await Promise.all([...new Set(launch.containers.map((c) => c.image!))].map((image) => this.requireImage(image)));
 
@@ -78,7 +83,7 @@ export class DockerDriver implements Driver {
 
     const created: Dockerode.Container[] = [];
     try {
-      for (const container of launch.containers) created.push(await this.create(launch, container));
+      for (const container of launch.containers) created.push(await this.create(launch, container, binds.get(container.name)!));
       // A pod's containers start together: create them all first, then start them at once.
       const results = await Promise.allSettled(created.map((container) => container.start()));
       const index = results.findIndex((result) => result.status === 'rejected');
@@ -266,7 +271,7 @@ export class DockerDriver implements Driver {
     }
   }
 
-  private create(launch: TaskLaunch, container: ContainerLaunch): Promise<Dockerode.Container> {
+  private create(launch: TaskLaunch, container: ContainerLaunch, binds: string[]): Promise<Dockerode.Container> {
     const env = taskEnvironment(launch, container);
     const { cpus, mem } = container.resources;
     return this.docker.createContainer({
@@ -294,6 +299,9 @@ export class DockerDriver implements Driver {
         // a workload that installs no SIGTERM handler (busybox httpd, sleep) would ignore every stop
         // and always wait out the grace period. With it, SIGTERM behaves as in the process driver.
         Init: true,
+        // Binds rather than Mounts: the engine creates a missing host directory instead of refusing
+        // it, as the process driver does, so a hostPath volume behaves alike in both runtimes.
+        ...(binds.length > 0 ? { Binds: binds } : {}),
         ...(cpus > 0 ? { NanoCpus: Math.round(cpus * 1e9) } : {}),
         ...(mem > 0 ? { Memory: Math.round(mem * 1024 * 1024) } : {}),
       },

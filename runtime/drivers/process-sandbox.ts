@@ -4,6 +4,9 @@
 import { existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+/** Where the system's tools (mount, unshare, nsenter) are looked up: never the task's PATH, which its manifest may set. */
+const SYSTEM_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
 export const FILES = {
   record: 'capstan.json',
   /** "<wrapper pid> <workload pid>", written by the wrapper as soon as it has forked the workload. */
@@ -45,6 +48,40 @@ done
 echo "$code" > ${FILES.exit}
 `;
 
+/**
+ * Run before WRAPPER when a container has read-only mounts, in a mount namespace of its own
+ * (`unshare --mount --propagation private`, which execs, so the wrapper keeps the pid the driver
+ * records). Its arguments are pairs of host path and sandbox path, then `--`, then the workload's argv.
+ * Each host directory is bind-mounted read-only over its (empty) directory in the sandbox. Nothing of
+ * it reaches the host's namespace: the mounts go away with the container's last process, and removing
+ * the sandbox never walks into a host directory. A mount that fails is reported on fd 3 in place of
+ * the pid, so `start` fails with the reason.
+ */
+export const READ_ONLY_MOUNTS = `while [ "$1" != -- ]; do
+  if ! { PATH=${SYSTEM_PATH.join(':')} mount --bind "$1" "$2" && PATH=${SYSTEM_PATH.join(':')} mount -o remount,bind,ro "$2"; }; then
+    echo "could not mount $1 read-only at $2" >&3
+    exit 126
+  fi
+  shift 2
+done
+shift
+`;
+
+/** The command that starts a container: the wrapper, in a private mount namespace when some mounts are read-only. */
+export function wrapperCommand(argv: string[], readOnly: { hostPath: string; sandboxPath: string }[]): { file: string; args: string[] } {
+  if (readOnly.length === 0) return { file: '/bin/sh', args: ['-c', WRAPPER, 'capstan-wrapper', ...argv] };
+  const pairs = readOnly.flatMap((mount) => [mount.hostPath, mount.sandboxPath]);
+  return {
+    file: systemTool('unshare'),
+    args: ['--mount', '--propagation', 'private', '/bin/sh', '-c', READ_ONLY_MOUNTS + WRAPPER, 'capstan-wrapper', ...pairs, '--', ...argv],
+  };
+}
+
+/** A system tool's absolute path (the bare name when it is in none of SYSTEM_PATH: the spawn then says ENOENT). */
+export function systemTool(name: string): string {
+  return SYSTEM_PATH.map((dir) => join(dir, name)).find((path) => existsSync(path)) ?? name;
+}
+
 export interface SandboxRecord {
   taskUid: string;
   taskName: string;
@@ -60,6 +97,8 @@ export interface SandboxRecord {
   wrapper?: { pid: number; startTime: number };
   /** The workload, a child of the wrapper. */
   pid?: number;
+  /** Set when the wrapper runs in a mount namespace of its own (read-only mounts): commands run beside it enter it. */
+  mountNamespace?: boolean;
 }
 
 export function sandboxDir(stateDir: string, taskUid: string, container: string): string {

@@ -8,10 +8,10 @@
 // for our own children through their exit event. Sandboxes are kept after the exit, with logs and
 // status, until `remove(taskUid)`.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, rmSync, symlinkSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Subject, type Observable } from 'rxjs';
 import {
@@ -31,16 +31,18 @@ import {
 } from '../driver.ts';
 import {
   FILES,
-  WRAPPER,
   isAlive,
   procStat,
   readExitStatus,
   readRecords,
   sandboxDir,
+  systemTool,
   taskDir,
+  wrapperCommand,
   writeRecord,
   type SandboxRecord,
 } from './process-sandbox.ts';
+import { sandboxMounts, type SandboxMount } from './mounts.ts';
 
 export interface ProcessDriverOptions {
   stateDir: string;
@@ -49,6 +51,14 @@ export interface ProcessDriverOptions {
   pollIntervalMs?: number;
   /** How long `start` waits for the wrapper to announce the workload. */
   startTimeoutMs?: number;
+  /**
+   * How a read-only mount is made. 'bind': a read-only bind mount in the container's own mount
+   * namespace, which needs root (CAP_SYS_ADMIN) and util-linux's unshare and nsenter. 'refuse': such a
+   * container does not start, with a sentence saying why. Defaults to 'bind' when the agent runs as
+   * root, else 'refuse': a symlink cannot be made read-only, and a writable mount in its place would
+   * break the promise the manifest makes.
+   */
+  readOnlyMounts?: 'bind' | 'refuse';
 }
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -62,6 +72,12 @@ const messages = {
   unknownContainer: (taskUid: string, container: string) => `no container ${container} of task ${taskUid} on this node`,
   notRunning: (container: string, reason: string) => `container ${container} is not running (it ${reason})`,
   stopTimedOut: (taskUid: string) => `task ${taskUid} still has live processes ${KILL_WAIT_MS} ms after SIGKILL`,
+  readOnlyRefused: (container: string, mountPath: string) =>
+    `container ${container} mounts ${mountPath} read-only, which a process container gets only from an agent running as root (a read-only bind mount); run the agent as root, mount it read-write, or give the container an image to run it under Docker`,
+  mountFailed: (container: string, mount: SandboxMount, detail: string) =>
+    `container ${container} could not mount ${mount.hostPath} at ${mount.mountPath}: ${detail}; the host path must be a directory (or missing, to be created)`,
+  reservedPath: (container: string, mountPath: string) =>
+    `container ${container}: mountPath ${mountPath} is a file the process driver keeps in the sandbox (${Object.values(FILES).join(', ')}); choose another name`,
 };
 
 interface Tracked {
@@ -78,6 +94,7 @@ export class ProcessDriver implements Driver {
   private readonly stateDir: string;
   private readonly baseEnv: Record<string, string>;
   private readonly startTimeoutMs: number;
+  private readonly readOnlyMounts: 'bind' | 'refuse';
   /** taskUid → container name → tracked container */
   private readonly tasks = new Map<string, Map<string, Tracked>>();
   private readonly stopRequested = new Set<string>();
@@ -88,6 +105,7 @@ export class ProcessDriver implements Driver {
     this.stateDir = options.stateDir;
     this.baseEnv = options.baseEnv ?? { PATH: DEFAULT_PATH };
     this.startTimeoutMs = options.startTimeoutMs ?? 5_000;
+    this.readOnlyMounts = options.readOnlyMounts ?? (process.getuid?.() === 0 ? 'bind' : 'refuse');
     mkdirSync(join(this.stateDir, 'tasks'), { recursive: true });
     this.adopt();
     this.timer = setInterval(() => this.checkAll(), options.pollIntervalMs ?? 200);
@@ -95,10 +113,12 @@ export class ProcessDriver implements Driver {
   }
 
   async start(launch: TaskLaunch): Promise<RunningTask> {
+    const mounts = new Map<string, SandboxMount[]>();
     for (const container of launch.containers) {
       const hasCmd = container.cmd !== undefined;
       const hasArgs = container.args !== undefined && container.args.length > 0;
       if (hasCmd === hasArgs) throw new Error(messages.needsOneCommand(container.name));
+      mounts.set(container.name, this.placeMounts(launch.taskUid, container));
     }
     const existing = this.tasks.get(launch.taskUid);
     if (existing && existing.size === launch.containers.length && [...existing.values()].every((t) => !t.exit)) {
@@ -110,7 +130,7 @@ export class ProcessDriver implements Driver {
     this.tasks.set(launch.taskUid, containers);
     // A pod's containers start together; if one cannot, none is left running.
     const results = await Promise.allSettled(
-      launch.containers.map((container, index) => this.spawnContainer(launch, container, index)),
+      launch.containers.map((container, index) => this.spawnContainer(launch, container, index, mounts.get(container.name)!)),
     );
     results.forEach((result) => {
       if (result.status === 'fulfilled') containers.set(result.value.record.container, result.value);
@@ -159,7 +179,8 @@ export class ProcessDriver implements Driver {
   async exec(taskUid: string, container: string, command: string, timeoutMs: number): Promise<ExecResult> {
     const tracked = this.find(taskUid, container);
     // Its own process group, so that a timed-out check is killed with everything it started.
-    const child = spawn('/bin/sh', ['-c', command], {
+    const beside = besideContainer(tracked, ['/bin/sh', '-c', command]);
+    const child = spawn(beside.file, beside.args, {
       cwd: tracked.sandbox,
       env: { ...this.baseEnv, ...tracked.record.env },
       detached: true,
@@ -194,7 +215,8 @@ export class ProcessDriver implements Driver {
     if (this.check(tracked)) throw new Error(messages.notRunning(tracked.record.container, tracked.exit?.reason ?? 'exited'));
     // Through `sh -c 'exec "$0" "$@"'`: argv runs without shell parsing, found on the task's PATH, and
     // a command that is not found is the shell's one line on stderr and exit 127, as in a terminal.
-    const child = spawn('/bin/sh', ['-c', 'exec "$0" "$@"', ...request.command], {
+    const beside = besideContainer(tracked, ['/bin/sh', '-c', 'exec "$0" "$@"', ...request.command]);
+    const child = spawn(beside.file, beside.args, {
       cwd: tracked.sandbox,
       env: { ...this.baseEnv, ...tracked.record.env },
       // Its own process group: kill() ends whatever the command started, too.
@@ -234,10 +256,31 @@ export class ProcessDriver implements Driver {
 
   // --- helpers --------------------------------------------------------------------------------
 
-  private async spawnContainer(launch: TaskLaunch, container: ContainerLaunch, index: number): Promise<Tracked> {
+  /** Where the container's mounts land in its sandbox; throws a sentence when one cannot be made. */
+  private placeMounts(taskUid: string, container: ContainerLaunch): SandboxMount[] {
+    const placed = sandboxMounts(sandboxDir(this.stateDir, taskUid, container.name), container);
+    if (!placed.ok) throw new Error(placed.message);
+    for (const mount of placed.value) {
+      const first = mount.mountPath.split('/').find((segment) => segment !== '' && segment !== '.');
+      if ((Object.values(FILES) as string[]).includes(first ?? '')) throw new Error(messages.reservedPath(container.name, mount.mountPath));
+      if (mount.readOnly && this.readOnlyMounts === 'refuse') throw new Error(messages.readOnlyRefused(container.name, mount.mountPath));
+    }
+    return placed.value;
+  }
+
+  private async spawnContainer(launch: TaskLaunch, container: ContainerLaunch, index: number, mounts: SandboxMount[]): Promise<Tracked> {
     const sandbox = sandboxDir(this.stateDir, launch.taskUid, container.name);
     mkdirSync(sandbox, { recursive: true });
-    const env = { ...taskEnvironment(launch, container), CAPSTAN_SANDBOX: sandbox };
+    for (const mount of mounts) {
+      try {
+        prepareMount(mount);
+      } catch (error) {
+        throw new Error(messages.mountFailed(container.name, mount, (error as Error).message));
+      }
+    }
+    const readOnly = mounts.filter((mount) => mount.readOnly);
+    // MESOS_SANDBOX as the Mesos containerizer sets it; CAPSTAN_SANDBOX is the same directory.
+    const env = { ...taskEnvironment(launch, container), CAPSTAN_SANDBOX: sandbox, MESOS_SANDBOX: sandbox };
     const argv = container.cmd !== undefined ? ['/bin/sh', '-c', container.cmd] : container.args!;
     const record: SandboxRecord = {
       taskUid: launch.taskUid,
@@ -249,6 +292,7 @@ export class ProcessDriver implements Driver {
       env,
       argv,
       startedAt: new Date().toISOString(),
+      ...(readOnly.length > 0 ? { mountNamespace: true } : {}),
     };
     // Recorded before the spawn, so that even a crash right after it leaves a sandbox that says whose it is.
     writeRecord(sandbox, record);
@@ -256,7 +300,8 @@ export class ProcessDriver implements Driver {
     const stderr = openSync(join(sandbox, FILES.stderr), 'a');
     let child: ChildProcess;
     try {
-      child = spawn('/bin/sh', ['-c', WRAPPER, 'capstan-wrapper', ...argv], {
+      const command = wrapperCommand(argv, readOnly);
+      child = spawn(command.file, command.args, {
         cwd: sandbox,
         env: { ...this.baseEnv, ...env },
         // Its own session and process group: it survives the agent, and stop signals the whole group.
@@ -296,10 +341,11 @@ export class ProcessDriver implements Driver {
       announce.on('data', (chunk: Buffer) => {
         text += chunk.toString('utf8');
         const line = text.split('\n')[0];
-        if (text.includes('\n') && line) {
-          done();
-          resolve(Number(line));
-        }
+        if (!text.includes('\n') || !line) return;
+        // The pid, or a sentence from READ_ONLY_MOUNTS saying why the workload was not started.
+        if (!/^\d+$/.test(line)) return fail(line);
+        done();
+        resolve(Number(line));
       });
       announce.on('end', () => fail('the wrapper exited before starting the workload'));
     });
@@ -369,6 +415,32 @@ export class ProcessDriver implements Driver {
       }),
     };
   }
+}
+
+/**
+ * A read-write mount is a symlink in the sandbox to the host directory: commands run beside the
+ * container see it too, and removing the sandbox removes the link, never the files. A read-only one
+ * is an empty directory that READ_ONLY_MOUNTS binds over inside the container's mount namespace.
+ * The host directory is created when missing, as the Docker Engine does for a bind.
+ */
+function prepareMount(mount: SandboxMount): void {
+  mkdirSync(mount.hostPath, { recursive: true });
+  mkdirSync(dirname(mount.sandboxPath), { recursive: true });
+  if (mount.readOnly) return void mkdirSync(mount.sandboxPath, { recursive: true });
+  if (lstatSync(mount.sandboxPath, { throwIfNoEntry: false })) rmSync(mount.sandboxPath, { recursive: true, force: true });
+  symlinkSync(mount.hostPath, mount.sandboxPath, 'dir');
+}
+
+/**
+ * A command beside a container (COMMAND checks, `capstan exec`): in its mount namespace when it has
+ * one, so it sees the read-only mounts the workload sees. The working directory is the wrapper's
+ * (its sandbox) as seen from inside: a directory opened from the host's namespace would not show
+ * the mounts.
+ */
+function besideContainer(tracked: Tracked, argv: string[]): { file: string; args: string[] } {
+  const wrapper = tracked.record.wrapper;
+  if (!tracked.record.mountNamespace || !wrapper) return { file: argv[0]!, args: argv.slice(1) };
+  return { file: systemTool('nsenter'), args: [`--target=${wrapper.pid}`, '--mount', '--wd', '--', ...argv] };
 }
 
 function signalGroup(tracked: Tracked, signal: NodeJS.Signals): void {
