@@ -16,6 +16,7 @@ import { replicasController } from './replicas/index.ts';
 import { rolloutController } from './rollout/index.ts';
 import { schedulerController } from './scheduler/index.ts';
 import { taskGcController } from './task-gc/index.ts';
+import { volumesController } from './volumes/index.ts';
 import type { InstallableKind } from './install-kinds.ts';
 import { installSignalHandlers, Manager } from './manager.ts';
 import { serveMetrics, type MetricsServer } from './metrics.ts';
@@ -41,7 +42,7 @@ export function builtinControllers(registry: KindRegistry, options: BuiltinOptio
   const endpoints = endpointsController(options.servicePortRange ? { servicePortRange: options.servicePortRange } : {});
   const taskGc = taskGcController(options.terminalTaskHistory !== undefined ? { terminalTaskHistory: options.terminalTaskHistory } : {});
   const gitops = gitopsControllers({ cacheDir: options.gitCacheDir ?? defaultGitCacheDir(), ...(options.webhookSecret ? { webhookSecret: options.webhookSecret } : {}) });
-  return [rolloutController(), replicasController(), schedulerController(), nodesController(), healthController(), endpoints, gcController({ kinds }), taskGc, ...gitops];
+  return [rolloutController(), replicasController(), schedulerController(), nodesController(), healthController(), endpoints, gcController({ kinds }), taskGc, volumesController(), ...gitops];
 }
 
 export interface RunControllersOptions {

@@ -1,5 +1,6 @@
 // Each Node's status.allocated: what the tasks bound to it hold, summed the way the scheduler counts
-// them (isBound, taskResources), so `get nodes` shows what placement decides against.
+// them (isBound, taskResources), and the sizes of the Volumes on it in disk, so `get nodes` shows
+// what placement decides against.
 //
 // The nodes controller writes it, not the scheduler: the scheduler's round is the hot path of a
 // burst (bench:scheduler), and it already knows these sums in its snapshot, but writing them there
@@ -16,6 +17,7 @@ import type { AnyObject, DeepReadonly } from '../api/object.ts';
 import type { ReconcileContext } from './contract.ts';
 import { isBound, taskResources } from './scheduler/demand.ts';
 import type { TaskSpec } from '../api/kinds/task.ts';
+import type { VolumeSpec } from '../api/kinds/volume.ts';
 
 export type Allocated = NonNullable<NodeStatus['allocated']>;
 
@@ -34,9 +36,18 @@ export function allocationChanged(event: InformerEvent): boolean {
   return isBound(event.object);
 }
 
-/** The sum of what `tasks` (those bound to one node, and others) hold, rounded to a millionth. */
-export function allocationOf(tasks: readonly DeepReadonly<AnyObject>[]): Allocated {
+/** A Volume created or gone moves its node's disk; its status writes do not. */
+export function volumeAllocationChanged(event: InformerEvent): boolean {
+  return event.type !== 'modified';
+}
+
+/**
+ * The sum of what `tasks` (those bound to one node, and others) hold, with the sizes of `volumes`
+ * (those on that node) in disk, rounded to a millionth.
+ */
+export function allocationOf(tasks: readonly DeepReadonly<AnyObject>[], volumes: readonly DeepReadonly<AnyObject>[] = []): Allocated {
   const total: Allocated = { cpus: 0, mem: 0, disk: 0, gpus: 0, ports: 0 };
+  for (const volume of volumes) total.disk += (volume.spec as DeepReadonly<VolumeSpec>).size;
   for (const task of tasks) {
     if (!isBound(task)) continue;
     const held = taskResources(task.spec as DeepReadonly<TaskSpec>);
@@ -54,10 +65,11 @@ export function allocationOf(tasks: readonly DeepReadonly<AnyObject>[]): Allocat
 /** Writes status.allocated of every cached Node whose sum differs from the stored one. */
 export async function writeAllocations(ctx: ReconcileContext): Promise<void> {
   const tasks = ctx.informer('Task');
+  const volumes = ctx.informer('Volume');
   const changed: { node: DeepReadonly<AnyObject>; allocated: Allocated }[] = [];
   for (const node of ctx.informer('Node').list()) {
     if (node.metadata.deletionTimestamp) continue;
-    const allocated = allocationOf(tasks.byIndex('node', node.metadata.name));
+    const allocated = allocationOf(tasks.byIndex('node', node.metadata.name), volumes.byIndex('node', node.metadata.name));
     if (!deepEqual(allocated, (node.status as DeepReadonly<NodeStatus> | undefined)?.allocated)) changed.push({ node, allocated });
   }
   for (let i = 0; i < changed.length; i += WRITES_IN_FLIGHT) {

@@ -32,7 +32,7 @@ import { removeNodeTaskIndexEntry } from '../api/node-index.ts';
 import { cancelWatchers, prefixRange } from '../api/object-cache.ts';
 import { openWatch } from '../api/watch.ts';
 import { done, requeueAfter, type ControllerDefinition, type ReconcileContext } from './contract.ts';
-import { allocationChanged, ALLOCATION_INTERVAL_MS, writeAllocations } from './nodes-allocation.ts';
+import { allocationChanged, ALLOCATION_INTERVAL_MS, volumeAllocationChanged, writeAllocations } from './nodes-allocation.ts';
 
 export const NODES = 'nodes';
 const CLUSTER_KEY = 'cluster';
@@ -87,6 +87,7 @@ export function nodesController(options: { resyncMs?: number } = {}): Controller
     watches: [
       { kind: 'Node', map: () => [CLUSTER_KEY, ALLOCATION_KEY] },
       { kind: 'Task', map: (event) => (allocationChanged(event) ? [ALLOCATION_KEY] : []) },
+      { kind: 'Volume', map: (event) => (volumeAllocationChanged(event) ? [ALLOCATION_KEY] : []) },
     ],
     reconcile: async (key, ctx) => (key === ALLOCATION_KEY ? allocate(ctx) : reconcileNodes((await leasesFor(ctx)).alive, ctx)),
   };

@@ -160,6 +160,7 @@ function facts(task: Task, groupBy: readonly string[], nodeNamed: (name: string)
   };
   if (status?.startedAt) result.startedAt = status.startedAt;
   if (status?.finishedAt) result.finishedAt = status.finishedAt;
+  if (spec.slot !== undefined) result.slot = spec.slot;
   if (groupBy.length > 0 && spec.nodeName !== undefined) result.groupValues = groupValuesOf(nodeNamed(spec.nodeName), groupBy);
   return result;
 }

@@ -24,6 +24,8 @@ export interface TaskFacts {
    * it), resolved as the scheduler resolves it; only for bound tasks of an App with GROUP_BY.
    */
   groupValues?: Readonly<Record<string, string | undefined>>;
+  /** A resident App's instance slot (its binding): a scale-down gives up the highest slots first. */
+  slot?: number;
 }
 
 export type Backoff = RevisionBackoff;

@@ -132,3 +132,23 @@ describe('scale-down under GROUP_BY: ranks, killSelection and uneven spreads', (
     expect(chooseVictims({ live, count: 3, selection: 'YOUNGEST_FIRST', groupBy: ['rack'] }).sort()).toEqual(['a-00', 'a-01', 'b-00']);
   });
 });
+
+describe("scale-down of a resident App: the highest slots go first", () => {
+  /** Tasks created one second apart in slot order, so killSelection alone would pick otherwise. */
+  const slotted = (slots: number[], extra: (slot: number) => Partial<TaskFacts> = () => ({})) =>
+    slots.flatMap((slot, i) => tasks(`s${slot}`, 1, {}, i, { slot, ...extra(slot) }));
+  it.each<[string, TaskFacts[], number, KillSelection, string[]]>([
+    ['3 → 1 keeps slot 0, whichever is youngest', slotted([2, 0, 1]), 2, 'OLDEST_FIRST', ['s2-00', 's1-00']],
+    ['YOUNGEST_FIRST would take slot 0 (the youngest): the slot decides', slotted([1, 2, 0]), 1, 'YOUNGEST_FIRST', ['s2-00']],
+    ['an unhealthy or starting low slot stays: the slot decides among placed tasks', slotted([0, 1, 2], (slot) => (slot === 0 ? { healthy: false } : slot === 1 ? { phase: 'Starting' } : {})), 2, 'YOUNGEST_FIRST', ['s2-00', 's1-00']],
+    [
+      'a task not placed yet (no slot) goes before any slot',
+      [...slotted([0, 1]), ...tasks('pending', 1, {}, 50, { bound: false, phase: 'Pending' })],
+      2,
+      'YOUNGEST_FIRST',
+      ['pending-00', 's1-00'],
+    ],
+  ])('%s', (_name, live, count, selection, expected) => {
+    expect(chooseVictims({ live, count, selection, groupBy: [] })).toEqual(expected);
+  });
+});

@@ -2,7 +2,9 @@
 // placed yet, then those not running yet, then unhealthy ones. Among equals, an App with GROUP_BY
 // constraints keeps its spread, as Marathon does: kill from the most loaded values first until the
 // distribution is even (20 on 2 hosts, kill 10: 5 from each; 20 + 10, kill 10: all from the first).
-// Then killSelection decides (Marathon's YOUNGEST_FIRST by default).
+// Then killSelection decides (Marathon's YOUNGEST_FIRST by default). A resident App's placed tasks
+// are all equals but for their instance slot: the highest slots go first, whatever their state, so
+// the App keeps slots 0..n-1 and the volumes of the slots given up stay Reserved for a scale-up.
 import type { AppSpec } from '../../api/kinds/app.ts';
 import type { TaskFacts } from './plan.ts';
 
@@ -16,14 +18,16 @@ export interface VictimsInput {
   groupBy: readonly string[];
 }
 
-/** Lower goes first: unplaced, then not running, then unhealthy, then the rest. */
-const rank = (t: TaskFacts) => (!t.bound ? 0 : t.phase !== 'Running' ? 1 : t.healthy === false ? 2 : 3);
+/** Lower goes first: unplaced, then not running, then unhealthy, then the rest; a slot's task ranks last. */
+const rank = (t: TaskFacts) => (!t.bound ? 0 : t.slot !== undefined ? 3 : t.phase !== 'Running' ? 1 : t.healthy === false ? 2 : 3);
 
 export function chooseVictims(input: VictimsInput): string[] {
   const { live, count, selection, groupBy } = input;
   const ordered = [...live].sort((a, b) => {
     const byRank = rank(a) - rank(b);
     if (byRank !== 0) return byRank;
+    const bySlot = (b.slot ?? -1) - (a.slot ?? -1);
+    if (bySlot !== 0) return bySlot;
     const byAge = a.createdAt.localeCompare(b.createdAt);
     const byAgeSelected = selection === 'YOUNGEST_FIRST' ? -byAge : byAge;
     return byAgeSelected !== 0 ? byAgeSelected : a.name.localeCompare(b.name);

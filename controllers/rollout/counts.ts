@@ -18,6 +18,12 @@
 //   - old revisions go down by at most the healthy surplus observed, and the current revision goes up
 //     by at most maxCapacity − live, computed before this step's kills: a new task starts only once
 //     the old task it replaces is seen gone.
+//
+// A resident App (persistent volumes) replaces its tasks in place: a new task can only take an
+// instance slot, with its volumes, once the slot's old task is gone (the scheduler keeps it Pending
+// until then). So, as Marathon's computeRestartStrategy does for resident apps, minHealthy is at most
+// instances − 1 (an old task may always go first: with 1 instance at 0.5, ceil would ask for 1
+// healthy and nothing could ever move) and maxCapacity gets no extra room for a surge.
 import type { UpgradeStrategy } from '../../api/kinds/app.ts';
 
 /** What the rollout reads of one Revision. */
@@ -42,9 +48,10 @@ export interface Bounds {
 // 20 × 1.15 is 22.999999999999996 in floating point: round what is within a hair of an integer.
 const EPSILON = 1e-9;
 
-export function bounds(instances: number, strategy: UpgradeStrategy): Bounds {
+export function bounds(instances: number, strategy: UpgradeStrategy, resident = false): Bounds {
   const minHealthy = Math.max(0, Math.ceil(instances * strategy.minimumHealthCapacity - EPSILON));
   const maxCapacity = Math.floor(instances * (1 + strategy.maximumOverCapacity) + EPSILON);
+  if (resident) return { minHealthy: Math.min(minHealthy, Math.max(0, instances - 1)), maxCapacity };
   return { minHealthy, maxCapacity: instances > 0 && maxCapacity <= minHealthy ? minHealthy + 1 : maxCapacity };
 }
 
@@ -65,9 +72,11 @@ export function decideCounts(input: {
   current: RevisionCounts;
   /** Every other revision, in any order. */
   old: readonly RevisionCounts[];
+  /** The App has persistent volumes (app.ts isResident): its tasks are replaced in place. */
+  resident?: boolean;
 }): CountDecision {
   const { instances, current } = input;
-  const { minHealthy, maxCapacity } = bounds(instances, input.strategy);
+  const { minHealthy, maxCapacity } = bounds(instances, input.strategy, input.resident);
   const old = [...input.old].sort((a, b) => a.number - b.number);
 
   const healthy = available(current) + old.reduce((n, r) => n + available(r), 0);

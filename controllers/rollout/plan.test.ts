@@ -21,6 +21,18 @@ describe('bounds: minHealthy and maxCapacity', () => {
   ])('%i instances at %d / %d: minHealthy %i, maxCapacity %i', (instances, min, over, minHealthy, maxCapacity) => {
     expect(bounds(instances, strategy(min, over))).toEqual({ minHealthy, maxCapacity });
   });
+
+  it.each<[number, number, number, number, number]>([
+    // A resident App: an old task may always go first (minHealthy ≤ instances − 1), no extra room.
+    [1, 0.5, 0, 0, 1], // ceil(0.5) would ask for 1 healthy of 1: nothing could move
+    [2, 0.5, 0, 1, 2],
+    [3, 0.5, 0, 2, 3],
+    [20, 0.5, 0, 10, 20],
+    [4, 1, 0, 3, 4], // Marathon's resident rule: one below minHealthy rather than one above capacity
+    [0, 0.5, 0, 0, 0],
+  ])('resident: %i instances at %d / %d: minHealthy %i, maxCapacity %i', (instances, min, over, minHealthy, maxCapacity) => {
+    expect(bounds(instances, strategy(min, over), true)).toEqual({ minHealthy, maxCapacity });
+  });
 });
 
 describe('decideCounts: one step of the rolling upgrade', () => {
@@ -41,6 +53,14 @@ describe('decideCounts: one step of the rolling upgrade', () => {
   ])('%s', (_name, instances, upgrade, current, old, expected) => {
     expect(decideCounts({ instances, strategy: upgrade, current, old })).toEqual(expected);
   });
+
+  it.each<[string, number, UpgradeStrategy, RevisionCounts, RevisionCounts[], { current: number; old: Record<string, number> }]>([
+    ['resident, 1 instance at 0.5 / 0: the old task goes first, none starts', 1, strategy(0.5, 0), rev(2, 0, 0, 0), [rev(1, 1, 1, 1)], { current: 0, old: { 'web-1': 0 } }],
+    ['resident, 1 instance: the new one starts once the old is seen gone', 1, strategy(0.5, 0), rev(2, 0, 0, 0), [rev(1, 0, 0, 0)], { current: 1, old: { 'web-1': 0 } }],
+    ['resident, 4 at 1 / 0: one old task goes first, none starts beside it', 4, strategy(1, 0), rev(2, 0, 0, 0), [rev(1, 4, 4, 4)], { current: 0, old: { 'web-1': 3 } }],
+  ])('%s', (_name, instances, upgrade, current, old, expected) => {
+    expect(decideCounts({ instances, strategy: upgrade, current, old, resident: true })).toEqual(expected);
+  });
 });
 
 /**
@@ -49,9 +69,9 @@ describe('decideCounts: one step of the rolling upgrade', () => {
  * Revision status of the previous step when `lag` is set. The invariants hold at every intermediate
  * state.
  */
-function simulate(options: { instances: number; strategy: UpgradeStrategy; lag: boolean; readyPerStep: number }) {
+function simulate(options: { instances: number; strategy: UpgradeStrategy; lag: boolean; readyPerStep: number; resident?: boolean }) {
   const { instances } = options;
-  const { minHealthy, maxCapacity } = bounds(instances, options.strategy);
+  const { minHealthy, maxCapacity } = bounds(instances, options.strategy, options.resident);
   type Task = { revision: 1 | 2; ready: boolean };
   let tasks: Task[] = Array.from({ length: instances }, () => ({ revision: 1, ready: true }));
   const targets = { 1: instances, 2: 0 };
@@ -75,6 +95,7 @@ function simulate(options: { instances: number; strategy: UpgradeStrategy; lag: 
       strategy: options.strategy,
       current: { name: 'r2', number: 2, instances: targets[2], ...status[2] },
       old: [{ name: 'r1', number: 1, instances: targets[1], ...status[1] }],
+      resident: options.resident,
     });
     targets[2] = decision.current;
     targets[1] = decision.old['r1']!;
@@ -90,7 +111,12 @@ function simulate(options: { instances: number; strategy: UpgradeStrategy; lag: 
       }
     }
     let turned = 0;
-    for (const task of tasks) if (task.revision === 2 && !task.ready && turned < options.readyPerStep) (task.ready = true), (turned += 1);
+    // A resident App has `instances` slots, held in the order tasks came: a new task beyond them
+    // waits (the scheduler keeps it Pending) until an old one is gone.
+    for (const [index, task] of tasks.entries()) {
+      if (options.resident && index >= instances) break;
+      if (task.revision === 2 && !task.ready && turned < options.readyPerStep) (task.ready = true), (turned += 1);
+    }
     observe();
     const done = tasks.length === instances && tasks.every((t) => t.revision === 2 && t.ready);
     if (done) break;
@@ -112,6 +138,20 @@ describe('the rolling upgrade over simulated steps keeps its invariants', () => 
     [1, 1, 0, true, 1],
   ])('%i instances at %d / %d (stale status: %s, %i ready per step)', (instances, min, over, lag, readyPerStep) => {
     const result = simulate({ instances, strategy: strategy(min, over), lag, readyPerStep });
+    expect(result.done).toBe(true);
+    expect(result.minReady).toBeGreaterThanOrEqual(result.minHealthy);
+    expect(result.maxLive).toBeLessThanOrEqual(result.maxCapacity);
+  });
+
+  it.each([
+    [1, 0.5, 0, true, 1],
+    [2, 0.5, 0, true, 1],
+    [3, 0.5, 0, false, 1],
+    [20, 0.5, 0, true, 3],
+    [4, 1, 0, true, 1],
+    [4, 0, 0, true, 2],
+  ])('resident: %i instances at %d / %d (stale status: %s, %i ready per step) finishes, in place', (instances, min, over, lag, readyPerStep) => {
+    const result = simulate({ instances, strategy: strategy(min, over), lag, readyPerStep, resident: true });
     expect(result.done).toBe(true);
     expect(result.minReady).toBeGreaterThanOrEqual(result.minHealthy);
     expect(result.maxLive).toBeLessThanOrEqual(result.maxCapacity);

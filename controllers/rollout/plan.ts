@@ -7,7 +7,7 @@
 // Revision becomes current once more, keeping the tasks it still runs (Kubernetes' way), instead of
 // a copy under a new number.
 import type { AppSpec, AppTemplate } from '../../api/kinds/app.ts';
-import { templateOf } from '../../api/kinds/app.ts';
+import { isResident, templateOf } from '../../api/kinds/app.ts';
 import { deepEqual } from '../../api/merge.ts';
 import { decideCounts, type RevisionCounts } from './counts.ts';
 
@@ -55,7 +55,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     if (hold) return { scale: [], forget: [], current: newest?.number };
     const number = (newest?.number ?? 0) + 1;
     const fresh: RevisionCounts = { name: '', number, instances: 0, tasks: 0, ready: 0 };
-    const counts = decideCounts({ instances: spec.instances, strategy: spec.upgradeStrategy, current: fresh, old: sorted });
+    const counts = decideCounts({ instances: spec.instances, strategy: spec.upgradeStrategy, current: fresh, old: sorted, resident: isResident(spec) });
     return {
       create: { number, template, instances: counts.current, restartedAt: input.restartedAt },
       scale: changes(sorted, counts.old),
@@ -67,7 +67,7 @@ export function planRollout(input: RolloutInput): RolloutPlan {
   const others = sorted.filter((r) => r !== current);
   const moving = others.some((r) => r.instances > 0 || r.tasks > 0);
   if (hold && moving) return { scale: [], forget, current: current.number };
-  const counts = decideCounts({ instances: spec.instances, strategy: spec.upgradeStrategy, current, old: others });
+  const counts = decideCounts({ instances: spec.instances, strategy: spec.upgradeStrategy, current, old: others, resident: isResident(spec) });
   return { scale: changes(sorted, { ...counts.old, [current.name]: counts.current }), forget, current: current.number };
 }
 

@@ -90,7 +90,7 @@ const demand = (constraints: Constraint[]): TaskDemand => ({
   key: 'ns/app-2-x',
   app: 'ns/app',
   revision: CURRENT,
-  driver: 'process',
+  runtimes: ['process'],
   resources: { cpus: 0.1, mem: 1, disk: 0, gpus: 0 },
   ports: [],
   constraints,

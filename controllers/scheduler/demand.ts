@@ -1,10 +1,12 @@
 // From store objects to the scheduler's plain view of them.
 import { getCondition, refKey, type AnyObject, type DeepReadonly } from '../../api/object.ts';
+import { runtimesOf, type AppTemplate } from '../../api/kinds/app.ts';
 import type { NodeSpec, NodeStatus } from '../../api/kinds/node.ts';
 import { isTerminal, type TaskSpec, type TaskStatus } from '../../api/kinds/task.ts';
+import type { VolumeSpec } from '../../api/kinds/volume.ts';
 import { AGENT_FINALIZER } from '../../api/kinds/wellknown.ts';
 import { formatAttributes } from '../../api/constraints/format.ts';
-import type { BoundTask, NodeView, Resources, TaskDemand } from './snapshot.ts';
+import type { BoundTask, NodeView, Resources, TaskDemand, VolumeView } from './snapshot.ts';
 
 type Task = DeepReadonly<AnyObject>;
 
@@ -65,7 +67,9 @@ export function isPending(task: Task): boolean {
 
 export function boundTask(task: Task): BoundTask {
   const spec = task.spec as DeepReadonly<TaskSpec>;
-  return { app: appKeyOf(task), revision: spec.revision, node: spec.nodeName!, resources: taskResources(spec), hostPorts: spec.hostPorts ?? [] };
+  const bound: BoundTask = { app: appKeyOf(task), revision: spec.revision, node: spec.nodeName!, resources: taskResources(spec), hostPorts: spec.hostPorts ?? [] };
+  if (spec.slot !== undefined) bound.slot = spec.slot;
+  return bound;
 }
 
 export function taskDemand(task: Task): TaskDemand {
@@ -74,10 +78,35 @@ export function taskDemand(task: Task): TaskDemand {
     key: refKey(task.metadata),
     app: appKeyOf(task),
     revision: spec.revision,
-    driver: spec.template.driver,
+    runtimes: [...runtimesOf(spec.template)],
     resources: taskResources(spec),
     ports: spec.template.ports.map((port) => port.hostPort),
     constraints: spec.template.constraints as TaskDemand['constraints'],
-    pinnedNode: task.metadata.annotations?.['capstan.io/volume-node'],
+  };
+}
+
+/** A persistent volume a task's slot needs: one Volume object per slot. */
+export interface PersistentVolume {
+  name: string;
+  /** MiB. */
+  size: number;
+}
+
+/** The template's persistent volumes; none for an App that is not resident. */
+export function persistentVolumesOf(template: DeepReadonly<Pick<AppTemplate, 'volumes'>>): PersistentVolume[] {
+  return (template.volumes ?? []).flatMap((volume) => (volume.persistent ? [{ name: volume.name, size: volume.persistent.size }] : []));
+}
+
+export function volumeView(object: DeepReadonly<AnyObject>): VolumeView {
+  const spec = object.spec as DeepReadonly<VolumeSpec>;
+  return {
+    key: refKey(object.metadata),
+    name: object.metadata.name,
+    app: refKey({ namespace: object.metadata.namespace, name: spec.app }),
+    volume: spec.volume,
+    slot: spec.slot,
+    size: spec.size,
+    node: spec.nodeName,
+    deleting: Boolean(object.metadata.deletionTimestamp),
   };
 }

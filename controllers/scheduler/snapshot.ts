@@ -38,12 +38,13 @@ export interface TaskDemand {
   app: string;
   /** Its revision's number: constraints count only the App's tasks of this revision. */
   revision: number;
-  driver: string;
+  /** The runtimes its containers need (app.ts runtimesOf): the node must offer every one. */
+  runtimes: readonly string[];
   resources: Resources;
   /** Host ports by port index; 0 means "any free port in the node's range". */
   ports: readonly number[];
   constraints: readonly Constraint[];
-  /** A persistent volume already lives on this node: the task may only go there. */
+  /** Its slot's persistent volumes live on this node: the task may only go there (resident.ts). */
   pinnedNode?: string;
 }
 
@@ -52,9 +53,10 @@ export interface Placement {
   hostPorts: number[];
 }
 
-/** What one App's tasks hold on one node: how many, and the sum of their resources. */
+/** What one App's tasks and Volumes hold on one node: how many of each, and the sum of their resources. */
 export interface Holding extends Resources {
   tasks: number;
+  volumes: number;
 }
 
 /** A task already bound to a node (any revision, not terminal). */
@@ -64,6 +66,25 @@ export interface BoundTask {
   node: string;
   resources: Resources;
   hostPorts: readonly number[];
+  /** A resident App's instance slot: the slot is held while the task is. */
+  slot?: number;
+}
+
+/** One Volume object (volume.ts): its size is taken from its node's disk for as long as it exists. */
+export interface VolumeView {
+  /** `namespace/name` of the Volume. */
+  key: string;
+  name: string;
+  /** `namespace/app`. */
+  app: string;
+  /** The volume's name in the App's spec.volumes. */
+  volume: string;
+  slot: number;
+  /** MiB. */
+  size: number;
+  node: string;
+  /** Being wiped: its slot takes no task until it is gone. */
+  deleting: boolean;
 }
 
 export class Snapshot {
@@ -79,6 +100,10 @@ export class Snapshot {
    * task. Updating it costs a map lookup and four additions per assume or release.
    */
   private readonly holdings = new Map<string, Map<string, Holding>>();
+  /** app → slot → how many tasks hold it (one, unless a binding raced): a held slot is not free. */
+  private readonly slotHolders = new Map<string, Map<number, number>>();
+  /** app → slot → its Volumes. */
+  private readonly slotVolumes = new Map<string, Map<number, VolumeView[]>>();
   /** app → node → task count, every revision: what spreading an App reads. */
   private readonly placements = new Map<string, Map<string, number>>();
   /**
@@ -121,6 +146,16 @@ export class Snapshot {
 
   portsOn(node: string): ReadonlySet<number> {
     return this.ports.get(node) ?? EMPTY;
+  }
+
+  /** The slots of `app` that a bound (or assumed) task holds, with how many tasks hold each. */
+  heldSlots(app: string): ReadonlyMap<number, number> {
+    return this.slotHolders.get(app) ?? EMPTY_COUNTS_BY_SLOT;
+  }
+
+  /** The Volumes of `app`, by slot. */
+  slotsOf(app: string): ReadonlyMap<number, readonly VolumeView[]> {
+    return this.slotVolumes.get(app) ?? EMPTY_SLOTS;
   }
 
   /** How many tasks of `app` each node holds. */
@@ -186,6 +221,32 @@ export class Snapshot {
     this.count(task, -1);
   }
 
+  /** Records a Volume: its size is taken from its node's disk, and its slot exists. */
+  assumeVolume(volume: VolumeView): void {
+    this.countVolume(volume, 1);
+  }
+
+  /** Undoes `assumeVolume` for a Volume that is gone (or changed: it is assumed again as it is now). */
+  releaseVolume(volume: VolumeView): void {
+    this.countVolume(volume, -1);
+  }
+
+  private countVolume(volume: VolumeView, sign: 1 | -1): void {
+    const used = this.usedOn(volume.node);
+    this.used.set(volume.node, { ...used, disk: used.disk + sign * volume.size });
+    const holding = this.holding(volume.node, volume.app);
+    holding.volumes += sign;
+    holding.disk += sign * volume.size;
+    this.dropIfEmpty(volume.node, volume.app, holding);
+    let slots = this.slotVolumes.get(volume.app);
+    if (!slots) this.slotVolumes.set(volume.app, (slots = new Map()));
+    const others = (slots.get(volume.slot) ?? []).filter((v) => v.key !== volume.key);
+    const next = sign > 0 ? [...others, volume] : others;
+    if (next.length > 0) slots.set(volume.slot, next);
+    else slots.delete(volume.slot);
+    if (slots.size === 0) this.slotVolumes.delete(volume.app);
+  }
+
   private count(task: BoundTask, sign: 1 | -1): void {
     const used = this.usedOn(task.node);
     this.used.set(task.node, {
@@ -211,6 +272,12 @@ export class Snapshot {
     let counts = this.placements.get(task.app);
     if (!counts) this.placements.set(task.app, (counts = new Map()));
     adjust(counts, task.node, sign);
+    if (task.slot !== undefined) {
+      let held = this.slotHolders.get(task.app);
+      if (!held) this.slotHolders.set(task.app, (held = new Map()));
+      adjust(held, task.slot, sign);
+      if (held.size === 0) this.slotHolders.delete(task.app);
+    }
     this.hold(task, sign);
     this.countForConstraints(task, sign);
   }
@@ -229,16 +296,25 @@ export class Snapshot {
   }
 
   private hold(task: BoundTask, sign: 1 | -1): void {
-    let apps = this.holdings.get(task.node);
-    if (!apps) this.holdings.set(task.node, (apps = new Map()));
-    let holding = apps.get(task.app);
-    if (!holding) apps.set(task.app, (holding = { tasks: 0, cpus: 0, mem: 0, disk: 0, gpus: 0 }));
+    const holding = this.holding(task.node, task.app);
     holding.tasks += sign;
     holding.cpus += sign * task.resources.cpus;
     holding.mem += sign * task.resources.mem;
     holding.disk += sign * task.resources.disk;
     holding.gpus += sign * task.resources.gpus;
-    if (holding.tasks <= 0) apps.delete(task.app);
+    this.dropIfEmpty(task.node, task.app, holding);
+  }
+
+  private holding(node: string, app: string): Holding {
+    let apps = this.holdings.get(node);
+    if (!apps) this.holdings.set(node, (apps = new Map()));
+    let holding = apps.get(app);
+    if (!holding) apps.set(app, (holding = { tasks: 0, volumes: 0, cpus: 0, mem: 0, disk: 0, gpus: 0 }));
+    return holding;
+  }
+
+  private dropIfEmpty(node: string, app: string, holding: Holding): void {
+    if (holding.tasks <= 0 && holding.volumes <= 0) this.holdings.get(node)!.delete(app);
   }
 }
 
@@ -249,7 +325,7 @@ interface Placed {
 }
 
 /** Adds `by` to a count, dropping it at zero. */
-function adjust(counts: Map<string, number>, key: string, by: number): void {
+function adjust<K>(counts: Map<K, number>, key: K, by: number): void {
   const next = (counts.get(key) ?? 0) + by;
   if (next > 0) counts.set(key, next);
   else counts.delete(key);
@@ -259,6 +335,8 @@ const EMPTY: ReadonlySet<number> = new Set();
 const NO_TASKS: Readonly<ValueCounts> = new ValueCounts();
 const EMPTY_COUNTS: ReadonlyMap<string, number> = new Map();
 const EMPTY_HOLDINGS: ReadonlyMap<string, Holding> = new Map();
+const EMPTY_COUNTS_BY_SLOT: ReadonlyMap<number, number> = new Map();
+const EMPTY_SLOTS: ReadonlyMap<number, readonly VolumeView[]> = new Map();
 
 /** The value a constraint field has on a node: `hostname`/`@hostname`, `@region`, `@zone` or any attribute. */
 export function attributeOf(node: NodeView, field: string): string | undefined {

@@ -21,7 +21,7 @@ function task(constraints: Constraint[] = [], extra: Partial<TaskDemand> = {}): 
     key: 'default/web-x',
     app: 'default/web',
     revision: 1,
-    driver: 'process',
+    runtimes: ['process'],
     resources: { cpus: 0.1, mem: 32, disk: 0, gpus: 0 },
     ports: [0],
     constraints,
@@ -107,10 +107,20 @@ describe('resources, ports and scoring', () => {
       node('down', {}, { ready: false }),
       node('nodock', {}, { drivers: ['process'] }),
     ];
-    const result = placeMany(nodes, task([], { driver: 'docker' }), 1);
+    const result = placeMany(nodes, task([], { runtimes: ['docker'] }), 1);
     expect(result.unplaced[0]).toBe(
       '0/5 nodes fit: 3 insufficient mem, 1 no docker driver, 1 node not ready; node small1: insufficient mem (wants 32 MiB, 0 of 16 MiB allocated)',
     );
+  });
+
+  it.each<[string, string[], string[], string | null]>([
+    ['a pod mixing Docker and a process goes to a node with both', ['docker', 'process'], ['docker', 'process'], null],
+    ['a pod mixing Docker and a process: a node without Docker cannot take it', ['docker', 'process'], ['process'], 'no docker driver'],
+    ['a pod mixing Docker and a process: a node without processes cannot take it', ['docker', 'process'], ['docker'], 'no process driver'],
+    ['a process-only pod needs no Docker', ['process'], ['process'], null],
+  ])('%s', (_name, runtimes, drivers, reason) => {
+    const result = placeMany([node('n1', {}, { drivers })], task([], { runtimes }), 1);
+    expect(result.unplaced[0] ?? null).toBe(reason === null ? null : `0/1 nodes fit: 1 ${reason}`);
   });
 
   it('explains an unplaceable task from the placing scan, running the filters once per node', () => {

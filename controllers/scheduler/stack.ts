@@ -72,6 +72,17 @@ export class Stack {
     return { kind: 'placed', placement: { node: best.name, hostPorts } };
   }
 
+  /**
+   * Places a task on one given node or explains why it cannot go there: a resident App's task whose
+   * slot's volumes live on that node (resident.ts). The reason is the node's alone, not a count
+   * over a cluster whose other nodes the task could never use.
+   */
+  placeOn(task: TaskDemand, node: NodeView, snapshot: Snapshot): PlaceResult {
+    const reason = rejection(task, node, snapshot);
+    if (reason !== null) return explain(task, snapshot, [reason], () => node);
+    return { kind: 'placed', placement: { node: node.name, hostPorts: choosePorts(task, node, snapshot) as number[] } };
+  }
+
   private best(task: TaskDemand, candidates: NodeView[], snapshot: Snapshot): NodeView {
     let best = candidates[0]!;
     let bestScore = -Infinity;

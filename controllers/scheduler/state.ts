@@ -1,6 +1,6 @@
 // What the scheduler knows between rounds: one Snapshot of the cluster kept up to date from the
-// informer caches, the tasks waiting for a node, and the bindings it wrote that the cache does not
-// show yet.
+// informer caches, the tasks waiting for a node, and the bindings and Volumes it wrote that the
+// cache does not show yet.
 //
 // The snapshot is updated, not rebuilt: rebuilding it from every cached task costs O(all tasks) per
 // round, and with 10,000 tasks bound and new ones arriving a few at a time that would be most of the
@@ -8,8 +8,8 @@
 // what changed; only those tasks and nodes are looked at again.
 import type { AnyObject, DeepReadonly } from '../../api/object.ts';
 import type { Cache } from '../contract.ts';
-import { boundTask, isBound, isPending, nodeView } from './demand.ts';
-import { Snapshot, type BoundTask } from './snapshot.ts';
+import { boundTask, isBound, isPending, nodeView, volumeView } from './demand.ts';
+import { Snapshot, type BoundTask, type VolumeView } from './snapshot.ts';
 
 type Task = DeepReadonly<AnyObject>;
 
@@ -29,11 +29,20 @@ export class SchedulerState {
    */
   private readonly assumed = new Map<string, BoundTask>();
   private round = 0;
+  private readonly volumeRefs = new Map<string, DeepReadonly<AnyObject>>();
+  /** What the snapshot counts for each Volume, cached or created. */
+  private readonly accountedVolumes = new Map<string, VolumeView>();
+  /**
+   * Volumes this scheduler created that the cache does not show yet: without them the next round
+   * would see the slot missing and create it again, or count the node's disk as still free.
+   */
+  private readonly createdVolumes = new Map<string, VolumeView>();
 
   /** Brings the snapshot and the pending tasks up to date with the caches. */
-  sync(tasks: Cache, nodes: Cache): void {
+  sync(tasks: Cache, nodes: Cache, volumes: Cache): void {
     this.round += 1;
     this.syncNodes(nodes);
+    this.syncVolumes(volumes);
     const keys = tasks.keys();
     for (const key of keys) {
       const object = tasks.get(key);
@@ -71,6 +80,43 @@ export class SchedulerState {
     this.assumed.delete(key);
     this.account(key, undefined);
     this.taskRefs.delete(key);
+  }
+
+  /** A Volume created this round: counted at once, and kept until the cache shows it. */
+  created(volume: VolumeView): void {
+    this.createdVolumes.set(volume.key, volume);
+    this.accountVolume(volume.key, volume);
+  }
+
+  /** Volumes are few (one per slot and persistent volume): compared in full each round. */
+  private syncVolumes(volumes: Cache): void {
+    const keys = volumes.keys();
+    for (const key of keys) {
+      const object = volumes.get(key);
+      if (!object || this.volumeRefs.get(key) === object) continue;
+      this.volumeRefs.set(key, object);
+      // The cache speaks for it from now on, including its deletion.
+      this.createdVolumes.delete(key);
+      this.accountVolume(key, volumeView(object));
+    }
+    if (this.volumeRefs.size === keys.length) return;
+    const present = new Set(keys);
+    for (const key of this.volumeRefs.keys()) {
+      if (present.has(key)) continue;
+      this.volumeRefs.delete(key);
+      this.accountVolume(key, undefined);
+    }
+  }
+
+  private accountVolume(key: string, next: VolumeView | undefined): void {
+    const previous = this.accountedVolumes.get(key);
+    if (previous) this.snapshot.releaseVolume(previous);
+    if (next) {
+      this.snapshot.assumeVolume(next);
+      this.accountedVolumes.set(key, next);
+    } else {
+      this.accountedVolumes.delete(key);
+    }
   }
 
   private syncNodes(nodes: Cache): void {
@@ -121,6 +167,7 @@ function sameBinding(a: BoundTask, b: BoundTask): boolean {
     a.node === b.node &&
     a.app === b.app &&
     a.revision === b.revision &&
+    a.slot === b.slot &&
     a.hostPorts.length === b.hostPorts.length &&
     a.hostPorts.every((port, i) => port === b.hostPorts[i]) &&
     a.resources.cpus === b.resources.cpus &&

@@ -13,7 +13,7 @@ const nodeWith = (outside: number[]): NodeView => ({
   unschedulable: false,
 });
 
-const demand = (ports: number[]): TaskDemand => ({ key: 'ns/t', app: 'ns/a', revision: 1, driver: 'process', resources: { cpus: 0, mem: 0, disk: 0, gpus: 0 }, ports, constraints: [] });
+const demand = (ports: number[]): TaskDemand => ({ key: 'ns/t', app: 'ns/a', revision: 1, runtimes: ['process'], resources: { cpus: 0, mem: 0, disk: 0, gpus: 0 }, ports, constraints: [] });
 
 const snapshotWith = (node: NodeView, taken: number[]) =>
   new Snapshot([node], taken.length ? [{ app: 'ns/other', revision: 1, node: 'n1', resources: { cpus: 0, mem: 0, disk: 0, gpus: 0 }, hostPorts: taken }] : []);

@@ -1,5 +1,5 @@
 import type { Filter } from './filter.ts';
 
-/** A task whose persistent volume lives on one node can only run there. */
+/** A task whose slot's persistent volumes live on one node can only run there (resident.ts). */
 export const volumeAffinity: Filter = (task, node) =>
   task.pinnedNode === undefined || task.pinnedNode === node.name ? null : 'persistent volume on another node';
