@@ -25,7 +25,8 @@ export interface AgentCommandOptions {
   /** The node offers cpus × this (cli/local/capacity.ts says why only cpus). */
   cpuOvercommit: number;
   mem: number;
-  disk: number;
+  /** MiB, or 'auto': the free space of the file system under <stateDir>/volumes. */
+  disk: number | 'auto';
   gpus: number;
   ports: { from: number; to: number };
   drivers: ('docker' | 'process')[];
@@ -41,6 +42,7 @@ const DRIVER_NAMES = ['docker', 'process'] as const;
 const say = {
   attr: (value: string) => `--attr: expected KEY=VALUE, found "${value}"`,
   number: (flag: string, value: string) => `${flag}: expected a non-negative number, found "${value}"`,
+  disk: (value: string) => `--disk: expected MiB (a non-negative number) or auto (the free space where volumes are kept), found "${value}"`,
   integer: (flag: string, value: string) => `${flag}: expected a non-negative integer, found "${value}"`,
   ports: (value: string) => `--ports: expected a range like 31000-31999 (from ≤ to, 1-65535), found "${value}"`,
   drivers: (value: string) => `--drivers: expected a comma-separated list of ${DRIVER_NAMES.join(', ')}, found "${value}"`,
@@ -55,6 +57,12 @@ const number = (flag: string) => (value: string) => {
   if (!parsed.success || value.trim() === '') throw usageError(say.number(flag, value));
   return parsed.data;
 };
+function disk(value: string): number | 'auto' {
+  if (value.trim() === 'auto') return 'auto';
+  const parsed = z.coerce.number().min(0).safeParse(value);
+  if (!parsed.success || value.trim() === '') throw usageError(say.disk(value));
+  return parsed.data;
+}
 const integer = (flag: string) => (value: string) => {
   const parsed = z.coerce.number().int().min(0).safeParse(value);
   if (!parsed.success || value.trim() === '') throw usageError(say.integer(flag, value));
@@ -108,7 +116,7 @@ export function agentCommand(act: Act): Command {
       1,
     )
     .option('--mem <mb>', 'memory offered in MiB (default: this machine\'s)', number('--mem'))
-    .option('--disk <mb>', 'disk offered in MiB', number('--disk'), 0)
+    .option('--disk <mb|auto>', 'disk offered in MiB, counted against persistent volumes; auto: the free space of the file system under --state-dir/volumes', disk, 'auto')
     .option('--gpus <n>', 'gpus offered', integer('--gpus'), 0)
     .addOption(new Option('--ports <from-to>', "host ports handed out for hostPort 0; keep them below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768-60999 on Linux), where outgoing connections could hold one").argParser(portRange).default({ from: 31000, to: 31999 }, '31000-31999'))
     .addOption(
@@ -116,7 +124,7 @@ export function agentCommand(act: Act): Command {
         .argParser(driverList)
         .default(['docker', 'process'], 'docker,process'),
     )
-    .option('--state-dir <dir>', 'where the process driver keeps sandboxes (default: ~/.capstan/agent/<node>)')
+    .option('--state-dir <dir>', 'where the agent keeps process sandboxes (process/) and volume directories (volumes/) (default: ~/.capstan/agent/<node>)')
     .option('--docker-socket <path>', 'Docker Engine socket', '/var/run/docker.sock')
     .option('--lease-ttl <seconds>', 'node lease TTL: how long a silent node still counts as alive', integer('--lease-ttl'), 2)
     .addOption(new Option('--logs-port <port>', 'port of the log server').argParser(integer('--logs-port')).default(0, 'any free port outside --ports'))
@@ -135,7 +143,7 @@ export function agentCommand(act: Act): Command {
           cpus: (options['cpus'] as number | undefined) ?? cpus().length,
           cpuOvercommit: options['cpuOvercommit'] as number,
           mem: (options['mem'] as number | undefined) ?? Math.floor(totalmem() / 1024 / 1024),
-          disk: options['disk'] as number,
+          disk: options['disk'] as number | 'auto',
           gpus: options['gpus'] as number,
           ports: options['ports'] as { from: number; to: number },
           drivers: options['drivers'] as ('docker' | 'process')[],
@@ -154,17 +162,19 @@ export async function runAgentCommand(ctx: CommandContext, options: AgentCommand
   const session = await ctx.session();
   const logger = readableLogger({ out: ctx.io.stderr, color: ctx.io.color, name: `agent ${options.node}` });
   // Loaded here, not at the top: every other command would otherwise pay for dockerode.
-  const { Agent } = await import('../runtime/agent.ts');
+  const [{ Agent }, { freeDiskMiB }] = await Promise.all([import('../runtime/agent.ts'), import('../runtime/agent/volumes.ts')]);
   const drivers = await buildDrivers(options, logger);
+  const diskMiB = options.disk === 'auto' ? freeDiskMiB(options.stateDir) : options.disk;
   const agent = new Agent({
     store: session.store,
     nodeName: options.node,
     address: options.address,
     attributes: options.attributes,
     ...(options.faultDomain ? { faultDomain: options.faultDomain } : {}),
-    capacity: { cpus: offeredCpus(options.cpus, options.cpuOvercommit), mem: options.mem, disk: options.disk, gpus: options.gpus },
+    capacity: { cpus: offeredCpus(options.cpus, options.cpuOvercommit), mem: options.mem, disk: diskMiB, gpus: options.gpus },
     portRange: options.ports,
     drivers,
+    stateDir: options.stateDir,
     leaseTtlSeconds: options.leaseTtlSeconds,
     logsPort: options.logsPort,
     portsScanIntervalMs: Math.max(options.portsScanSeconds, 0.1) * 1000,

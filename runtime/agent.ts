@@ -13,6 +13,11 @@
 // when a task is deleted while no agent holds it, or by a crash between steps: each pass removes the
 // entries whose task is gone, another incarnation, or bound elsewhere, conditioned on the uid.
 //
+// Pods: a task's containers each run under their own runtime (containerRuntime), so a pod mixing
+// them is two driver launches under one uid, started together and removed together if either fails
+// to start; the workloads it leaves are kept per uid and per driver (agent/workloads.ts). Volumes:
+// the directories behind them are agent/volumes.ts's.
+//
 // Stopping (SIGTERM): workloads keep running, to be adopted by the next agent; the lease is revoked,
 // so the node turns NotReady at once instead of a TTL later. Tasks are not affected until the nodes
 // controller's unreachableStrategy.inactiveAfterSeconds passes, so a restart within it is seamless;
@@ -22,6 +27,7 @@ import type { Subscription } from 'rxjs';
 import { cappedBackoff } from '../api/backoff.ts';
 import { KeyedInformer } from '../api/keyed-informer.ts';
 import { nodeLeaseKey, nodeTasksIndexPrefix } from '../api/keys.ts';
+import { containerRuntime } from '../api/kinds/app.ts';
 import type { FaultDomain, NodeResources } from '../api/kinds/node.ts';
 import { isTerminal, type TaskStatus } from '../api/kinds/task.ts';
 import { AGENT_FINALIZER } from '../api/kinds/wellknown.ts';
@@ -36,9 +42,23 @@ import { registerNode, writePortsInUse } from './agent/node.ts';
 import { firstPortInUse } from './agent/port-check.ts';
 import { inRange, overlap, readEphemeralRange, readPortsInUse, type PortRange } from './agent/ports-in-use.ts';
 import { drainTask } from './agent/drain.ts';
-import { messages, planAgent, runningChange, runtimeOf, type AgentAction, type StatusChange, type TaskObject } from './agent/plan.ts';
+import {
+  containersOf,
+  containerStatuses,
+  messages,
+  partOf,
+  planAgent,
+  runningChange,
+  runtimeOf,
+  type AgentAction,
+  type StatusChange,
+  type TaskObject,
+  type Workload,
+  type WorkloadPart,
+} from './agent/plan.ts';
 import { withOutputTail } from './agent/output-tail.ts';
-import { applyChange, launchFor } from './agent/status.ts';
+import { applyChange, launchFor, launchParts } from './agent/status.ts';
+import { NodeVolumes, type VolumeObject } from './agent/volumes.ts';
 import { Workloads } from './agent/workloads.ts';
 
 export interface AgentOptions {
@@ -54,6 +74,10 @@ export interface AgentOptions {
   portRange?: { from: number; to: number };
   /** Configured drivers; those whose list() fails at start (docker down) are not offered. */
   drivers: Driver[];
+  /** The agent's own state: the directories of volumes go under <stateDir>/volumes (agent/volumes.ts). */
+  stateDir: string;
+  /** How often a persistent volume's usage (status.usedMiB) is measured again; default 30 s. */
+  volumeUsageIntervalMs?: number;
   leaseTtlSeconds?: number;
   logger: Logger;
   /** Port of the log server on `address`; 0 (default) for any free port. */
@@ -86,6 +110,7 @@ export class Agent {
   private readonly unindexing = new Set<string>();
   private readonly logs: LogsServer;
   private readonly commandChecks: CommandChecks;
+  private readonly volumes: NodeVolumes;
   private lease: NodeLease | undefined;
   private readonly portRange: PortRange;
   /** The scan in progress or last done: scans run one after another (reportPortsInUse). */
@@ -107,8 +132,15 @@ export class Agent {
     this.logs = new LogsServer({ host: options.address, port: options.logsPort ?? 0, lookup: (ns, name) => this.logSource(ns, name), exec: (ns, name) => this.execTarget(ns, name) });
     this.commandChecks = new CommandChecks({
       store: options.store,
-      exec: (task, container, command, timeoutMs) => this.driver(this.workloads.get(task.metadata.uid!)?.driver ?? task.spec.template.driver).exec(task.metadata.uid!, container, command, timeoutMs),
+      exec: (task, container, command, timeoutMs) => this.driver(this.driverOf(task, container)).exec(task.metadata.uid!, container, command, timeoutMs),
       log: options.logger,
+    });
+    this.volumes = new NodeVolumes({
+      store: options.store,
+      nodeName: options.nodeName,
+      stateDir: options.stateDir,
+      logger: options.logger,
+      ...(options.volumeUsageIntervalMs !== undefined ? { usageIntervalMs: options.volumeUsageIntervalMs } : {}),
     });
   }
 
@@ -122,6 +154,7 @@ export class Agent {
     this.endpoint = await this.listenOutsideTaskPorts();
     const available = await this.openDrivers();
     await this.informer.start();
+    await this.volumes.start();
     const ttl = this.options.leaseTtlSeconds ?? DEFAULT_LEASE_TTL_SECONDS;
     const attributes = { hostname: nodeName, ...this.options.attributes };
     const faultDomain = this.options.faultDomain ? { faultDomain: this.options.faultDomain } : {};
@@ -134,6 +167,9 @@ export class Agent {
     this.subscriptions.push(
       this.informer.events$.subscribe((event) => {
         if (this.mine(event.object) || (event.old && this.mine(event.old))) this.requestPass();
+      }),
+      this.volumes.events$.subscribe((event) => {
+        if (this.mine(event.object)) this.requestPass();
       }),
     );
     const tick = setInterval(() => this.requestPass(), this.options.resyncIntervalMs ?? 5_000);
@@ -154,6 +190,7 @@ export class Agent {
     await Promise.race([Promise.allSettled([...this.inflight]), delay(5_000)]);
     await this.portsScan;
     await this.informer.stop();
+    await this.volumes.stop();
     await this.lease?.stop();
     await this.logs.close();
     this.log.info({ node: this.options.nodeName }, 'agent stopped');
@@ -221,6 +258,7 @@ export class Agent {
     this.removeStaleIndexEntries();
     const tasks = this.informer.list((o) => this.mine(o)) as TaskObject[];
     this.commandChecks.sync(tasks);
+    this.volumes.sync((volume) => this.volumeInUse(volume, tasks));
     for (const { uid, actions } of planAgent({ nodeName: this.options.nodeName, tasks, workloads: this.workloads.view })) {
       if (this.busy.has(uid)) continue;
       this.busy.add(uid);
@@ -260,13 +298,14 @@ export class Agent {
           await this.report(action.task, await this.withOutputTail(uid, action.change));
           break;
         case 'stop':
-          this.log.info({ task: uid, reason: action.reason }, 'stopping workload');
-          await this.driver(action.driver).stop(uid, action.gracePeriodSeconds);
+          this.log.info({ task: uid, reason: action.reason, drivers: action.drivers }, 'stopping workload');
+          await Promise.all(action.drivers.map((driver) => this.driver(driver).stop(uid, action.gracePeriodSeconds)));
           this.workloads.markStopped(uid);
           break;
         case 'remove':
-          this.log.info({ task: uid, reason: action.reason }, 'removing workload');
-          await this.driver(action.driver).remove(uid);
+          this.log.info({ task: uid, reason: action.reason, drivers: action.drivers }, 'removing workload');
+          await Promise.all(action.drivers.map((driver) => this.driver(driver).remove(uid)));
+          this.volumes.removeEphemeral(uid);
           this.workloads.forget(uid);
           break;
         case 'release':
@@ -279,13 +318,22 @@ export class Agent {
     }
   }
 
-  /** Staging → driver.start → Starting → Running, each reported as it happens. */
+  /**
+   * Staging → driver.start → Starting → Running, each reported as it happens. A pod whose containers
+   * mix runtimes starts one part per driver, at once; if one part fails to start, the others are
+   * removed and the task fails as a whole.
+   */
   private async startTask(task: TaskObject): Promise<void> {
     const { nodeName, address } = this.options;
-    const driver = this.drivers.get(task.spec.template.driver);
-    const launch = launchFor(task, address);
-    const refusal = !driver ? messages.driverUnavailable(task.spec.template.driver, nodeName) : typeof launch === 'string' ? launch : undefined;
-    if (refusal || !driver || typeof launch === 'string') return void (await this.report(task, { phase: 'Failed', message: refusal! }));
+    const uid = task.metadata.uid!;
+    const placement = this.volumes.place(task);
+    // A Volume not seen yet is a wait, not a failure: the action fails and is retried with backoff.
+    if (!placement.ok && placement.retry) throw new Error(placement.message);
+    const launch = placement.ok ? launchFor(task, address, placement.paths) : placement.message;
+    const parts = typeof launch === 'string' ? [] : launchParts(task, launch);
+    const unavailable = parts.find((part) => !this.drivers.has(part.driver));
+    const refusal = typeof launch === 'string' ? launch : unavailable ? messages.driverUnavailable(unavailable.driver, nodeName) : undefined;
+    if (refusal !== undefined) return void (await this.report(task, { phase: 'Failed', message: refusal }));
     const inUse = await firstPortInUse(address, hostPortsOf(task));
     if (inUse !== undefined) {
       this.log.info({ task: refOf(task), port: inUse }, 'host port in use; not starting');
@@ -294,16 +342,52 @@ export class Agent {
     }
     const staged = await this.report(task, { phase: 'Staging' });
     if (!staged || isTerminal(staged.status?.phase)) return;
-    let workload;
-    try {
-      workload = this.workloads.set({ driver: driver.name, running: await driver.start(launch) });
-    } catch (error) {
-      this.log.info({ task: task.metadata.uid, error: (error as Error).message }, 'start failed');
-      return void (await this.report(staged, { phase: 'Failed', message: (error as Error).message }));
+    const results = await Promise.allSettled(
+      parts.map(async (part): Promise<WorkloadPart> => ({ driver: part.driver, running: await this.driver(part.driver).start(part.launch) })),
+    );
+    const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failure) {
+      const message = (failure.reason as Error).message;
+      this.log.info({ task: uid, error: message }, 'start failed');
+      if (parts.length > 1) await this.removeParts(uid, parts.map((part) => part.driver));
+      return void (await this.report(staged, { phase: 'Failed', message }));
     }
-    const starting = await this.report(staged, { phase: 'Starting', runtime: runtimeOf(workload) });
+    let workload: Workload | undefined;
+    for (const result of results) if (result.status === 'fulfilled') workload = this.workloads.set(result.value);
+    if (!workload) return;
+    const starting = await this.report(staged, { phase: 'Starting', runtime: runtimeOf(workload, staged), containers: containerStatuses(staged, workload) });
     // An exit already seen is reported by the next pass.
-    if (starting && taskOutcome(workload.running.containers) === 'running') await this.report(starting, runningChange(workload));
+    if (starting && taskOutcome(containersOf(workload)) === 'running') await this.report(starting, runningChange(workload, starting));
+  }
+
+  /** A pod starts whole or not at all: what one driver started is removed when another failed. */
+  private async removeParts(uid: string, drivers: DriverName[]): Promise<void> {
+    const removals = drivers.map((name) =>
+      this.driver(name)
+        .remove(uid)
+        .catch((error: Error) => this.log.warn({ task: uid, driver: name, error: error.message }, say.partLeft)),
+    );
+    await Promise.all(removals);
+    this.workloads.forget(uid);
+  }
+
+  /** A persistent Volume is in use while a task of its App and slot runs here: its directory stays until then. */
+  private volumeInUse(volume: VolumeObject, tasks: readonly TaskObject[]): boolean {
+    return tasks.some((task) => {
+      const same = task.spec.app === volume.spec.app && task.spec.slot === volume.spec.slot && task.metadata.namespace === volume.metadata.namespace;
+      const workload = same ? this.workloads.get(task.metadata.uid!) : undefined;
+      return workload !== undefined && containersOf(workload).some((c) => c.state === 'running');
+    });
+  }
+
+  /** The driver of one of the task's containers: the part holding it, else its runtime. */
+  private driverOf(task: TaskObject, container: string): DriverName {
+    const workload = this.workloads.get(task.metadata.uid!);
+    const held = workload ? partOf(workload, container)?.driver : undefined;
+    if (held) return held;
+    const { template } = task.spec;
+    const declared = template.containers.find((c) => c.name === container);
+    return declared ? containerRuntime(template, declared) : template.driver;
   }
 
   /**
@@ -342,7 +426,8 @@ export class Agent {
   private portsOfRunningTasks(): Set<number> {
     const ports = new Set<number>();
     for (const task of this.informer.list((o) => this.mine(o)) as TaskObject[]) {
-      const running = this.workloads.get(task.metadata.uid!)?.running.containers.some((c) => c.state === 'running');
+      const workload = this.workloads.get(task.metadata.uid!);
+      const running = workload && containersOf(workload).some((c) => c.state === 'running');
       if (running) for (const port of task.spec.hostPorts ?? []) ports.add(port);
     }
     return ports;
@@ -456,6 +541,8 @@ export class Agent {
     });
     if (result.outcome !== 'updated') return;
     this.log.info({ task: refOf(task) }, 'finalizer removed');
+    // A task that never started (or whose workload is gone) had no remove to take its ephemeral volumes.
+    if (result.object.metadata.deletionTimestamp) this.volumes.removeEphemeral(task.metadata.uid!);
     // The task is gone with its last finalizer: so goes its index entry.
     const { deletionTimestamp, finalizers = [] } = result.object.metadata;
     if (deletionTimestamp && finalizers.length === 0) await this.unindex(refOf(task), task.metadata.uid!, 'index entry removed');
@@ -483,7 +570,9 @@ export class Agent {
         if (request.container !== undefined && !containers.includes(request.container)) {
           throw new Error(`task ${namespace}/${name} has no container "${request.container}" (its containers: ${containers.join(', ')})`);
         }
-        return this.driver(workload.driver).execStream(uid, request);
+        // The default is the template's first container, whichever driver runs it.
+        const container = request.container ?? containers[0]!;
+        return this.driver(this.driverOf(task, container)).execStream(uid, { ...request, container });
       },
     };
   }
@@ -494,15 +583,24 @@ export class Agent {
     const uid = task.metadata.uid!;
     const workload = this.workloads.get(uid);
     if (!workload) return { found: false, message: `task ${namespace}/${name} has no workload on node ${this.options.nodeName} (phase ${task.status?.phase ?? 'Pending'})` };
-    return { found: true, open: (options) => this.driver(workload.driver).logs(uid, options) };
+    const first = task.spec.template.containers[0]!.name;
+    return {
+      found: true,
+      open: (options) => {
+        const container = options.container ?? first;
+        return this.driver(this.driverOf(task, container)).logs(uid, { ...options, container });
+      },
+    };
   }
 
   /** A Failed or Finished ending with the last lines of the workload's output (agent/output-tail.ts). */
   private withOutputTail(uid: string, change: StatusChange): Promise<StatusChange> {
     const workload = this.workloads.view.get(uid);
+    const container = 'container' in change ? change.container : undefined;
+    const part = workload && (container !== undefined ? partOf(workload, container) : workload.parts[0]);
     return withOutputTail({
       change,
-      driver: workload ? this.drivers.get(workload.driver) : undefined,
+      driver: part ? this.drivers.get(part.driver) : undefined,
       taskUid: uid,
       onError: (error) => this.log.warn({ task: uid, error: error.message }, 'could not read the output of an ended task; its status goes without it'),
     });
@@ -532,6 +630,7 @@ export async function runAgent(options: AgentOptions & { signal: AbortSignal }):
 }
 
 const say = {
+  partLeft: 'could not remove the started part of a pod whose other part failed to start; the next pass removes it as an orphan',
   scanFailed: 'cannot report the ports in use outside Capstan; until a scan succeeds the scheduler may hand out a port that is taken',
   logsPortInRange: (range: PortRange, attempts: number) =>
     `agent: no port for the log server outside the task port range ${range.from}-${range.to} (${attempts} kernel-chosen ones fell in it, and the ${attempts} beside it on each side are taken); pass --logs-port with a free port outside it`,

@@ -25,7 +25,7 @@ import { LOCAL_CPU_OVERCOMMIT, offeredCpus } from './capacity.ts';
 export interface LocalAgentOptions {
   store: Store;
   node: string;
-  /** The process driver's sandboxes go to <stateDir>/process. */
+  /** The process driver's sandboxes go to <stateDir>/process, volume directories to <stateDir>/volumes. */
   stateDir: string;
   dockerSocket: string;
   logger: Logger;
@@ -59,8 +59,9 @@ export class LocalAgent {
   async start(): Promise<string[]> {
     const { store, node, stateDir, dockerSocket, logger } = this.options;
     // Loaded here: only `up` pays for dockerode and the agent.
-    const [{ Agent }, { default: Docker }, { DockerDriver }, { ProcessDriver }] = await Promise.all([
+    const [{ Agent }, { freeDiskMiB }, { default: Docker }, { DockerDriver }, { ProcessDriver }] = await Promise.all([
       import('../../runtime/agent.ts'),
+      import('../../runtime/agent/volumes.ts'),
       import('dockerode'),
       import('../../runtime/drivers/docker.ts'),
       import('../../runtime/drivers/process.ts'),
@@ -73,9 +74,11 @@ export class LocalAgent {
       store,
       nodeName: node,
       address: '127.0.0.1',
-      capacity: { cpus: offeredCpus(this.capacity.cores, this.capacity.overcommit), mem: this.capacity.mem, disk: 0, gpus: 0 },
+      // disk: the free space where volumes are kept (`capstan agent --disk auto`).
+      capacity: { cpus: offeredCpus(this.capacity.cores, this.capacity.overcommit), mem: this.capacity.mem, disk: freeDiskMiB(stateDir), gpus: 0 },
       portRange: this.options.portRange ?? { from: 31000, to: 31999 },
       drivers: this.drivers,
+      stateDir,
       logger,
     });
     await this.agent.start();

@@ -1,5 +1,6 @@
-// COMMAND health checks of the tasks on this node: `/bin/sh -c command` inside the task's first
-// container (docker exec) or beside its process in the sandbox (Driver.exec), on the check's cadence.
+// COMMAND health checks of the tasks on this node: `/bin/sh -c command` inside the container the
+// check names, the task's first by default (docker exec), or beside its process in the sandbox
+// (Driver.exec), on the check's cadence.
 // Results go into the Task's status the way the health controller writes its own checks
 // (runtime/probes/): merged with the stored status, written only on transitions; a task past
 // maxConsecutiveFailures is failed, and the agent's next pass stops it like any finished task.
@@ -36,8 +37,7 @@ export class CommandChecks {
     for (const task of tasks) {
       const uid = task.metadata.uid;
       if (!uid || !isProbed(task) || !task.spec.template.healthChecks.some((c) => c.protocol === 'COMMAND')) continue;
-      const container = task.spec.template.containers[0]!.name;
-      const plan = commandProbes(task, (command, timeoutMs) => this.options.exec(task, container, command, timeoutMs));
+      const plan = commandProbes(task, (command, timeoutMs, container) => this.options.exec(task, container, command, timeoutMs));
       seen.add(uid);
       this.tasks.set(uid, task);
       this.loops.sync(uid, plan);

@@ -3,7 +3,7 @@ import type { TaskPhase } from '../../api/kinds/task.ts';
 import { AGENT_FINALIZER } from '../../api/kinds/wellknown.ts';
 import type { ContainerState } from '../driver.ts';
 import { endOf, planAgent, planTask, type TaskObject, type Workload } from './plan.ts';
-import { applyChange, launchFor } from './status.ts';
+import { applyChange, launchFor, launchParts } from './status.ts';
 
 const NODE = 'n1';
 const T0 = '2025-01-01T00:00:00.000Z';
@@ -41,7 +41,9 @@ function task(phase: TaskPhase, options: { deleting?: boolean; finalizer?: boole
     },
     status: {
       phase,
-      ...(options.pid ? { runtime: { driver: 'process', pid: options.pid } } : {}),
+      ...(options.pid
+        ? { runtime: { driver: 'process', pid: options.pid }, containers: [{ name: 'main', runtime: 'process', state: 'Running', pid: options.pid, startedAt: T0 }] }
+        : {}),
       ...(options.draining ? { conditions: [{ type: 'Draining', status: options.draining, reason: 'r', message: 'm', lastTransitionTime: T0 }] } : {}),
     },
   };
@@ -55,10 +57,11 @@ const exited = (outcome: 'succeeded' | 'failed' | 'stopped', code: number, name 
   startedAt: T0,
   exit: { exitCode: code, signal: null, outcome, reason: `exited with code ${code}`, finishedAt: T0 },
 });
-const workload = (...containers: ContainerState[]): Workload => ({
-  driver: 'process',
+const part = (driver: 'process' | 'docker', containers: ContainerState[]) => ({
+  driver,
   running: { taskUid: 'u1', taskName: 'web-1', namespace: 'shop', app: 'web', containers },
 });
+const workload = (...containers: ContainerState[]): Workload => ({ parts: [part('process', containers)] });
 
 const kinds = (actions: ReturnType<typeof planTask>) =>
   actions.map((a) => (a.type === 'report' ? `report ${a.change.phase}` : a.type === 'stop' || a.type === 'remove' ? `${a.type} (${a.reason})` : a.type));
@@ -69,6 +72,7 @@ describe('planTask', () => {
     { scenario: 'a start the agent did not finish is started again (idempotent per uid)', t: task('Staging'), w: undefined, want: ['start'] },
     { scenario: 'a started workload is reported Running', t: task('Starting'), w: workload(running()), want: ['report Running'] },
     { scenario: 'an adopted workload already reported is left alone', t: task('Running', { pid: 42 }), w: workload(running()), want: [] },
+    { scenario: 'a Running task reported before per-container status gets it once', t: task('Running'), w: workload(running()), want: ['report Running'] },
     { scenario: 'a Running task whose workload vanished fails', t: task('Running', { pid: 42 }), w: undefined, want: ['report Failed'] },
     { scenario: 'exit 0 finishes', t: task('Running', { pid: 42 }), w: workload(exited('succeeded', 0)), want: ['report Finished'] },
     { scenario: 'a non-zero exit fails', t: task('Running', { pid: 42 }), w: workload(exited('failed', 1)), want: ['report Failed'] },
@@ -102,9 +106,108 @@ describe('planTask', () => {
   });
 });
 
+/** A pod of a Docker container `web` and a process container `fetch`. */
+function pod(phase: TaskPhase): TaskObject {
+  const base = task(phase);
+  const container = base.spec.template.containers[0]!;
+  const containers = [
+    { ...container, name: 'web', image: 'busybox' },
+    { ...container, name: 'fetch' },
+  ];
+  return { ...base, spec: { ...base.spec, template: { ...base.spec.template, driver: 'docker', containers } } };
+}
+
+const mixed = (web: ContainerState, fetch?: ContainerState): Workload => ({
+  parts: [part('docker', [web]), ...(fetch ? [part('process', [fetch])] : [])],
+});
+
+describe('planTask of a pod mixing runtimes', () => {
+  it.each([
+    { scenario: 'both parts running: Running', t: pod('Starting'), w: mixed(running('web', 7), running('fetch', 8)), want: ['report Running'] },
+    { scenario: 'one part only, not yet Running: start again (idempotent per driver)', t: pod('Starting'), w: mixed(running('web', 7)), want: ['start'] },
+    { scenario: 'one part gone from a Running pod: fails as a whole, the rest stopped', t: pod('Running'), w: mixed(running('web', 7)), want: ['report Failed', 'stop (pod-failed)'] },
+    { scenario: 'one container failed: the pod fails, both drivers stop', t: pod('Running'), w: mixed(running('web', 7), exited('failed', 1, 'fetch')), want: ['report Failed', 'stop (pod-failed)'] },
+  ])('$scenario', ({ t, w, want }) => {
+    expect(kinds(planTask(t, w, NODE))).toEqual(want);
+  });
+
+  it('stops and removes every driver holding a part', () => {
+    const [stop] = planTask(pod('Finished'), mixed(running('web', 7), running('fetch', 8)), NODE);
+    expect(stop).toMatchObject({ type: 'stop', drivers: ['docker', 'process'] });
+    const [remove] = planTask(undefined, mixed(running('web', 7), running('fetch', 8)), NODE);
+    expect(remove).toMatchObject({ type: 'remove', drivers: ['docker', 'process'] });
+  });
+
+  it('reports each container with its runtime and state, the first container\'s runtime as status.runtime', () => {
+    const [report] = planTask(pod('Starting'), mixed(running('web', 7), running('fetch', 8)), NODE);
+    expect(report).toMatchObject({
+      change: {
+        phase: 'Running',
+        runtime: { driver: 'docker', pid: 7 },
+        containers: [
+          { name: 'web', runtime: 'docker', state: 'Running', pid: 7, startedAt: T0 },
+          { name: 'fetch', runtime: 'process', state: 'Running', pid: 8, startedAt: T0 },
+        ],
+      },
+    });
+  });
+
+  it('a failed pod says how each container ended', () => {
+    const [report] = planTask(pod('Running'), mixed(running('web', 7), exited('failed', 3, 'fetch')), NODE);
+    expect(report).toMatchObject({
+      change: {
+        phase: 'Failed',
+        containers: [
+          { name: 'web', state: 'Running' },
+          { name: 'fetch', runtime: 'process', state: 'Exited', exitCode: 3, reason: 'Error', finishedAt: T0 },
+        ],
+      },
+    });
+  });
+
+  it('a Running pod whose container states changed is reported again', () => {
+    const containers = [
+      { name: 'web', runtime: 'docker' as const, state: 'Running' as const, pid: 7, startedAt: T0 },
+      { name: 'fetch', runtime: 'process' as const, state: 'Running' as const, pid: 8, startedAt: T0 },
+    ];
+    const reported = { ...pod('Running'), status: { phase: 'Running' as const, runtime: { driver: 'docker' as const, pid: 7 }, containers } };
+    expect(kinds(planTask(reported, mixed(running('web', 7), running('fetch', 8)), NODE))).toEqual([]);
+    expect(kinds(planTask(reported, mixed(running('web', 7), exited('succeeded', 0, 'fetch')), NODE))).toEqual(['report Running']);
+  });
+});
+
+describe('launchParts', () => {
+  it('splits a pod by runtime, each part with the task\'s uid and ports', () => {
+    const launch = launchFor(pod('Pending'), '127.0.0.1');
+    if (typeof launch === 'string') throw new Error(launch);
+    const parts = launchParts(pod('Pending'), launch);
+    expect(parts.map((p) => [p.driver, p.launch.containers.map((c) => c.name), p.launch.taskUid, p.launch.ports])).toEqual([
+      ['docker', ['web'], 'u1', [{ name: 'http', hostPort: 31001 }]],
+      ['process', ['fetch'], 'u1', [{ name: 'http', hostPort: 31001 }]],
+    ]);
+  });
+
+  it('mounts each volume a container names at its directory on the node', () => {
+    const base = pod('Pending');
+    const [web, fetch] = base.spec.template.containers;
+    const containers = [
+      { ...web!, volumeMounts: [{ name: 'shared', mountPath: '/data', readOnly: false }] },
+      { ...fetch!, volumeMounts: [{ name: 'shared', mountPath: 'data', readOnly: true }] },
+    ];
+    const t = { ...base, spec: { ...base.spec, template: { ...base.spec.template, containers, volumes: [{ name: 'shared', ephemeral: {} }] } } };
+    const launch = launchFor(t, '127.0.0.1', new Map([['shared', '/var/lib/x/shared']]));
+    if (typeof launch === 'string') throw new Error(launch);
+    expect(launch.containers.map((c) => c.mounts)).toEqual([
+      [{ hostPath: '/var/lib/x/shared', mountPath: '/data', readOnly: false }],
+      [{ hostPath: '/var/lib/x/shared', mountPath: 'data', readOnly: true }],
+    ]);
+    expect(launchFor(t, '127.0.0.1')).toBe('container web mounts volume shared, which the template does not define or the node has no directory for yet');
+  });
+});
+
 describe('planAgent', () => {
   it('plans tasks bound here and workloads held here, by uid', () => {
-    const other = { ...workload(running()), running: { ...workload(running()).running, taskUid: 'u2' } };
+    const other = workload(running());
     const plans = planAgent({ nodeName: NODE, tasks: [task('Pending')], workloads: new Map([['u2', other]]) });
     expect(plans.map((p) => [p.uid, kinds(p.actions)])).toEqual([
       ['u1', ['start']],

@@ -1,9 +1,10 @@
 // Pure translations between a Task and what the agent and the drivers speak: the next TaskStatus for
 // a reported change, and the TaskLaunch a driver starts.
-import { isTerminal, type TaskStatus } from '../../api/kinds/task.ts';
+import { isTerminal, type ContainerStatus, type TaskStatus } from '../../api/kinds/task.ts';
 import { deepEqual } from '../../api/merge.ts';
 import { DEFAULT_NAMESPACE, setCondition, type DeepReadonly } from '../../api/object.ts';
-import type { TaskLaunch } from '../driver.ts';
+import { containerRuntime } from '../../api/kinds/app.ts';
+import type { DriverName, TaskLaunch } from '../driver.ts';
 import { messages, type StatusChange, type TaskObject } from './plan.ts';
 
 /**
@@ -32,10 +33,10 @@ export function applyChange(
       };
       break;
     case 'Starting':
-      next = { ...base, phase: 'Starting', runtime: change.runtime };
+      next = { ...base, phase: 'Starting', runtime: change.runtime, ...containersOf(change) };
       break;
     case 'Running':
-      next = { ...base, phase: 'Running', startedAt: change.startedAt, runtime: change.runtime };
+      next = { ...base, phase: 'Running', startedAt: change.startedAt, runtime: change.runtime, ...containersOf(change) };
       break;
     case 'Killing':
       next = { ...base, phase: 'Killing' };
@@ -48,6 +49,7 @@ export function applyChange(
       else delete next.signal;
       if (change.outputTail?.length) next.outputTail = [...change.outputTail];
       else delete next.outputTail;
+      Object.assign(next, containersOf(change));
     }
   }
   // The message is the agent's present one, and only an ending has one: a reason written before
@@ -56,10 +58,18 @@ export function applyChange(
   return deepEqual(next, base) ? undefined : next;
 }
 
-/** What the driver starts for a task bound here, or the sentence why it cannot be started. */
-export function launchFor(task: TaskObject, host: string): TaskLaunch | string {
+/** The change's per-container states, when it has them: a change without them keeps the stored ones. */
+const containersOf = (change: { containers?: ContainerStatus[] }) => (change.containers ? { containers: structuredClone(change.containers) } : {});
+
+/**
+ * What the drivers start for a task bound here, or the sentence why it cannot be started. `volumes`
+ * maps each of the template's volumes to its directory on this node (agent/volumes.ts).
+ */
+export function launchFor(task: TaskObject, host: string, volumes: ReadonlyMap<string, string> = new Map()): TaskLaunch | string {
   const { template, hostPorts = [] } = task.spec;
   if (template.ports.length !== hostPorts.length) return messages.portsMismatch(template.ports.length, hostPorts.length);
+  const unplaced = template.containers.flatMap((c) => c.volumeMounts.filter((m) => !volumes.has(m.name)).map((m) => [c.name, m.name] as const))[0];
+  if (unplaced) return messages.volumeUnplaced(unplaced[0], unplaced[1]);
   return {
     taskUid: task.metadata.uid!,
     taskName: task.metadata.name,
@@ -72,6 +82,7 @@ export function launchFor(task: TaskObject, host: string): TaskLaunch | string {
       ...(c.args !== undefined ? { args: [...c.args] } : {}),
       env: { ...c.env },
       resources: { ...c.resources },
+      ...(c.volumeMounts.length > 0 ? { mounts: c.volumeMounts.map((m) => ({ hostPath: volumes.get(m.name)!, mountPath: m.mountPath, readOnly: m.readOnly })) } : {}),
     })),
     ports: template.ports.map((port, index) => ({ ...(port.name ? { name: port.name } : {}), hostPort: hostPorts[index]! })),
     host,
@@ -79,4 +90,21 @@ export function launchFor(task: TaskObject, host: string): TaskLaunch | string {
     env: {},
     killGracePeriodSeconds: template.taskKillGracePeriodSeconds,
   };
+}
+
+/**
+ * One launch per driver: each container goes to its runtime (containerRuntime: an image runs under
+ * Docker, none as a process), in the order the template first names each runtime. Every part keeps
+ * the task's uid, ports and host: the pod shares the node's network.
+ */
+export function launchParts(task: TaskObject, launch: TaskLaunch): { driver: DriverName; launch: TaskLaunch }[] {
+  const { template } = task.spec;
+  const parts = new Map<DriverName, TaskLaunch>();
+  launch.containers.forEach((container, index) => {
+    const driver = containerRuntime(template, template.containers[index]!);
+    const part = parts.get(driver) ?? { ...launch, containers: [] };
+    part.containers.push(container);
+    parts.set(driver, part);
+  });
+  return [...parts].map(([driver, part]) => ({ driver, launch: part }));
 }

@@ -7,8 +7,9 @@
 // - A list() in flight while the agent starts or removes a task may miss that change: its result
 //   does not overwrite a uid touched since the list began.
 // - An exit is final: a container once seen exited is not brought back by a stale list.
+// - A mixed pod has one part per driver under one uid: a driver's list speaks only for its own part.
 import type { ContainerState, DriverName, RunningTask, TaskExit } from '../driver.ts';
-import type { Workload } from './plan.ts';
+import type { Workload, WorkloadPart } from './plan.ts';
 
 export class Workloads {
   private readonly byUid = new Map<string, Workload>();
@@ -24,14 +25,19 @@ export class Workloads {
     return this.byUid.get(uid);
   }
 
-  /** Records a start's result, with any exit reported before it. */
-  set(workload: Workload): Workload {
-    const uid = workload.running.taskUid;
+  /** Records one driver's part of a start (or of a list), with any exit of its containers reported before it. */
+  set(part: WorkloadPart): Workload {
+    const uid = part.running.taskUid;
     this.touch(uid);
-    let running = workload.running;
-    for (const exit of this.early.get(uid) ?? []) running = withExit(running, exit);
-    this.early.delete(uid);
-    const next = { ...workload, running };
+    let running = part.running;
+    const mine = (exit: TaskExit) => running.containers.some((c) => c.name === exit.container);
+    const early = this.early.get(uid) ?? [];
+    for (const exit of early.filter(mine)) running = withExit(running, exit);
+    const others = early.filter((exit) => !mine(exit));
+    if (others.length > 0) this.early.set(uid, others);
+    else this.early.delete(uid);
+    const parts = (this.byUid.get(uid)?.parts ?? []).filter((p) => p.driver !== part.driver);
+    const next = { parts: [...parts, { ...part, running }] };
     this.byUid.set(uid, next);
     return next;
   }
@@ -39,8 +45,9 @@ export class Workloads {
   recordExit(exit: TaskExit): void {
     this.touch(exit.taskUid);
     const workload = this.byUid.get(exit.taskUid);
-    if (!workload) this.early.set(exit.taskUid, [...(this.early.get(exit.taskUid) ?? []), exit]);
-    else this.byUid.set(exit.taskUid, { ...workload, running: withExit(workload.running, exit) });
+    const part = workload?.parts.find((p) => p.running.containers.some((c) => c.name === exit.container));
+    if (!workload || !part) this.early.set(exit.taskUid, [...(this.early.get(exit.taskUid) ?? []), exit]);
+    else this.byUid.set(exit.taskUid, { parts: workload.parts.map((p) => (p === part ? { ...p, running: withExit(p.running, exit) } : p)) });
   }
 
   /** After a stop resolved: every container has exited, whether or not its exit report came yet. */
@@ -49,12 +56,9 @@ export class Workloads {
     if (!workload) return;
     this.touch(uid);
     const finishedAt = new Date().toISOString();
-    const containers = workload.running.containers.map((c): ContainerState =>
-      c.state === 'exited'
-        ? c
-        : { ...c, state: 'exited', exit: { exitCode: null, signal: null, outcome: 'stopped', reason: 'was stopped by the agent', finishedAt } },
-    );
-    this.byUid.set(uid, { ...workload, running: { ...workload.running, containers } });
+    const stopped = (c: ContainerState): ContainerState =>
+      c.state === 'exited' ? c : { ...c, state: 'exited', exit: { exitCode: null, signal: null, outcome: 'stopped', reason: 'was stopped by the agent', finishedAt } };
+    this.byUid.set(uid, { parts: workload.parts.map((p) => ({ ...p, running: { ...p.running, containers: p.running.containers.map(stopped) } })) });
   }
 
   forget(uid: string): void {
@@ -68,18 +72,23 @@ export class Workloads {
     return new Map(this.touched);
   }
 
-  /** Takes one driver's list() as the truth for every uid not touched since `mark`. */
+  /** Takes one driver's list() as the truth for its parts of every uid not touched since `mark`. */
   merge(driver: DriverName, listed: readonly RunningTask[], mark: ReadonlyMap<string, number>): void {
     const untouched = (uid: string) => this.touched.get(uid) === mark.get(uid);
     const seen = new Set<string>();
     for (const running of listed) {
       seen.add(running.taskUid);
       if (!untouched(running.taskUid)) continue;
-      const known = this.byUid.get(running.taskUid);
+      const known = this.byUid.get(running.taskUid)?.parts.find((p) => p.driver === driver);
       this.set({ driver, running: known ? keepExits(running, known.running) : running });
     }
     for (const [uid, workload] of this.byUid) {
-      if (workload.driver === driver && !seen.has(uid) && untouched(uid)) this.forget(uid);
+      if (seen.has(uid) || !untouched(uid) || !workload.parts.some((p) => p.driver === driver)) continue;
+      // The driver no longer holds its part: drop that part only, the other driver's stays.
+      const parts = workload.parts.filter((p) => p.driver !== driver);
+      this.touch(uid);
+      if (parts.length === 0) this.forget(uid);
+      else this.byUid.set(uid, { parts });
     }
   }
 

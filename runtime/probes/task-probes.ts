@@ -1,7 +1,7 @@
 // The probes of one task: which of its checks a prober runs, against what, and how a raw answer
 // becomes a verdict. The health controller takes the network checks (HTTP, HTTPS, TCP and every
 // readiness check), the task's node agent the COMMAND checks (they run inside the container).
-import type { HealthCheck, ReadinessCheck } from '../../api/kinds/app.ts';
+import { healthCheckContainer, type HealthCheck, type ReadinessCheck } from '../../api/kinds/app.ts';
 import type { TaskSpec, TaskStatus } from '../../api/kinds/task.ts';
 import type { CapstanObject, DeepReadonly } from '../../api/object.ts';
 import type { ExecResult } from '../driver.ts';
@@ -93,18 +93,24 @@ function readinessRun(check: DeepReadonly<ReadinessCheck>, target: Target, host:
   return async (signal) => httpVerdict(await prober.http(http, signal), (status) => check.httpStatusCodesForReady.includes(status));
 }
 
-/** Runs `/bin/sh -c command` beside the task's first container (Driver.exec). */
-export type Exec = (command: string, timeoutMs: number) => Promise<ExecResult>;
+/** Runs `/bin/sh -c command` in (docker) or beside (process) one of the task's containers (Driver.exec). */
+export type Exec = (command: string, timeoutMs: number, container: string) => Promise<ExecResult>;
 
-/** The COMMAND health checks of a task, run inside its first container (or its sandbox). */
+/**
+ * The COMMAND health checks of a task, each run in the container it names (healthCheckContainer:
+ * the template's first when it names none), inside it or in its sandbox.
+ */
 export function commandProbes(task: ProbedTask, exec: Exec, now = Date.now()): TaskProbes | undefined {
   const probes: PlannedProbe[] = [];
-  task.spec.template.healthChecks.forEach((check, index) => {
+  const { template } = task.spec;
+  template.healthChecks.forEach((check, index) => {
     if (check.protocol !== 'COMMAND') return;
     const timeoutMs = seconds(check.timeoutSeconds);
+    // The App's check makes sure the container exists; the first one stands in if a stored spec says otherwise.
+    const container = (healthCheckContainer(template, check) ?? template.containers[0]!).name;
     const run = async (signal: AbortSignal): Promise<Verdict> => {
       const result = await Promise.resolve()
-        .then(() => exec(check.command, timeoutMs))
+        .then(() => exec(check.command, timeoutMs, container))
         .catch((error: Error) => ({ status: 'error' as const, message: error.message }));
       if (signal.aborted) return undefined;
       return commandVerdict(result, timeoutMs);

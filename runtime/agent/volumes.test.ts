@@ -1,0 +1,48 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ephemeralDir, freeDiskMiB, persistentDir, usageMiB, type VolumeObject } from './volumes.ts';
+
+const dirs: string[] = [];
+const scratch = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'capstan-volumes-'));
+  dirs.push(dir);
+  return dir;
+};
+afterEach(() => dirs.splice(0).forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+describe('volume directories', () => {
+  it.each([
+    { scenario: 'an ephemeral volume lives under its task', path: ephemeralDir('/s', 'uid-1', 'shared'), want: '/s/volumes/ephemeral/uid-1/shared' },
+    { scenario: 'a task\'s ephemeral volumes go together', path: ephemeralDir('/s', 'uid-1'), want: '/s/volumes/ephemeral/uid-1' },
+    {
+      scenario: 'a persistent volume is named by its object and uid, so a re-created one starts empty',
+      path: persistentDir('/s', { metadata: { name: 'db-data-0', namespace: 'shop', uid: '0123456789abcdef' } } as VolumeObject),
+      want: '/s/volumes/persistent/shop/db-data-0-01234567',
+    },
+  ])('$scenario', ({ path, want }) => {
+    expect(path).toBe(want);
+  });
+});
+
+describe('usageMiB', () => {
+  it('adds up the files below a directory, not what links point to', () => {
+    const dir = scratch();
+    mkdirSync(join(dir, 'a', 'b'), { recursive: true });
+    writeFileSync(join(dir, 'one'), Buffer.alloc(2 ** 20));
+    writeFileSync(join(dir, 'a', 'b', 'half'), Buffer.alloc(2 ** 19));
+    symlinkSync(join(dir, 'one'), join(dir, 'link'));
+    expect(usageMiB(dir)).toBe(1.5);
+  });
+
+  it('is 0 for an empty directory', () => {
+    expect(usageMiB(scratch())).toBe(0);
+  });
+});
+
+describe('freeDiskMiB', () => {
+  it('makes the volumes dir and reports the free space of its file system', () => {
+    expect(freeDiskMiB(scratch())).toBeGreaterThan(0);
+  });
+});
