@@ -11,12 +11,17 @@
 // `--force` removes the finalizers of the object and of every dependent (by ownerReferences) and
 // deletes them, without waiting for the controllers and agents that hold them, and warns which
 // workloads may still run.
+//
+// A Volume (a resident App's data) has no owner, so deleting its App keeps it, and this says which
+// are kept; `--wipe` deletes them with the App. Deleting a Volume marks it: the agent of its node
+// removes the directory, then the finalizer (`--wait` waits for that).
 import { Command } from 'commander';
 import { AGENT_FINALIZER } from '../api/kinds/wellknown.ts';
 import { removeNodeTaskIndexEntry } from '../api/node-index.ts';
-import type { AnyObject } from '../api/object.ts';
+import { DEFAULT_NAMESPACE, type AnyObject } from '../api/object.ts';
 import { readModifyWrite } from '../api/read-modify-write.ts';
 import type { Store } from '../api/store.ts';
+import { say as volumesSay, volumesOf, wipe, type VolumeObject } from './app-volumes.ts';
 import { collect, parseDuration, type Act } from './command.ts';
 import type { CommandContext } from './context.ts';
 import { CliError, EXIT, usageError } from './errors.ts';
@@ -33,6 +38,8 @@ export interface DeleteOptions {
   force: boolean;
   /** With wait: give up after this long. */
   timeoutMs: number;
+  /** Deleting an App: delete its Volumes (and their data) too. */
+  wipe?: boolean;
 }
 
 interface Target {
@@ -59,6 +66,12 @@ const say = {
   needTarget: 'delete needs -f FILE|DIR|- or KIND NAME...',
   notBoth: 'give either -f or KIND NAME..., not both',
   needName: (kind: string) => `delete ${kind} needs at least one NAME`,
+  wipeApps: (kind: string) => `--wipe deletes the volumes of Apps, found kind "${kind}": capstan delete app NAME... --wipe`,
+  kept: (app: string, namespace: string, volumes: readonly VolumeObject[]) => {
+    const names = volumes.map((v) => v.metadata.name);
+    const flag = namespace === DEFAULT_NAMESPACE ? '' : ` -n ${namespace}`;
+    return `app/${app}: its volumes are kept with their data: ${names.join(', ')}. To delete them: capstan${flag} delete volume ${names.join(' ')} (or delete the App with --wipe)`;
+  },
   timeout: (name: string, after: string, waiting: string[]) =>
     `${name} still exists after ${after}, waiting for ${waiting.length > 0 ? waiting.join('; ') : 'its finalizers'}. ` +
     'Are the controllers running (capstan controllers, or capstan up) and the nodes of those tasks up? ' +
@@ -88,8 +101,9 @@ export function deleteCommand(act: Act): Command {
     .option('--wait', 'delete in the foreground (dependents first, as propagationPolicy=Foreground) and wait until the objects and their tasks are gone', false)
     .option('--force', 'remove the finalizers of the objects and their dependents instead of waiting for them (warns which workloads may still run)', false)
     .option('--timeout <duration>', 'with --wait: give up after this long (30s, 2m; a bare number is seconds)', '60s')
+    .option('--wipe', 'deleting Apps: delete their volumes and the data on them too (kept otherwise)', false)
     .action(
-      act(async (ctx, kind: string | undefined, names: string[], options: { filename: string[]; wait: boolean; force: boolean; timeout: string }) => {
+      act(async (ctx, kind: string | undefined, names: string[], options: { filename: string[]; wait: boolean; force: boolean; timeout: string; wipe: boolean }) => {
         let resolvedKind = kind;
         let resolvedNames = names;
         if (kind?.includes('/')) {
@@ -97,7 +111,7 @@ export function deleteCommand(act: Act): Command {
           resolvedNames = [kind.slice(kind.indexOf('/') + 1), ...names];
         }
         const timeoutMs = parseDuration(options.timeout);
-        return runDelete(ctx, { files: options.filename, kind: resolvedKind, names: resolvedNames, wait: options.wait, force: options.force, timeoutMs });
+        return runDelete(ctx, { files: options.filename, kind: resolvedKind, names: resolvedNames, wait: options.wait, force: options.force, timeoutMs, wipe: options.wipe });
       }),
     );
 }
@@ -117,11 +131,14 @@ export async function runDelete(ctx: CommandContext, options: DeleteOptions): Pr
     const definition = session.registry.get(options.kind!);
     const namespace = definition.namespaced ? ctx.config.namespace : undefined;
     targets = options.names.map((name) => ({ kind: definition.kind, namespace, name }));
+    if (options.wipe && definition.kind !== 'App') throw usageError(say.wipeApps(definition.kind));
   }
 
   const paint = palette(ctx.io.color);
   let failed = false;
   const pending: Target[] = [];
+  /** Apps deleted or marked: their Volumes are kept, or wiped, after the loop. */
+  const apps: Target[] = [];
   for (const target of targets) {
     const name = displayName({ kind: target.kind, metadata: target });
     try {
@@ -133,6 +150,7 @@ export async function runDelete(ctx: CommandContext, options: DeleteOptions): Pr
           continue;
         }
         ctx.io.stdout.write(`${name} ${paint.red(say.forced)}\n`);
+        if (target.kind === 'App') apps.push(target);
         if (forced.removed.length > 0) ctx.io.stderr.write(`${paint.yellow(say.removedFinalizers(name, forced.removed))}\n`);
         if (forced.mayRun.length > 0) ctx.io.stderr.write(`${paint.yellow(say.mayRun(forced.mayRun))}\n`);
         continue;
@@ -144,11 +162,21 @@ export async function runDelete(ctx: CommandContext, options: DeleteOptions): Pr
         continue;
       }
       const gone = !(before.metadata.finalizers ?? []).length;
-      ctx.io.stdout.write(`${name} ${gone ? paint.red(say.deleted) : paint.yellow(say.marked)}\n`);
+      if (target.kind === 'Volume' && !gone) ctx.io.stdout.write(`${paint.yellow(volumesSay.marked(before as VolumeObject))}\n`);
+      else ctx.io.stdout.write(`${name} ${gone ? paint.red(say.deleted) : paint.yellow(say.marked)}\n`);
       if (!gone) pending.push(target);
+      if (target.kind === 'App') apps.push(target);
     } catch (error) {
       failed = true;
       ctx.io.stderr.write(`${name} ${paint.red('failed')}: ${error instanceof Error ? error.message : String(error)}\n`);
+    }
+  }
+  for (const app of apps) {
+    try {
+      pending.push(...(await keepOrWipeVolumes(ctx, session.store, app, options.wipe ?? false)));
+    } catch (error) {
+      failed = true;
+      ctx.io.stderr.write(`app/${app.name} volumes ${paint.red('failed')}: ${error instanceof Error ? error.message : String(error)}\n`);
     }
   }
   if (options.wait) {
@@ -159,6 +187,18 @@ export async function runDelete(ctx: CommandContext, options: DeleteOptions): Pr
     }
   }
   return failed ? EXIT.failed : EXIT.ok;
+}
+
+/** Says which Volumes of a deleted App are kept, or wipes them; returns those wiped, still held by their finalizer. */
+async function keepOrWipeVolumes(ctx: CommandContext, store: Store, app: Target, wipeThem: boolean): Promise<Target[]> {
+  const volumes = await volumesOf(store, { namespace: app.namespace!, app: app.name });
+  if (volumes.length === 0) return [];
+  if (!wipeThem) {
+    ctx.io.stdout.write(`${say.kept(app.name, app.namespace!, volumes)}\n`);
+    return [];
+  }
+  for (const line of await wipe(store, volumes)) ctx.io.stdout.write(`${line}\n`);
+  return volumes.map((volume) => ({ kind: 'Volume', namespace: volume.metadata.namespace, name: volume.metadata.name }));
 }
 
 async function waitGone(store: Store, target: Target, deadline: number, timeoutMs: number): Promise<void> {

@@ -1,6 +1,6 @@
 // `capstan describe`: one object for people: metadata, spec, status with its conditions as a table,
-// sections of the kind's own (an App's Traffic: describe-traffic.ts), and the recent Events about it
-// (newest last).
+// sections of the kind's own (an App's State, Containers and Volumes: describe-app.ts; its Traffic:
+// describe-traffic.ts), and the recent Events about it (newest last).
 import { Command } from 'commander';
 import { stringify } from 'yaml';
 import type { AnyObject, Condition } from '../api/object.ts';
@@ -44,7 +44,7 @@ export interface DescribeSection {
   body: string;
 }
 
-/** The sections a kind adds: an App's State and Traffic, a Node's tasks and allocated resources. Loaded on demand, as it reads the DNS and load-balancer rules. */
+/** The sections a kind adds: an App's State, Containers, Volumes and Traffic, a Node's tasks and allocated resources. Loaded on demand, as it reads the DNS and load-balancer rules. */
 async function sectionsFor(session: Session, object: AnyObject): Promise<DescribeSection[]> {
   if (object.kind === 'Node') {
     const { nodeSections, tasksOnNode } = await import('./describe-node.ts');
@@ -52,9 +52,11 @@ async function sectionsFor(session: Session, object: AnyObject): Promise<Describ
   }
   if (object.kind !== 'App') return [];
   const { readTraffic, trafficSection } = await import('./describe-traffic.ts');
-  const { appStateSection } = await import('./describe-app.ts');
+  const { appStateSection, containersSection, volumesSection } = await import('./describe-app.ts');
+  const { volumesOf } = await import('./app-volumes.ts');
   const facts = await readTraffic({ client: session.client, store: session.store, app: object });
-  return [appStateSection(object), { title: 'Traffic', body: trafficSection(facts) }];
+  const volumes = volumesSection(object, await volumesOf(session.store, { namespace: object.metadata.namespace!, app: object.metadata.name }));
+  return [appStateSection(object), containersSection(object), ...(volumes ? [volumes] : []), { title: 'Traffic', body: trafficSection(facts) }];
 }
 
 /** The text of describe, pure: tests and other commands (rollout status, say) may reuse it. */
