@@ -13,7 +13,7 @@ describe('planVolume', () => {
     ['wiped while its task runs: the task is deleted first', true, 'ready', [task('db-x')], { phase: 'Deleting', deleteTasks: ['db-x'], release: false, message: /waiting for task db-x to stop/ }],
     ['wiped while its task is already stopping: nothing more to delete', true, 'ready', [task('db-x', true)], { phase: 'Deleting', deleteTasks: [], release: false, message: /waiting for task db-x to stop/ }],
     ['wiped with no task: the agent removes the directory', true, 'ready', [], { phase: 'Deleting', deleteTasks: [], release: false, message: /agent of node n1 removes the directory/ }],
-    ['wiped while its node is not ready: waits for the agent', true, 'notReady', [], { phase: 'Deleting', deleteTasks: [], release: false, message: /agent of node n1/ }],
+    ['wiped while its node is not ready: waits for the agent', true, 'notReady', [], { phase: 'Deleting', deleteTasks: [], release: false, message: /agent of node n1 removes the directory when the node is back.*`capstan delete node n1` releases volume db-data-1/ }],
     ['wiped with its node gone: released, nothing can remove it', true, 'gone', [], { phase: 'Deleting', deleteTasks: [], release: true, message: /node n1 is gone, so nothing can remove the directory/ }],
     ['wiped with its node gone and a task left: the task goes too', true, 'gone', [task('db-x')], { phase: 'Deleting', deleteTasks: ['db-x'], release: true, message: /released/ }],
   ])('%s', (_name, deleting, node, tasks, expected) => {

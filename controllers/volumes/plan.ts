@@ -11,6 +11,8 @@ const say = {
     `node ${node} is gone: slot ${slot} waits for it to register again; \`capstan delete volume ${name}\` frees the slot (its data is lost)`,
   stopping: (tasks: readonly string[]) => `wiping: waiting for task ${tasks.join(', ')} to stop`,
   wiping: (node: string) => `wiping: the agent of node ${node} removes the directory`,
+  wipingNotReady: (node: string, name: string) =>
+    `wiping: the agent of node ${node} removes the directory when the node is back (it is not ready); if the node is lost for good, \`capstan delete node ${node}\` releases volume ${name} without it (the directory stays on that machine)`,
   released: (node: string) => `node ${node} is gone, so nothing can remove the directory: the Volume was released without it`,
 };
 
@@ -52,6 +54,9 @@ export function planVolume(input: { volume: VolumeFacts; node: NodeState; tasks:
     // releases those tasks, so the wipe does not wait for them.
     if (node === 'gone') return { phase: 'Deleting', message: say.released(volume.node), deleteTasks, release: { message: say.released(volume.node) } };
     if (running.length > 0) return { phase: 'Deleting', message: say.stopping(running), deleteTasks };
+    // Only the node's agent removes the directory: an agent that never comes back holds the slot
+    // until the user deletes its Node (released above), so the message says how.
+    if (node === 'notReady') return { phase: 'Deleting', message: say.wipingNotReady(volume.node, volume.name), deleteTasks: [] };
     return { phase: 'Deleting', message: say.wiping(volume.node), deleteTasks: [] };
   }
   if (node === 'gone') return { phase: 'Waiting', message: say.nodeGone(volume.node, volume.slot, volume.name), deleteTasks: [] };
