@@ -140,6 +140,7 @@ export class Agent {
       nodeName: options.nodeName,
       stateDir: options.stateDir,
       logger: options.logger,
+      resync: () => this.requestPass(),
       ...(options.volumeUsageIntervalMs !== undefined ? { usageIntervalMs: options.volumeUsageIntervalMs } : {}),
     });
   }

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ephemeralDir, freeDiskMiB, persistentDir, usageMiB, type VolumeObject } from './volumes.ts';
+import { ephemeralDir, freeDiskMiB, orphanedVolumeDirs, persistentDir, usageMiB, type VolumeObject } from './volumes.ts';
 
 const dirs: string[] = [];
 const scratch = () => {
@@ -44,5 +44,25 @@ describe('usageMiB', () => {
 describe('freeDiskMiB', () => {
   it('makes the volumes dir and reports the free space of its file system', () => {
     expect(freeDiskMiB(scratch())).toBeGreaterThan(0);
+  });
+});
+
+describe('orphanedVolumeDirs', () => {
+  const volume = (namespace: string, name: string, uid: string) => ({ metadata: { namespace, name, uid } }) as VolumeObject;
+
+  it('names the persistent directories of Volumes that no longer exist, and only those', () => {
+    const state = scratch();
+    const kept = volume('shop', 'db-data-0', 'aaaaaaaa-1111');
+    const otherNode = volume('shop', 'db-data-1', 'bbbbbbbb-2222');
+    for (const v of [kept, otherNode, volume('shop', 'db-data-2', 'cccccccc-3333'), volume('web', 'cache-c-0', 'dddddddd-4444')]) mkdirSync(persistentDir(state, v), { recursive: true });
+    // A Volume re-created under its old name gets a new uid, so its old directory is an orphan too.
+    mkdirSync(persistentDir(state, volume('shop', 'db-data-0', 'eeeeeeee-5555')), { recursive: true });
+    expect(orphanedVolumeDirs(state, [kept, otherNode]).sort()).toEqual(
+      [join(state, 'volumes/persistent/shop/db-data-0-eeeeeeee'), join(state, 'volumes/persistent/shop/db-data-2-cccccccc'), join(state, 'volumes/persistent/web/cache-c-0-dddddddd')].sort(),
+    );
+  });
+
+  it('finds nothing before any volume was made', () => {
+    expect(orphanedVolumeDirs(scratch(), [])).toEqual([]);
   });
 });

@@ -10,7 +10,7 @@
 // The Volumes of this node are followed through an informer; the agent calls `sync` on each pass
 // and on every Volume event. The agent writes hostPath, usedMiB and the Provisioned condition; the
 // rest of the status is the volumes controller's, kept as read.
-import { mkdirSync, readdirSync, rmSync, lstatSync, statfsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, lstatSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Observable } from 'rxjs';
@@ -32,12 +32,19 @@ export interface NodeVolumesOptions {
   logger: Logger;
   /** How often usedMiB is measured again (a walk of each directory). */
   usageIntervalMs?: number;
+  /**
+   * Asks for another sync with fresh facts (the agent's next pass): called when a Volume's write
+   * ends that made a sync skip it meanwhile, so a deletion seen then is not left for the next event.
+   */
+  resync?: () => void;
 }
 
 /** Directories this agent may make and remove for a task's volumes, or why it cannot yet. */
 export type Placement = { ok: true; paths: Map<string, string> } | { ok: false; retry: boolean; message: string };
 
 export const DEFAULT_USAGE_INTERVAL_MS = 30_000;
+/** How soon a wiped Volume still in use, or whose wipe failed, is looked at again. */
+const RETRY_MS = 1_000;
 const PROVISIONED = 'Provisioned';
 const MAX_ATTEMPTS = 10;
 
@@ -50,6 +57,7 @@ export const say = {
   provisioned: (path: string) => `directory ${path}`,
   removed: 'volume directory removed, finalizer released',
   failed: 'could not keep a volume directory; retrying on the next pass',
+  orphanRemoved: 'removed the directory of a volume that no longer exists (released while this node was away)',
 };
 
 /** Where the agent keeps a task's ephemeral volume. */
@@ -74,6 +82,12 @@ export class NodeVolumes {
   private readonly measured = new Map<string, number>();
   /** Volumes with a write in flight, by uid: a pass does not start a second one. */
   private readonly busy = new Set<string>();
+  /** Volumes a sync skipped while a write of theirs was in flight: synced again when it ends. */
+  private readonly skipped = new Set<string>();
+  /** When orphaned volume directories were last looked for; whether the informer has listed Volumes. */
+  private swept = 0;
+  private listed = false;
+  private retry: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: NodeVolumesOptions) {
     this.informer = new Informer(options.store.client, options.store.kind('Volume'));
@@ -83,12 +97,15 @@ export class NodeVolumes {
     return this.informer.events$;
   }
 
-  start(): Promise<void> {
+  async start(): Promise<void> {
     mkdirSync(join(this.options.stateDir, 'volumes'), { recursive: true });
-    return this.informer.start();
+    await this.informer.start();
+    this.listed = true;
   }
 
   stop(): Promise<void> {
+    clearTimeout(this.retry);
+    this.retry = undefined;
     return this.informer.stop();
   }
 
@@ -136,15 +153,57 @@ export class NodeVolumes {
    * runs here, and the finalizer released.
    */
   sync(inUse: (volume: VolumeObject) => boolean): void {
+    this.sweep();
     for (const volume of this.mine()) {
       const uid = volume.metadata.uid!;
-      if (this.busy.has(uid)) continue;
-      const work = volume.metadata.deletionTimestamp ? (inUse(volume) ? undefined : this.wipe(volume)) : this.keep(volume);
-      if (!work) continue;
+      if (this.busy.has(uid)) {
+        this.skipped.add(uid);
+        continue;
+      }
+      const deleting = volume.metadata.deletionTimestamp !== undefined;
+      // A wiped Volume still in use waits for its task to stop: look again soon, whatever wakes us.
+      if (deleting && inUse(volume)) {
+        this.retrySoon();
+        continue;
+      }
+      const work = deleting ? this.wipe(volume) : this.keep(volume);
       this.busy.add(uid);
       void work
-        .catch((error: Error) => this.options.logger.warn({ volume: volume.metadata.name, error: error.message }, say.failed))
-        .finally(() => this.busy.delete(uid));
+        .catch((error: Error) => {
+          this.options.logger.warn({ volume: volume.metadata.name, error: error.message }, say.failed);
+          // A failed wipe (a file written while it ran, a write that lost) is not left for the next event.
+          if (deleting) this.retrySoon();
+        })
+        .finally(() => {
+          this.busy.delete(uid);
+          if (this.skipped.delete(uid)) this.options.resync?.();
+        });
+    }
+  }
+
+  /** One resync a second from now (not several): wipes are level-triggered, not only event-driven. */
+  private retrySoon(): void {
+    if (this.retry || !this.options.resync) return;
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      this.options.resync?.();
+    }, RETRY_MS);
+    this.retry.unref();
+  }
+
+  /**
+   * Removes, at most every usageIntervalMs, the directories of persistent volumes whose Volume no
+   * longer exists: released while this node was away (`capstan delete node`, or `delete volume
+   * --force`), when no agent could remove them. Only after the informer has listed every Volume, so
+   * a directory is never judged against a partial cache.
+   */
+  private sweep(): void {
+    const interval = this.options.usageIntervalMs ?? DEFAULT_USAGE_INTERVAL_MS;
+    if (!this.listed || Date.now() - this.swept < interval) return;
+    this.swept = Date.now();
+    for (const dir of orphanedVolumeDirs(this.options.stateDir, this.informer.list() as VolumeObject[])) {
+      rmSync(dir, { recursive: true, force: true });
+      this.options.logger.info({ dir }, say.orphanRemoved);
     }
   }
 
@@ -192,6 +251,19 @@ export class NodeVolumes {
     this.measured.delete(volume.metadata.uid!);
     if (result.outcome === 'updated') this.options.logger.info({ volume: volume.metadata.name }, say.removed);
   }
+}
+
+/** The persistent volume directories under `stateDir` that belong to none of `volumes` (any node's). */
+export function orphanedVolumeDirs(stateDir: string, volumes: readonly VolumeObject[]): string[] {
+  const root = join(stateDir, 'volumes', 'persistent');
+  const known = new Set(volumes.map((volume) => persistentDir(stateDir, volume)));
+  const namespaces = existsSync(root) ? readdirSync(root, { withFileTypes: true }).filter((entry) => entry.isDirectory()) : [];
+  return namespaces.flatMap((namespace) =>
+    readdirSync(join(root, namespace.name), { withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) => join(root, namespace.name, entry.name))
+      .filter((dir) => !known.has(dir)),
+  );
 }
 
 /** What a directory holds, in MiB with two decimals: the sizes of its files, as `du --apparent-size`. */
