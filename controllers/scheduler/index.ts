@@ -170,10 +170,15 @@ async function scheduleAll(stack: Stack, state: SchedulerState, ctx: ReconcileCo
   return stale ? retry(new Error(`${stale} bindings raced with other writers`)) : done();
 }
 
-/** The App's spec.instances: a resident App has a slot for each (none while its App is gone). */
+/**
+ * The App's spec.instances: a resident App has a slot for each. None while its App is gone or being
+ * deleted, or the task itself is: a pending task the gc has yet to delete must not make a new slot
+ * (its Volumes would outlive the App, created after `delete app --wipe` listed what to wipe).
+ */
 function instancesOf(task: Task, ctx: ReconcileContext): number {
   const app = ctx.informer('App').get(appKeyOf(task));
-  return (app?.spec as DeepReadonly<AppSpec> | undefined)?.instances ?? 0;
+  if (!app || app.metadata.deletionTimestamp || task.metadata.deletionTimestamp) return 0;
+  return (app.spec as DeepReadonly<AppSpec>).instances ?? 0;
 }
 
 /**
