@@ -3,12 +3,13 @@
 // with its App), so it is found by its label and spec.app, never by ownerReferences.
 //
 // Deleting a Volume only marks it: the agent of its node removes the directory, then the finalizer,
-// so these commands say so rather than wait for an agent that may be down (a lost node's Volume is
-// released by the volumes controller once the Node is deleted).
+// so these commands say so rather than wait for an agent that may be down. A Volume whose node is not
+// ready or gone is released by the volumes controller at once (the slot is freed; the agent removes
+// the directory if the node comes back), and the line printed says that instead.
 import { isTerminal, type TaskSpec, type TaskStatus } from '../api/kinds/task.ts';
 import { mebibytes, type VolumeSpec, type VolumeStatus } from '../api/kinds/volume.ts';
 import { APP_LABEL } from '../api/kinds/wellknown.ts';
-import type { CapstanObject } from '../api/object.ts';
+import { getCondition, type CapstanObject, type Condition } from '../api/object.ts';
 import type { Store } from '../api/store.ts';
 import { CliError } from './errors.ts';
 
@@ -21,6 +22,9 @@ export const say = {
   marked: (volume: VolumeObject) =>
     `volume/${volume.metadata.name} marked for deletion: ${volume.status?.task ? `the volumes controller stops its task ${volume.status.task} first, then ` : ''}` +
     `the agent of node ${volume.spec.nodeName} removes its directory (${mebibytes(volume.spec.size)}) and its data, then it is gone (capstan get volumes shows it Deleting until then)`,
+  markedAway: (volume: VolumeObject, node: 'is not ready' | 'is gone') =>
+    `volume/${volume.metadata.name} marked for deletion: its node ${volume.spec.nodeName} ${node}, so the volumes controller releases it now and slot ${volume.spec.slot} ` +
+    `starts again on a new, empty volume; the data (${mebibytes(volume.spec.size)}) stays on that machine until its agent comes back and removes the directory`,
   deleted: (volume: VolumeObject) => `volume/${volume.metadata.name} deleted (no finalizer held it: its directory, if any, was already released)`,
   stillRunning: (what: string, after: string, tasks: Task[]) =>
     `${what}: after ${after} these tasks still run: ${tasks.map(describeTask).join('; ')}. Their volumes were not wiped. ` +
@@ -64,7 +68,15 @@ export async function wipe(store: Store, volumes: readonly VolumeObject[]): Prom
   const lines: string[] = [];
   for (const volume of volumes) {
     const before = await store.delete<VolumeObject>('Volume', { namespace: volume.metadata.namespace, name: volume.metadata.name });
-    if (before) lines.push(before.metadata.finalizers?.length ? say.marked(before) : say.deleted(before));
+    if (before) lines.push(before.metadata.finalizers?.length ? await markedLine(store, before) : say.deleted(before));
   }
   return lines;
+}
+
+/** The line for a Volume marked for deletion, by the state of its node: its agent removes the directory, or the Volume is released without it. */
+export async function markedLine(store: Store, volume: VolumeObject): Promise<string> {
+  const node = await store.get('Node', { name: volume.spec.nodeName });
+  if (!node) return say.markedAway(volume, 'is gone');
+  const ready = getCondition((node.status as { conditions?: Condition[] } | undefined)?.conditions, 'Ready')?.status === 'True';
+  return ready ? say.marked(volume) : say.markedAway(volume, 'is not ready');
 }

@@ -21,7 +21,7 @@ import { removeNodeTaskIndexEntry } from '../api/node-index.ts';
 import { DEFAULT_NAMESPACE, type AnyObject } from '../api/object.ts';
 import { readModifyWrite } from '../api/read-modify-write.ts';
 import type { Store } from '../api/store.ts';
-import { say as volumesSay, volumesOf, wipe, type VolumeObject } from './app-volumes.ts';
+import { markedLine, volumesOf, wipe, type VolumeObject } from './app-volumes.ts';
 import { collect, parseDuration, type Act } from './command.ts';
 import type { CommandContext } from './context.ts';
 import { CliError, EXIT, usageError } from './errors.ts';
@@ -162,7 +162,7 @@ export async function runDelete(ctx: CommandContext, options: DeleteOptions): Pr
         continue;
       }
       const gone = !(before.metadata.finalizers ?? []).length;
-      if (target.kind === 'Volume' && !gone) ctx.io.stdout.write(`${paint.yellow(volumesSay.marked(before as VolumeObject))}\n`);
+      if (target.kind === 'Volume' && !gone) ctx.io.stdout.write(`${paint.yellow(await markedLine(session.store, before as VolumeObject))}\n`);
       else ctx.io.stdout.write(`${name} ${gone ? paint.red(say.deleted) : paint.yellow(say.marked)}\n`);
       if (!gone) pending.push(target);
       if (target.kind === 'App') apps.push(target);

@@ -259,7 +259,11 @@ export class Agent {
     this.removeStaleIndexEntries();
     const tasks = this.informer.list((o) => this.mine(o)) as TaskObject[];
     this.commandChecks.sync(tasks);
-    this.volumes.sync((volume) => this.volumeInUse(volume, tasks));
+    const uids = new Set(tasks.map((task) => task.metadata.uid));
+    this.volumes.sync(
+      (volume) => this.volumeInUse(volume, tasks),
+      (uid) => uids.has(uid) || this.workloads.view.has(uid),
+    );
     for (const { uid, actions } of planAgent({ nodeName: this.options.nodeName, tasks, workloads: this.workloads.view })) {
       if (this.busy.has(uid)) continue;
       this.busy.add(uid);

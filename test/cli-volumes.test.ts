@@ -4,7 +4,7 @@
 // task by writing its phase. `get volumes`, `scale` (keeping or wiping the volumes of the slots scaled
 // away), `delete volume`, `delete app` (keeping or wiping), `describe app` (containers, volumes), and
 // the manifests of manifests/pod and manifests/stateful.
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { appSpecSchema, containerRuntime, isResident, templateOf, type AppSpec } from '../api/kinds/app.ts';
 import { builtinRegistry } from '../api/kinds/builtin.ts';
 import type { TaskSpec, TaskStatus } from '../api/kinds/task.ts';
@@ -34,6 +34,14 @@ const residentSpec = (instances: number) =>
 describe('capstan get volumes, scale --wipe, delete volume, delete app --wipe, describe app', () => {
   const db = useStore(builtinRegistry(), { clearEachTest: true });
   const run = (...args: string[]) => capstan(args, { etcd: db.etcd.url });
+
+  /** Nodes n0..n3, Ready, as their agents and the nodes controller would have them: a Volume's line names what its node's state means. */
+  beforeEach(async () => {
+    for (const name of ['n0', 'n1', 'n2', 'n3']) {
+      const node = await db.store.create({ apiVersion: 'capstan/v1', kind: 'Node', metadata: { name }, spec: { address: '127.0.0.1', capacity: { cpus: 4, mem: 4096 } } });
+      await db.store.updateStatus({ ...node, status: { conditions: [{ type: 'Ready', status: 'True', reason: 'AgentHeartbeat', message: '', lastTransitionTime: new Date().toISOString() }] } });
+    }
+  });
 
   async function createResidentApp(name: string, instances: number) {
     await db.store.create({ apiVersion: 'capstan/v1', kind: 'App', metadata: { name, namespace: NS }, spec: residentSpec(instances) });
@@ -156,6 +164,19 @@ describe('capstan get volumes, scale --wipe, delete volume, delete app --wipe, d
     expect(waited.code).toBe(1);
     expect(waited.stderr).toMatch(/volume\/db-data-0 still exists after 1 s, waiting for volume\/db-data-0 \(finalizers capstan\.io\/volume.*, on node n0\)/);
     expect(await run('delete', 'volume', 'nope')).toMatchObject({ code: 1, stderr: 'volume/nope not found\n' });
+  });
+
+  it('delete volume of a node not ready, or gone, says the slot is freed now and the data stays on that machine', async () => {
+    const n2 = await db.store.mustGet('Node', { name: 'n2' });
+    await db.store.updateStatus({ ...n2, status: { conditions: [{ type: 'Ready', status: 'False', reason: 'NodeStatusUnknown', message: '', lastTransitionTime: new Date().toISOString() }] } });
+    await createVolume('db', 2);
+    expect((await run('delete', 'volume', 'db-data-2')).stdout).toBe(
+      'volume/db-data-2 marked for deletion: its node n2 is not ready, so the volumes controller releases it now and slot 2 starts again on a new, empty volume; ' +
+        'the data (64Mi) stays on that machine until its agent comes back and removes the directory\n',
+    );
+    await db.store.delete('Node', { name: 'n3' });
+    await createVolume('db', 3);
+    expect((await run('delete', 'volume', 'db-data-3')).stdout).toContain('volume/db-data-3 marked for deletion: its node n3 is gone, so the volumes controller releases it now');
   });
 
   it('delete app keeps a resident App\'s volumes and names them; --wipe deletes them with it', async () => {

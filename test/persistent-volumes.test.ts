@@ -235,8 +235,59 @@ it('kill -9 of an agent: the restarted agent adopts its tasks (same pid) with th
   if (failed) expect(failed.status).toMatchObject({ phase: 'Failed', signal: 'SIGKILL' });
 }, 180_000);
 
-// Last in the file: it deletes pv-n2's Node for good.
-it("an agent lost for good: its slot waits for its node while the others serve, and deleting the volume (and the lost Node) starts the slot empty on the live node", async () => {
+it('scale 3 → 1 → 3: the slots scaled away keep their volumes (Reserved), and the scale-up brings them back on them, data and node', async () => {
+  await createCounter('rescaled');
+  const before = await firstStarts('rescaled');
+  const volumes = await volumesOf('rescaled');
+
+  const down = await run('scale', 'rescaled', '1');
+  expect(down.code, down.stderr).toBe(0);
+  expect(down.stdout).toContain('the volumes of slots 1 and above are kept (Reserved) with their data');
+  await untilServing('rescaled', 1, 'one slot left serving', (slots) => slots[0]!.task.metadata.name === before[0]!.task.metadata.name);
+  const reserved = await until(
+    async () => {
+      const now = await volumesOf('rescaled');
+      return now.filter((v) => v.spec.slot > 0).every((v) => v.status?.phase === 'Reserved') && now;
+    },
+    { timeoutMs: 15_000, intervalMs: 250, what: 'the volumes of slots 1 and 2 Reserved' },
+  );
+  expect(reserved.map((v) => v.metadata.uid)).toEqual(volumes.map((v) => v.metadata.uid));
+  expect((await run('get', 'volumes')).stdout).toMatch(/^rescaled-data-2\s+rescaled\s+2\s+\S+\s+16Mi\s+Reserved\s/m);
+
+  const up = await run('scale', 'rescaled', '3');
+  expect(up.code, up.stderr).toBe(0);
+  const after = await untilServing('rescaled', 3, 'three slots serving again', (slots) => slots.slice(1).every((s, i) => s.task.metadata.name !== before[i + 1]!.task.metadata.name));
+  for (const slot of [1, 2]) {
+    // The kept volume, on its node, with the first task's line and the new one's after it.
+    expect(after[slot]!.task.spec.nodeName).toBe(before[slot]!.task.spec.nodeName);
+    expect(after[slot]!.text).toBe(lines([before[slot]!.task.metadata.name, 'v1'], [after[slot]!.task.metadata.name, 'v1']));
+  }
+  expect(after[0]).toMatchObject({ task: { metadata: { name: before[0]!.task.metadata.name } }, text: before[0]!.text });
+  expect((await volumesOf('rescaled')).map((v) => v.metadata.uid)).toEqual(volumes.map((v) => v.metadata.uid));
+}, 180_000);
+
+it("two Apps asking for more disk than a node has: the second stays Pending with the reason, the agent's disk counted by the scheduler", async () => {
+  // Each agent reports the free space of its volumes directory (--disk auto): sizes just over half of
+  // the smaller node's, so each node takes one such volume and no more.
+  const disks = await Promise.all(NODES.map(async (name) => ((await cluster.store.mustGet('Node', { name })).spec as { capacity: { disk: number } }).capacity.disk));
+  const size = Math.floor(Math.min(...disks) * 0.6);
+  expect(size).toBeGreaterThan(16);
+  await createCounter('roomy', { instances: 2, volumes: [{ name: 'data', persistent: { size } }] });
+  await untilServing('roomy', 2, 'both slots serving, one on each node');
+  await createCounter('cramped', { instances: 1, volumes: [{ name: 'data', persistent: { size } }] });
+  const pending = await until(async () => (await cluster.liveTasksOf('cramped')).find((t) => !t.spec.nodeName && t.status?.message?.includes('insufficient disk')), {
+    timeoutMs: 30_000,
+    intervalMs: 250,
+    what: 'the second App Pending for disk',
+  });
+  expect(pending.status?.message).toMatch(new RegExp(`^0/2 nodes fit: .*node pv-n1: insufficient disk \\(wants ${size} MiB`));
+  expect(pending.status?.message).toContain(`${cluster.namespace}/roomy ${size}`);
+  // Nothing made for the App that did not fit.
+  expect(await volumesOf('cramped')).toEqual([]);
+}, 120_000);
+
+// Last in the file: it takes an agent away.
+it("an agent lost: its slot waits for its node while the others serve; deleting the volume alone starts the slot empty on the live node, and the returning agent removes the old directory", async () => {
   await createCounter('stranded', { unreachableStrategy: { inactiveAfterSeconds: 1, expungeAfterSeconds: 3 } });
   const before = await firstStarts('stranded');
   // Three slots on two nodes: the node with one of them is lost.
@@ -260,13 +311,13 @@ it("an agent lost for good: its slot waits for its node while the others serve, 
     async () => (await cluster.liveTasksOf('stranded')).find((t) => !t.spec.nodeName && t.status?.message?.startsWith('waiting for node')),
     { timeoutMs: 30_000, intervalMs: 250, what: `slot ${slot}'s replacement Pending, waiting for ${lostNode}` },
   );
-  expect(waiting.status?.message).toBe(`waiting for node ${lostNode}, which holds volume ${volumeName} (slot ${slot}): the node is not ready`);
+  expect(waiting.status?.message).toBe(`waiting for node ${lostNode}, which holds volume ${volumeName} (slot ${slot}): the node is not ready; wipe the volume (capstan delete volume ${volumeName}) to free the slot`);
   const waitingVolume = await until(async () => (await volumesOf('stranded')).find((v) => v.spec.slot === slot && v.status?.phase === 'Waiting'), {
     timeoutMs: 15_000,
     intervalMs: 250,
     what: `${volumeName} Waiting`,
   });
-  expect(waitingVolume.status?.message).toBe(`node ${lostNode} is not ready: slot ${slot} waits for it`);
+  expect(waitingVolume.status?.message).toBe(`node ${lostNode} is not ready: slot ${slot} waits for it; \`capstan delete volume ${volumeName}\` frees the slot (its data is lost)`);
   expect((await run('get', 'volumes')).stdout).toMatch(new RegExp(`^${volumeName}\\s+stranded\\s+${slot}\\s+${lostNode}\\s+16Mi\\s+Waiting\\s`, 'm'));
   expect((await run('describe', 'app', 'stranded')).stdout).toContain(`node ${lostNode} is not ready: slot ${slot} waits for it`);
   // The other slots keep serving, the same tasks with the same files.
@@ -275,20 +326,11 @@ it("an agent lost for good: its slot waits for its node while the others serve, 
   expect((await cluster.liveTasksOf('stranded')).filter((t) => t.spec.nodeName).map((t) => t.metadata.name).sort()).toEqual(others.map((s) => s.task.metadata.name).sort());
   expect((await volumesOf('stranded')).map((v) => v.spec.nodeName)).toEqual(before.map((s) => s.task.spec.nodeName));
 
-  // The user gives up on the data: the Volume is marked, and its status says what releases it while
-  // its node's agent, which would remove the directory, is away.
+  // The user gives up on the data: `delete volume` alone frees the slot. The node's agent, which
+  // would remove the directory, is away, so the volumes controller releases the Volume without it.
   const deleted = await run('delete', 'volume', volumeName);
   expect(deleted).toMatchObject({ code: 0, stderr: '' });
-  expect(deleted.stdout).toContain(`volume/${volumeName} marked for deletion`);
-  const deleting = await until(
-    async () => {
-      const volume = (await volumesOf('stranded')).find((v) => v.spec.slot === slot);
-      return volume?.status?.phase === 'Deleting' && volume.status.message?.includes('capstan delete node') && volume;
-    },
-    { timeoutMs: 15_000, intervalMs: 250, what: `${volumeName} Deleting, saying how to release it` },
-  );
-  expect(deleting.status?.message).toContain(`\`capstan delete node ${lostNode}\` releases volume ${volumeName}`);
-  expect((await run('delete', 'node', lostNode))).toMatchObject({ code: 0, stderr: '' });
+  expect(deleted.stdout).toContain(`volume/${volumeName} marked for deletion: its node ${lostNode} is not ready, so the volumes controller releases it now and slot ${slot} starts again`);
 
   // A fresh Volume of the slot on the live node, and the slot starts again: an empty file.
   const fresh = await until(
@@ -296,15 +338,21 @@ it("an agent lost for good: its slot waits for its node while the others serve, 
       const volume = (await volumesOf('stranded')).find((v) => v.spec.slot === slot);
       return volume && volume.metadata.uid !== oldVolume.metadata.uid && volume;
     },
-    { timeoutMs: 30_000, intervalMs: 250, what: `a new ${volumeName}` },
+    { timeoutMs: 60_000, intervalMs: 250, what: `a new ${volumeName}` },
   );
   expect(fresh.spec.nodeName).toBe(liveNode);
-  // Released without its agent, as the message said: the old directory stays on the lost machine.
-  expect(oldVolume.status?.hostPath?.startsWith(cluster.stateDir(lostNode))).toBe(true);
-  expect(existsSync(join(oldVolume.status!.hostPath!, 'starts.txt'))).toBe(true);
+  expect((await run('get', 'events')).stdout).toMatch(new RegExp(`VolumeReleased\\s+volume/${volumeName}\\s+node ${lostNode} is not ready`));
+  // Released without its agent, as the message said: the old directory stays on the lost machine...
+  const oldDir = oldVolume.status!.hostPath!;
+  expect(oldDir.startsWith(cluster.stateDir(lostNode))).toBe(true);
+  expect(existsSync(join(oldDir, 'starts.txt'))).toBe(true);
   const after = await untilServing('stranded', 3, `slot ${slot} serving again on ${liveNode}`, (slots) => slots[slot]!.task.metadata.name !== lostTask.metadata.name);
   expect(after[slot]!.task.spec.nodeName).toBe(liveNode);
   expect(after[slot]!.text).toBe(lines([after[slot]!.task.metadata.name, 'v1']));
   for (const { task, text } of others) expect(after[task.spec.slot!]).toMatchObject({ task: { metadata: { name: task.metadata.name } }, text });
   await until(async () => (await volumesOf('stranded')).every((v) => v.status?.phase === 'Bound'), { timeoutMs: 15_000, intervalMs: 250, what: 'every Volume Bound' });
+
+  // ...until its agent comes back: it finds the Volume gone and removes the directory.
+  await cluster.startAgent(lostNode);
+  await until(async () => !existsSync(oldDir), { timeoutMs: 30_000, intervalMs: 250, what: `the returning agent of ${lostNode} to remove ${oldDir}` });
 }, 180_000);

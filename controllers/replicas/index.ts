@@ -78,7 +78,10 @@ async function reconcileRevision(key: string, ctx: ReconcileContext, expectation
   }
   const namespace = revision.metadata.namespace!;
   const app = ctx.informer('App').get(refKey({ namespace, name: revision.spec.app }));
-  if (!app) return done();
+  // An App being deleted gets no new tasks: the gc takes its revisions and their tasks away, and a
+  // replacement made meanwhile would only be one more task to stop (and, for a resident App, a slot
+  // the scheduler would have to refuse).
+  if (!app || app.metadata.deletionTimestamp) return done();
   const tasks = revision.metadata.uid ? ctx.informer('Task').byIndex('owner', revision.metadata.uid) : [];
 
   const expectation = expectations.get(key);

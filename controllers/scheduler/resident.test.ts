@@ -58,7 +58,7 @@ describe('placeResident', () => {
     [
       'a free slot on a node not ready: the task waits for it, no new slot',
       { nodes: [node('n1', { ready: false }), node('n2')], volumes: [vol(0, 'n1')], instances: 3 },
-      { message: 'waiting for node n1, which holds volume db-data-0 (slot 0): the node is not ready' },
+      { message: 'waiting for node n1, which holds volume db-data-0 (slot 0): the node is not ready; wipe the volume (capstan delete volume db-data-0) to free the slot' },
     ],
     [
       'a free slot on a node that is gone: waits, and says how to free it',
@@ -78,7 +78,7 @@ describe('placeResident', () => {
     [
       'every slot held, one by a task on a node not ready (Lost, not let go yet): waits for that node',
       { nodes: [node('n1'), node('n2', { ready: false })], volumes: [vol(0, 'n1'), vol(1, 'n2')], held: [holder(0, 'n1'), holder(1, 'n2')], instances: 2 },
-      { message: 'waiting for node n2, which holds volume db-data-1 (slot 1): the node is not ready' },
+      { message: 'waiting for node n2, which holds volume db-data-1 (slot 1): the node is not ready; wipe the volume (capstan delete volume db-data-1) to free the slot' },
     ],
     [
       'a slot being wiped is not taken, and its number not made again until it is gone',

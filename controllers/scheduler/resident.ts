@@ -4,7 +4,8 @@
 // Only an App with no free slot and fewer slots than instances gets a new slot, on whichever node
 // the stack chooses, with the volumes' sizes added to the disk it asks for. A slot whose node is
 // down is waited for, never made again empty elsewhere (Marathon lost data that way, #4603): the
-// user frees it by wiping its volumes (`capstan delete volume`).
+// user frees it by wiping its volumes (`capstan delete volume`), whether the node is gone or only not
+// ready (controllers/volumes releases such a Volume at once).
 //
 // The scheduler runs one round at a time for the whole cluster, and the snapshot counts every
 // slot taken and Volume created in a round as it happens, so a slot is never handed out twice.
@@ -14,7 +15,8 @@ import type { Placement, Snapshot, TaskDemand, VolumeView } from './snapshot.ts'
 
 const say = {
   nodeGone: (node: string, volume: string, slot: number) => `waiting for node ${node}, which holds volume ${volume} (slot ${slot}): the node is gone; it comes back when its agent registers again, or wipe the volume (capstan delete volume ${volume}) to free the slot`,
-  nodeNotReady: (node: string, volume: string, slot: number) => `waiting for node ${node}, which holds volume ${volume} (slot ${slot}): the node is not ready`,
+  nodeNotReady: (node: string, volume: string, slot: number) =>
+    `waiting for node ${node}, which holds volume ${volume} (slot ${slot}): the node is not ready; wipe the volume (capstan delete volume ${volume}) to free the slot`,
   pinned: (reason: string, node: string, volume: string, slot: number) => `${reason} (volume ${volume} of slot ${slot} is on node ${node})`,
   wiping: (volume: string, slot: number) => `waiting for volume ${volume} (slot ${slot}) to be wiped`,
   noFreeSlot: (app: string, slots: number, instances: number) =>

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ephemeralDir, freeDiskMiB, orphanedVolumeDirs, persistentDir, usageMiB, type VolumeObject } from './volumes.ts';
+import { ephemeralDir, freeDiskMiB, orphanedEphemeralDirs, orphanedVolumeDirs, persistentDir, usageMiB, type VolumeObject } from './volumes.ts';
 
 const dirs: string[] = [];
 const scratch = () => {
@@ -64,5 +64,15 @@ describe('orphanedVolumeDirs', () => {
 
   it('finds nothing before any volume was made', () => {
     expect(orphanedVolumeDirs(scratch(), [])).toEqual([]);
+  });
+});
+
+describe('orphanedEphemeralDirs', () => {
+  it("names the ephemeral directories of tasks the agent neither has nor runs, and only those", () => {
+    const state = scratch();
+    for (const uid of ['task-a', 'task-b', 'task-c']) mkdirSync(ephemeralDir(state, uid, 'shared'), { recursive: true });
+    const known = new Set(['task-a', 'task-c']);
+    expect(orphanedEphemeralDirs(state, (uid) => known.has(uid))).toEqual([ephemeralDir(state, 'task-b')]);
+    expect(orphanedEphemeralDirs(scratch(), () => false)).toEqual([]);
   });
 });

@@ -58,6 +58,7 @@ export const say = {
   removed: 'volume directory removed, finalizer released',
   failed: 'could not keep a volume directory; retrying on the next pass',
   orphanRemoved: 'removed the directory of a volume that no longer exists (released while this node was away)',
+  orphanEphemeralRemoved: 'removed the ephemeral volumes of a task this node no longer has (deleted while its agent was away)',
 };
 
 /** Where the agent keeps a task's ephemeral volume. */
@@ -152,8 +153,8 @@ export class NodeVolumes {
    * at most every usageIntervalMs), or, when deleted, removed once `inUse` says no task of its slot
    * runs here, and the finalizer released.
    */
-  sync(inUse: (volume: VolumeObject) => boolean): void {
-    this.sweep();
+  sync(inUse: (volume: VolumeObject) => boolean, taskKnown: (uid: string) => boolean = () => true): void {
+    this.sweep(taskKnown);
     for (const volume of this.mine()) {
       const uid = volume.metadata.uid!;
       if (this.busy.has(uid)) {
@@ -193,17 +194,23 @@ export class NodeVolumes {
 
   /**
    * Removes, at most every usageIntervalMs, the directories of persistent volumes whose Volume no
-   * longer exists: released while this node was away (`capstan delete node`, or `delete volume
-   * --force`), when no agent could remove them. Only after the informer has listed every Volume, so
-   * a directory is never judged against a partial cache.
+   * longer exists: released while this node was away (`capstan delete node`, `delete volume` of a
+   * node not ready, or `delete volume --force`), when no agent could remove them; and the ephemeral
+   * directories of tasks this agent neither has nor runs (a task deleted, and its workload gone,
+   * while the agent was down). Only after the informer has listed every Volume, so a directory is
+   * never judged against a partial cache.
    */
-  private sweep(): void {
+  private sweep(taskKnown: (uid: string) => boolean): void {
     const interval = this.options.usageIntervalMs ?? DEFAULT_USAGE_INTERVAL_MS;
     if (!this.listed || Date.now() - this.swept < interval) return;
     this.swept = Date.now();
     for (const dir of orphanedVolumeDirs(this.options.stateDir, this.informer.list() as VolumeObject[])) {
       rmSync(dir, { recursive: true, force: true });
       this.options.logger.info({ dir }, say.orphanRemoved);
+    }
+    for (const dir of orphanedEphemeralDirs(this.options.stateDir, taskKnown)) {
+      rmSync(dir, { recursive: true, force: true });
+      this.options.logger.info({ dir }, say.orphanEphemeralRemoved);
     }
   }
 
@@ -264,6 +271,15 @@ export function orphanedVolumeDirs(stateDir: string, volumes: readonly VolumeObj
       .map((entry) => join(root, namespace.name, entry.name))
       .filter((dir) => !known.has(dir)),
   );
+}
+
+/** The ephemeral volume directories under `stateDir` (one per task uid) of tasks `taskKnown` does not know. */
+export function orphanedEphemeralDirs(stateDir: string, taskKnown: (uid: string) => boolean): string[] {
+  const root = join(stateDir, 'volumes', 'ephemeral');
+  if (!existsSync(root)) return [];
+  return readdirSync(root, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && !taskKnown(entry.name))
+    .map((entry) => join(root, entry.name));
 }
 
 /** What a directory holds, in MiB with two decimals: the sizes of its files, as `du --apparent-size`. */
