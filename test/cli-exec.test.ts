@@ -137,7 +137,8 @@ describe('capstan exec, when the caller goes away', () => {
     const pid = await until(() => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8').trim()), { timeoutMs: 15_000, what: 'the command to start' });
     expect(alive(pid)).toBe(true);
     cli.kill('SIGKILL');
-    await until(() => !alive(pid), { timeoutMs: 10_000, what: 'the command to be killed' });
+    // Generous: on a loaded machine the agent's kill and the reaping of the command can take seconds.
+    await until(() => !alive(pid), { timeoutMs: 30_000, what: 'the command to be killed' });
   });
 });
 

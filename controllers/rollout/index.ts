@@ -60,7 +60,7 @@ async function reconcileApp(key: string, ctx: ReconcileContext): Promise<Result>
   const pending = previous?.phase === 'RolledBack' && previous.generation === app.metadata.generation ? previous.revision : undefined;
   const target = pending !== undefined ? revisions.find((r) => r.spec.number === pending) : undefined;
   if (target && !isRevisionOf(factsOf(target), spec, restartedAt)) {
-    await rollBackTo(key, target, ctx);
+    await rollBackTo(key, target, ctx, app.metadata.generation);
     return done();
   }
 
@@ -103,7 +103,7 @@ async function reconcileApp(key: string, ctx: ReconcileContext): Promise<Result>
   await recordTransitions(app, previous, progress, ctx);
   if (progress.rollback) {
     const to = revisions.find((r) => r.spec.number === progress.rollback!.to);
-    if (to) await rollBackTo(key, to, ctx);
+    if (to) await rollBackTo(key, to, ctx, app.metadata.generation);
     return done();
   }
   const recheckMs = Math.min(progress.recheckAfterMs ?? Infinity, phaseRecheckMs ?? Infinity);
@@ -170,9 +170,16 @@ async function markFullyHealthy(revision: Revision, ctx: ReconcileContext) {
  * The App's template becomes the stable revision's again, as `rollout undo` does: that Revision is
  * then current, scaled back up with the tasks it still has, and the stalled one scaled down.
  */
-export async function rollBackTo(key: string, revision: Revision | DeepReadonly<CapstanObject<RevisionSpec>>, ctx: Pick<ReconcileContext, 'store'>) {
+/**
+ * Writes the revision's template back into the App. `decidedAt`: the App's generation the rollback
+ * was decided at; an App changed since (the user applied something newer between the status write
+ * and this one) is left as it is: the newer change is a new rollout, not to be overwritten by a
+ * rollback decided about an older one.
+ */
+export async function rollBackTo(key: string, revision: Revision | DeepReadonly<CapstanObject<RevisionSpec>>, ctx: Pick<ReconcileContext, 'store'>, decidedAt?: number) {
   const app = await ctx.store.get<CapstanObject<AppSpec>>('App', parseRefKey(key));
-  if (!app) return;
+  if (!app || (decidedAt !== undefined && app.metadata.generation !== decidedAt)) return;
+  // Conditioned on the resourceVersion just read: a change landing meanwhile makes this a Conflict.
   await ctx.store.update(withTemplateOf(app, revision));
 }
 
