@@ -13,6 +13,7 @@
 // stored-form.ts; how bindMany packs its transactions, store-batch.ts.
 import type { Etcd3 } from 'etcd3';
 import { alreadyExists, conflict, fenced, notFound, StoreError } from './errors.ts';
+import type { EtcdMetrics, EtcdOperation } from './metrics.ts';
 import { bindingKey, partKey, partPrefix, partsOf, prefixRange, specKey, statusKey } from './keys.ts';
 import type { KindDefinition, KindRegistry } from './kinds/registry.ts';
 import { FOREGROUND_FINALIZER } from './kinds/wellknown.ts';
@@ -101,11 +102,18 @@ export class Store {
     private readonly fence?: Fence,
     /** What etcd takes in one transaction: raised where Capstan starts etcd (RAISED_TXN_LIMITS). */
     readonly limits: TxnLimits = DEFAULT_TXN_LIMITS,
+    /** Times every etcd request (txn, below), by operation: the component's etcd latencies. */
+    private readonly metrics?: EtcdMetrics,
   ) {}
 
   /** The same store whose writes all fail with `Fenced` once `fence` no longer holds. */
   withFence(fence: Fence): Store {
-    return new Store(this.client, this.registry, fence, this.limits);
+    return new Store(this.client, this.registry, fence, this.limits, this.metrics);
+  }
+
+  /** The same store, its etcd requests timed into `metrics` (a component's, api/metrics.ts). */
+  withMetrics(metrics: EtcdMetrics): Store {
+    return new Store(this.client, this.registry, this.fence, this.limits, metrics);
   }
 
   kind(kind: string): KindDefinition {
@@ -115,14 +123,14 @@ export class Store {
   async get<T extends AnyObject = AnyObject>(kind: string, ref: ObjectName): Promise<T | undefined> {
     const definition = this.kind(kind);
     const namespace = namespaceOf(definition, ref.namespace);
-    const raw = await this.readRaw(definition, namespace, ref.name);
+    const raw = await this.readRaw(definition, namespace, ref.name, 'get');
     return raw.spec ? (decode(raw.spec, raw.status, raw.binding) as T) : undefined;
   }
 
   /** The object's keys as stored (spec, status, binding), read in one transaction. */
-  private async readRaw(definition: KindDefinition, namespace: string | undefined, name: string) {
+  private async readRaw(definition: KindDefinition, namespace: string | undefined, name: string, operation: EtcdOperation) {
     const keys = partsOf(definition).map((part) => partKey(part, definition, namespace, name));
-    const response = await this.txn({ success: keys.map(rangeOp) }, keys[0]!);
+    const response = await this.txn({ success: keys.map(rangeOp) }, keys[0]!, operation);
     const [spec, status, binding] = response.responses.map((r) => rangeKvs(r)[0]);
     return { spec, status, binding };
   }
@@ -144,6 +152,7 @@ export class Store {
     const response = await this.txn(
       { success: prefixes.map((prefix) => ({ request_range: prefixRange(prefix) })) },
       prefixes[0]!,
+      'list',
     );
     const [specKvs, ...others] = response.responses.map((r) => rangeKvs(r));
     const [statusByName, bindingByName] = others.map((kvs, i) => new Map(kvs.map((kv) => [kv.key.toString().slice(prefixes[i + 1]!.length), kv])));
@@ -164,7 +173,7 @@ export class Store {
    */
   async create<T extends AnyObject>(object: T): Promise<T> {
     const creation = creationOf(this.kind(object.kind), object);
-    const response = await this.txn({ compare: [versionIs(creation.key, 0)], success: creation.puts }, creation.key);
+    const response = await this.txn({ compare: [versionIs(creation.key, 0)], success: creation.puts }, creation.key, 'create');
     if (!response.succeeded) throw alreadyExists(creation.key);
     return creation.created(String(response.header.revision)) as T;
   }
@@ -184,7 +193,7 @@ export class Store {
     const key = specKey(definition, namespace, name);
     const expected = object.metadata.resourceVersion;
     if (expected === undefined) throw new StoreError('Invalid', key, 'an update needs the resourceVersion it was read at');
-    const raw = await this.readRaw(definition, namespace, name);
+    const raw = await this.readRaw(definition, namespace, name, 'update');
     if (!raw.spec) throw notFound(key);
     const current = decode(raw.spec, raw.status, raw.binding) as T;
     if (changedSince(raw.spec, expected) || changedSince(raw.binding, expected)) {
@@ -194,7 +203,7 @@ export class Store {
     if (next === current) return current;
     const finishing = Boolean(next.metadata.deletionTimestamp) && (next.metadata.finalizers ?? []).length === 0;
     const success = finishing ? this.deleteOps(definition, namespace, name) : [this.specPut(definition, next)];
-    const response = await this.txn({ compare: unchangedCompares(definition, namespace, name, raw), success }, key);
+    const response = await this.txn({ compare: unchangedCompares(definition, namespace, name, raw), success }, key, 'update');
     if (!response.succeeded) throw conflict(key, 'the object changed since it was read');
     const revision = String(response.header.revision);
     return { ...next, metadata: { ...next.metadata, resourceVersion: revision } };
@@ -225,7 +234,7 @@ export class Store {
       const definition = this.kind(request.object.kind);
       return batch.bindingWrite(definition, namespaceOf(definition, request.object.metadata.namespace), request);
     });
-    const target = { txn: (request: TxnRequest, key: string) => this.txn(request, key), fenced: this.fence !== undefined };
+    const target = { txn: (request: TxnRequest, key: string) => this.txn(request, key, 'bind'), fenced: this.fence !== undefined };
     const { written, failed } = await batch.writeBatched(target, writes);
     return { written: written.map(({ result }) => result), failed: failed.map(({ result }) => result) };
   }
@@ -274,7 +283,7 @@ export class Store {
     if (refusal) return { outcome: 'tooLarge', reason: refusal };
     if (success.length === 0) return { outcome: 'written', objects: results.map((result) => result('')) };
     const key = String((success[0]!.request_put as { key: Buffer }).key);
-    const response = await this.txn({ compare, success }, key);
+    const response = await this.txn({ compare, success }, key, 'writeAll');
     if (!response.succeeded) return { outcome: 'conflict' };
     const revision = String(response.header.revision);
     return { outcome: 'written', objects: results.map((result) => result(revision)) };
@@ -309,6 +318,7 @@ export class Store {
         failure: [rangeOp(key)],
       },
       sKey,
+      'updateStatus',
     );
     if (!response.succeeded) {
       const exists = rangeKvs(response.responses[0]).length > 0;
@@ -329,7 +339,7 @@ export class Store {
     const definition = this.kind(kind);
     const namespace = namespaceOf(definition, ref.namespace);
     const key = specKey(definition, namespace, ref.name);
-    const raw = await this.readRaw(definition, namespace, ref.name);
+    const raw = await this.readRaw(definition, namespace, ref.name, 'delete');
     if (!raw.spec) return undefined;
     const current = decode(raw.spec, raw.status, raw.binding) as T;
     if (options.resourceVersion !== undefined && (changedSince(raw.spec, options.resourceVersion) || changedSince(raw.binding, options.resourceVersion))) {
@@ -346,11 +356,11 @@ export class Store {
       if (current.metadata.deletionTimestamp && !foreground) return current;
       const deletionTimestamp = current.metadata.deletionTimestamp ?? new Date().toISOString();
       const marked = { ...current, metadata: { ...current.metadata, finalizers, deletionTimestamp } };
-      const response = await this.txn({ compare, success: [this.specPut(definition, marked)] }, key);
+      const response = await this.txn({ compare, success: [this.specPut(definition, marked)] }, key, 'delete');
       if (!response.succeeded) throw conflict(key, 'the object changed while being deleted');
       return { ...marked, metadata: { ...marked.metadata, resourceVersion: String(response.header.revision) } };
     }
-    const response = await this.txn({ compare, success: this.deleteOps(definition, namespace, ref.name) }, key);
+    const response = await this.txn({ compare, success: this.deleteOps(definition, namespace, ref.name) }, key, 'delete');
     if (!response.succeeded) throw conflict(key, 'the object changed while being deleted');
     return current;
   }
@@ -367,15 +377,18 @@ export class Store {
 
   /**
    * One etcd transaction, with the fence compare added when this store belongs to a leader. A
-   * transaction that failed because of the fence is reported as `Fenced`, not as a conflict.
+   * transaction that failed because of the fence is reported as `Fenced`, not as a conflict. Every
+   * transaction the Store sends passes here, so here it is timed (fenceHolds times the one other
+   * request it makes).
    */
-  private async txn(request: TxnRequest, key: string): Promise<TxnResponse> {
+  private async txn(request: TxnRequest, key: string, operation: EtcdOperation): Promise<TxnResponse> {
     const compare = [...(request.compare ?? [])];
     const isWrite = request.success.some((op) => 'request_put' in op || 'request_delete_range' in op);
     if (this.fence && isWrite) compare.push(createIs(this.fence.key, this.fence.createRevision));
     let response;
     try {
-      response = await this.client.kv.txn({ compare, success: request.success, failure: request.failure ?? [] } as never);
+      const send = () => this.client.kv.txn({ compare, success: request.success, failure: request.failure ?? [] } as never);
+      response = await (this.metrics ? this.metrics.time(operation, send) : send());
     } catch (error) {
       const detail = error instanceof Error ? error.message.split('\n')[0] : String(error);
       // etcd refusing the request itself (too many operations, a value too large) is not an outage.
@@ -388,7 +401,8 @@ export class Store {
 
   private async fenceHolds(): Promise<boolean> {
     const fence = this.fence!;
-    const response = await this.client.kv.range({ key: Buffer.from(fence.key) } as never);
+    const read = () => this.client.kv.range({ key: Buffer.from(fence.key) } as never);
+    const response = await (this.metrics ? this.metrics.time('fence', read) : read());
     const kv = (response.kvs as unknown as RawKv[])[0];
     return kv !== undefined && kv.create_revision === fence.createRevision;
   }

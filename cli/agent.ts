@@ -35,6 +35,8 @@ export interface AgentCommandOptions {
   leaseTtlSeconds: number;
   logsPort: number;
   portsScanSeconds: number;
+  /** Serve Prometheus metrics on 127.0.0.1:<port> (0: any free port); omitted: none. */
+  metricsPort?: number;
 }
 
 const DRIVER_NAMES = ['docker', 'process'] as const;
@@ -128,6 +130,7 @@ export function agentCommand(act: Act): Command {
     .option('--docker-socket <path>', 'Docker Engine socket', '/var/run/docker.sock')
     .option('--lease-ttl <seconds>', 'node lease TTL: how long a silent node still counts as alive', integer('--lease-ttl'), 2)
     .addOption(new Option('--logs-port <port>', 'port of the log server').argParser(integer('--logs-port')).default(0, 'any free port outside --ports'))
+    .option('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:<port> (0: any free port)', integer('--metrics-port'))
     .option('--ports-scan-interval <seconds>', 'how often the node\'s sockets are scanned for --ports held outside Capstan (reported as status.portsInUse; a failed task triggers a scan too)', number('--ports-scan-interval'), 10)
     .action(
       act(async (ctx, options: Record<string, unknown>) => {
@@ -152,6 +155,7 @@ export function agentCommand(act: Act): Command {
           leaseTtlSeconds: options['leaseTtl'] as number,
           logsPort: options['logsPort'] as number,
           portsScanSeconds: options['portsScanInterval'] as number,
+          ...(options['metricsPort'] !== undefined ? { metricsPort: options['metricsPort'] as number } : {}),
         });
       }),
     );
@@ -162,11 +166,17 @@ export async function runAgentCommand(ctx: CommandContext, options: AgentCommand
   const session = await ctx.session();
   const logger = readableLogger({ out: ctx.io.stderr, color: ctx.io.color, name: `agent ${options.node}` });
   // Loaded here, not at the top: every other command would otherwise pay for dockerode.
-  const [{ Agent }, { freeDiskMiB }] = await Promise.all([import('../runtime/agent.ts'), import('../runtime/agent/volumes.ts')]);
+  const [{ Agent }, { freeDiskMiB }, { AgentMetrics, serveMetrics }] = await Promise.all([
+    import('../runtime/agent.ts'),
+    import('../runtime/agent/volumes.ts'),
+    import('../api/metrics.ts'),
+  ]);
+  const metrics = new AgentMetrics();
   const drivers = await buildDrivers(options, logger);
   const diskMiB = options.disk === 'auto' ? freeDiskMiB(options.stateDir) : options.disk;
   const agent = new Agent({
-    store: session.store,
+    store: session.store.withMetrics(metrics.etcd),
+    metrics,
     nodeName: options.node,
     address: options.address,
     attributes: options.attributes,
@@ -181,15 +191,19 @@ export async function runAgentCommand(ctx: CommandContext, options: AgentCommand
     logger,
     version: packageVersion(),
   });
+  let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   try {
+    if (options.metricsPort !== undefined) metricsServer = await serveMetrics({ registry: metrics.registry, port: options.metricsPort });
     await agent.start();
     const offer = describeOffer({ cpus: options.cpus, overcommit: options.cpuOvercommit, mem: options.mem });
     const domain = options.faultDomain ? `; region ${options.faultDomain.region}, zone ${options.faultDomain.zone}` : '';
-    logger.info(`agent ${options.node} running against ${ctx.config.etcd}; ${offer}${domain}; logs at ${agent.endpoint}; Ctrl-C to stop`);
+    const served = metricsServer ? `; metrics at ${metricsServer.url}` : '';
+    logger.info(`agent ${options.node} running against ${ctx.config.etcd}; ${offer}${domain}; logs at ${agent.endpoint}${served}; Ctrl-C to stop`);
     await interrupted;
     logger.info('stopping the agent (workloads keep running)');
     await agent.stop();
   } finally {
+    await metricsServer?.close();
     await Promise.all(drivers.map((driver) => driver.close()));
   }
   return EXIT.ok;

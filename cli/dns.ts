@@ -21,6 +21,8 @@ const say = {
   port: (value: string) => `--port: expected a port number 0-65535 (0: any free port), found "${value}"`,
   zone: (value: string) => `--zone: expected a domain name of DNS labels (lowercase letters, digits, "-"), e.g. capstan or cluster.local, found "${value}"`,
   ttl: (value: string) => `--ttl: expected whole seconds 0-3600, found "${value}"`,
+  metricsPort: (value: string) => `--metrics-port: expected a port number 0-65535 (0: any free port), found "${value}"`,
+  metrics: (url: string) => `dns: metrics at ${url}`,
   listening: (zone: string, where: string, ttl: number, etcd: string) =>
     `dns: answering for ${zone}. on ${where} (udp, tcp), ttl ${ttl}s, from the Endpoints, Tasks and Nodes in ${etcd}; Ctrl-C to stop`,
 };
@@ -30,6 +32,8 @@ export interface DnsCommandOptions {
   port: number;
   zone: string;
   ttlSeconds: number;
+  /** Serve Prometheus metrics on 127.0.0.1:<port> (0: any free port); omitted: none. */
+  metricsPort?: number;
 }
 
 const flagsSchema = z
@@ -39,6 +43,7 @@ const flagsSchema = z
     port: z.string().optional(),
     zone: z.string().default(HELP_DEFAULTS.zone),
     ttl: z.string().default(String(HELP_DEFAULTS.ttl)),
+    metricsPort: z.string().optional(),
   })
   .strict();
 
@@ -54,7 +59,13 @@ export function parseDnsFlags(flags: unknown): DnsCommandOptions {
   if (zone === '' || zone.length > 253 || !zone.split('.').every((label) => DNS_LABEL.test(label) && label.length <= 63)) throw usageError(say.zone(raw.zone));
   const ttl = z.coerce.number().int().min(0).max(3600).safeParse(raw.ttl);
   if (!ttl.success || raw.ttl.trim() === '') throw usageError(say.ttl(raw.ttl));
-  return { address, port: portNumber.data, zone, ttlSeconds: ttl.data };
+  const options: DnsCommandOptions = { address, port: portNumber.data, zone, ttlSeconds: ttl.data };
+  if (raw.metricsPort !== undefined) {
+    const metricsPort = z.coerce.number().int().min(0).max(65_535).safeParse(raw.metricsPort);
+    if (!metricsPort.success || raw.metricsPort.trim() === '') throw usageError(say.metricsPort(raw.metricsPort));
+    options.metricsPort = metricsPort.data;
+  }
+  return options;
 }
 
 function parseListen(value: string): { address: string; port: string } {
@@ -71,6 +82,7 @@ export function dnsCommand(act: Act): Command {
     .option('--port <port>', `port to listen on (default: ${HELP_DEFAULTS.port}; 0 for any free port)`)
     .option('--zone <domain>', 'the zone answered for; other names are REFUSED', HELP_DEFAULTS.zone)
     .option('--ttl <seconds>', 'TTL of every record, and how long a resolver may cache "no such name"', String(HELP_DEFAULTS.ttl))
+    .option('--metrics-port <port>', 'serve Prometheus metrics on 127.0.0.1:<port> (0: any free port)')
     .addHelpText(
       'after',
       [
@@ -99,9 +111,11 @@ export async function runDnsCommand(ctx: CommandContext, options: DnsCommandOpti
   const session = await ctx.session();
   const logger = readableLogger({ out: ctx.io.stderr, color: ctx.io.color, name: 'dns' });
   // Loaded here, not at the top: every other command would otherwise pay for the DNS server.
-  const { startDnsServer } = await import('../runtime/dns/server.ts');
+  const [{ startDnsServer }, { DnsMetrics, serveMetrics }] = await Promise.all([import('../runtime/dns/server.ts'), import('../api/metrics.ts')]);
+  const metrics = new DnsMetrics();
   const server = await startDnsServer({
-    store: session.store,
+    store: session.store.withMetrics(metrics.etcd),
+    metrics,
     address: options.address,
     port: options.port,
     zone: options.zone,
@@ -110,8 +124,16 @@ export async function runDnsCommand(ctx: CommandContext, options: DnsCommandOpti
   });
   const where = options.address.includes(':') ? `[${options.address}]:${server.port}` : `${options.address}:${server.port}`;
   ctx.io.stdout.write(`${say.listening(server.zone, where, options.ttlSeconds, ctx.config.etcd)}\n`);
+  let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  try {
+    if (options.metricsPort !== undefined) metricsServer = await serveMetrics({ registry: metrics.registry, port: options.metricsPort });
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
+  if (metricsServer) ctx.io.stdout.write(`${say.metrics(metricsServer.url)}\n`);
   await interrupted;
   logger.info('stopping the DNS server');
-  await server.close();
+  await Promise.all([server.close(), metricsServer?.close()]);
   return EXIT.ok;
 }

@@ -35,6 +35,8 @@ const say = {
   https: '--https-port and --certificate go together: HTTPS needs a certificate (a PEM with the key)',
   serving: (name: string, groups: string[], http: string, stats: string, dir: string) =>
     `lb ${name}: serving groups ${groups.join(',')}; shared HTTP frontend ${http}; stats ${stats} (user and password in ${dir}/stats-credentials); Ctrl-C to stop`,
+  metricsPort: (value: string) => `--metrics-port: expected a port number 0-65535 (0: any free port), found "${value}"`,
+  metrics: (url: string) => `lb: metrics at ${url}`,
   noLoadBalancer: (dir: string) => `no load balancer runs from ${dir}: start one with "capstan lb" (or "capstan up")`,
 };
 
@@ -49,6 +51,8 @@ export interface LbCommandOptions {
   statsPort: number;
   drainTimeoutSeconds: number;
   hardStopAfterSeconds: number;
+  /** Serve Capstan's own Prometheus metrics (reloads, runtime API updates) on 127.0.0.1:<port> (0: any free port); omitted: none. */
+  metricsPort?: number;
 }
 
 const flagsSchema = z
@@ -64,6 +68,7 @@ const flagsSchema = z
     statsPort: z.string().default(String(LB_DEFAULTS.statsPort)),
     drainTimeout: z.string().default(String(LB_DEFAULTS.drainTimeoutSeconds)),
     hardStopAfter: z.string().default(String(LB_DEFAULTS.hardStopAfterSeconds)),
+    metricsPort: z.string().optional(),
   })
   .strict();
 
@@ -104,6 +109,11 @@ export function parseLbFlags(flags: unknown): LbCommandOptions {
     hardStopAfterSeconds: seconds('--hard-stop-after', raw.hardStopAfter),
   };
   if (raw.httpsPort !== undefined && raw.certificate !== undefined) options.https = { port: port('--https-port', raw.httpsPort), certificate: resolve(raw.certificate) };
+  if (raw.metricsPort !== undefined) {
+    const metricsPort = z.coerce.number().int().min(0).max(65_535).safeParse(raw.metricsPort);
+    if (!metricsPort.success || raw.metricsPort.trim() === '') throw usageError(say.metricsPort(raw.metricsPort));
+    options.metricsPort = metricsPort.data;
+  }
   return options;
 }
 
@@ -122,6 +132,7 @@ export function lbCommand(act: Act): Command {
     .option('--stats-port <port>', 'port of the stats page (/haproxy?stats) and /metrics', String(LB_DEFAULTS.statsPort))
     .option('--drain-timeout <duration>', 'the longest a removed server is left draining, e.g. 60s or 2m (an App\'s own drainTimeoutSeconds usually ends it first)', `${LB_DEFAULTS.drainTimeoutSeconds}s`)
     .option('--hard-stop-after <duration>', 'after a reload, the longest an old HAProxy worker may keep finishing its connections, e.g. 30s', `${LB_DEFAULTS.hardStopAfterSeconds}s`)
+    .option('--metrics-port <port>', "serve Capstan's metrics of this load balancer (reloads, runtime API updates, etcd latencies) on 127.0.0.1:<port>; 0: any free port")
     .addHelpText(
       'after',
       [
@@ -161,6 +172,8 @@ export interface RunningLoadBalancer {
   credentials: { user: string; password: string };
   stop(): Promise<void>;
   balancer: import('../runtime/lb/balancer.ts').Balancer;
+  /** Where Capstan's metrics of this load balancer are served (--metrics-port). */
+  metricsUrl?: string;
 }
 
 /** Starts HAProxy and the balancer; `capstan lb`, `capstan up` and the tests call this. */
@@ -170,6 +183,8 @@ export async function startLoadBalancer(options: LbCommandOptions & { store: Sto
   const { HAProxyProcess } = await import('../runtime/lb/haproxy.ts');
   const { checkConfig } = await import('../runtime/lb/haproxy-config.ts');
   const { hasPrometheusExporter } = await import('../runtime/lb/render.ts');
+  const { LbMetrics, serveMetrics } = await import('../api/metrics.ts');
+  const metrics = new LbMetrics();
   mkdirSync(options.dir, { recursive: true });
   const credentials = statsCredentials(options.dir);
   const render = {
@@ -182,7 +197,8 @@ export async function startLoadBalancer(options: LbCommandOptions & { store: Sto
     hardStopAfterSeconds: options.hardStopAfterSeconds,
   };
   const balancer = new Balancer({
-    store: options.store,
+    store: options.store.withMetrics(metrics.etcd),
+    metrics,
     name: options.name,
     groups: options.groups,
     render,
@@ -192,6 +208,7 @@ export async function startLoadBalancer(options: LbCommandOptions & { store: Sto
   });
   let haproxy: import('../runtime/lb/haproxy.ts').HAProxyProcess | undefined;
   let restarts: { unsubscribe(): void } | undefined;
+  let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   try {
     // HAProxy starts (or takes over from one a previous run left) with every App already in its
     // configuration: never a moment of serving nothing.
@@ -199,6 +216,7 @@ export async function startLoadBalancer(options: LbCommandOptions & { store: Sto
     // A master that died and was restarted from the file: set every slot again.
     restarts = haproxy.restarts.subscribe(() => balancer.restarted());
     await balancer.start(haproxy);
+    if (options.metricsPort !== undefined) metricsServer = await serveMetrics({ registry: metrics.registry, port: options.metricsPort });
   } catch (error) {
     restarts?.unsubscribe();
     await balancer.stop();
@@ -212,8 +230,10 @@ export async function startLoadBalancer(options: LbCommandOptions & { store: Sto
     statsUrl: `http://${options.statsAddress}:${options.statsPort}/haproxy?stats`,
     credentials,
     balancer,
+    ...(metricsServer ? { metricsUrl: metricsServer.url } : {}),
     stop: async () => {
       restarts?.unsubscribe();
+      await metricsServer?.close();
       await balancer.stop();
       await haproxy?.stop();
     },
@@ -243,6 +263,7 @@ export async function runLbCommand(ctx: CommandContext, options: LbCommandOption
   const log = readableLogger({ out: ctx.io.stderr, color: ctx.io.color, name: 'lb' });
   const lb = await startLoadBalancer({ ...options, store: session.store, log });
   ctx.io.stdout.write(`${say.serving(lb.name, options.groups, lb.httpUrl, lb.statsUrl, options.dir)}\n`);
+  if (lb.metricsUrl) ctx.io.stdout.write(`${say.metrics(lb.metricsUrl)}\n`);
   await interrupted;
   log.info('stopping the load balancer and HAProxy');
   await lb.stop();

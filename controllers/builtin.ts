@@ -19,7 +19,7 @@ import { taskGcController } from './task-gc/index.ts';
 import { volumesController } from './volumes/index.ts';
 import type { InstallableKind } from './install-kinds.ts';
 import { installSignalHandlers, Manager } from './manager.ts';
-import { serveMetrics, type MetricsServer } from './metrics.ts';
+import { ControllerMetrics, serveMetrics, type MetricsServer } from './metrics.ts';
 
 /** Events live under their own prefix with a lease and expire by themselves: nothing to collect. */
 const NOT_COLLECTED = new Set(['Event']);
@@ -32,6 +32,8 @@ export interface BuiltinOptions {
   gitCacheDir?: string;
   /** The gitops webhook receiver's secret: GitRepository statuses show their hook path. */
   webhookSecret?: Uint8Array;
+  /** Where the rollout and health controllers count (the manager's metrics). */
+  metrics?: ControllerMetrics;
 }
 
 /** `capstan controllers --git-cache-dir`'s default; `capstan up` passes its state dir's instead. */
@@ -42,7 +44,8 @@ export function builtinControllers(registry: KindRegistry, options: BuiltinOptio
   const endpoints = endpointsController(options.servicePortRange ? { servicePortRange: options.servicePortRange } : {});
   const taskGc = taskGcController(options.terminalTaskHistory !== undefined ? { terminalTaskHistory: options.terminalTaskHistory } : {});
   const gitops = gitopsControllers({ cacheDir: options.gitCacheDir ?? defaultGitCacheDir(), ...(options.webhookSecret ? { webhookSecret: options.webhookSecret } : {}) });
-  return [rolloutController(), replicasController(), schedulerController(), nodesController(), healthController(), endpoints, gcController({ kinds }), taskGc, volumesController(), ...gitops];
+  const metrics = options.metrics ? { metrics: options.metrics } : {};
+  return [rolloutController(metrics), replicasController(), schedulerController(), nodesController(), healthController(metrics), endpoints, gcController({ kinds }), taskGc, volumesController(), ...gitops];
 }
 
 export interface RunControllersOptions {
@@ -95,7 +98,9 @@ export class ControllerNameClashError extends Error {
 }
 
 export async function runControllers(options: RunControllersOptions): Promise<RunningControllers> {
+  const controllerMetrics = new ControllerMetrics();
   const builtin = builtinControllers(options.store.registry, {
+    metrics: controllerMetrics,
     servicePortRange: options.servicePortRange,
     terminalTaskHistory: options.terminalTaskHistory,
     gitCacheDir: options.gitCacheDir,
@@ -111,6 +116,7 @@ export async function runControllers(options: RunControllersOptions): Promise<Ru
 
   const manager = new Manager({
     store: options.store,
+    metrics: controllerMetrics,
     controllers,
     ...(options.kinds?.length ? { kinds: options.kinds } : {}),
     leaderElection: options.leaderElection,

@@ -67,6 +67,8 @@ export class Manager {
   readonly metrics: ControllerMetrics;
   readonly informers: InformerFactory;
   readonly identity: string;
+  /** options.store, its etcd requests timed into `metrics`. */
+  private readonly store: Store;
   private readonly log: Logger;
   private readonly running = new Map<string, Running>();
   private readonly kinds: (KindDefinition & InstallableKind)[];
@@ -85,7 +87,8 @@ export class Manager {
       if (unknown) throw new UnknownWatchedKindError(say.unknownKind(controller.name, unknown), controller.name, unknown);
     }
     this.metrics = options.metrics ?? new ControllerMetrics();
-    this.informers = options.informers ?? new InformerFactory(options.store);
+    this.store = options.store.withMetrics(this.metrics.etcd);
+    this.informers = options.informers ?? new InformerFactory(this.store);
     this.identity = options.identity ?? defaultIdentity();
     this.log = options.logger ?? pino({ level: 'info' });
   }
@@ -93,7 +96,7 @@ export class Manager {
   /** Starts every controller: campaigning, or (without election) running at once. Resolves when started. */
   async start(): Promise<void> {
     if (this.kinds.length > 0) {
-      const written = await installKinds(this.options.store, this.kinds);
+      const written = await installKinds(this.store, this.kinds);
       if (written.length > 0) this.log.info({ customKinds: written }, 'installed the CustomKinds of kinds defined in code');
     }
     for (const definition of this.options.controllers) {
@@ -105,13 +108,13 @@ export class Manager {
       };
       this.running.set(definition.name, running);
       if (this.options.leaderElection === false) {
-        await this.lead(running, this.options.store, new AbortController().signal);
+        await this.lead(running, this.store, new AbortController().signal);
         this.metrics.leading.set({ controller: definition.name }, 1);
         running.state.next({ state: 'leading', term: undefined });
         continue;
       }
       const election = new LeaderElection({
-        client: this.options.store.client,
+        client: this.store.client,
         name: definition.name,
         ttlSeconds: this.options.leaseTtlSeconds ?? DEFAULT_LEASE_TTL_SECONDS,
         identity: this.identity,
@@ -159,7 +162,7 @@ export class Manager {
     const name = running.definition.name;
     if (leadership.state === 'leading') {
       const { term } = leadership;
-      running.transition = running.transition.then(() => this.lead(running, this.options.store.withFence(term.fence), term.signal));
+      running.transition = running.transition.then(() => this.lead(running, this.store.withFence(term.fence), term.signal));
       this.metrics.leading.set({ controller: name }, 1);
       running.state.next(leadership);
       return;

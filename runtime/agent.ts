@@ -33,6 +33,7 @@ import { isTerminal, type TaskStatus } from '../api/kinds/task.ts';
 import { AGENT_FINALIZER } from '../api/kinds/wellknown.ts';
 import { removeNodeTaskIndexEntry } from '../api/node-index.ts';
 import { readModifyWrite } from '../api/read-modify-write.ts';
+import type { AgentMetrics, TaskFailureReason } from '../api/metrics.ts';
 import type { Store } from '../api/store.ts';
 import { taskOutcome, type Driver, type DriverName } from './driver.ts';
 import { CommandChecks } from './agent/command-checks.ts';
@@ -87,6 +88,8 @@ export interface AgentOptions {
   resyncIntervalMs?: number;
   /** How often the node's sockets are scanned for ports in use outside Capstan; a failed task triggers a scan anyway. */
   portsScanIntervalMs?: number;
+  /** Where launches and failures are counted (the store's etcd requests are timed by the caller: store.withMetrics). */
+  metrics?: AgentMetrics;
 }
 
 export const DEFAULT_LEASE_TTL_SECONDS = 2;
@@ -134,6 +137,7 @@ export class Agent {
       store: options.store,
       exec: (task, container, command, timeoutMs) => this.driver(this.driverOf(task, container)).exec(task.metadata.uid!, container, command, timeoutMs),
       log: options.logger,
+      ...(options.metrics ? { results: options.metrics.probes } : {}),
     });
     this.volumes = new NodeVolumes({
       store: options.store,
@@ -338,12 +342,15 @@ export class Agent {
     const parts = typeof launch === 'string' ? [] : launchParts(task, launch);
     const unavailable = parts.find((part) => !this.drivers.has(part.driver));
     const refusal = typeof launch === 'string' ? launch : unavailable ? messages.driverUnavailable(unavailable.driver, nodeName) : undefined;
-    if (refusal !== undefined) return void (await this.report(task, { phase: 'Failed', message: refusal }));
+    if (refusal !== undefined) {
+      const reason = typeof launch === 'string' ? 'volume' : 'driverUnavailable';
+      return void (await this.report(task, { phase: 'Failed', message: refusal }, reason));
+    }
     const inUse = await firstPortInUse(address, hostPortsOf(task));
     if (inUse !== undefined) {
       this.log.info({ task: refOf(task), port: inUse }, 'host port in use; not starting');
       await this.reportPortsInUse();
-      return void (await this.report(task, { phase: 'Failed', message: messages.hostPortInUse(inUse, nodeName) }));
+      return void (await this.report(task, { phase: 'Failed', message: messages.hostPortInUse(inUse, nodeName) }, 'hostPortInUse'));
     }
     const staged = await this.report(task, { phase: 'Staging' });
     if (!staged || isTerminal(staged.status?.phase)) return;
@@ -355,8 +362,9 @@ export class Agent {
       const message = (failure.reason as Error).message;
       this.log.info({ task: uid, error: message }, 'start failed');
       if (parts.length > 1) await this.removeParts(uid, parts.map((part) => part.driver));
-      return void (await this.report(staged, { phase: 'Failed', message }));
+      return void (await this.report(staged, { phase: 'Failed', message }, 'startFailed'));
     }
+    for (const part of parts) this.options.metrics?.launches.inc({ driver: part.driver });
     let workload: Workload | undefined;
     for (const result of results) if (result.status === 'fulfilled') workload = this.workloads.set(result.value);
     if (!workload) return;
@@ -471,9 +479,14 @@ export class Agent {
    * conflict. Returns the object as written (or as found, when there was nothing to write), or
    * undefined when the task is gone.
    */
-  private async report(task: TaskObject, change: StatusChange): Promise<TaskObject | undefined> {
+  /** `failure`: why, when `change` fails the task (default: its workload exited, or is gone). */
+  private async report(task: TaskObject, change: StatusChange, failure?: TaskFailureReason): Promise<TaskObject | undefined> {
     const result = await this.writeStatusOf(task, (current) => applyChange(current.status, change, { nodeName: this.options.nodeName }));
     if (result.outcome === 'gone') return undefined;
+    // Counted once: the write that turned the task Failed (a repeated report changes nothing).
+    if (result.outcome === 'updated' && change.phase === 'Failed' && task.status?.phase !== 'Failed') {
+      this.options.metrics?.failures.inc({ reason: failure ?? ('exitCode' in change || 'container' in change ? 'exited' : 'workloadGone') });
+    }
     // Only what was written: a pass on a cache that lags its own last write reads the store afresh
     // and finds nothing to change, which is not news.
     if (result.outcome === 'updated') this.log.info({ task: refOf(task), phase: result.object.status?.phase, message: result.object.status?.message }, 'task status');

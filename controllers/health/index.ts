@@ -25,6 +25,8 @@ import { isProbed, networkProbes, type ProbedTask } from '../../runtime/probes/t
 import { writeHealth } from '../../runtime/probes/write.ts';
 import { refKey, type AnyObject, type DeepReadonly } from '../../api/object.ts';
 import { done, type Caches, type ControllerDefinition, type ReconcileContext } from '../contract.ts';
+import type { ControllerMetrics } from '../../api/metrics.ts';
+import { countedProbes } from '../../runtime/probes/count.ts';
 
 export const HEALTH = 'health';
 
@@ -35,6 +37,8 @@ export interface HealthControllerOptions {
   writeConcurrency?: number;
   /** Every probe's timing (the bench measures lateness with it). */
   observe?: (sample: ProbeSample) => void;
+  /** Where probe results are counted (capstan_probe_results_total). */
+  metrics?: ControllerMetrics;
 }
 
 interface Term {
@@ -95,7 +99,8 @@ export function healthController(options: HealthControllerOptions = {}): Control
       if (!task?.metadata.uid) return done();
       const uid = task.metadata.uid;
       const address = isProbed(task) ? nodeAddress(ctx.informer, task.spec.nodeName!) : undefined;
-      const plan = address ? networkProbes(task, address, prober) : undefined;
+      const probes = address ? networkProbes(task, address, prober) : undefined;
+      const plan = probes && options.metrics ? countedProbes(probes, task, options.metrics.probes) : probes;
       loops.sync(uid, plan);
       if (plan) keys.set(uid, key);
       else keys.delete(uid);

@@ -18,13 +18,16 @@ import { appPhase } from './app-phase.ts';
 import { appKey, dependencyState, dependentsOf } from './dependencies.ts';
 import { isRevisionOf, planRollout, type RevisionFacts } from './plan.ts';
 import { nextProgress, settleMsFor, type Progress } from './progress.ts';
+import type { ControllerMetrics } from '../../api/metrics.ts';
+import { recordRollout } from './metrics.ts';
 
 export const ROLLOUT = 'rollout';
 
 type App = DeepReadonly<CapstanObject<AppSpec, AppStatus>>;
 type Revision = DeepReadonly<CapstanObject<RevisionSpec, RevisionStatus>>;
 
-export function rolloutController(): ControllerDefinition {
+export function rolloutController(options: { metrics?: ControllerMetrics } = {}): ControllerDefinition {
+  const { metrics } = options;
   return {
     name: ROLLOUT,
     primaryKind: 'App',
@@ -34,8 +37,17 @@ export function rolloutController(): ControllerDefinition {
       { kind: 'App', map: (event, caches) => [appKey(event.object), ...dependentsOf(event.object, caches('App').list(hasDependencies))] },
       { kind: 'Revision', map: (event) => ownerApp(event.object) },
     ],
-    reconcile: reconcileApp,
+    reconcile: async (key, ctx) => {
+      const result = await reconcileApp(key, ctx);
+      if (metrics) recordRollout(metrics, key, ctx.informer('App').get(key) as App | undefined, revisionsOf(key, ctx));
+      return result;
+    },
   };
+}
+
+function revisionsOf(key: string, ctx: ReconcileContext): Revision[] {
+  const uid = ctx.informer('App').get(key)?.metadata.uid;
+  return (uid ? ctx.informer('Revision').byIndex('owner', uid) : []) as Revision[];
 }
 
 const hasDependencies = (o: DeepReadonly<AnyObject>) => ((o.spec as DeepReadonly<AppSpec>).dependencies?.length ?? 0) > 0;

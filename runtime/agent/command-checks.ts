@@ -5,8 +5,10 @@
 // (runtime/probes/): merged with the stored status, written only on transitions; a task past
 // maxConsecutiveFailures is failed, and the agent's next pass stops it like any finished task.
 import type { Logger } from 'pino';
+import type { ProbeResults } from '../../api/metrics.ts';
 import type { Store } from '../../api/store.ts';
 import type { ExecResult } from '../driver.ts';
+import { countedProbes } from '../probes/count.ts';
 import { ProbeLoops } from '../probes/loops.ts';
 import { commandProbes, isProbed } from '../probes/task-probes.ts';
 import { writeHealth } from '../probes/write.ts';
@@ -16,6 +18,8 @@ export interface CommandChecksOptions {
   store: Store;
   exec(task: TaskObject, container: string, command: string, timeoutMs: number): Promise<ExecResult>;
   log: Logger;
+  /** Where check results are counted (capstan_probe_results_total, protocol COMMAND). */
+  results?: ProbeResults;
 }
 
 export class CommandChecks {
@@ -37,7 +41,8 @@ export class CommandChecks {
     for (const task of tasks) {
       const uid = task.metadata.uid;
       if (!uid || !isProbed(task) || !task.spec.template.healthChecks.some((c) => c.protocol === 'COMMAND')) continue;
-      const plan = commandProbes(task, (command, timeoutMs, container) => this.options.exec(task, container, command, timeoutMs));
+      const probes = commandProbes(task, (command, timeoutMs, container) => this.options.exec(task, container, command, timeoutMs));
+      const plan = probes && this.options.results ? countedProbes(probes, task, this.options.results) : probes;
       seen.add(uid);
       this.tasks.set(uid, task);
       this.loops.sync(uid, plan);

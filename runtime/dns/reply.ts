@@ -15,7 +15,7 @@ export const CLASSIC_UDP_PAYLOAD = 512;
 export const MAX_UDP_PAYLOAD = 1232;
 const MAX_TCP_MESSAGE = 65_535;
 
-const RCODE = { NOERROR: 0, FORMERR: 1, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
+export const RCODE = { NOERROR: 0, FORMERR: 1, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
 type Rcode = keyof typeof RCODE;
 
 /** The reply to `message`, or undefined when there is nobody to answer (a response, or no header). */

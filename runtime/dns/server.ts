@@ -10,7 +10,9 @@ import { Informer } from '../../api/informer.ts';
 import { endpointsSpecSchema } from '../../api/kinds/endpoints.ts';
 import type { NodeSpec } from '../../api/kinds/node.ts';
 import { refKey, type AnyObject, type DeepReadonly } from '../../api/object.ts';
+import type { DnsMetrics } from '../../api/metrics.ts';
 import type { Store } from '../../api/store.ts';
+import { replyLabels } from './count.ts';
 import { namedNodeOf } from './records.ts';
 import { replyTo, type Transport } from './reply.ts';
 import { DEFAULT_ZONE, Zone } from './zone.ts';
@@ -58,6 +60,8 @@ export type DnsServerOptions = ({ store: Store; informers?: never } | { informer
   zone?: string;
   ttlSeconds?: number;
   log?: DnsLog;
+  /** Where queries are counted, by type and rcode, and answers timed. */
+  metrics?: DnsMetrics;
 };
 
 export interface RunningDnsServer {
@@ -97,9 +101,15 @@ export async function startDnsServer(options: DnsServerOptions): Promise<Running
   let sockets: Bound;
   try {
     sockets = await bindBoth(address, options.port ?? DEFAULT_DNS_PORT, (message, transport) => {
+      const end = options.metrics?.latency.startTimer();
       const reply = replyTo(message, transport, (question) => zone.resolve(question));
       if (!reply) return undefined;
-      return transport === 'udp' ? encode(reply) : streamEncode(reply);
+      const encoded = transport === 'udp' ? encode(reply) : streamEncode(reply);
+      if (options.metrics) {
+        options.metrics.queries.inc(replyLabels(reply));
+        end?.();
+      }
+      return encoded;
     }, log);
   } catch (error) {
     subscription.unsubscribe();

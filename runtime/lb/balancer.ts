@@ -30,6 +30,7 @@ import { drainedKey, loadBalancerLeaseKey } from '../../api/keys.ts';
 import type { AppSpec } from '../../api/kinds/app.ts';
 import type { EndpointsSpec } from '../../api/kinds/endpoints.ts';
 import { parseRefKey, type CapstanObject, type DeepReadonly } from '../../api/object.ts';
+import type { LbMetrics } from '../../api/metrics.ts';
 import type { Store } from '../../api/store.ts';
 import { NodeLease } from '../agent/lease.ts';
 import type { LbRenderOptions, LbService } from './model.ts';
@@ -70,6 +71,8 @@ export interface BalancerOptions {
   leaseTtlSeconds?: number;
   /** How often draining servers' connections are read. */
   drainPollMs?: number;
+  /** Where reloads and runtime API updates are counted. */
+  metrics?: LbMetrics;
 }
 
 /** What one sync did, for logs, `lb status` and the bench's reload count. */
@@ -243,7 +246,7 @@ export class Balancer {
       // reload: the server-state file saved for the new worker must already say it.
       for (const { service, change } of changes) if (this.slots.has(serviceKey(service))) commands.push(...changeCommands(service, change));
     }
-    if (commands.length) await this.send(commands);
+    if (commands.length) await this.sendCounted(commands);
     const runtimeCommands = commands.length;
     let reloaded = false;
     let excluded: string[] = [];
@@ -252,7 +255,7 @@ export class Balancer {
     if (reshaped || shape !== this.shape) {
       const valid = await this.validate(services);
       excluded = valid.excluded;
-      installed(await haproxy.install(valid.text, { reload: true, checked: true }));
+      installed(await this.reload(haproxy, valid.text));
       this.installed = valid.text;
       this.shape = valid.services === services ? shape : shapeOf(valid.services, this.options.render);
       reloaded = true;
@@ -327,6 +330,31 @@ export class Balancer {
   }
 
   /** Sends runtime API commands in one round trip; an answer HAProxy gives only to a refusal is logged. */
+  /** Installs `text` with a reload, counted by result: ok, invalid (HAProxy refused it), failed (threw). */
+  private async reload(haproxy: HAProxyControl, text: string): ReturnType<HAProxyControl['install']> {
+    const reloads = this.options.metrics?.reloads;
+    try {
+      const result = await haproxy.install(text, { reload: true, checked: true });
+      reloads?.inc({ result: result.outcome === 'rejected' ? 'invalid' : 'ok' });
+      return result;
+    } catch (error) {
+      reloads?.inc({ result: 'failed' });
+      throw error;
+    }
+  }
+
+  /** send, with the commands counted by result. */
+  private async sendCounted(commands: readonly string[]): Promise<void> {
+    const updates = this.options.metrics?.runtimeUpdates;
+    try {
+      await this.send(commands);
+      updates?.inc({ result: 'ok' }, commands.length);
+    } catch (error) {
+      updates?.inc({ result: 'failed' }, commands.length);
+      throw error;
+    }
+  }
+
   private async send(commands: readonly string[]): Promise<void> {
     const answer = await this.haproxy!.commands(commands);
     for (const line of answer.split('\n')) {
