@@ -194,7 +194,7 @@ function rawMetadata(value: unknown): z.infer<typeof metadataSchema> {
 }
 
 function toProblems(doc: ManifestDocument, problems: FieldProblem[]): Problem[] {
-  return problems.map((p) => ({ file: doc.file, ...doc.locate(p.path), path: formatPath(p.path), expected: p.expected, found: p.found }));
+  return problems.map((p) => ({ file: doc.file, ...doc.locate(p.path), path: doc.describe?.(p.path) ?? formatPath(p.path), expected: p.expected, found: p.found }));
 }
 
 /** Validates one document; store-wide rules run when `options.store` is given. */

@@ -40,8 +40,10 @@ const say = {
 
 export function applyCommand(act: Act): Command {
   return new Command('apply')
-    .description('Create or update objects from manifests; validates everything first and writes nothing if anything is invalid')
-    .option('-f, --filename <path>', 'a manifest file, a directory (recursive: *.yaml, *.yml, *.json, sorted) or - for stdin; repeatable', collect, [])
+    .description(
+      'Create or update objects from manifests (Capstan YAML/JSON, or Marathon JSON: an app, an array of apps, a group, a pod); validates everything first and writes nothing if anything is invalid',
+    )
+    .option('-f, --filename <path>', 'a manifest file, a directory (recursive: *.yaml, *.yml, *.json, sorted) or - for stdin; Marathon JSON becomes Apps (id /prod/web → namespace prod, name web); repeatable', collect, [])
     .option('--dry-run', 'validate and report what would happen, write nothing', false)
     .option(
       '--prune',

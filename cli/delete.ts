@@ -97,7 +97,7 @@ export function deleteCommand(act: Act): Command {
     .description('Delete objects by KIND NAME... or those of manifests (-f); a missing named object is an error, a missing -f object is reported')
     .argument('[kind]', 'kind, plural or short name (or kind/name)')
     .argument('[names...]', 'names')
-    .option('-f, --filename <path>', 'delete the objects of these manifests; repeatable', collect, [])
+    .option('-f, --filename <path>', 'delete the objects of these manifests (Capstan YAML/JSON or Marathon JSON, as apply); repeatable', collect, [])
     .option('--wait', 'delete in the foreground (dependents first, as propagationPolicy=Foreground) and wait until the objects and their tasks are gone', false)
     .option('--force', 'remove the finalizers of the objects and their dependents instead of waiting for them (warns which workloads may still run)', false)
     .option('--timeout <duration>', 'with --wait: give up after this long (30s, 2m; a bare number is seconds)', '60s')

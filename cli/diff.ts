@@ -21,7 +21,7 @@ export interface DiffOptions {
 export function diffCommand(act: Act): Command {
   return new Command('diff')
     .description('Show what apply would change: exit 0 no differences, 1 differences, 2 error')
-    .option('-f, --filename <path>', 'a manifest file, a directory or - for stdin; repeatable', collect, [])
+    .option('-f, --filename <path>', 'a manifest file, a directory or - for stdin (Capstan YAML/JSON or Marathon JSON, as apply); repeatable', collect, [])
     .option('--inventory <name>', 'the inventory name apply would use (see apply --help)')
     .action(act(async (ctx, options: { filename: string[]; inventory?: string }) => runDiff(ctx, { files: options.filename, inventory: options.inventory })));
 }

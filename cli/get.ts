@@ -11,7 +11,7 @@ import { followEvents, informerFeed, listEvents, sortEvents } from './events.ts'
 import { CliError, EXIT, usageError } from './errors.ts';
 import { columnWidths, formatAge, formatRow, formatTable, palette } from './io.ts';
 
-export type OutputFormat = 'table' | 'wide' | 'yaml' | 'json' | 'name';
+export type OutputFormat = 'table' | 'wide' | 'yaml' | 'json' | 'name' | 'marathon';
 
 export interface GetOptions {
   kind: string;
@@ -25,6 +25,7 @@ export interface GetOptions {
 const say = {
   noResources: (namespace: string | undefined) => (namespace ? `No resources found in ${namespace} namespace.` : 'No resources found.'),
   watchNeedsTable: '-w prints rows: use it with -o table or -o wide',
+  marathonNeedsApps: '-o marathon prints Apps as Marathon JSON: use it with `get apps` (or `get app NAME`), not several kinds',
 } as const;
 
 export function getCommand(act: Act): Command {
@@ -34,7 +35,11 @@ export function getCommand(act: Act): Command {
     .argument('[name]', 'one object')
     .option('-A, --all-namespaces', 'all namespaces', false)
     .option('-l, --selector <selector>', 'label selector: a=b, a!=b, a in (x,y), a, !a')
-    .addOption(new Option('-o, --output <format>', 'output format (name: kind/name per line, for scripts)').choices(['table', 'wide', 'yaml', 'json', 'name']).default('table'))
+    .addOption(
+      new Option('-o, --output <format>', 'output format (name: kind/name per line, for scripts; marathon: Apps as Marathon JSON with their tasks, as GET /v2/apps?embed=apps.tasks)')
+        .choices(['table', 'wide', 'yaml', 'json', 'name', 'marathon'])
+        .default('table'),
+    )
     .option('-w, --watch', 'after the table, print a row for every change until interrupted', false)
     .action(
       act(async (ctx, kindArg: string, nameArg: string | undefined, options: { allNamespaces: boolean; selector?: string; output: OutputFormat; watch: boolean }) => {
@@ -45,9 +50,10 @@ export function getCommand(act: Act): Command {
 }
 
 export async function runGet(ctx: CommandContext, options: GetOptions): Promise<number> {
+  if (options.output === 'marathon' && (options.kind === 'all' || options.kind.includes(','))) throw usageError(say.marathonNeedsApps);
   if (options.kind === 'all') return (await import('./get-all.ts')).runGetAll(ctx, options);
   if (options.kind.includes(',')) return (await import('./get-all.ts')).runGetAll(ctx, options, options.kind.split(',').filter(Boolean));
-  if (options.watch && (options.output === 'yaml' || options.output === 'json' || options.output === 'name')) throw usageError(say.watchNeedsTable);
+  if (options.watch && (options.output === 'yaml' || options.output === 'json' || options.output === 'name' || options.output === 'marathon')) throw usageError(say.watchNeedsTable);
   const selector = options.selector !== undefined ? parseSelector(options.selector) : undefined;
   const session = await ctx.session();
   const definition = session.registry.get(options.kind);
@@ -58,6 +64,7 @@ export async function runGet(ctx: CommandContext, options: GetOptions): Promise<
     (!selector || matches(selector, object.metadata.labels));
 
   if (options.watch) return watch(ctx, { definition, wanted, allNamespaces: options.allNamespaces, wide: options.output === 'wide', namespace });
+  if (options.output === 'marathon') return (await import('./get-marathon.ts')).runGetMarathon(ctx, { definition, wanted, namespace, selector, name: options.name });
 
   const items =
     definition.kind === 'Event'

@@ -3,6 +3,7 @@
 import { validateSet, type ValidSet } from '../api/apply/validate.ts';
 import type { KindRegistry } from '../api/kinds/registry.ts';
 import { formatProblem, parseManifests, type ManifestDocument, type Problem } from '../api/manifest.ts';
+import { marathonShapeOf } from '../api/marathon/shape.ts';
 import type { AnyObject } from '../api/object.ts';
 import type { CommandContext, Session } from './context.ts';
 import { CliError } from './errors.ts';
@@ -36,8 +37,9 @@ export async function loadSet(ctx: CommandContext, options: LoadOptions): Promis
   const parseProblems: Problem[] = [];
   for (const source of sources) {
     const parsed = parseManifests(source.text, source.file);
-    documents.push(...parsed.documents.map((doc) => withDefaultNamespace(doc, ctx, options.session.registry)));
-    parseProblems.push(...parsed.problems);
+    const translated = await withMarathonTranslated(parsed.documents);
+    documents.push(...translated.documents.map((doc) => withDefaultNamespace(doc, ctx, options.session.registry)));
+    parseProblems.push(...parsed.problems, ...translated.problems);
   }
   const { registry, store } = options.session;
   const validation = await validateSet({ documents, parseProblems, registry, ...(options.storeChecks ? { store } : {}) });
@@ -45,8 +47,17 @@ export async function loadSet(ctx: CommandContext, options: LoadOptions): Promis
     reportProblems(ctx, validation.problems);
     throw new CliError(summary(validation.problems, options.consequence), 1);
   }
-  if (validation.set.objects.length === 0) throw new CliError(`no objects found in ${options.files.join(', ')}: expected YAML or JSON manifests`);
+  if (validation.set.objects.length === 0) throw new CliError(`no objects found in ${options.files.join(', ')}: expected YAML or JSON manifests, or Marathon JSON (an app, an array of apps, a group, a pod)`);
   return validation.set;
+}
+
+/**
+ * Marathon JSON (an app, an array of apps, a group, a pod) becomes Apps, their ids naming their
+ * namespaces; the translators load only when a document is Marathon's.
+ */
+async function withMarathonTranslated(documents: ManifestDocument[]): Promise<{ documents: ManifestDocument[]; problems: Problem[] }> {
+  if (!documents.some((doc) => marathonShapeOf(doc.value) !== undefined)) return { documents, problems: [] };
+  return (await import('../api/marathon/documents.ts')).translateMarathonDocuments(documents);
 }
 
 function reportProblems(ctx: CommandContext, problems: Problem[]): void {

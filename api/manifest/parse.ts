@@ -20,6 +20,8 @@ export interface ManifestDocument {
   value: unknown;
   /** Where the field at `path` is written, or its nearest parent that is. */
   locate(path: Path): Position;
+  /** How a problem names the field at `path` when not by the path itself: a translated Marathon document names the Marathon field. */
+  describe?(path: Path): string;
 }
 
 export interface Problem extends Position {
