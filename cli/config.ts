@@ -29,6 +29,8 @@ export const envSchema = z.object({
   CAPSTAN_EDITOR: z.string().trim().min(1).optional().catch(undefined),
   EDITOR: z.string().trim().min(1).optional().catch(undefined),
   VISUAL: z.string().trim().min(1).optional().catch(undefined),
+  // `capstan api --auth`'s default: the file of its bearer tokens and user:password lines.
+  CAPSTAN_API_AUTH: z.string().trim().min(1).optional().catch(undefined),
 });
 export type CliEnv = z.infer<typeof envSchema>;
 
@@ -54,6 +56,8 @@ export interface CliConfig {
   cwd: string;
   /** `capstan edit`'s editor command: CAPSTAN_EDITOR, then EDITOR, then VISUAL, then vi. */
   editor: string;
+  /** `capstan api`'s auth file when --auth is not given: CAPSTAN_API_AUTH. */
+  apiAuth?: string;
 }
 
 export class ConfigError extends Error {
@@ -77,7 +81,7 @@ export function resolveConfig(options: ResolveOptions): CliConfig {
   const home = env.HOME ?? options.homedir;
   const configPath = configPathFor(env, home);
   const editor = env.CAPSTAN_EDITOR ?? env.EDITOR ?? env.VISUAL ?? 'vi';
-  const base = { configPath, debug: env.CAPSTAN_DEBUG, home, cwd, editor };
+  const base = { configPath, debug: env.CAPSTAN_DEBUG, home, cwd, editor, apiAuth: env.CAPSTAN_API_AUTH };
   const namespace = globals.namespace ?? DEFAULT_NAMESPACE;
   const common = { ...base, namespace, namespaceExplicit: globals.namespace !== undefined };
   if (globals.etcd !== undefined) return { ...common, etcd: checkEndpoint(globals.etcd, '--etcd'), etcdSource: '--etcd' };

@@ -41,6 +41,13 @@ export interface ApplySetOptions {
    * store's limits, or keeps conflicting, written object by object instead (`written` says which).
    */
   atomic?: boolean;
+  /**
+   * Read and record the inventories (default true). A writer that never prunes (the HTTP API, where
+   * Marathon's clients create, change and delete one object at a time) skips them: recording would
+   * read and rewrite the whole inventory key on every request, and two concurrent requests would
+   * each write back a list missing the other's object.
+   */
+  inventories?: boolean;
 }
 
 /** What became of one object of the set. `object` is what the store holds (or would, on a dry run). */
@@ -81,6 +88,7 @@ export interface ApplySetResult {
 
 const say = {
   beingDeleted: 'is being deleted; apply again once it is gone',
+  pruneNeedsInventories: 'apply: prune works from the inventory, so it cannot be asked for with inventories: false',
   nothingPlanned: (kind: string, name: string) => `apply: nothing planned for absent ${kind} ${name}`,
   keptConflicting: (attempts: number) => `the set's transaction conflicted ${attempts} times; written object by object`,
   tooLarge: (reason: string) => `the set does not fit one transaction (${reason}); written object by object`,
@@ -102,7 +110,9 @@ export async function applySet(set: ValidSet, options: ApplySetOptions): Promise
   const { store, namespace } = options;
   const dryRun = options.dryRun ?? false;
   const target = pruneInventory(options.inventory);
-  const previous = (await readInventory(store.client, namespace, target))?.entries ?? [];
+  const inventories = options.inventories ?? true;
+  if (!inventories && options.prune) throw new Error(say.pruneNeedsInventories);
+  const previous = inventories ? ((await readInventory(store.client, namespace, target))?.entries ?? []) : [];
   const current = await prefetch(store, set.objects);
 
   // Kinds first (a CustomKind before its objects), then everything else with up to APPLY_WINDOW
@@ -142,7 +152,7 @@ export async function applySet(set: ValidSet, options: ApplySetOptions): Promise
   const { pruned, kept } = options.prune ? await prune(store, { leftover, inventory: target, selector: options.prune.selector, dryRun }) : { pruned: [], kept: leftover };
 
   let unsaved: ApplySetResult['unsaved'] = [];
-  if (!dryRun) {
+  if (!dryRun && inventories) {
     // The inventories the objects were in before this apply: one they moved out of keeps no entry.
     const before = [...current.values()].flatMap(({ object }) => object?.metadata.labels?.[INVENTORY_LABEL] ?? []);
     const dropped = leftover.filter((entry) => !kept.includes(entry));
