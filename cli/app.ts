@@ -6,17 +6,11 @@
 // on the current revision's backoff. Metadata is not part of the template, so no revision is made and
 // no task is replaced; the failures already counted stay counted.
 import { Command } from 'commander';
-import type { AppSpec, AppStatus } from '../api/kinds/app.ts';
 import { LAUNCH_DELAY_RESET_ANNOTATION } from '../api/kinds/wellknown.ts';
-import type { CapstanObject } from '../api/object.ts';
-import { readModifyWrite } from '../api/read-modify-write.ts';
+import { resetLaunchDelay } from '../api/ops/reset-delay.ts';
 import type { Act } from './command.ts';
 import type { CommandContext } from './context.ts';
 import { CliError, EXIT } from './errors.ts';
-
-type App = CapstanObject<AppSpec, AppStatus>;
-
-const MAX_ATTEMPTS = 5;
 
 export const say = {
   notFound: (ns: string, name: string) => `app "${name}" not found in namespace "${ns}"`,
@@ -38,19 +32,9 @@ export function appCommand(act: Act): Command {
 export async function runResetDelay(ctx: CommandContext, name: string): Promise<number> {
   const { store } = await ctx.session();
   const namespace = ctx.config.namespace;
-  const result = await readModifyWrite<App>({
-    store,
-    kind: 'App',
-    ref: { namespace, name },
-    write: 'update',
-    change: (app) => {
-      const annotations = { ...(app.metadata.annotations ?? {}), [LAUNCH_DELAY_RESET_ANNOTATION]: new Date().toISOString() };
-      return { ...app, metadata: { ...app.metadata, annotations } };
-    },
-    attempts: MAX_ATTEMPTS,
-  });
+  const result = await resetLaunchDelay({ store, namespace, name, now: new Date() });
   if (result.outcome === 'gone') throw new CliError(say.notFound(namespace, name));
-  const delay = result.object.status?.launchDelay;
+  const delay = result.delay;
   ctx.io.stdout.write(`${delay ? say.reset(name, delay.seconds, delay.failures) : say.noDelay(name)}\n`);
   return EXIT.ok;
 }

@@ -9,10 +9,11 @@
 // manifest again keeps both annotations: apply removes only the annotations its manifests set.
 import { Command } from 'commander';
 import type { AppSpec, AppStatus } from '../api/kinds/app.ts';
-import { withTemplateOf, type RevisionSpec, type RevisionStatus } from '../api/kinds/revision.ts';
-import { APP_LABEL, PAUSED_ANNOTATION, RESTARTED_AT_ANNOTATION } from '../api/kinds/wellknown.ts';
+import { RESTARTED_AT_ANNOTATION } from '../api/kinds/wellknown.ts';
+import { setPaused } from '../api/ops/pause.ts';
+import { restartApp } from '../api/ops/restart.ts';
+import { revisionsOf, undoApp } from '../api/ops/undo.ts';
 import { getCondition, refKey, type CapstanObject } from '../api/object.ts';
-import { readModifyWrite } from '../api/read-modify-write.ts';
 import type { Store } from '../api/store.ts';
 import { parseDuration, type Act } from './command.ts';
 import type { CommandContext } from './context.ts';
@@ -20,10 +21,8 @@ import { CliError, EXIT, usageError } from './errors.ts';
 import { formatAge, formatTable, palette } from './io.ts';
 
 type App = CapstanObject<AppSpec, AppStatus>;
-type Revision = CapstanObject<RevisionSpec, RevisionStatus>;
 
 const POLL_MS = 200;
-const MAX_ATTEMPTS = 5;
 
 const say = {
   notFound: (ns: string, name: string) => `app "${name}" not found in namespace "${ns}"`,
@@ -77,28 +76,18 @@ async function getApp(store: Store, namespace: string, name: string): Promise<Ap
   return app;
 }
 
-async function revisionsOf(store: Store, app: App): Promise<Revision[]> {
-  const { items } = await store.list<Revision>('Revision', { namespace: app.metadata.namespace, labelSelector: `${APP_LABEL}=${app.metadata.name}` });
-  return items.filter((r) => r.metadata.ownerReferences?.some((o) => o.uid === app.metadata.uid)).sort((a, b) => a.spec.number - b.spec.number);
-}
-
-/** Re-reads and retries on a conflict: someone (a controller, a person) wrote in between. */
-async function updateApp(store: Store, namespace: string, name: string, change: (app: App) => App): Promise<void> {
-  const result = await readModifyWrite<App>({ store, kind: 'App', ref: { namespace, name }, write: 'update', change, attempts: MAX_ATTEMPTS });
-  if (result.outcome === 'gone') throw new CliError(say.notFound(namespace, name));
-}
-
 async function runAnnotate(ctx: CommandContext, name: string, verb: 'pause' | 'resume' | 'restart'): Promise<number> {
   const { store } = await ctx.session();
   const namespace = ctx.config.namespace;
-  await updateApp(store, namespace, name, (app) => {
-    const annotations = { ...(app.metadata.annotations ?? {}) };
-    if (verb === 'pause') annotations[PAUSED_ANNOTATION] = 'true';
-    if (verb === 'resume') delete annotations[PAUSED_ANNOTATION];
-    if (verb === 'restart') annotations[RESTARTED_AT_ANNOTATION] = new Date().toISOString();
-    return { ...app, metadata: { ...app.metadata, annotations } };
-  });
-  ctx.io.stdout.write(`${verb === 'pause' ? say.paused(name) : verb === 'resume' ? say.resumed(name) : say.restarted(name)}\n`);
+  if (verb === 'restart') {
+    const result = await restartApp({ store, namespace, name, now: new Date() });
+    if (result.outcome === 'gone') throw new CliError(say.notFound(namespace, name));
+    ctx.io.stdout.write(`${say.restarted(name)}\n`);
+    return EXIT.ok;
+  }
+  const result = await setPaused({ store, namespace, name, paused: verb === 'pause' });
+  if (result.outcome === 'gone') throw new CliError(say.notFound(namespace, name));
+  ctx.io.stdout.write(`${verb === 'pause' ? say.paused(name) : say.resumed(name)}\n`);
   return EXIT.ok;
 }
 
@@ -107,23 +96,16 @@ async function runUndo(ctx: CommandContext, name: string, toRevision: string | u
   if (wanted !== undefined && !(Number.isInteger(wanted) && wanted > 0)) throw usageError(say.toRevision(toRevision!));
   const { store } = await ctx.session();
   const namespace = ctx.config.namespace;
-  const app = await getApp(store, namespace, name);
-  const revisions = await revisionsOf(store, app);
-  const current = app.status?.currentRevision;
-  const target =
-    wanted !== undefined
-      ? revisions.find((r) => r.spec.number === wanted)
-      : (revisions.find((r) => r.spec.number === app.status?.stableRevision && r.spec.number !== current) ??
-        [...revisions].reverse().find((r) => current !== undefined && r.spec.number < current));
-  if (!target) {
-    throw new CliError(wanted !== undefined ? say.noRevision(name, wanted, revisions.map((r) => r.spec.number)) : say.nothingToUndo(name));
+  const result = await undoApp({ store, namespace, name, toRevision: wanted });
+  if (result.outcome === 'gone') throw new CliError(say.notFound(namespace, name));
+  if (result.outcome === 'noRevision') {
+    throw new CliError(result.wanted !== undefined ? say.noRevision(name, result.wanted, result.known) : say.nothingToUndo(name));
   }
-  if (target.spec.number === current) {
-    ctx.io.stdout.write(`${say.already(name, current)}\n`);
+  if (result.outcome === 'already') {
+    ctx.io.stdout.write(`${say.already(name, result.revision)}\n`);
     return EXIT.ok;
   }
-  await updateApp(store, namespace, name, (fresh) => withTemplateOf(fresh, target) as App);
-  ctx.io.stdout.write(`${say.undone(name, target.spec.number)}\n`);
+  ctx.io.stdout.write(`${say.undone(name, result.to)}\n`);
   return EXIT.ok;
 }
 

@@ -11,9 +11,8 @@
 // then deletes their Volumes (the agent of each node removes the directory, then the object goes).
 // It also wipes what an earlier scale-down kept: `scale db 1 --wipe` on an App already at 1.
 import { Command } from 'commander';
-import { isResident, type AppSpec } from '../api/kinds/app.ts';
-import { DEFAULT_NAMESPACE, type CapstanObject } from '../api/object.ts';
-import { readModifyWrite } from '../api/read-modify-write.ts';
+import { DEFAULT_NAMESPACE } from '../api/object.ts';
+import { scaleApp } from '../api/ops/scale.ts';
 import { fromSlot, volumesOf, waitSlotsStopped, wipe, type VolumeObject } from './app-volumes.ts';
 import { objectNotFound, parseDuration, type Act } from './command.ts';
 import type { CommandContext } from './context.ts';
@@ -28,9 +27,6 @@ export interface ScaleOptions {
   timeoutMs?: number;
 }
 
-type App = CapstanObject<AppSpec>;
-
-const MAX_ATTEMPTS = 5;
 const DEFAULT_TIMEOUT_MS = 60_000;
 
 const inNamespace = (namespace: string) => (namespace === DEFAULT_NAMESPACE ? '' : ` -n ${namespace}`);
@@ -77,23 +73,10 @@ function appName(target: string): string {
 export async function runScale(ctx: CommandContext, options: ScaleOptions): Promise<number> {
   const { store, registry } = await ctx.session();
   const namespace = ctx.config.namespace;
-  let before = 0;
-  let resident = false;
-  const result = await readModifyWrite<App>({
-    store,
-    kind: 'App',
-    ref: { namespace, name: options.app },
-    write: 'update',
-    change: (current) => {
-      if (current.metadata.deletionTimestamp) throw new CliError(say.beingDeleted(options.app));
-      before = current.spec.instances;
-      resident = isResident(current.spec);
-      if (current.spec.instances === options.instances) return undefined;
-      return { ...current, spec: { ...current.spec, instances: options.instances } };
-    },
-    attempts: MAX_ATTEMPTS,
-  });
+  const result = await scaleApp({ store, namespace, name: options.app, instances: options.instances });
   if (result.outcome === 'gone') throw new CliError(objectNotFound(registry.get('App'), options.app, namespace));
+  if (result.outcome === 'beingDeleted') throw new CliError(say.beingDeleted(options.app));
+  const { before, resident } = result;
   const line = result.outcome === 'unchanged' ? say.unchanged(options.app, options.instances) : say.scaled(options.app, before, options.instances);
   ctx.io.stdout.write(`${line}\n`);
   if (options.wipe) await wipeScaledAway(ctx, options);
