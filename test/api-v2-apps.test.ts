@@ -228,6 +228,28 @@ describe('PUT, PATCH and the deployment lock', () => {
   }, 60_000);
 });
 
+describe('Marathon writes and the fields Marathon has no word for', () => {
+  it('a PUT keeps the App\'s Capstan-only fields (progressDeadlineSeconds, drainTimeoutSeconds, revisionHistoryLimit) instead of resetting them', async () => {
+    await cluster.createApp('tuned', {
+      instances: 1,
+      driver: 'process',
+      progressDeadlineSeconds: 77,
+      drainTimeoutSeconds: 2,
+      revisionHistoryLimit: 4,
+      containers: [{ cmd: 'exec busybox sleep 3600', resources: { cpus: 0.01, mem: 4 } }],
+    });
+    const changed = await call('PUT', '/v2/apps/tuned?force=true', { cmd: 'exec busybox sleep 3601' });
+    expect(changed.status, JSON.stringify(changed.body)).toBe(200);
+    const spec = (await getApp('tuned'))!.spec;
+    expect(spec.containers[0]!.cmd).toBe('exec busybox sleep 3601');
+    expect({ progressDeadlineSeconds: spec.progressDeadlineSeconds, drainTimeoutSeconds: spec.drainTimeoutSeconds, revisionHistoryLimit: spec.revisionHistoryLimit }).toEqual({
+      progressDeadlineSeconds: 77,
+      drainTimeoutSeconds: 2,
+      revisionHistoryLimit: 4,
+    });
+  }, 60_000);
+});
+
 describe('PUT and PATCH /v2/apps: many apps in one change', () => {
   it('creates and updates several apps as one set, one deployment; one invalid app writes nothing', async () => {
     const invalid = await call('PUT', '/v2/apps', [marathonApp('/one'), marathonApp('/two', { instances: -1 })]);

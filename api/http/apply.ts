@@ -14,6 +14,7 @@ import { validateSet } from '../apply/validate.ts';
 import type { InformerFactory } from '../informer.ts';
 import type { StoreReader } from '../kinds/registry.ts';
 import type { ManifestDocument, Problem } from '../manifest.ts';
+import { withCapstanOnlyFields } from '../marathon/app.ts';
 import { DEFAULT_NAMESPACE, type AnyObject } from '../object.ts';
 import type { ApiContext } from './context.ts';
 
@@ -37,7 +38,13 @@ export interface ApplyObjectsOptions {
  * object may still have `failed` (a conflict that kept recurring: `result.failed`).
  */
 export async function applyObjects(ctx: ApiContext, objects: AnyObject[], options: ApplyObjectsOptions = {}): Promise<{ problems?: Problem[]; result?: ApplySetResult }> {
-  const documents = objects.map((value, index) => documentOf(value, index));
+  // The objects come from Marathon JSON: an App that exists keeps the fields Marathon cannot express.
+  const kept = await Promise.all(
+    objects.map(async (object) =>
+      object.kind === 'App' ? withCapstanOnlyFields(object, await ctx.store.get('App', { namespace: object.metadata.namespace ?? DEFAULT_NAMESPACE, name: object.metadata.name })) : object,
+    ),
+  );
+  const documents = kept.map((value, index) => documentOf(value, index));
   return applyDocuments(ctx, documents, { dryRun: options.dryRun });
 }
 

@@ -192,6 +192,22 @@ export function appFromMarathon(json: unknown, options: AppFromMarathonOptions =
   return { app, problems: t.problems, origin: t.origin };
 }
 
+/**
+ * The App spec fields Marathon's JSON has no word for. A Marathon write (POST/PUT of an app, a group,
+ * a pod) to an existing App keeps their live values (withCapstanOnlyFields): without that, changing an
+ * app through a Marathon client would quietly reset what was set in Capstan's own terms.
+ */
+export const CAPSTAN_ONLY_APP_FIELDS = ['progressDeadlineSeconds', 'revisionHistoryLimit', 'drainTimeoutSeconds', 'loadBalancer'] as const;
+
+/** `app` (translated from Marathon JSON) with the live App's CAPSTAN_ONLY_APP_FIELDS that it leaves unset. */
+export function withCapstanOnlyFields(app: AnyObject, live: DeepReadonly<AnyObject> | undefined): AnyObject {
+  if (!live || app.kind !== 'App') return app;
+  const spec = { ...(app.spec as Record<string, unknown>) };
+  const liveSpec = live.spec as Readonly<Record<string, unknown>>;
+  for (const field of CAPSTAN_ONLY_APP_FIELDS) if (spec[field] === undefined && liveSpec[field] !== undefined) spec[field] = liveSpec[field];
+  return { ...app, spec };
+}
+
 /** An app's one container: its image, command, environment, resources and mounts. */
 function mainContainer(t: Translation, json: Record<string, unknown>, container: ContainerReading): Record<string, unknown> {
   const main: Record<string, unknown> = {};
