@@ -1,8 +1,12 @@
 // `capstan up`: a local Capstan in one command. Starts a list of components in order — etcd, a Docker
 // Engine (unless one answers already), the busybox image, the node agent, the controllers, the DNS
-// server and a load balancer (HAProxy) — points the config file at the etcd it started, applies the
-// demo manifests, prints the URLs where the demo answers (directly, through HAProxy, by name), and on
-// Ctrl-C stops what it started, in reverse order, and nothing else.
+// server, a load balancer (HAProxy) and the HTTP API (local/api.ts, last: it stops first) — points the
+// config file at the etcd it started, applies the demo manifests, prints the URLs where the demo
+// answers (directly, through HAProxy, by name) and the API's, and on Ctrl-C stops what it started, in
+// reverse order, and nothing else.
+// Each component it runs in its process (the agent, the controllers, DNS, the load balancer, the API)
+// serves its Prometheus metrics on loopback, as the standalone commands do with --metrics-port 0, and
+// up prints where (`<component> metrics: URL`) right after the component starts; etcd's own too.
 // With --git it syncs a repository instead of applying the demo (local/git-sync.ts).
 //
 // The order is chosen for the stop as much as for the start. The load balancer and DNS come last, so
@@ -34,6 +38,7 @@ import { LocalAgent } from './local/node-agent.ts';
 import { parseGitFlag, type GitFlag } from './local/git-flag.ts';
 import { syncFromGit } from './local/git-sync.ts';
 import { firstFree } from './local/ports.ts';
+import { apiComponent, UP_API_PORT } from './local/api.ts';
 import { waitForFrontDoor } from './local/traffic.ts';
 import { readableLogger } from './logger.ts';
 import { RAISED_TXN_LIMITS } from '../api/txn.ts';
@@ -54,6 +59,8 @@ export interface UpOptions {
   cpuOvercommit?: number;
   /** Sync this repository (local/git-sync.ts) instead of applying the demo. */
   git?: GitFlag;
+  /** The HTTP API's port on 127.0.0.1 (local/api.ts); default UP_API_PORT when free, else any free port. */
+  apiPort?: number;
 }
 
 const DEFAULT_CLIENT_PORT = 2379;
@@ -79,13 +86,13 @@ export function upCommand(act: Act): Command {
   return new Command('up')
     .description(
       'Run a local Capstan in the foreground: etcd, a Docker Engine (unless one answers), the controllers, one node agent, ' +
-        'the DNS server and a load balancer (HAProxy) on 127.0.0.1, data kept in the state dir; applies the demo and prints ' +
-        'where it answers (directly, through HAProxy, by name); Ctrl-C stops everything it started',
+        'the DNS server, a load balancer (HAProxy) and the HTTP API on 127.0.0.1, data kept in the state dir; applies the demo and prints ' +
+        'where it answers (directly, through HAProxy, by name), the API\'s URL and each component\'s Prometheus metrics URL; Ctrl-C stops everything it started',
     )
     .option('--state-dir <dir>', 'where etcd, dockerd and the agent keep their data and logs (default: .capstan/ in the current directory)')
     .option('--apply <dir>', `apply these manifests once started (default: ${DEMO} when present)`)
     .option('--no-apply', 'apply nothing')
-    .option('--no-controllers', 'start etcd only')
+    .option('--no-controllers', 'start etcd and the HTTP API only')
     .option(
       '--git <url[#ref:path]>',
       'sync this repository (GitRepository and Sync "up", prune on) instead of applying the demo, e.g. file:///tmp/deploy.git#main:apps; ' +
@@ -96,6 +103,7 @@ export function upCommand(act: Act): Command {
     .option('--dns-port <port>', `the DNS server's port on ${LOOPBACK}, UDP and TCP (default: ${FRONT_DOOR_DEFAULTS.dnsPort})`, positiveInteger('--dns-port'))
     .option('--http-port <port>', `the load balancer's shared HTTP frontend (virtual hosts) on ${LOOPBACK} (default: ${FRONT_DOOR_DEFAULTS.httpPort}; 80 needs root and is often taken)`, positiveInteger('--http-port'))
     .option('--stats-port <port>', `the load balancer's stats page on ${LOOPBACK} (default: ${FRONT_DOOR_DEFAULTS.statsPort})`, positiveInteger('--stats-port'))
+    .option('--api-port <port>', `the HTTP API (capstan api) on ${LOOPBACK} (default: ${UP_API_PORT} when free, else any free port; printed as "api: URL")`, positiveInteger('--api-port'))
     .option(
       '--cpu-overcommit <factor>',
       `the local node offers this many cpus per core (default: ${LOCAL_CPU_OVERCOMMIT}): Apps are placed on the cpus they ask for, 1 per instance without resources, ` +
@@ -116,6 +124,7 @@ export function upCommand(act: Act): Command {
             statsPort?: number;
             cpuOvercommit?: number;
             git?: GitFlag;
+            apiPort?: number;
           },
         ) =>
         runUp(ctx, {
@@ -128,6 +137,7 @@ export function upCommand(act: Act): Command {
           statsPort: options.statsPort,
           cpuOvercommit: options.cpuOvercommit,
           git: options.git,
+          apiPort: options.apiPort,
         }),
       ),
     );
@@ -161,6 +171,8 @@ export async function runUp(ctx: CommandContext, options: UpOptions): Promise<nu
   const components: Component[] = [
     {
       name: 'etcd',
+      // etcd serves its own metrics on its client URL.
+      metricsUrl: `${etcd.url}/metrics`,
       async start() {
         await etcd.start();
         writeFileSync(join(stateDir, 'ports.json'), JSON.stringify(ports));
@@ -189,6 +201,7 @@ export async function runUp(ctx: CommandContext, options: UpOptions): Promise<nu
       lb,
     );
   }
+  components.push(apiComponent({ session: () => session!, etcd: etcd.url, port: options.apiPort, log, out: ctx.io.stdout }));
 
   const started: Component[] = [];
   let code: number = EXIT.ok;
@@ -198,6 +211,7 @@ export async function runUp(ctx: CommandContext, options: UpOptions): Promise<nu
       const where = await component.start();
       started.push(component);
       log.info(`${component.name} started: ${where}`);
+      if (component.metricsUrl) ctx.io.stdout.write(`${component.name} metrics: ${component.metricsUrl}\n`);
     }
     // --git replaces the demo: the repository is what should run. --apply DIR still applies besides.
     const demo = !options.git && existsSync(join(ctx.config.cwd, DEMO)) ? DEMO : undefined;
@@ -321,6 +335,9 @@ function agentComponent(options: { session: () => Session; stateDir: string; soc
   let agent: LocalAgent | undefined;
   return {
     name: 'agent',
+    get metricsUrl() {
+      return agent?.metricsUrl;
+    },
     async start() {
       agent = new LocalAgent({
         store: options.session().store,
@@ -329,6 +346,7 @@ function agentComponent(options: { session: () => Session; stateDir: string; soc
         dockerSocket: options.socketPath(),
         logger: options.log.child({ name: `agent ${NODE_NAME}` }),
         cpuOvercommit: options.cpuOvercommit,
+        metricsPort: 0,
       });
       const drivers = await agent.start();
       const { cores, overcommit, mem } = agent.capacity;
@@ -356,11 +374,15 @@ function controllersComponent(options: { session: () => Session; log: Logger; st
     get webhookUrl() {
       return running?.webhookUrl;
     },
+    get metricsUrl() {
+      return running?.metricsUrl;
+    },
     async start() {
       running = await startControllers({
         store: options.session().store,
         logger: options.log.child({ name: 'controllers' }),
         leaderElection: true,
+        metricsPort: 0,
         gitCacheDir: join(options.stateDir, 'git'),
         webhook: { host: LOOPBACK, port: await firstFree([WEBHOOK_PORT]), secretFile: webhookSecretFile },
       });

@@ -16,6 +16,7 @@ import { builtinRegistry } from '../api/kinds/builtin.ts';
 import { BIN, REPO, spawnCapstan } from './helpers/cli.ts';
 import { useStore } from './helpers/etcd.ts';
 import { until } from './helpers/poll.ts';
+import { scrape } from './helpers/prometheus.ts';
 
 const db = useStore(builtinRegistry());
 const dir = mkdtempSync(join(tmpdir(), 'capstan-api-server-'));
@@ -249,6 +250,12 @@ describe('`capstan up`', () => {
       expect(await (await fetch(`${url}/ping`)).text()).toBe('pong');
       const info = (await (await fetch(`${url}/v2/info`)).json()) as { leader: string };
       expect(info.leader).toBe(new URL(url).host);
+      // Without controllers only etcd and the API run: each prints where its metrics are.
+      expect([...stdout.matchAll(/^(\S+) metrics: (.*)$/gm)].map((m) => [m[1], m[2]])).toEqual([
+        ['etcd', expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/)],
+        ['api', `${url}/metrics`],
+      ]);
+      expect((await scrape(`${url}/metrics`)).has('capstan_api_requests_total')).toBe(true);
       up.kill('SIGINT');
       expect(await exited).toBe(0);
       expect(stderr).toMatch(/api stopped/);

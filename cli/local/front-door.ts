@@ -1,7 +1,10 @@
 // The front door `capstan up` adds to a local Capstan: the DNS server of runtime/dns and a load
 // balancer (capstan lb's HAProxy), both on loopback only, and the check that their ports are free.
+// Each serves its Prometheus metrics on a free loopback port, as `capstan dns` and `capstan lb` do
+// with --metrics-port 0.
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import type { MetricsServer } from '../../api/metrics.ts';
 import type { Session } from '../context.ts';
 import { CliError } from '../errors.ts';
 import { LB_DEFAULTS, startLoadBalancer, type RunningLoadBalancer } from '../lb.ts';
@@ -28,23 +31,42 @@ const say = {
 /** The DNS server of runtime/dns on loopback, answering for the cluster's Endpoints as they change. */
 export function dnsComponent(options: { session: () => Session; port: number; log: Logger }): Component {
   let server: { close(): Promise<void> } | undefined;
+  let metricsServer: MetricsServer | undefined;
   return {
     name: 'dns',
+    get metricsUrl() {
+      return metricsServer?.url;
+    },
     async start() {
-      const { startDnsServer } = await import('../../runtime/dns/server.ts');
+      const [{ startDnsServer }, { DnsMetrics, serveMetrics }] = await Promise.all([import('../../runtime/dns/server.ts'), import('../../api/metrics.ts')]);
       const log = options.log.child({ name: 'dns' });
+      const metrics = new DnsMetrics();
+      let running: Awaited<ReturnType<typeof startDnsServer>>;
       try {
-        const running = await startDnsServer({ store: options.session().store, address: LOOPBACK, port: options.port, zone: DNS_ZONE, log: { info: (m) => log.info(m), warn: (m) => log.warn(m) } });
-        server = running;
-        return `answering for ${running.zone}. on ${LOOPBACK}:${running.port} (udp, tcp)`;
+        running = await startDnsServer({
+          store: options.session().store.withMetrics(metrics.etcd),
+          metrics,
+          address: LOOPBACK,
+          port: options.port,
+          zone: DNS_ZONE,
+          log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+        });
       } catch (error) {
         // Taken between the check at start-up and now.
         if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new CliError(say.portTaken(options.port, 'DNS', '--dns-port'));
         throw error;
       }
+      try {
+        metricsServer = await serveMetrics({ registry: metrics.registry, port: 0 });
+      } catch (error) {
+        await running.close();
+        throw error;
+      }
+      server = running;
+      return `answering for ${running.zone}. on ${LOOPBACK}:${running.port} (udp, tcp)`;
     },
     async stop() {
-      await server?.close();
+      await Promise.all([server?.close(), metricsServer?.close()]);
     },
   };
 }
@@ -69,6 +91,9 @@ export function lbComponent(options: {
     get running() {
       return running;
     },
+    get metricsUrl() {
+      return running?.metricsUrl;
+    },
     async start() {
       running = await startLoadBalancer({
         name: LB_NAME,
@@ -80,6 +105,7 @@ export function lbComponent(options: {
         statsPort: options.statsPort,
         drainTimeoutSeconds: LB_DEFAULTS.drainTimeoutSeconds,
         hardStopAfterSeconds: LB_DEFAULTS.hardStopAfterSeconds,
+        metricsPort: 0,
         store: options.session().store,
         log: options.log.child({ name: 'lb' }),
       });

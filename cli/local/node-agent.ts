@@ -11,10 +11,14 @@
 // behind. They are stopped through the agent's own drivers while the agent still runs, so it
 // records each task as Killed; the next `up` sees terminal tasks and the replicas controller starts
 // new ones, instead of finding "Running" tasks whose workloads vanished.
+//
+// Metrics as `capstan agent --metrics-port` has them: the agent counts into an AgentMetrics, its
+// Store times etcd into the same registry, served on loopback (port 0: any free one).
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { TaskSpec, TaskStatus } from '../../api/kinds/task.ts';
+import type { MetricsServer } from '../../api/metrics.ts';
 import { isTerminal } from '../../api/kinds/task.ts';
 import type { CapstanObject } from '../../api/object.ts';
 import type { Store } from '../../api/store.ts';
@@ -32,6 +36,8 @@ export interface LocalAgentOptions {
   portRange?: { from: number; to: number };
   /** cpus offered per core (capacity.ts); default LOCAL_CPU_OVERCOMMIT. */
   cpuOvercommit?: number;
+  /** Serve Prometheus metrics on 127.0.0.1:<port> (0: any free port); omitted: none. */
+  metricsPort?: number;
 }
 
 type Task = CapstanObject<TaskSpec, TaskStatus>;
@@ -44,11 +50,17 @@ const REPORT_WAIT_MS = 3_000;
 export class LocalAgent {
   private agent: Agent | undefined;
   private drivers: Driver[] = [];
+  private metricsServer: MetricsServer | undefined;
 
   constructor(private readonly options: LocalAgentOptions) {}
 
   get endpoint(): string {
     return this.agent?.endpoint ?? '';
+  }
+
+  /** Where the agent's metrics are served, once started with metricsPort. */
+  get metricsUrl(): string | undefined {
+    return this.metricsServer?.url;
   }
 
   /** What the node offers: the machine's memory, and its cores times the overcommit factor. */
@@ -59,19 +71,22 @@ export class LocalAgent {
   async start(): Promise<string[]> {
     const { store, node, stateDir, dockerSocket, logger } = this.options;
     // Loaded here: only `up` pays for dockerode and the agent.
-    const [{ Agent }, { freeDiskMiB }, { default: Docker }, { DockerDriver }, { ProcessDriver }] = await Promise.all([
+    const [{ Agent }, { freeDiskMiB }, { default: Docker }, { DockerDriver }, { ProcessDriver }, { AgentMetrics, serveMetrics }] = await Promise.all([
       import('../../runtime/agent.ts'),
       import('../../runtime/agent/volumes.ts'),
       import('dockerode'),
       import('../../runtime/drivers/docker.ts'),
       import('../../runtime/drivers/process.ts'),
+      import('../../api/metrics.ts'),
     ]);
+    const metrics = new AgentMetrics();
     this.drivers = [
       new DockerDriver({ docker: new Docker({ socketPath: dockerSocket }), nodeName: node }),
       new ProcessDriver({ stateDir: join(stateDir, 'process') }),
     ];
     this.agent = new Agent({
-      store,
+      store: store.withMetrics(metrics.etcd),
+      metrics,
       nodeName: node,
       address: '127.0.0.1',
       // disk: the free space where volumes are kept (`capstan agent --disk auto`).
@@ -81,7 +96,13 @@ export class LocalAgent {
       stateDir,
       logger,
     });
-    await this.agent.start();
+    if (this.options.metricsPort !== undefined) this.metricsServer = await serveMetrics({ registry: metrics.registry, port: this.options.metricsPort });
+    try {
+      await this.agent.start();
+    } catch (error) {
+      await this.metricsServer?.close();
+      throw error;
+    }
     return this.drivers.map((d) => d.name);
   }
 
@@ -97,6 +118,7 @@ export class LocalAgent {
     await this.agent?.stop();
     stopped += await this.stopWorkloads(false).catch(() => 0);
     await Promise.all(this.drivers.map((driver) => driver.close()));
+    await this.metricsServer?.close();
     return stopped;
   }
 
