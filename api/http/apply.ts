@@ -8,7 +8,7 @@
 // never prunes (Marathon's API creates, updates and deletes one object at a time), so it neither
 // reads nor records inventory lists: a list rewritten whole on every request would cost O(n) per
 // POST and lose entries to concurrent requests (api/apply/apply.ts `inventories`).
-import { applySet, type ApplySetResult } from '../apply/apply.ts';
+import { applySet, liveIdentityOf, type ApplySetResult } from '../apply/apply.ts';
 import type { InventoryChoice } from '../apply/plan.ts';
 import { validateSet } from '../apply/validate.ts';
 import type { InformerFactory } from '../informer.ts';
@@ -26,6 +26,11 @@ const INVENTORY_NAMESPACE = DEFAULT_NAMESPACE;
 const REQUEST_FILE = 'request';
 
 export interface ApplyObjectsOptions {
+  /**
+   * The live objects, when the caller has read them already (`POST /v2/apps` does, to answer 409):
+   * by liveIdentityOf, undefined for absent. Spares the reads this function would make.
+   */
+  known?: ReadonlyMap<string, AnyObject | undefined>;
   /** Validate and plan, write nothing. */
   dryRun?: boolean;
   /** Marathon's `?force=true`: the caller has already decided to override a deployment's lock. Kept for the callers' symmetry; the engine itself has no lock. */
@@ -39,24 +44,37 @@ export interface ApplyObjectsOptions {
  */
 export async function applyObjects(ctx: ApiContext, objects: AnyObject[], options: ApplyObjectsOptions = {}): Promise<{ problems?: Problem[]; result?: ApplySetResult }> {
   // The objects come from Marathon JSON: an App that exists keeps the fields Marathon cannot express.
-  const kept = await Promise.all(
-    objects.map(async (object) =>
-      object.kind === 'App' ? withCapstanOnlyFields(object, await ctx.store.get('App', { namespace: object.metadata.namespace ?? DEFAULT_NAMESPACE, name: object.metadata.name })) : object,
-    ),
+  // Each is read once, here, and the engine plans against the same read.
+  const known = new Map(options.known);
+  await Promise.all(
+    objects.map(async (object) => {
+      const identity = liveIdentityOf({ ...object, metadata: { ...object.metadata, namespace: object.metadata.namespace ?? DEFAULT_NAMESPACE } });
+      if (!known.has(identity)) known.set(identity, await ctx.store.get(object.kind, { namespace: object.metadata.namespace ?? DEFAULT_NAMESPACE, name: object.metadata.name }));
+    }),
+  );
+  const kept = objects.map((object) =>
+    object.kind === 'App' ? withCapstanOnlyFields(object, known.get(liveIdentityOf({ ...object, metadata: { ...object.metadata, namespace: object.metadata.namespace ?? DEFAULT_NAMESPACE } }))) : object,
   );
   const documents = kept.map((value, index) => documentOf(value, index));
-  return applyDocuments(ctx, documents, { dryRun: options.dryRun });
+  return applyDocuments(ctx, documents, { dryRun: options.dryRun, known });
 }
 
 /** As applyObjects, for documents parsed from text, whose problems then carry their line and column. */
 export async function applyDocuments(
   ctx: Pick<ApiContext, 'store' | 'registry' | 'informers'>,
   documents: readonly ManifestDocument[],
-  options: { dryRun?: boolean; parseProblems?: readonly Problem[] } = {},
+  options: { dryRun?: boolean; parseProblems?: readonly Problem[]; known?: ReadonlyMap<string, AnyObject | undefined> } = {},
 ): Promise<{ problems?: Problem[]; result?: ApplySetResult }> {
   const validation = await validateSet({ documents, parseProblems: options.parseProblems, registry: ctx.registry, store: cachedReader(ctx.informers) });
   if (!validation.valid) return { problems: validation.problems };
-  const result = await applySet(validation.set, { store: ctx.store, namespace: INVENTORY_NAMESPACE, inventory: API_INVENTORY, dryRun: options.dryRun, inventories: false });
+  const result = await applySet(validation.set, {
+    store: ctx.store,
+    namespace: INVENTORY_NAMESPACE,
+    inventory: API_INVENTORY,
+    dryRun: options.dryRun,
+    inventories: false,
+    ...(options.known ? { known: options.known } : {}),
+  });
   return { result };
 }
 

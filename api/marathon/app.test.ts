@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { appKind } from '../kinds/app.ts';
 import type { AnyObject } from '../object.ts';
 import { MARATHON_DEPENDENCIES_ANNOTATION, MARATHON_HEALTH_PROTOCOLS_ANNOTATION, MARATHON_ID_ANNOTATION } from './annotations.ts';
-import { appFromMarathon, appToMarathon } from './app.ts';
+import { appFromMarathon, appToMarathon, marathonLabels } from './app.ts';
 
 const BASE = { id: '/web', cmd: 'sleep 1000' };
 
@@ -297,5 +297,12 @@ describe('Marathon → App → Marathon gives the definition back, with Marathon
     const first = appToMarathon(stored(fromMarathon({ id: '/web', cmd: 'x', healthChecks: [{ path: '/' }] })), { tasks: [] });
     expect(appToMarathon(stored(fromMarathon(first)))).toEqual(appToMarathon(stored(fromMarathon(first))));
     expect(appFromMarathon(first).problems).toEqual([]);
+  });
+});
+
+describe('marathonLabels', () => {
+  it("keeps the user's labels (HAPROXY_* included) and leaves out Capstan's own", () => {
+    expect(marathonLabels({ HAPROXY_GROUP: 'external', tier: 'web', 'capstan.io/inventory': 'api' })).toEqual({ HAPROXY_GROUP: 'external', tier: 'web' });
+    expect(marathonLabels(undefined)).toEqual({});
   });
 });

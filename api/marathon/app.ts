@@ -208,6 +208,14 @@ export function withCapstanOnlyFields(app: AnyObject, live: DeepReadonly<AnyObje
   return { ...app, spec };
 }
 
+/** System labels of Capstan's own (`capstan.io/inventory`, …): not the user's, so not in Marathon's JSON. */
+const SYSTEM_LABEL_PREFIX = 'capstan.io/';
+
+/** The App's labels as Marathon shows them: the user's (HAPROXY_* included), not Capstan's own. */
+export function marathonLabels(labels: Readonly<Record<string, string>> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(labels ?? {}).filter(([key]) => !key.startsWith(SYSTEM_LABEL_PREFIX)));
+}
+
 /** An app's one container: its image, command, environment, resources and mounts. */
 function mainContainer(t: Translation, json: Record<string, unknown>, container: ContainerReading): Record<string, unknown> {
   const main: Record<string, unknown> = {};
@@ -382,7 +390,7 @@ export function appToMarathon(app: DeepReadonly<AnyObject>, extras: AppToMaratho
     gpus: main.resources.gpus,
     healthChecks: spec.healthChecks.map((check, i) => healthCheckToMarathon(check, spec.ports, protocols[i])),
     instances: spec.instances,
-    labels: { ...(app.metadata.labels ?? {}) },
+    labels: marathonLabels(app.metadata.labels),
     maxLaunchDelaySeconds: spec.maxLaunchDelaySeconds,
     mem: main.resources.mem,
     networks: [{ mode: 'host' }],

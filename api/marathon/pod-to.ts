@@ -5,7 +5,7 @@ import { upgradeStrategyOf } from '../kinds/app.ts';
 import type { AppSpec, Container, HealthCheck } from '../kinds/app.ts';
 import type { AnyObject, DeepReadonly } from '../object.ts';
 import { isStringRecord, jsonAnnotation, MARATHON_ENDPOINTS_ANNOTATION, MARATHON_POD_ANNOTATION } from './annotations.ts';
-import { versionOf } from './app.ts';
+import { marathonLabels, versionOf } from './app.ts';
 import { marathonIdOf } from './ids.ts';
 import { DEFAULT_EXECUTOR } from './pod-from.ts';
 
@@ -24,7 +24,7 @@ export function podToMarathon(app: DeepReadonly<AnyObject>): Record<string, unkn
   const shared = sharedEnvironment(spec.containers);
   return {
     id: marathonIdOf(app),
-    labels: { ...(app.metadata.labels ?? {}) },
+    labels: marathonLabels(app.metadata.labels),
     version: versionOf(app),
     environment: shared,
     containers: spec.containers.map((container) => ({

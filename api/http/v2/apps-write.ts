@@ -9,7 +9,7 @@
 // 409 with that deployment unless `?force=true` (Marathon's lock); DELETE defaults to force, as
 // Marathon's does.
 import type { FastifyReply } from 'fastify';
-import type { ApplySetResult } from '../../apply/apply.ts';
+import { liveIdentityOf, type ApplySetResult } from '../../apply/apply.ts';
 import { appFromMarathon, appToMarathon } from '../../marathon/app.ts';
 import { marathonIdOf, refOfMarathonId } from '../../marathon/ids.ts';
 import type { MarathonProblem } from '../../marathon/problems.ts';
@@ -58,8 +58,8 @@ async function write(ctx: ApiContext, definition: unknown, reply: FastifyReply):
   return apply(ctx, translated.app, reply);
 }
 
-async function apply(ctx: ApiContext, app: AnyObject, reply: FastifyReply): Promise<Written> {
-  const { problems, result } = await applyObjects(ctx, [app]);
+async function apply(ctx: ApiContext, app: AnyObject, reply: FastifyReply, known?: ReadonlyMap<string, AnyObject | undefined>): Promise<Written> {
+  const { problems, result } = await applyObjects(ctx, [app], known ? { known } : {});
   if (problems) return { reply: unprocessable(reply, detailsOfProblems(problems)) };
   const outcome = (result as ApplySetResult).objects[0]!;
   if (outcome.outcome === 'failed') return { reply: conflict(reply, outcome.problem, []) };
@@ -90,7 +90,9 @@ export async function createApp(ctx: ApiContext, body: unknown, reply: FastifyRe
     const other = marathonIdOf(existing);
     return conflict(reply, other === id ? say.exists(id) : say.takenBy(id, other, `${existing.metadata.namespace}/${existing.metadata.name}`), []);
   }
-  const written = await apply(ctx, translated.app, reply);
+  // The read above is the one the write is planned against: absent, so a create.
+  const known = 'problem' in ref ? undefined : new Map([[liveIdentityOf({ kind: 'App', metadata: ref }), undefined]]);
+  const written = await apply(ctx, translated.app, reply, known);
   if ('reply' in written) return written.reply;
   const { deploymentId } = deploymentResult(written.app, ctx.now());
   const json = appToMarathon(written.app, { tasks: [], nodes: nodeOf(ctx), embed: new Set(['counts', 'tasks', 'deployments']), deployments: [{ id: deploymentId }] });
