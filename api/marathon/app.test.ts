@@ -256,6 +256,23 @@ describe('appToMarathon: each field group as Marathon\'s GET shows it', () => {
     expect(json).toMatchObject({ version: '2026-11-30T11:00:00.000Z', tasks: [{ version: '2026-11-30T01:00:00.000Z' }, { version: '2026-11-30T11:00:00.000Z' }] });
   });
 
+  it('embeds readinessCheckResults when asked (apps.readiness): one per check of each running task, ready as its Ready condition', () => {
+    const app = stored(fromMarathon(BASE));
+    const task = (uid: string, ready: string, phase = 'Running') => ({
+      apiVersion: 'capstan/v1',
+      kind: 'Task',
+      metadata: { name: uid, uid },
+      spec: { app: 'web', revision: 1, template: { readinessChecks: [{ name: 'ready' }] } },
+      status: { phase, conditions: [{ type: 'Ready', status: ready }] },
+    });
+    const tasks = [task('u1', 'True'), task('u2', 'False'), task('u3', 'False', 'Staging')];
+    expect(appToMarathon(app, { tasks, embed: new Set(['apps.readiness']) }).readinessCheckResults).toEqual([
+      { name: 'ready', taskId: 'web.u1', ready: true },
+      { name: 'ready', taskId: 'web.u2', ready: false },
+    ]);
+    expect(appToMarathon(app, { tasks, embed: new Set(['apps.tasks']) })).not.toHaveProperty('readinessCheckResults');
+  });
+
   it('embeds tasks and the last failure only when asked, once embed is given', () => {
     const app = stored(fromMarathon(BASE), { lastTaskFailure: { task: 't', revision: 1, phase: 'Finished', message: 'm', timestamp: 'ts' } });
     const json = appToMarathon(app, { tasks: [], embed: new Set(['apps.counts']) });

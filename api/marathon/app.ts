@@ -18,7 +18,7 @@ import {
 import { checkFields, isFalse } from './fields.ts';
 import type { FieldRule } from './fields.ts';
 import { healthChecksFromMarathon, healthCheckToMarathon, readinessChecksFromMarathon, readinessCheckToMarathon } from './health.ts';
-import { marathonIdOf, refOfMarathonId, resolveMarathonId } from './ids.ts';
+import { marathonIdOf, marathonTaskIdOf, refOfMarathonId, resolveMarathonId } from './ids.ts';
 import { portsFromMarathon, portsToMarathon } from './ports.ts';
 import { isRecord, isUnset, Translation } from './problems.ts';
 import type { MarathonProblem, Path } from './problems.ts';
@@ -450,6 +450,8 @@ function runtimeOf(app: DeepReadonly<AnyObject>, extras: AppToMarathonExtras): R
   if (extras.tasks !== undefined && embedded('tasks')) {
     out.tasks = extras.tasks.map((task) => taskToMarathon(task, app, extras.nodes?.((task.spec as { nodeName?: string }).nodeName ?? ''), extras.version));
   }
+  // Only when asked for, as Marathon: not part of an app's JSON otherwise.
+  if (extras.tasks !== undefined && extras.embed !== undefined && embedded('readiness')) out.readinessCheckResults = readinessOf(app, extras.tasks);
   const failure = status?.lastTaskFailure;
   if (failure !== undefined && embedded('lastTaskFailure')) {
     out.lastTaskFailure = {
@@ -463,6 +465,23 @@ function runtimeOf(app: DeepReadonly<AnyObject>, extras: AppToMarathonExtras): R
     };
   }
   return out;
+}
+
+/**
+ * `embed=apps.readiness`: for each live task, one result per readiness check of its template, ready
+ * as the task's Ready condition says (the health controller folds every check into it; the response
+ * a probe got is not kept, so there is no `lastResponse`).
+ */
+function readinessOf(app: DeepReadonly<AnyObject>, tasks: readonly DeepReadonly<AnyObject>[]): Record<string, unknown>[] {
+  const appId = marathonIdOf(app);
+  return tasks.flatMap((task) => {
+    const spec = task.spec as DeepReadonly<{ template: { readinessChecks?: readonly { name?: string }[] } }>;
+    const status = task.status as DeepReadonly<{ phase?: string; conditions?: readonly { type: string; status: string }[] }> | undefined;
+    if (status?.phase !== 'Running') return [];
+    const ready = status.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+    const taskId = marathonTaskIdOf(appId, task.metadata.uid ?? '');
+    return (spec.template.readinessChecks ?? []).map((check, i) => ({ name: check.name ?? `readinessCheck${i}`, taskId, ready }));
+  });
 }
 
 function addressOf(node: DeepReadonly<AnyObject> | undefined): string | undefined {

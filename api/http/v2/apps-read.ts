@@ -23,7 +23,7 @@ export function embedsOf(query: unknown, always: readonly string[] = []): Set<st
 /** One App as Marathon shows it, with what `embed` asks for. */
 export function marathonApp(ctx: ApiContext, app: Cached, embed: ReadonlySet<string>): Record<string, unknown> {
   return appToMarathon(app, {
-    tasks: embed.has('tasks') ? tasksOf(ctx, app) : undefined,
+    tasks: embed.has('tasks') || embed.has('readiness') ? tasksOf(ctx, app) : undefined,
     nodes: nodeOf(ctx),
     embed,
     deployments: lockingDeployments(app),
