@@ -277,13 +277,17 @@ describe('PUT and PATCH /v2/apps: many apps in one change', () => {
 
 describe('restart, kill, delete', () => {
   it('restarts every task by a rolling upgrade', async () => {
-    expect((await call('POST', '/v2/apps', marathonApp('/web'))).status).toBe(201);
+    const created = await call('POST', '/v2/apps', marathonApp('/web'));
+    expect(created.status).toBe(201);
     const before = uidsOf(await cluster.untilRunning('web', 2));
     await untilSettled('web', 2);
 
     const restarted = await call('POST', '/v2/apps/web/restart');
     expect(restarted.status).toBe(200);
     expect(restarted.body).toEqual({ version: expect.any(String), deploymentId: expect.any(String) });
+    // A restart is a deployment of its own: not the creation's id again.
+    expect(restarted.body.deploymentId).not.toBe(created.headers.get('marathon-deployment-id'));
+    expect(restarted.headers.get('marathon-deployment-id')).toBe(restarted.body.deploymentId);
     expect((await getApp('web'))!.metadata.annotations?.[RESTARTED_AT_ANNOTATION]).toBe(restarted.body.version);
     await until(
       async () => {

@@ -10,6 +10,7 @@
 // App. The stamp counts only while the App is still at the generation it names: a later change of
 // the App (a scale, a PUT) is a deployment of its own.
 import type { AppStatus, RolloutStatus } from '../kinds/app.ts';
+import { RESTARTED_AT_ANNOTATION } from '../kinds/wellknown.ts';
 import type { AnyObject, DeepReadonly } from '../object.ts';
 import { versionOf } from './app.ts';
 import { deploymentIdOf } from './deployment-id.ts';
@@ -45,7 +46,7 @@ export function deploymentIdOfApp(app: App): string {
   const generation = app.metadata.generation ?? 0;
   const stamp = parseDeploymentStamp(app.metadata.annotations?.[DEPLOYMENT_ANNOTATION]);
   if (stamp && stamp.generation === generation) return stamp.id;
-  return deploymentIdOf(app.metadata.uid ?? '', generation);
+  return deploymentIdOf(app.metadata.uid ?? '', generation, app.metadata.annotations?.[RESTARTED_AT_ANNOTATION]);
 }
 
 export function deploymentStamp(id: string, generation: number): string {
