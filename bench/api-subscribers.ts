@@ -4,11 +4,17 @@
 // Each status_update_event received is recorded with its receipt time on the machine's clock
 // (performance.timeOrigin + now: comparable across the processes of one machine).
 //
+// A chunk is only kept on receipt, with its time; the streams are parsed when the parent asks. N
+// real subscribers parse their streams in parallel, each on its own; one process parsing N streams
+// as they come would add to each stream's receipt time the parsing of all the streams read before it
+// in the same turn — a cost of this reader, growing with N, that is not the server's delivery.
+//
 //   argv: URL COUNT
 //   → parent {attached: COUNT}                 once every stream said event_stream_attached
 //   ← {progress: STATE}   → {progress: number} the fewest events of taskStatus STATE any stream has had
 //   ← {report: true}      → {report: Report}
 import { get, type IncomingMessage } from 'node:http';
+import { StringDecoder } from 'node:string_decoder';
 
 export interface Report {
   /** [taskId, taskStatus, receipt ms] of each status_update_event, per subscriber. */
@@ -32,6 +38,11 @@ const count = Number(countText);
 const now = () => performance.timeOrigin + performance.now();
 
 const receipts: [string, string, number][][] = Array.from({ length: count }, () => []);
+/** Per subscriber: what arrived and is not parsed yet, with its receipt time; the incomplete block at the end of what was parsed. */
+const unread: [number, Buffer][][] = Array.from({ length: count }, () => []);
+const partial: string[] = Array.from({ length: count }, () => '');
+/** A character may be split between two chunks. */
+const decoders = Array.from({ length: count }, () => new StringDecoder('utf8'));
 let attached = 0;
 let events = 0;
 let bytes = 0;
@@ -40,18 +51,11 @@ let ended = 0;
 function subscribe(index: number): void {
   const request = get(`${url}/v2/events`, { headers: { accept: 'text/event-stream' }, agent: false }, (response: IncomingMessage) => {
     if (response.statusCode !== 200) fail(say.status(response.statusCode));
-    let buffer = '';
-    response.setEncoding('utf8');
-    response.on('data', (chunk: string) => {
-      const at = now();
-      bytes += Buffer.byteLength(chunk);
-      buffer += chunk;
-      let end = buffer.indexOf('\n\n');
-      while (end >= 0) {
-        receive(index, buffer.slice(0, end), at);
-        buffer = buffer.slice(end + 2);
-        end = buffer.indexOf('\n\n');
-      }
+    let waiting = true;
+    response.on('data', (chunk: Buffer) => {
+      unread[index]!.push([now(), chunk]);
+      // Parsed at once until the stream says it is attached, which the parent waits for.
+      if (waiting) waiting = parse(index) === 0;
     });
     response.on('end', () => {
       ended += 1;
@@ -64,6 +68,23 @@ function subscribe(index: number): void {
 function fail(message: string): never {
   console.error(message);
   process.exit(1);
+}
+
+/** Parses what subscriber `index` received so far; returns how many blocks it was attached by (0 or 1). */
+function parse(index: number): number {
+  const before = attached;
+  for (const [at, chunk] of unread[index]!.splice(0)) {
+    bytes += chunk.length;
+    let buffer = partial[index] + decoders[index]!.write(chunk);
+    let end = buffer.indexOf('\n\n');
+    while (end >= 0) {
+      receive(index, buffer.slice(0, end), at);
+      buffer = buffer.slice(end + 2);
+      end = buffer.indexOf('\n\n');
+    }
+    partial[index] = buffer;
+  }
+  return attached - before;
 }
 
 /** One SSE block: `event: TYPE\ndata: JSON`, or a keep-alive comment. */
@@ -82,6 +103,7 @@ function receive(index: number, block: string, at: number): void {
 }
 
 process.on('message', (message: Request) => {
+  for (let i = 0; i < count; i++) parse(i);
   if ('progress' in message) {
     const counts = receipts.map((list) => list.filter(([, state]) => state === message.progress).length);
     process.send!({ progress: Math.min(...counts) });

@@ -4,18 +4,23 @@
 // `event_stream_attached` with its address; a comment line every KEEP_ALIVE_MS keeps proxies from
 // closing an idle stream.
 //
-// A slow client never slows the hub or the other clients: each event is written at once and what
-// the client has not taken yet waits in its socket's buffer. Once that passes the buffer limit, the
+// The hub's events reach the clients through one EventFanout (event-fanout.ts): each turn's events
+// are encoded once and each client gets them in one write.
+//
+// A slow client never slows the hub or the other clients: each turn's events are written at once and
+// what the client has not taken yet waits in its socket's buffer. Once that passes the buffer limit, the
 // client gets a last `event_stream_detached` saying why and the stream ends; the socket is destroyed
 // DROP_GRACE_MS later if the client still has not read to the end, so it holds at most the limit
 // plus one event meanwhile.
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Subscription } from 'rxjs';
 import { z } from 'zod';
 import { EventHub, type MarathonEvent } from '../../marathon/events.ts';
+import { encodeEvent, EventFanout } from './event-fanout.ts';
 import type { ApiContext, RouteModule } from '../context.ts';
 import { parseOr422 } from '../errors.ts';
+
+export { encodeEvent } from './event-fanout.ts';
 
 export interface EventsRouteOptions {
   /** Bytes written to a client and not yet taken by it beyond which it is dropped. */
@@ -43,14 +48,8 @@ export function eventsRoutesWith(options: EventsRouteOptions = {}): RouteModule 
   return (server, ctx) => {
     let hub: Promise<EventHub> | undefined;
     const open = new Set<() => void>();
-    // Every client gets the same events in the same turn: each is encoded once, for all of them.
-    const encoded = new WeakMap<MarathonEvent, string>();
-    const encode = (event: MarathonEvent) => {
-      let text = encoded.get(event);
-      if (text === undefined) encoded.set(event, (text = encodeEvent(event)));
-      return text;
-    };
-    const hubOf = () => (hub ??= startHub(ctx).catch((error: unknown) => {
+    const fanout = new EventFanout();
+    const hubOf = () => (hub ??= startHub(ctx, fanout).catch((error: unknown) => {
       hub = undefined;
       throw error;
     }));
@@ -68,15 +67,14 @@ export function eventsRoutesWith(options: EventsRouteOptions = {}): RouteModule 
       const query = parseOr422(querySchema, request.query, reply);
       if (!query) return reply;
       const types = new Set([query.event_type ?? []].flat());
-      let events: EventHub;
       try {
-        events = await hubOf();
+        await hubOf();
       } catch (error) {
         ctx.log.warn({ err: error }, 'the event stream could not start');
         return reply.code(503).send({ message: say.hubFailed((error as Error).message) });
       }
       reply.hijack();
-      const close = stream({ response: reply.raw, remoteAddress: request.ip, events, types, limit, keepAliveMs, encode, now: () => ctx.now() });
+      const close = stream({ response: reply.raw, remoteAddress: request.ip, fanout, types, limit, keepAliveMs, now: () => ctx.now() });
       open.add(close);
       reply.raw.on('close', () => open.delete(close));
       return reply;
@@ -86,9 +84,17 @@ export function eventsRoutesWith(options: EventsRouteOptions = {}): RouteModule 
 
 export const eventsRoutes: RouteModule = eventsRoutesWith();
 
-async function startHub(ctx: ApiContext): Promise<EventHub> {
+/** The hub, its events going to the fan-out for as long as it runs (its stop completes them). */
+async function startHub(ctx: ApiContext, fanout: EventFanout): Promise<EventHub> {
   const hub = new EventHub({ informers: ctx.informers, log: ctx.log, now: () => ctx.now() });
-  await hub.start();
+  hub.events$.subscribe((event) => fanout.publish(event));
+  try {
+    await hub.start();
+  } catch (error) {
+    // The next request starts another hub: this one must not go on publishing beside it.
+    await hub.stop();
+    throw error;
+  }
   return hub;
 }
 
@@ -100,51 +106,33 @@ export function acceptsEventStream(accept: string): boolean {
     .some((range) => range === 'text/event-stream' || range === 'text/*' || range === '*/*' || range === '');
 }
 
-/** One SSE line pair: Marathon's `event:` and `data:`. */
-export function encodeEvent(event: MarathonEvent): string {
-  return `event: ${event.eventType}\ndata: ${JSON.stringify(event)}\n\n`;
-}
-
 interface StreamOptions {
   response: ServerResponse;
   remoteAddress: string;
-  events: EventHub;
+  fanout: EventFanout;
   types: ReadonlySet<string>;
   limit: number;
   keepAliveMs: number;
-  encode: (event: MarathonEvent) => string;
   now: () => Date;
 }
 
 /** Streams the hub's events to one client; returns what ends the stream (the server closing). */
 function stream(options: StreamOptions): () => void {
-  const { response, remoteAddress, types, limit } = options;
-  const wanted = (event: MarathonEvent) => types.size === 0 || types.has(event.eventType);
+  const { response, remoteAddress, fanout, types, limit } = options;
   let ended = false;
-  let subscription: Subscription | undefined;
   let keepAlive: NodeJS.Timeout | undefined;
+  const client = { types, deliver: (chunk: Buffer) => write(chunk) };
   const end = () => {
     if (ended) return;
     ended = true;
-    subscription?.unsubscribe();
+    fanout.delete(client);
     clearInterval(keepAlive);
     response.end();
   };
-  let corked = false;
-  const write = (text: string) => {
+  const write = (chunk: Buffer | string) => {
     if (ended) return;
-    if (response.writableLength + Buffer.byteLength(text) > limit) return drop();
-    // The events of one burst (a store change often makes several) go out in one socket write, not
-    // one system call per event per client: with 100 clients that halves the time spent in writev.
-    if (!corked) {
-      corked = true;
-      response.cork();
-      setImmediate(() => {
-        corked = false;
-        response.uncork();
-      });
-    }
-    response.write(text);
+    if (response.writableLength + Buffer.byteLength(chunk) > limit) return drop();
+    response.write(chunk);
   };
   const drop = () => {
     const detached = { eventType: 'event_stream_detached', timestamp: options.now().toISOString(), remoteAddress, message: say.dropped(limit) };
@@ -157,16 +145,14 @@ function stream(options: StreamOptions): () => void {
   response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache, no-transform', connection: 'close' });
   const attached: MarathonEvent = { eventType: 'event_stream_attached', timestamp: options.now().toISOString(), remoteAddress };
   // Something at once either way, so the client knows it is attached.
-  write(wanted(attached) ? encodeEvent(attached) : ':\n\n');
+  write(types.size === 0 || types.has(attached.eventType) ? encodeEvent(attached) : ':\n\n');
   const close = () => {
     end();
     response.destroy();
   };
   response.on('close', end);
   if (ended) return close;
-  subscription = options.events.events$.subscribe((event) => {
-    if (wanted(event)) write(options.encode(event));
-  });
+  fanout.add(client);
   keepAlive = setInterval(() => write(':\n\n'), options.keepAliveMs);
   keepAlive.unref();
   return close;
