@@ -2,10 +2,12 @@
 // baselines measured in the same run on the same machine:
 //
 //   (1) writes: POST /v2/apps of APPS Marathon app definitions (process driver, small resources),
-//       CONCURRENCY requests in flight, beside `capstan apply -f` of the same definitions in one
-//       JSON file (an array of apps), CLI start-up included as a user pays it. Each on a fresh etcd
-//       of its own; no controllers run: both only write (the API's writes go through the same apply
-//       engine, one app per request).
+//       CONCURRENCY requests in flight, and again with WIDE_CONCURRENCY (Marathon's clients and
+//       marathon-lb-style scripts send many requests at once, and the server writes concurrent POSTs
+//       in groups, api/http/create-together.ts), beside `capstan apply -f` of the same definitions in
+//       one JSON file (an array of apps), CLI start-up included as a user pays it. Each on a fresh etcd
+//       (and API server) of its own; no controllers run: both only write (the API's writes go through
+//       the same apply engine, one app per request).
 //   (2) reads: GET /v2/apps?embed=apps.tasks on the store of (1) plus TASKS_PER_APP tasks per app,
 //       written directly as Running Tasks bound to simulated Nodes (create-many.ts): p50/p99 of
 //       READS sequential requests to the last byte, beside a raw etcd range read of the same keys
@@ -45,6 +47,7 @@ import { percentile, printTable } from './report.ts';
 
 const APPS = 1_000;
 const CONCURRENCY = 16;
+const WIDE_CONCURRENCY = 64;
 const TASKS_PER_APP = 5;
 const READ_NODES = 50;
 const READS = 200;
@@ -86,16 +89,20 @@ async function writes(): Promise<void> {
   // bin/capstan.js bundles the CLI on its first run after a change: not the figure's to pay.
   await run([CAPSTAN, '--help'], {});
   const applied = await timeApply(definitions);
+  const wide = await timePostsAlone(definitions, WIDE_CONCURRENCY);
   const etcd = await startBenchEtcd();
   let server: BenchApiServer | undefined;
   try {
     server = await startApiServerProcess(etcd.url);
-    const posted = await timePosts(server.url, definitions);
+    const posted = await timePosts(server.url, definitions, CONCURRENCY);
     await expectApps(etcd.store, 'POST /v2/apps');
     console.log(say.section(`(1) writing ${APPS} Marathon apps (no controllers; each on a fresh etcd)`));
+    const postRow = (concurrency: number, timed: { ms: number; latencies: number[] }) =>
+      [`POST /v2/apps, ${concurrency} in flight`, seconds(timed.ms), rate(timed.ms), `${ms(percentile(timed.latencies, 0.5))} / ${ms(percentile(timed.latencies, 0.99))}`, (applied / timed.ms).toFixed(2)];
     printTable([
       ['writer', 'wall time', 'apps/s', 'per request p50 / p99', 'apps/s ratio to apply'],
-      [`POST /v2/apps, ${CONCURRENCY} in flight`, seconds(posted.ms), rate(posted.ms), `${ms(percentile(posted.latencies, 0.5))} / ${ms(percentile(posted.latencies, 0.99))}`, (applied / posted.ms).toFixed(2)],
+      postRow(CONCURRENCY, posted),
+      postRow(WIDE_CONCURRENCY, wide),
       ['baseline: capstan apply -f (one file, CLI start-up included)', seconds(applied), rate(applied), '-', '1.00'],
     ]);
     await reads(etcd, server);
@@ -146,10 +153,25 @@ function run(argv: string[], env: Record<string, string>): Promise<{ code: numbe
   );
 }
 
-async function timePosts(url: string, definitions: readonly Record<string, unknown>[]): Promise<{ ms: number; latencies: number[] }> {
+/** timePosts on a fresh etcd and API server of their own, stopped afterwards. */
+async function timePostsAlone(definitions: readonly Record<string, unknown>[], concurrency: number): Promise<{ ms: number; latencies: number[] }> {
+  const etcd = await startBenchEtcd();
+  let server: BenchApiServer | undefined;
+  try {
+    server = await startApiServerProcess(etcd.url);
+    const posted = await timePosts(server.url, definitions, concurrency);
+    await expectApps(etcd.store, `POST /v2/apps, ${concurrency} in flight`);
+    return posted;
+  } finally {
+    await server?.stop();
+    await etcd.stop();
+  }
+}
+
+async function timePosts(url: string, definitions: readonly Record<string, unknown>[], concurrency: number): Promise<{ ms: number; latencies: number[] }> {
   const latencies: number[] = [];
   const start = performance.now();
-  await pool(definitions, CONCURRENCY, async (definition) => {
+  await pool(definitions, concurrency, async (definition) => {
     const sent = performance.now();
     const response = await fetch(`${url}/v2/apps`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(definition), signal: AbortSignal.timeout(WRITE_TIMEOUT_MS) });
     const body = await response.text();

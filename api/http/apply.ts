@@ -79,6 +79,16 @@ export async function applyDocuments(
 }
 
 /**
+ * One object validated as applyObjects validates a set of one (its schema and rules, and the
+ * store-wide ones on the informers' caches): the object to write, as validateSet made it, or its
+ * problems.
+ */
+export async function validateObject(ctx: Pick<ApiContext, 'registry' | 'informers'>, object: AnyObject): Promise<{ object: AnyObject } | { problems: Problem[] }> {
+  const validation = await validateSet({ documents: [documentOf(object, 0)], registry: ctx.registry, store: cachedReader(ctx.informers) });
+  return validation.valid ? { object: validation.set.objects[0]! } : { problems: validation.problems };
+}
+
+/**
  * The store-wide rules (unique service ports, dependency cycles) read every App and Endpoints: from
  * the server's informers, not from etcd, or each write would read the whole kind again (a thousand
  * posted apps, a million App reads). A cache a moment behind misses at most what a concurrent write

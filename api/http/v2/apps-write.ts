@@ -9,7 +9,7 @@
 // 409 with that deployment unless `?force=true` (Marathon's lock); DELETE defaults to force, as
 // Marathon's does.
 import type { FastifyReply } from 'fastify';
-import { liveIdentityOf, type ApplySetResult } from '../../apply/apply.ts';
+import type { ApplySetResult } from '../../apply/apply.ts';
 import { appFromMarathon, appToMarathon } from '../../marathon/app.ts';
 import { marathonIdOf, refOfMarathonId } from '../../marathon/ids.ts';
 import type { MarathonProblem } from '../../marathon/problems.ts';
@@ -19,6 +19,7 @@ import { scaleApp } from '../../ops/scale.ts';
 import { undoApp } from '../../ops/undo.ts';
 import { applyObjects } from '../apply.ts';
 import type { ApiContext } from '../context.ts';
+import type { CreateTogether } from '../create-together.ts';
 import { conflict, detailsOfProblems, notFound, pointerOf, unprocessable, type ProblemDetail } from '../errors.ts';
 import { revisionAt } from './apps-read.ts';
 import { deploymentResult, flag, lockingDeployments, nodeOf, readApp, say, type App, type Cached } from './apps-lookup.ts';
@@ -79,23 +80,40 @@ export function locked(app: Cached, force: boolean, reply: FastifyReply): Fastif
   return !force && deployments.length > 0 ? conflict(reply, say.locked(deployments.map((d) => d.id)), deployments) : undefined;
 }
 
-/** POST /v2/apps: 201, Location and Marathon-Deployment-Id, the app as created; 409 when it exists. */
-export async function createApp(ctx: ApiContext, body: unknown, reply: FastifyReply): Promise<FastifyReply> {
+/**
+ * POST /v2/apps: 201, Location and Marathon-Deployment-Id, the app as created; 409 when it exists.
+ * Written with the concurrent POSTs in one group (../create-together.ts): one existence read and one
+ * transaction for all of them, each answered on its own.
+ */
+export async function createApp(ctx: ApiContext, creates: CreateTogether, body: unknown, reply: FastifyReply): Promise<FastifyReply> {
   const translated = appFromMarathon(body);
   if (translated.problems.length > 0 || !translated.app) return unprocessable(reply, detailsOfMarathonProblems(translated.problems));
   const id = marathonIdOf(translated.app);
   const ref = refOfMarathonId(id);
-  const existing = 'problem' in ref ? undefined : await ctx.store.get('App', ref);
-  if (existing) {
-    const other = marathonIdOf(existing);
-    return conflict(reply, other === id ? say.exists(id) : say.takenBy(id, other, `${existing.metadata.namespace}/${existing.metadata.name}`), []);
+  // An id without a namespace and name of its own: the engine's validation says what is wrong with it.
+  if ('problem' in ref) {
+    const written = await apply(ctx, translated.app, reply);
+    return 'reply' in written ? written.reply : sendCreated(ctx, id, written.app, reply);
   }
-  // The read above is the one the write is planned against: absent, so a create.
-  const known = 'problem' in ref ? undefined : new Map([[liveIdentityOf({ kind: 'App', metadata: ref }), undefined]]);
-  const written = await apply(ctx, translated.app, reply, known);
-  if ('reply' in written) return written.reply;
-  const { deploymentId } = deploymentResult(written.app, ctx.now());
-  const json = appToMarathon(written.app, { tasks: [], nodes: nodeOf(ctx), embed: new Set(['counts', 'tasks', 'deployments']), deployments: [{ id: deploymentId }] });
+  const creation = await creates.create(translated.app);
+  switch (creation.outcome) {
+    case 'exists': {
+      const existing = creation.object;
+      const other = marathonIdOf(existing);
+      return conflict(reply, other === id ? say.exists(id) : say.takenBy(id, other, `${existing.metadata.namespace}/${existing.metadata.name}`), []);
+    }
+    case 'invalid':
+      return unprocessable(reply, detailsOfProblems(creation.problems));
+    case 'failed':
+      return conflict(reply, creation.problem, []);
+    case 'created':
+      return sendCreated(ctx, id, creation.object as Cached, reply);
+  }
+}
+
+function sendCreated(ctx: ApiContext, id: string, app: Cached, reply: FastifyReply): FastifyReply {
+  const { deploymentId } = deploymentResult(app, ctx.now());
+  const json = appToMarathon(app, { tasks: [], nodes: nodeOf(ctx), embed: new Set(['counts', 'tasks', 'deployments']), deployments: [{ id: deploymentId }] });
   return reply.code(201).header('Location', `${ctx.url}/v2/apps${id}`).header(DEPLOYMENT_HEADER, deploymentId).send(json);
 }
 

@@ -4,6 +4,7 @@
 // apps-update-many.ts); tasks: tasks.ts; queue: queue.ts.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiContext, RouteModule } from '../context.ts';
+import { createTogether } from '../create-together.ts';
 import { notFound, unprocessable } from '../errors.ts';
 import { parseAppPath, say, normalizeId, type AppPath } from './apps-lookup.ts';
 import { listApps, showApp, showVersions } from './apps-read.ts';
@@ -60,7 +61,8 @@ export const appsRoutes: RouteModule = (root, ctx) => {
   void root.register(async (server) => {
     bodilessJson(server);
     server.get('/v2/apps', (request, reply) => listApps(ctx, query(request), reply));
-    server.post('/v2/apps', (request, reply) => createApp(ctx, request.body, reply));
+    const creates = createTogether(ctx, 'App');
+    server.post('/v2/apps', (request, reply) => createApp(ctx, creates, request.body, reply));
     server.put('/v2/apps', (request, reply) => updateApps(ctx, request.body, query(request), reply, { allowCreation: true }));
     server.patch('/v2/apps', (request, reply) => updateApps(ctx, request.body, query(request), reply, { allowCreation: false }));
     for (const method of ['GET', 'PUT', 'PATCH', 'DELETE', 'POST'] as const) {
