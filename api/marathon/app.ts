@@ -141,6 +141,12 @@ export interface AppFromMarathonOptions {
   groupId?: string;
   /** Where the app sits in the document ([] for a document that is the app). */
   path?: Path;
+  /**
+   * Check the App against its kind's schema and rules, naming each problem by its Marathon field
+   * (default true). A caller that validates the App right after anyway (POST /v2/apps) skips it, and
+   * translates again with it only when its own validation finds a problem, to name the fields.
+   */
+  checkKind?: boolean;
 }
 
 export interface AppTranslation {
@@ -188,7 +194,7 @@ export function appFromMarathon(json: unknown, options: AppFromMarathonOptions =
   if (labels) metadata.labels = labels;
   t.from(['metadata', 'labels'], ['labels']);
   const app: AnyObject = { apiVersion: API_VERSION, kind: 'App', metadata: metadata as unknown as AnyObject['metadata'], spec };
-  if (t.problems.length === 0) checkAgainstKind(t, app);
+  if (t.problems.length === 0 && options.checkKind !== false) checkAgainstKind(t, app);
   return { app, problems: t.problems, origin: t.origin };
 }
 

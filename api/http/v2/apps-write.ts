@@ -86,13 +86,17 @@ export function locked(app: Cached, force: boolean, reply: FastifyReply): Fastif
  * transaction for all of them, each answered on its own.
  */
 export async function createApp(ctx: ApiContext, creates: CreateTogether, body: unknown, reply: FastifyReply): Promise<FastifyReply> {
-  const translated = appFromMarathon(body);
+  // The App is validated once, by the group below; only an invalid one is translated again with the
+  // kind's check, so that its problems name the Marathon fields they came from.
+  const translated = appFromMarathon(body, { checkKind: false });
   if (translated.problems.length > 0 || !translated.app) return unprocessable(reply, detailsOfMarathonProblems(translated.problems));
   const id = marathonIdOf(translated.app);
   const ref = refOfMarathonId(id);
   // An id without a namespace and name of its own: the engine's validation says what is wrong with it.
   if ('problem' in ref) {
-    const written = await apply(ctx, translated.app, reply);
+    const located = appFromMarathon(body);
+    if (located.problems.length > 0 || !located.app) return unprocessable(reply, detailsOfMarathonProblems(located.problems));
+    const written = await apply(ctx, located.app, reply);
     return 'reply' in written ? written.reply : sendCreated(ctx, id, written.app, reply);
   }
   const creation = await creates.create(translated.app);
@@ -102,8 +106,12 @@ export async function createApp(ctx: ApiContext, creates: CreateTogether, body: 
       const other = marathonIdOf(existing);
       return conflict(reply, other === id ? say.exists(id) : say.takenBy(id, other, `${existing.metadata.namespace}/${existing.metadata.name}`), []);
     }
-    case 'invalid':
+    case 'invalid': {
+      const located = appFromMarathon(body);
+      if (located.problems.length > 0) return unprocessable(reply, detailsOfMarathonProblems(located.problems));
+      // A rule across Apps (a service port taken): no one Marathon field to name beyond the engine's path.
       return unprocessable(reply, detailsOfProblems(creation.problems));
+    }
     case 'failed':
       return conflict(reply, creation.problem, []);
     case 'created':
