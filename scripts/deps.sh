@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks, so that `npm start` and `npm test` work on a new clone with
 # nothing installed by hand: Debian's etcd, Docker Engine, HAProxy, dig, git, busybox, thefactory's
-# Marathon client (python3-marathon) and curl, then node_modules.
+# Marathon client (python3-marathon), curl and chromium (the dashboard tests), then node_modules.
 # Cheap when everything is there already (a few `command -v` and one timestamp comparison).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,7 @@ command -v git >/dev/null 2>&1 || missing+=(git)
 [ -x /bin/busybox ] || missing+=(busybox-static)
 /usr/bin/python3 -c 'import marathon' >/dev/null 2>&1 || missing+=(python3-marathon)  # the API tests' real Marathon client (Debian's python, not a pyenv one on PATH)
 command -v curl >/dev/null 2>&1 || missing+=(curl)  # the API tests' external SSE reader
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the dashboard tests' browser, driven by playwright-core
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "capstan: installing Debian packages: ${missing[*]}" >&2
