@@ -5,7 +5,7 @@
 // so an installed Capstan runs under plain Node, type-checks under a default tsconfig, and needs
 // neither tsx nor esbuild.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +49,8 @@ rmSync(building, { recursive: true, force: true });
 try {
   compileSdk(building);
   await buildBundle('cli/main.ts', { outdir: join(building, 'cli') });
+  // The dashboard's static files (api/http/ui.ts finds them above the bundle).
+  cpSync(join(ROOT, 'api', 'http', 'ui'), join(building, 'api', 'http', 'ui'), { recursive: true, filter: (path) => !path.endsWith('.test.ts') });
   if (existsSync(DIST)) renameSync(DIST, replaced);
   renameSync(building, DIST);
 } finally {

@@ -7,5 +7,6 @@ import { deploymentsRoutes } from './v2/deployments.ts';
 import { eventsRoutes } from './v2/events.ts';
 import { groupsRoutes } from './v2/groups.ts';
 import { podsRoutes } from './v2/pods.ts';
+import { dashboardRoutes } from './ui.ts';
 
-export const routeModules: readonly RouteModule[] = [metricsRoutes, nativeRoutes, appsRoutes, deploymentsRoutes, groupsRoutes, podsRoutes, eventsRoutes];
+export const routeModules: readonly RouteModule[] = [metricsRoutes, nativeRoutes, appsRoutes, deploymentsRoutes, groupsRoutes, podsRoutes, eventsRoutes, dashboardRoutes];

@@ -50,6 +50,9 @@ export function streamWatch(options: WatchStreamOptions): () => void {
     'cache-control': 'no-cache',
     connection: 'keep-alive',
   });
+  // Sent now, not with the first event: a watch of an empty selection is open all the same, and a
+  // browser's EventSource only reports it open once it has the headers.
+  response.flushHeaders();
   let subscription: Subscription | undefined;
   let ended = false;
   const end = () => {

@@ -1,6 +1,6 @@
 // The HTTP API `capstan up` runs (api/http, what `capstan api` serves), on loopback only and without
 // authentication: a single machine's playground. Its URL is printed on stdout (`api: URL`), the line
-// scripts read, as they read `demo: URL`.
+// scripts read, as they read `demo: URL`, and the dashboard's after it (`dashboard: URL/ui/`).
 import type { Logger } from 'pino';
 import type { Session } from '../context.ts';
 import { CliError } from '../errors.ts';
@@ -16,6 +16,8 @@ export const UP_API_PORT = 8081;
 
 const say = {
   portTaken: (port: number) => `port ${port} on ${LOOPBACK} (the HTTP API) is in use by another program: choose another with --api-port`,
+  /** The dashboard `capstan api` serves (api/http/ui.ts). */
+  dashboard: (url: string) => `${url}/ui/`,
   where: (url: string) => `${url} (Marathon's REST API on /v2, events on /v2/events, the native API on /api/v1; loopback, no authentication)`,
 } as const;
 
@@ -41,6 +43,7 @@ export function apiComponent(options: { session: () => Session; etcd: string; po
         throw error;
       }
       options.out.write(`api: ${server.url}\n`);
+      options.out.write(`dashboard: ${say.dashboard(server.url)}\n`);
       return say.where(server.url);
     },
     async stop() {
