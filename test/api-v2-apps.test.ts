@@ -2,12 +2,12 @@
 // controller in this process, one `capstan agent` OS process running the process driver, and the
 // API server on a free loopback port. Requests are plain HTTP (fetch); what they did is read back
 // from the store and from the machine's processes, not only from the API's answers.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AppSpec, AppStatus } from '../api/kinds/app.ts';
 import { LAUNCH_DELAY_RESET_ANNOTATION, RESTARTED_AT_ANNOTATION } from '../api/kinds/wellknown.ts';
 import { deploymentIdOf } from '../api/marathon/deployment-id.ts';
-import { startApiServer, type RunningApiServer } from '../api/http/server.ts';
 import type { CapstanObject } from '../api/object.ts';
+import { useApi } from './helpers/api.ts';
 import { useCluster } from './helpers/cluster.ts';
 import { until } from './helpers/poll.ts';
 
@@ -16,31 +16,8 @@ type App = CapstanObject<AppSpec, AppStatus>;
 // A node name and port range of its own (31710–31729), so that this file runs beside the other cluster tests.
 const SUITE = `api-v2-apps-${process.pid}`;
 const cluster = useCluster({ suite: SUITE, nodes: [{ name: 'av2-n1', ports: '31710-31729' }], leaseTtlSeconds: 1 });
-let api: RunningApiServer;
-
-beforeAll(async () => {
-  api = await startApiServer({ store: cluster.store, client: cluster.client, registry: cluster.store.registry });
-}, 30_000);
-afterAll(async () => {
-  await api?.close();
-});
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: any;
-}
-
-async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-  const response = await fetch(`${api.url}${path}`, {
-    method,
-    headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  const type = response.headers.get('content-type') ?? '';
-  return { status: response.status, headers: response.headers, body: type.includes('json') && text ? JSON.parse(text) : text };
-}
+const api = useApi(cluster);
+const call = api.call;
 
 /** A Marathon app that runs a busybox process marked as this suite's, with Marathon's default port. */
 function marathonApp(id: string, extra: Record<string, unknown> = {}): Record<string, unknown> {

@@ -4,12 +4,12 @@
 // from the store (Apps, their revisions and tasks), not only from the API's answers.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startApiServer, type RunningApiServer } from '../api/http/server.ts';
+import { describe, expect, it } from 'vitest';
 import type { AppSpec, AppStatus } from '../api/kinds/app.ts';
 import { PAUSED_ANNOTATION } from '../api/kinds/wellknown.ts';
 import { deploymentIdOf } from '../api/marathon/deployment-id.ts';
 import type { CapstanObject } from '../api/object.ts';
+import { useApi } from './helpers/api.ts';
 import { useCluster } from './helpers/cluster.ts';
 import { until } from './helpers/poll.ts';
 
@@ -19,31 +19,8 @@ type App = CapstanObject<AppSpec, AppStatus>;
 const SUITE = `api-v2-groups-${process.pid}`;
 const NS = 'g2';
 const cluster = useCluster({ suite: SUITE, nodes: [{ name: 'avg-n1', ports: '33410-33429' }], leaseTtlSeconds: 1, namespace: NS });
-let api: RunningApiServer;
-
-beforeAll(async () => {
-  api = await startApiServer({ store: cluster.store, client: cluster.client, registry: cluster.store.registry });
-}, 30_000);
-afterAll(async () => {
-  await api?.close();
-});
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: any;
-}
-
-async function call(method: string, path: string, body?: unknown): Promise<Answer> {
-  const response = await fetch(`${api.url}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  const type = response.headers.get('content-type') ?? '';
-  return { status: response.status, headers: response.headers, body: type.includes('json') && text ? JSON.parse(text) : text };
-}
+const api = useApi(cluster);
+const call = api.call;
 
 /** A Marathon app running a busybox process marked as this suite's. */
 function marathonApp(id: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
