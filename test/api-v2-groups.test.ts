@@ -15,10 +15,10 @@ import { until } from './helpers/poll.ts';
 
 type App = CapstanObject<AppSpec, AppStatus>;
 
-// A node name, port range (33410–33429) and namespace of its own, so this file runs beside the other cluster tests.
+// A node name, port range (31910–31929, below the kernel's ephemeral range 32768–60999, where a test's own client sockets could hold a port) and namespace of its own, so this file runs beside the other cluster tests.
 const SUITE = `api-v2-groups-${process.pid}`;
 const NS = 'g2';
-const cluster = useCluster({ suite: SUITE, nodes: [{ name: 'avg-n1', ports: '33410-33429' }], leaseTtlSeconds: 1, namespace: NS });
+const cluster = useCluster({ suite: SUITE, nodes: [{ name: 'avg-n1', ports: '31910-31929' }], leaseTtlSeconds: 1, namespace: NS });
 const api = useApi(cluster);
 const call = api.call;
 
